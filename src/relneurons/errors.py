@@ -35,3 +35,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A ' (did you mean X?)' hint for an unknown `name`, or '' if nothing is close."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class InputError(RelneuronsError, ValueError):
+    """An argument passed to the Python API has the wrong shape, type or content."""

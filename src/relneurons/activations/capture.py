@@ -1,0 +1,98 @@
+"""Validation and activation capture in one forward pass per prompt (SPEC §1 step 3, §3).
+
+The prompt pass of the greedy generation is the pass whose activations we
+need: hooks on every site of the neuron set record, for each neuron, the mean
+of its output over the prompt's real (non-padding) tokens, then disarm, and the
+generation goes on with the KV cache to decide whether the prompt is kept.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..model.generation import generate_batch, input_device
+from ..model.sites import NeuronSet
+from ..model.tokenization import TokenizerPolicy, pad_left
+
+
+class MeanCapture:
+    """Records mask-aware token means of every neuron of a set during one armed forward pass."""
+
+    def __init__(self, nset: NeuronSet) -> None:
+        self.nset = nset
+        starts = np.concatenate([[0], np.cumsum([s.width for s in nset.sites])[:-1]])
+        self._columns = {site.path: (int(start), site.width) for site, start in zip(nset.sites, starts)}
+        self._mask: torch.Tensor | None = None  # (B, T, 1) bool while armed
+        self._out: torch.Tensor | None = None  # (B, n_neurons) float32 on CPU
+        self._seen: set[str] = set()
+
+    def arm(self, attention_mask: torch.Tensor) -> None:
+        """The next forward pass records means over the positions where `attention_mask` is 1."""
+        self._mask = attention_mask.bool()[:, :, None]
+        self._out = torch.empty((attention_mask.shape[0], self.nset.size), dtype=torch.float32)
+        self._seen = set()
+
+    def disarm(self) -> None:
+        self._mask = None
+
+    def result(self) -> torch.Tensor:
+        """Means of the last armed pass, shape (B, n_neurons), float32, CPU."""
+        missing = len(self._columns) - len(self._seen)
+        if self._out is None or missing:
+            raise RuntimeError(f"capture incomplete: {missing} of {len(self._columns)} sites did not run")
+        return self._out
+
+    def hook_for(self, path: str):
+        start, width = self._columns[path]
+
+        def hook(module, args, output):
+            if self._mask is None:
+                return None
+            mask = self._mask.to(output.device)
+            # where(), not multiply: padded positions may hold NaN/inf in some attention kernels.
+            total = torch.where(mask, output, 0).sum(dim=1, dtype=torch.float32)  # (B, W)
+            count = mask.sum(dim=1).to(torch.float32)  # (B, 1)
+            self._out[:, start:start + width] = (total / count).cpu()
+            self._seen.add(path)
+            return None
+
+        return hook
+
+
+@contextmanager
+def capturing(model, nset: NeuronSet) -> Iterator[MeanCapture]:
+    """Install capture hooks for the sites of `nset`; always removed on exit."""
+    capture = MeanCapture(nset)
+    handles = []
+    try:
+        for site in nset.sites:
+            handles.append(model.get_submodule(site.path).register_forward_hook(capture.hook_for(site.path)))
+        yield capture
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@dataclass(frozen=True)
+class CapturedBatch:
+    new_tokens: torch.Tensor  # (B, max_new_tokens) greedy token ids
+    means: torch.Tensor  # (B, n_neurons) float32 token means over the prompt
+
+
+def capture_batch(
+    model,
+    capture: MeanCapture,
+    sequences: Sequence[Sequence[int]],
+    policy: TokenizerPolicy,
+    max_new_tokens: int = 2,
+) -> CapturedBatch:
+    """One prompt pass: greedy continuation and the neurons' token means, for one batch."""
+    batch = pad_left(sequences, policy.pad_token_id, input_device(model))
+    capture.arm(batch.attention_mask)
+    new = generate_batch(model, batch, max_new_tokens, after_prompt=capture.disarm)
+    return CapturedBatch(new.cpu(), capture.result().clone())

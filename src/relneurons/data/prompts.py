@@ -1,0 +1,118 @@
+"""Prompts: an LRE template with the subject filled in, plus the paper's suffix.
+
+The paper's style (§3.2) is ``"{}'s CEO is"`` -> ``"Panasonic Corporation's CEO
+is? Answer:"``. Which templates to use and the suffix are options; the default
+is every template of the relation and ``"? Answer:"``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Union
+
+from relneurons.data.relations import Relation, SampleLike, sample_pair
+from relneurons.errors import ConfigError, InputError, did_you_mean
+
+__all__ = ["DEFAULT_SUFFIX", "TEMPLATE_CHOICES", "Prompt", "TemplateSelection", "build_prompts", "select_templates"]
+
+DEFAULT_SUFFIX = "? Answer:"
+#: Named template selections: all, the LRE ``prompt_templates`` (alias standard), the zero-shot ones.
+TEMPLATE_CHOICES = ("all", "icl", "standard", "zs")
+
+#: A named choice, one literal template, or a list of indices into "all" and/or literal templates.
+TemplateSelection = Union[str, Sequence[Union[int, str]]]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt, with what it was made from (for reports and error analysis)."""
+
+    relation: str
+    subject: str
+    object: str
+    template: str
+    text: str
+
+
+def _all_templates(relation: Relation) -> list[str]:
+    """prompt_templates then prompt_templates_zs, de-duplicated, order kept."""
+    return list(dict.fromkeys((*relation.prompt_templates, *relation.prompt_templates_zs)))
+
+
+def _literal(template: str) -> str:
+    count = template.count("{}")
+    if count != 1:
+        raise ConfigError(
+            f"option templates: {template!r} is neither one of {', '.join(TEMPLATE_CHOICES)} "
+            f"nor a template with exactly one '{{}}' (it has {count}){did_you_mean(template, TEMPLATE_CHOICES)}"
+        )
+    return template
+
+
+def select_templates(relation: Relation, templates: TemplateSelection = "all") -> list[str]:
+    """The templates to use for ``relation``.
+
+    ``templates`` is "all", "icl"/"standard" (LRE ``prompt_templates``), "zs"
+    (``prompt_templates_zs``), one literal template containing ``{}``, or a
+    list mixing int indices into the "all" list and literal templates.
+    """
+    every = _all_templates(relation)
+    if isinstance(templates, str):
+        if templates == "all":
+            chosen = every
+        elif templates in ("icl", "standard"):
+            chosen = list(relation.prompt_templates)
+        elif templates == "zs":
+            chosen = list(relation.prompt_templates_zs)
+        else:
+            return [_literal(templates)]
+        if not chosen:
+            field = "prompt_templates_zs" if templates == "zs" else "prompt_templates"
+            raise ConfigError(
+                f"option templates={templates!r}: relation {relation.name!r} ({relation.path}) has no {field}; "
+                "choose 'all' or the other list"
+            )
+        return chosen
+    if not isinstance(templates, Sequence) or not templates:
+        raise ConfigError(
+            f"option templates must be one of {', '.join(TEMPLATE_CHOICES)}, a template with '{{}}', "
+            f"or a non-empty list of indices/templates; got {templates!r}"
+        )
+    chosen = []
+    for item in templates:
+        if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            if not 0 <= item < len(every):
+                raise ConfigError(
+                    f"option templates: index {item} is out of range for relation {relation.name!r}, "
+                    f"which has {len(every)} templates (valid: 0..{len(every) - 1})"
+                )
+            chosen.append(every[int(item)])
+        elif isinstance(item, str):
+            chosen.append(_literal(item))
+        else:
+            raise ConfigError(f"option templates: {item!r} is neither a template index nor a template string")
+    return list(dict.fromkeys(chosen))
+
+
+def fill(template: str, subject: str, suffix: str = DEFAULT_SUFFIX) -> str:
+    """Template with the subject in place of ``{}`` (str.replace: subjects may hold braces) + suffix."""
+    return template.replace("{}", subject) + suffix
+
+
+def build_prompts(
+    relation: Relation,
+    samples: Sequence[SampleLike],
+    templates: TemplateSelection = "all",
+    suffix: str = DEFAULT_SUFFIX,
+) -> list[Prompt]:
+    """Prompts for every sample and selected template, sample-major then template."""
+    if not isinstance(suffix, str):
+        raise InputError(f"suffix must be a string, got {suffix!r}")
+    chosen = select_templates(relation, templates)
+    prompts = []
+    for item in samples:
+        subject, obj = sample_pair(item)
+        prompts.extend(Prompt(relation.name, subject, obj, t, fill(t, subject, suffix)) for t in chosen)
+    return prompts

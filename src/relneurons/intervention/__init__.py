@@ -1,0 +1,5 @@
+"""Interventions on neuron outputs (SPEC §4)."""
+
+from .hooks import InterventionReport, deactivate
+
+__all__ = ["InterventionReport", "deactivate"]

@@ -1,0 +1,100 @@
+"""Setting neurons' outputs: a context manager that validates, counts and always cleans up.
+
+Hooks are global state on the model; the only way to install them here is
+`with deactivate(...)`, which removes every handle on exit, exceptions included.
+A forward hook on the site's linear map overwrites the chosen output units at
+every position of every forward call, so prompt tokens and generated tokens are
+edited alike, with or without the KV cache.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import NeuronError
+from ..model.sites import NeuronSet, Site, neuron_set
+
+
+@dataclass(frozen=True)
+class InterventionReport:
+    """What an intervention touched."""
+
+    n_units: int
+    n_sites: int
+
+
+def as_neuron_ids(neurons, n_all: int) -> np.ndarray:
+    """Validate global neuron ids: 1-D integers, in range, no duplicates."""
+    ids = np.asarray(neurons.detach().cpu().numpy() if isinstance(neurons, torch.Tensor) else neurons)
+    if ids.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+        raise NeuronError(f"neurons must be a 1-D sequence of integer global indices, got dtype {ids.dtype} and shape {ids.shape}")
+    ids = ids.astype(np.int64)
+    bad = (ids < 0) | (ids >= n_all)
+    if bad.any():
+        raise NeuronError(f"neuron index {int(ids[bad][0])} is out of range: this model has {n_all} neurons (0..{n_all - 1})")
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise NeuronError(f"neuron index {int(unique[counts > 1][0])} is given more than once")
+    return ids
+
+
+def _per_site(nset: NeuronSet, ids: np.ndarray, values: np.ndarray) -> dict[Site, tuple[np.ndarray, np.ndarray]]:
+    """Group (unit, value) pairs by site, units sorted."""
+    pos, unit = nset.locate(ids)
+    grouped: dict[Site, tuple[np.ndarray, np.ndarray]] = {}
+    for p in np.unique(pos):
+        sel = pos == p
+        order = np.argsort(unit[sel], kind="stable")
+        grouped[nset.sites[p]] = (unit[sel][order], values[sel][order])
+    return grouped
+
+
+def _setter(units: torch.Tensor, values: torch.Tensor):
+    def hook(module, args, output):
+        output[..., units] = values.to(output.dtype)
+        return output
+
+    return hook
+
+
+def _module(model, site: Site):
+    try:
+        return model.get_submodule(site.path)
+    except AttributeError as exc:
+        raise NeuronError(f"site {site.path!r} not found in {type(model).__name__}") from exc
+
+
+@contextmanager
+def deactivate(model, neurons, value: float | Sequence[float] | np.ndarray = 0.0) -> Iterator[InterventionReport]:
+    """Force the outputs of `neurons` (global indices) to `value` (0 = deactivate) inside the block.
+
+    `value` is one number for all neurons or one per neuron (e.g. each neuron's
+    median output on the positives, the "self-conditioning" of Cuadros et al.).
+    Yields an InterventionReport with the number of units and sites set.
+    """
+    everything = neuron_set(model, "all")
+    ids = as_neuron_ids(neurons, everything.n_all)
+    vals = np.broadcast_to(np.asarray(value, dtype=np.float64), ids.shape) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
+    if vals.shape != ids.shape:
+        raise NeuronError(f"value must be one number or one per neuron: got {vals.shape[0]} values for {ids.size} neurons")
+    handles = []
+    try:
+        for site, (units, site_values) in _per_site(everything, ids, vals).items():
+            module = _module(model, site)
+            device = next(module.parameters()).device
+            handles.append(
+                module.register_forward_hook(
+                    _setter(torch.as_tensor(units, device=device), torch.as_tensor(site_values, dtype=torch.float32, device=device))
+                )
+            )
+        yield InterventionReport(n_units=int(ids.size), n_sites=len(handles))
+    finally:
+        for handle in handles:
+            handle.remove()

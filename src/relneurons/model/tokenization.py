@@ -1,0 +1,76 @@
+"""The tokenizer policy: BOS handling, left padding and mask-derived position ids.
+
+Prompts are encoded without the tokenizer's own special tokens and the BOS is
+added here, so that the policy is explicit and recorded, never implied:
+- BOS: `auto` follows the tokenizer's default (Llama and Gemma add one, GPT-2
+  does not), and always adds it for Gemma models, which degrade badly
+  without it even when a converted tokenizer forgets to add it.
+- Left padding, so that the last position of every row is the last prompt
+  token and generation appends at the same column for the whole batch.
+- `position_ids` = cumulative sum of the attention mask - 1, so that padding
+  does not shift positions (absolute-position models such as GPT-2 are wrong
+  otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from ..errors import ConfigError
+
+BOS_CHOICES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class TokenizerPolicy:
+    add_bos: bool
+    bos_token_id: int | None
+    pad_token_id: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    input_ids: torch.Tensor  # (B, T) left-padded
+    attention_mask: torch.Tensor  # (B, T) 1 for real tokens
+    position_ids: torch.Tensor  # (B, T)
+
+
+def make_policy(tokenizer, model_type: str = "", bos: str = "auto") -> TokenizerPolicy:
+    """Decide BOS and padding for this tokenizer (see module docstring)."""
+    if bos not in BOS_CHOICES:
+        raise ConfigError(f"bos must be one of {', '.join(BOS_CHOICES)}, not {bos!r}")
+    bos_id = tokenizer.bos_token_id
+    if bos == "always" and bos_id is None:
+        raise ConfigError("bos='always' but this tokenizer has no BOS token")
+    if bos == "auto":
+        probe = tokenizer("a").input_ids
+        add = bos_id is not None and (bool(probe) and probe[0] == bos_id or model_type.startswith("gemma"))
+    else:
+        add = bos == "always"
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    return TokenizerPolicy(add_bos=add, bos_token_id=bos_id, pad_token_id=int(pad))
+
+
+def token_ids(tokenizer, policy: TokenizerPolicy, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each text under the policy, unpadded."""
+    encoded = tokenizer(list(texts), add_special_tokens=False).input_ids
+    prefix = [policy.bos_token_id] if policy.add_bos else []
+    return [prefix + list(ids) for ids in encoded]
+
+
+def pad_left(sequences: Sequence[Sequence[int]], pad_token_id: int, device: torch.device | str = "cpu") -> Batch:
+    """Left-pad token id lists into a Batch with mask-derived position ids."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        if seq:
+            ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+            mask[row, width - len(seq):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return Batch(ids.to(device), mask.to(device), positions.to(device))

@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from relneurons.activations.capture import capture_batch, capturing
+from relneurons.model import generate_batch, neuron_set, pad_left
+from relneurons.model.tokenization import TokenizerPolicy
+from tiny_models import CONFIGS, random_prompts, tiny_model
+
+POLICY = TokenizerPolicy(add_bos=False, bos_token_id=1, pad_token_id=0)
+
+
+def _reference_means(model, nset, seq):
+    """Unpadded single prompt, plain hooks, plain mean over tokens."""
+    outs = {}
+    handles = [model.get_submodule(s.path).register_forward_hook(
+        lambda m, a, o, p=s.path: outs.__setitem__(p, o[0].mean(0))) for s in nset.sites]
+    try:
+        with torch.no_grad():
+            model(input_ids=torch.tensor([seq]))
+    finally:
+        for h in handles:
+            h.remove()
+    return torch.cat([outs[s.path] for s in nset.sites])
+
+
+@pytest.mark.parametrize("arch", sorted(CONFIGS))
+def test_padded_batch_equals_one_by_one(arch):
+    model = tiny_model(arch)
+    nset = neuron_set(model, "all")
+    prompts = random_prompts(5, seed=3, min_len=1, max_len=11)
+    with capturing(model, nset) as cap:
+        together = capture_batch(model, cap, prompts, POLICY, max_new_tokens=2)
+        alone = [capture_batch(model, cap, [p], POLICY, max_new_tokens=2) for p in prompts]
+    for row, single in enumerate(alone):
+        assert torch.equal(together.new_tokens[row], single.new_tokens[0])
+        torch.testing.assert_close(together.means[row], single.means[0], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(together.means[row], _reference_means(model, nset, prompts[row]), rtol=1e-4, atol=1e-5)
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_capture_does_not_change_generation(arch):
+    model = tiny_model(arch)
+    prompts = random_prompts(4, seed=4)
+    batch = pad_left(prompts, 0)
+    plain = generate_batch(model, batch, 3)
+    with capturing(model, neuron_set(model, "ffn")) as cap:
+        captured = capture_batch(model, cap, prompts, POLICY, max_new_tokens=3)
+    assert torch.equal(plain, captured.new_tokens)
+
+
+def test_cache_and_no_cache_generate_the_same():
+    model = tiny_model("gemma3")
+    batch = pad_left(random_prompts(4, seed=5), 0)
+    assert torch.equal(generate_batch(model, batch, 4, use_cache=True), generate_batch(model, batch, 4, use_cache=False))

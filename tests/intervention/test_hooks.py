@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+import torch
+
+from relneurons.errors import NeuronError
+from relneurons.intervention import deactivate
+from relneurons.model import generate_batch, neuron_set, pad_left
+from tiny_models import CONFIGS, random_prompts, tiny_model
+
+
+def _observe(model, paths, store):
+    """Plain torch hooks that record clones of each site's output (independent of the code under test)."""
+    handles = []
+    for path in paths:
+        def hook(module, args, output, path=path):
+            store.setdefault(path, []).append(output.detach().clone())
+        handles.append(model.get_submodule(path).register_forward_hook(hook))
+    return handles
+
+
+def _chosen(model, seed=0, per_set=7):
+    nset = neuron_set(model, "all")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(nset.global_ids, size=per_set * len(nset.sites) // 2, replace=False)), nset
+
+
+@pytest.mark.parametrize("arch", sorted(CONFIGS))
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_chosen_units_read_zero_everywhere_and_others_untouched(arch, use_cache):
+    model = tiny_model(arch)
+    ids, nset = _chosen(model)
+    paths = [s.path for s in nset.sites]
+    batch = pad_left(random_prompts(3, seed=1), 0)
+    raw, edited = {}, {}
+    before = _observe(model, paths, raw)  # registered first: sees the unedited output
+    try:
+        with deactivate(model, ids) as report:
+            after = _observe(model, paths, edited)  # registered after: sees the edited output
+            try:
+                generate_batch(model, batch, max_new_tokens=3, use_cache=use_cache)
+            finally:
+                for h in after:
+                    h.remove()
+    finally:
+        for h in before:
+            h.remove()
+    assert report.n_units == len(ids)
+    pos, unit = nset.locate(ids)
+    for p, site in enumerate(nset.sites):
+        units = unit[pos == p]
+        keep = np.setdiff1d(np.arange(site.width), units)
+        assert len(edited[site.path]) == 3  # prompt pass + 2 generation steps
+        for r, e in zip(raw[site.path], edited[site.path]):
+            assert torch.all(e[..., units] == 0)
+            assert torch.equal(e[..., keep], r[..., keep])
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "gpt_neox", "gemma3"])
+def test_hooks_change_outputs_and_are_gone_afterwards(arch):
+    model = tiny_model(arch)
+    ids, nset = _chosen(model, per_set=20)
+    batch = pad_left(random_prompts(4, seed=2), 0)
+    with torch.no_grad():
+        base = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids).logits
+        with deactivate(model, ids):
+            off = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids).logits
+        again = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids).logits
+    assert not torch.allclose(base, off)
+    assert torch.equal(base, again)
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_hooks_removed_on_exception():
+    model = tiny_model("llama")
+    with pytest.raises(KeyError):
+        with deactivate(model, [0, 1, 400]):
+            raise KeyError("boom")
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_forcing_to_per_neuron_values():
+    model = tiny_model("llama")
+    nset = neuron_set(model, "ffn")
+    ids = nset.global_ids[[3, 60, 100]]
+    values = [1.5, -2.0, 0.25]
+    seen = {}
+    with deactivate(model, ids, value=values):
+        handles = _observe(model, [s.path for s in nset.sites], seen)
+        model(input_ids=torch.tensor([[1, 5, 6, 7]]))
+        for h in handles:
+            h.remove()
+    pos, unit = nset.locate(ids)
+    for p, u, v in zip(pos, unit, values):
+        assert torch.all(seen[nset.sites[p].path][0][..., u] == v)
+
+
+@pytest.mark.parametrize(
+    "neurons, value, message",
+    [
+        ([10**9], 0.0, "out of range"),
+        ([-1], 0.0, "out of range"),
+        ([3, 3], 0.0, "more than once"),
+        ([1.5], 0.0, "integer"),
+        ([1, 2], [1.0, 2.0, 3.0], "one per neuron"),
+    ],
+)
+def test_bad_neuron_ids(neurons, value, message):
+    model = tiny_model("llama")
+    with pytest.raises(NeuronError, match=message):
+        with deactivate(model, neurons, value=value):
+            pass
+    assert all(not m._forward_hooks for m in model.modules())

@@ -1,0 +1,72 @@
+"""Tiny randomly initialised models of every supported architecture (no download).
+
+Fixtures for unit tests only: their outputs are meaningless, their module
+graphs are the real ones from transformers.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    Gemma2Config,
+    Gemma3TextConfig,
+    GemmaConfig,
+    GPT2Config,
+    GPTNeoXConfig,
+    LlamaConfig,
+    MistralConfig,
+    Qwen2Config,
+    Qwen3Config,
+)
+
+VOCAB = 96
+_COMMON = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+               pad_token_id=0, bos_token_id=1, eos_token_id=2)
+
+CONFIGS = {
+    "llama": lambda: LlamaConfig(**_COMMON),
+    "mistral": lambda: MistralConfig(**_COMMON),
+    "qwen2": lambda: Qwen2Config(**_COMMON),
+    "qwen3": lambda: Qwen3Config(**_COMMON, head_dim=8),
+    "gemma": lambda: GemmaConfig(**_COMMON, head_dim=8),
+    "gemma2": lambda: Gemma2Config(**_COMMON, head_dim=8, sliding_window=16),
+    "gemma3": lambda: Gemma3TextConfig(**_COMMON, head_dim=8, sliding_window=16),
+    "gpt2": lambda: GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=128,
+                               bos_token_id=1, eos_token_id=2),
+    "gpt_neox": lambda: GPTNeoXConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                                      num_attention_heads=4, max_position_embeddings=128, bos_token_id=1, eos_token_id=2),
+}
+
+# Expected per-layer FFN / attention widths, written from the configs above by hand.
+EXPECTED_FFN_PER_LAYER = {
+    "llama": 48 + 48 + 32, "mistral": 48 + 48 + 32, "qwen2": 48 + 48 + 32, "qwen3": 48 + 48 + 32,
+    "gemma": 48 + 48 + 32, "gemma2": 48 + 48 + 32, "gemma3": 48 + 48 + 32,
+    "gpt2": 4 * 32 + 32, "gpt_neox": 48 + 32,
+}
+EXPECTED_ATTN_PER_LAYER = {
+    "llama": 32 + 16 + 16 + 32, "mistral": 32 + 16 + 16 + 32, "qwen2": 32 + 16 + 16 + 32,
+    "qwen3": 32 + 16 + 16 + 32, "gemma": 32 + 16 + 16 + 32, "gemma2": 32 + 16 + 16 + 32,
+    "gemma3": 32 + 16 + 16 + 32, "gpt2": 3 * 32 + 32, "gpt_neox": 3 * 32 + 32,
+}
+
+
+def tiny_model(arch: str, seed: int = 0):
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(CONFIGS[arch]())
+    # Random init gives near-zero biases/weights in places; scale up so units differ visibly.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)
+    return model.eval().requires_grad_(False)
+
+
+def random_prompts(n: int, seed: int = 0, min_len: int = 2, max_len: int = 9) -> list[list[int]]:
+    """Token id lists of varied length (ids 3.. so no pad/bos/eos), starting with BOS=1."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        length = int(torch.randint(min_len, max_len + 1, (1,), generator=g))
+        out.append([1] + torch.randint(3, VOCAB, (length,), generator=g).tolist())
+    return out
