@@ -58,6 +58,9 @@ def test_custom_suffix(ceo):
 def test_subject_with_braces(ceo):
     [prompt] = build_prompts(ceo, [("{weird} Co {0}", "X")], templates=[1])
     assert prompt.text == "The CEO of {weird} Co {0} is? Answer:"
+    # Other braces in a template are kept literally (str.format would choke on them).
+    [prompt] = build_prompts(ceo, [("{x}", "X")], templates=["{name}: {} {0}"], suffix="")
+    assert prompt.text == "{name}: {x} {0}"
 
 
 def test_named_selections(ceo):

@@ -131,7 +131,7 @@ def test_lre_stem_of_renamed_paper_relation_points_to_paper_name(lre_dir):
     assert "registry" in str(info.value)
 
 
-def test_same_file_twice_is_an_error(lre_dir, tmp_path):
+def test_same_file_twice_is_an_error(lre_dir):
     with pytest.raises(ConfigError, match="company_ceo"):
         load_relations(["company_ceo", "company_ceo"], data_dir=lre_dir)
 

@@ -43,7 +43,7 @@ def split_relation(samples: Sequence[T], n_eval: int = 50, seed: int = 0) -> tup
             f"only {len(items)} samples, but n_eval={n_eval} needs at least {n_eval + 1} "
             f"({n_eval} to evaluate and at least 1 to identify neurons); lower n_eval"
         )
-    keyed = sorted(((sample_pair(item), item) for item in items), key=lambda pair: 0)
+    keyed = sorted(((sample_pair(item), item) for item in items), key=lambda pair: pair[0])
     order = np.random.default_rng(seed).permutation(len(keyed))
     eval_idx = {int(i) for i in order[:n_eval]}
     eval_samples = [keyed[int(i)][1] for i in order[:n_eval]]

@@ -20,6 +20,7 @@ from pathlib import Path
 import platformdirs
 import torch
 
+from ..data.lre import file_sha256
 from ..errors import ModelError, did_you_mean
 
 
@@ -57,14 +58,6 @@ class ModelSource:
 
 def models_cache_dir() -> Path:
     return Path(os.environ.get("RELNEURONS_CACHE", platformdirs.user_cache_dir("relneurons"))) / "models"
-
-
-def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def embedded_gguf(alias: str) -> Path:
@@ -214,3 +207,17 @@ def build_on_meta(config):
 
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(config)
+
+
+def model_fingerprint(name_or_path: str) -> str:
+    """A hash that changes when the weights do: the GGUF's sha256, or config + weight file names and sizes."""
+    source = resolve_source(name_or_path)
+    if source.gguf_file is not None:
+        return "gguf-sha256:" + file_sha256(source.gguf_file)
+    folder = Path(source.path)
+    if not folder.is_dir():
+        return f"hub:{name_or_path}"  # the revision is recorded by the caller
+    digest = hashlib.sha256((folder / "config.json").read_bytes())
+    for weights in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    return "folder-sha256:" + digest.hexdigest()

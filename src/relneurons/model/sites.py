@@ -85,6 +85,15 @@ class NeuronSet:
     sites: tuple[Site, ...]
     n_all: int  # size of the canonical enumeration (upper bound of global indices)
 
+    def to_json(self) -> dict:
+        """Plain description for manifests: rebuilds the set without the model."""
+        return {"name": self.name, "n_all": self.n_all,
+                "sites": [[s.layer, s.path, s.module, s.role, s.width, s.offset] for s in self.sites]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "NeuronSet":
+        return cls(data["name"], tuple(Site(*row) for row in data["sites"]), data["n_all"])
+
     @property
     def size(self) -> int:
         return sum(s.width for s in self.sites)

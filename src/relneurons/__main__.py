@@ -1,0 +1,3 @@
+from relneurons.cli import main
+
+main()

@@ -1,0 +1,137 @@
+"""`relneurons collect`: build P_det prompts, validate them and capture activations in one pass."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ..data import DEFAULT_SUFFIX, build_prompts, is_correct, load_relations, resolve_data_dir, split
+from ..errors import ConfigError
+from ..model.loading import DEFAULT_MODEL, load_model, model_fingerprint
+from ..model.sites import neuron_set
+from ..model.tokenization import make_policy, token_ids
+from .capture import capture_batch, capturing
+from .store import ActivationStore, StoreWriter
+
+_CHUNK_BYTES = 256 * 2**20  # activation rows held in memory before a chunk is written
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """Everything that decides a store's content (see `identity`)."""
+
+    model: str = DEFAULT_MODEL
+    dtype: str | None = None
+    device: str | None = None
+    data_dir: str | None = None
+    relations: tuple[str, ...] | None = None  # None: the paper's 12
+    templates: str | tuple = "all"
+    suffix: str = DEFAULT_SUFFIX
+    rule: str = "robust"
+    n_eval: int = 50
+    seed: int = 0
+    max_prompts_per_relation: int | None = None  # seeded subsample of P_det prompts (None: all)
+    neuron_set: str = "ffn"
+    batch_size: int = 16
+    max_new_tokens: int = 2
+    bos: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("n_eval", "batch_size", "max_new_tokens"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"option {name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.max_prompts_per_relation is not None and self.max_prompts_per_relation < 1:
+            raise ConfigError(f"option max_prompts_per_relation must be positive, got {self.max_prompts_per_relation!r}")
+
+
+def detection_prompts(config: CollectConfig) -> tuple[pd.DataFrame, dict[str, str]]:
+    """P_det prompts of every relation (one row per prompt) and the data files' hashes."""
+    relations = load_relations(config.relations, resolve_data_dir(config.data_dir))
+    rows = []
+    for relation in relations:
+        _, det = split(relation, n_eval=config.n_eval, seed=config.seed)
+        prompts = build_prompts(relation, det, config.templates, config.suffix)
+        if config.max_prompts_per_relation is not None and len(prompts) > config.max_prompts_per_relation:
+            rng = np.random.default_rng([config.seed, int.from_bytes(relation.name.encode()[:8].ljust(8, b"\0"), "little")])
+            keep = np.sort(rng.choice(len(prompts), config.max_prompts_per_relation, replace=False))
+            prompts = [prompts[i] for i in keep]
+        rows.extend(asdict(p) for p in prompts)
+    table = pd.DataFrame(rows, columns=["relation", "subject", "object", "template", "text"])
+    table["text_id"] = pd.factorize(table["text"])[0].astype(np.int64)  # a text runs once, whatever uses it
+    return table, {r.name: r.sha256 for r in relations}
+
+
+def _table_hash(table: pd.DataFrame) -> str:
+    digest = hashlib.sha256()
+    for row in table[["relation", "subject", "object", "template", "text"]].itertuples(index=False):
+        digest.update("\x1f".join(row).encode() + b"\x1e")
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    import transformers
+
+    from .. import __version__
+
+    return {"relneurons": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "numpy": np.__version__, "pandas": pd.__version__, "python": platform.python_version()}
+
+
+def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) -> ActivationStore:
+    """Validate every P_det prompt and store the activations of the kept ones; resumes an interrupted run."""
+    started = time.time()
+    table, data_hashes = detection_prompts(config)
+    model, tokenizer = load_model(config.model, config.dtype, config.device)
+    nset = neuron_set(model, config.neuron_set)
+    policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), config.bos)
+    settings = asdict(config)
+    for local in ("device", "batch_size", "data_dir"):  # do not change the result
+        settings.pop(local)
+    identity = {
+        **settings, "model_fingerprint": model_fingerprint(config.model), "model_dtype": str(model.dtype),
+        "n_neurons": nset.size, "prompts_sha256": _table_hash(table), "data_sha256": data_hashes,
+        "add_bos": policy.add_bos,
+    }
+    chunk = max(config.batch_size, (_CHUNK_BYTES // (4 * nset.size)) // config.batch_size * config.batch_size)
+    writer = StoreWriter(Path(out), identity, table, chunk)
+
+    texts = table.drop_duplicates("text_id").sort_values("text_id")["text"].tolist()
+    objects = table.groupby("text_id")["object"].agg(list)
+    encoded = token_ids(tokenizer, policy, texts)
+    todo = [i for i in range(writer.n_chunks) if not writer.done(i)]
+    bar = tqdm(total=len(texts), desc="validate+capture", unit="prompt", disable=not progress,
+               initial=len(texts) - sum(len(writer.chunk_range(i)) for i in todo))
+    with capturing(model, nset) as capture:
+        for index in todo:
+            ids = list(writer.chunk_range(index))
+            order = sorted(ids, key=lambda i: len(encoded[i]))  # little padding per batch
+            generation: dict[int, str] = {}
+            means: dict[int, torch.Tensor] = {}
+            for start in range(0, len(order), config.batch_size):
+                part = order[start:start + config.batch_size]
+                result = capture_batch(model, capture, [encoded[i] for i in part], policy, config.max_new_tokens)
+                for row, i in enumerate(part):
+                    generation[i] = tokenizer.decode(result.new_tokens[row].tolist(), skip_special_tokens=True)
+                    means[i] = result.means[row]
+                bar.update(len(part))
+            kept = [any(is_correct(generation[i], o, config.rule) for o in objects[i]) for i in ids]
+            rows = [means[i] for i, k in zip(ids, kept) if k]
+            matrix = torch.stack(rows).numpy() if rows else np.zeros((0, nset.size), np.float32)
+            writer.write_chunk(index, pd.DataFrame({"text_id": ids, "generation": [generation[i] for i in ids], "kept": kept}), matrix)
+    bar.close()
+    def with_correctness(prompts: pd.DataFrame) -> pd.DataFrame:
+        # per prompt: a text shared by two objects may be right for one of them only
+        prompts["correct"] = [is_correct(g, o, config.rule) for g, o in zip(prompts["generation"], prompts["object"])]
+        return prompts
+
+    return writer.finish({"versions": versions(), "machine": platform.platform(), "seconds": round(time.time() - started, 1),
+                          "neuron_set": nset.to_json()}, with_correctness)

