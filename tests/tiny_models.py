@@ -70,3 +70,25 @@ def random_prompts(n: int, seed: int = 0, min_len: int = 2, max_len: int = 9) ->
         length = int(torch.randint(min_len, max_len + 1, (1,), generator=g))
         out.append([1] + torch.randint(3, VOCAB, (length,), generator=g).tolist())
     return out
+
+
+def save_tiny_folder(folder, arch: str = "llama", corpus: list[str] | None = None):
+    """A complete HF model folder (random tiny model + a small BPE tokenizer trained here), for CLI tests."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = corpus or ["The headquarters of Acme are in the city of Paris? Answer: Paris"] * 4
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
+    config = CONFIGS[arch]()
+    config.vocab_size = len(fast)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder

@@ -44,6 +44,8 @@ class CollectConfig:
     batch_size: int = 16
     max_new_tokens: int = 2
     bos: str = "auto"
+    keep_all: bool = False  # store every text's activations, not only validated ones
+    chunk_prompts: int | None = None  # texts per stored chunk (None: ~256 MB of activations)
 
     def __post_init__(self) -> None:
         for name in ("n_eval", "batch_size", "max_new_tokens"):
@@ -94,14 +96,14 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) ->
     nset = neuron_set(model, config.neuron_set)
     policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), config.bos)
     settings = asdict(config)
-    for local in ("device", "batch_size", "data_dir"):  # do not change the result
+    for local in ("device", "data_dir"):  # do not change the result
         settings.pop(local)
     identity = {
         **settings, "model_fingerprint": model_fingerprint(config.model), "model_dtype": str(model.dtype),
         "n_neurons": nset.size, "prompts_sha256": _table_hash(table), "data_sha256": data_hashes,
         "add_bos": policy.add_bos,
     }
-    chunk = max(config.batch_size, (_CHUNK_BYTES // (4 * nset.size)) // config.batch_size * config.batch_size)
+    chunk = config.chunk_prompts or max(config.batch_size, (_CHUNK_BYTES // (4 * nset.size)) // config.batch_size * config.batch_size)
     writer = StoreWriter(Path(out), identity, table, chunk)
 
     texts = table.drop_duplicates("text_id").sort_values("text_id")["text"].tolist()
@@ -123,7 +125,7 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) ->
                     generation[i] = tokenizer.decode(result.new_tokens[row].tolist(), skip_special_tokens=True)
                     means[i] = result.means[row]
                 bar.update(len(part))
-            kept = [any(is_correct(generation[i], o, config.rule) for o in objects[i]) for i in ids]
+            kept = [config.keep_all or any(is_correct(generation[i], o, config.rule) for o in objects[i]) for i in ids]
             rows = [means[i] for i, k in zip(ids, kept) if k]
             matrix = torch.stack(rows).numpy() if rows else np.zeros((0, nset.size), np.float32)
             writer.write_chunk(index, pd.DataFrame({"text_id": ids, "generation": [generation[i] for i in ids], "kept": kept}), matrix)

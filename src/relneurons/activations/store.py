@@ -15,6 +15,7 @@ validation (some prompt with that text answered correctly) get a matrix row.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -46,6 +47,7 @@ class StoreWriter:
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
+        self.identity = json.loads(json.dumps(self.identity, sort_keys=True, default=str))  # as stored (tuples -> lists)
         manifest = self.folder / "manifest.json"
         if manifest.is_file():
             existing = io.read_json(manifest)

@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print one line and exit 2; Ctrl-C exits 130."""
     try:
         cli.main(args=argv, prog_name="relneurons", standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help, --version
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("relneurons: interrupted; rerun the same command to resume", err=True)
         sys.exit(130)
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     except RelneuronsError as exc:
         click.echo(f"relneurons: error: {exc}", err=True)
         sys.exit(2)
+    sys.exit(0)
 
 
 # ----------------------------------------------------------------- shared options
@@ -174,16 +177,20 @@ Interrupt at any time (Ctrl-C) and rerun the same command: finished chunks are k
 @click.option("--set", "set_name", default="ffn", show_default=True,
               type=click.Choice(["ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all"]), help="Neuron set to record.")
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1))
+@click.option("--keep-all", is_flag=True, help="Store activations of every prompt, not only the validated ones.")
+@click.option("--chunk-prompts", default=None, type=click.IntRange(1), help="Prompts per stored chunk (resume unit). Default: ~256 MB.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Store folder (created; resumed if it exists).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def collect(model, dtype, device, data_dir, relations, templates, suffix, rule, n_eval, seed, max_prompts, set_name, batch_size, out, quiet) -> None:
+def collect(model, dtype, device, data_dir, relations, templates, suffix, rule, n_eval, seed, max_prompts, set_name, batch_size,
+            keep_all, chunk_prompts, out, quiet) -> None:
     """Validate every P_det prompt (greedy 2 tokens) and store its neurons' token-mean outputs, in one pass."""
     from ..activations import CollectConfig
     from ..activations import collect as run_collect
 
     config = CollectConfig(model=model, dtype=dtype, device=device, data_dir=data_dir, relations=split_names(relations),
                            templates=parse_templates(templates), suffix=suffix, rule=rule, n_eval=n_eval, seed=seed,
-                           max_prompts_per_relation=max_prompts, neuron_set=set_name, batch_size=batch_size)
+                           max_prompts_per_relation=max_prompts, neuron_set=set_name, batch_size=batch_size,
+                           keep_all=keep_all, chunk_prompts=chunk_prompts)
     store = run_collect(config, out, progress=not quiet)
     prompts = store.prompts
     counts = prompts.groupby("relation", sort=False)["correct"].agg(["sum", "size"])

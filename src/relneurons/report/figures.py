@@ -1,0 +1,315 @@
+"""The paper's figures, drawn headless from tidy tables (matplotlib, Agg backend).
+
+Every function takes a DataFrame with the columns documented on it and an
+output path *stem* (``out/fig3`` -> ``out/fig3.png`` and ``out/fig3.svg``),
+writes both files atomically (temporary file beside the target, then
+``os.replace``) and returns ``(png_path, svg_path)``. Extra columns are
+ignored; a missing column raises `InputError`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from relneurons.errors import InputError  # noqa: E402
+from relneurons.io import atomic_path  # noqa: E402
+
+__all__ = [
+    "INTRA_CONDITIONS",
+    "plot_cumulativity",
+    "plot_heatmap",
+    "plot_intra",
+    "plot_k_sweep",
+    "plot_layer_distribution",
+]
+
+#: Bar order and labels of `plot_intra`.
+INTRA_CONDITIONS = ("original", "random", "relation")
+_INTRA_LABELS = {"original": "original", "random": "random-k", "relation": "relation-k"}
+_INTRA_COLORS = {"original": "#4c72b0", "random": "#a0a0a0", "relation": "#c44e52"}
+_DPI = 100
+_UNDEFINED_COLOR = "#d9d9d9"
+
+
+# ----------------------------------------------------------------- helpers
+
+def _need(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputError(f"{what}: table lacks columns {missing}")
+    if df.empty:
+        raise InputError(f"{what}: table is empty")
+
+
+def _save(fig: Figure, stem: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write `fig` as <stem>.png and <stem>.svg atomically, close it, return both paths."""
+    stem = str(stem)
+    paths = (Path(stem + ".png"), Path(stem + ".svg"))
+    try:
+        for path, fmt in zip(paths, ("png", "svg")):
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=_DPI, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return paths
+
+
+def _formatter(value_format: str):
+    """'{:.2f}'-style template or bare format spec ('.2f', 'd') -> callable on a float.
+
+    Integer specs ('d') get whole floats as int (matrix values arrive as float).
+    """
+    base = value_format.format if "{" in value_format else (lambda v: format(v, value_format))
+
+    def fmt(v: float) -> str:
+        try:
+            return base(v)
+        except ValueError:
+            if float(v).is_integer():
+                return base(int(v))
+            raise InputError(f"heatmap: value_format {value_format!r} cannot format {v!r}") from None
+
+    return fmt
+
+
+def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
+    cols = min(max_cols, n)
+    return math.ceil(n / cols), cols
+
+
+# ----------------------------------------------------------------- Fig. 1
+
+def plot_layer_distribution(df: pd.DataFrame, stem: str | os.PathLike[str],
+                            title: str | None = "Top-k neurons per layer") -> tuple[Path, Path]:
+    """Fig. 1: one line per relation, number of its top-k neurons in each layer.
+
+    Columns: relation, layer (int), count (the output of
+    `relneurons.experiments.layer_distribution`).
+    """
+    _need(df, ["relation", "layer", "count"], "layer distribution")
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for relation, part in df.groupby("relation", sort=False):
+        part = part.sort_values("layer")
+        ax.plot(part["layer"], part["count"], marker="o", markersize=3, linewidth=1.2, label=str(relation))
+    ax.set_xlabel("layer")
+    ax.set_ylabel("neurons in top-k")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _save(fig, stem)
+
+
+# ----------------------------------------------------------------- Figs. 2 and 4
+
+def plot_heatmap(matrix_df: pd.DataFrame, stem: str | os.PathLike[str], title: str = "",
+                 value_format: str = "{:.2f}", cmap: str | matplotlib.colors.Colormap = "viridis", undefined_label: str = "n/a",
+                 *, vmin: float | None = None, vmax: float | None = None,
+                 xlabel: str | None = None, ylabel: str | None = None,
+                 colorbar_label: str | None = None) -> tuple[Path, Path]:
+    """Figs. 2 and 4: an annotated matrix.
+
+    `matrix_df`: rows and columns labelled by the DataFrame's index and
+    columns (e.g. `overlap_matrix` output, or evaluated relation x deactivated
+    relation for the inter-relation drop), numeric values. NaN cells (e.g. a
+    drop with acc_orig = 0) are drawn grey and annotated `undefined_label`;
+    other cells are annotated with `value_format` ('{:.2f}' template or a bare
+    spec such as 'd' or '.0%').
+    """
+    if matrix_df.empty:
+        raise InputError("heatmap: matrix is empty")
+    try:
+        values = matrix_df.to_numpy(dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"heatmap: matrix values must be numeric ({exc})") from None
+    fmt = _formatter(value_format)
+    n_rows, n_cols = values.shape
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.65 * n_cols + 2.5), max(3.0, 0.5 * n_rows + 1.8)))
+    base_cmap = matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
+    colormap = base_cmap.with_extremes(bad=_UNDEFINED_COLOR)
+    masked = np.ma.masked_invalid(values)
+    image = ax.imshow(masked, cmap=colormap, vmin=vmin, vmax=vmax, aspect="auto")
+    cbar = fig.colorbar(image, ax=ax)
+    if colorbar_label:
+        cbar.set_label(colorbar_label)
+    fontsize = 8 if max(n_rows, n_cols) <= 12 else 6
+    for i in range(n_rows):
+        for j in range(n_cols):
+            v = values[i, j]
+            if np.isnan(v):
+                ax.text(j, i, undefined_label, ha="center", va="center", fontsize=fontsize, color="#404040")
+                continue
+            text = fmt(v)
+            r, g, b, _ = colormap(image.norm(v))
+            color = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, color=color)
+    ax.set_xticks(range(n_cols), [str(c) for c in matrix_df.columns], rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(n_rows), [str(r) for r in matrix_df.index], fontsize=8)
+    ax.set_xlabel(xlabel if xlabel is not None else (matrix_df.columns.name or ""))
+    ax.set_ylabel(ylabel if ylabel is not None else (matrix_df.index.name or ""))
+    if title:
+        ax.set_title(title)
+    return _save(fig, stem)
+
+
+# ----------------------------------------------------------------- Fig. 3
+
+def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str],
+               title: str | None = "Intra-relation accuracy") -> tuple[Path, Path]:
+    """Fig. 3: grouped bars per relation, one panel per prompt split.
+
+    Columns: relation, split (e.g. "P_eva", "P_det"; panels in first-appearance
+    order), condition (one of INTRA_CONDITIONS: "original", "random" = mean over
+    random seeds, "relation"), accuracy, ci_low, ci_high (95% bootstrap
+    interval; NaN = none drawn). Optional seed_low, seed_high: the spread over
+    random seeds (e.g. min and max), drawn as a second, coloured error bar on
+    the "random" bar. At most one row per (relation, split, condition).
+    """
+    _need(df, ["relation", "split", "condition", "accuracy", "ci_low", "ci_high"], "intra-relation plot")
+    bad = sorted(set(df["condition"]) - set(INTRA_CONDITIONS))
+    if bad:
+        raise InputError(f"intra-relation plot: unknown conditions {bad}; expected {list(INTRA_CONDITIONS)}")
+    if df.duplicated(["relation", "split", "condition"]).any():
+        raise InputError("intra-relation plot: more than one row per (relation, split, condition)")
+    has_seed = "seed_low" in df.columns and "seed_high" in df.columns
+    relations = list(dict.fromkeys(df["relation"]))
+    splits = list(dict.fromkeys(df["split"]))
+    width = 0.8 / len(INTRA_CONDITIONS)
+    fig, axes = plt.subplots(1, len(splits), figsize=(max(5.0, 0.55 * len(relations) + 2) * len(splits), 4.5),
+                             squeeze=False, sharey=True)
+    x = np.arange(len(relations))
+    for ax, split in zip(axes[0], splits):
+        part = df[df["split"] == split].set_index(["relation", "condition"])
+        for c, cond in enumerate(INTRA_CONDITIONS):
+            keys = [(r, cond) for r in relations]
+            sub = part.reindex(keys)
+            pos = x + (c - 1) * width
+            acc = sub["accuracy"].to_numpy(dtype=float)
+            ax.bar(pos, acc, width, color=_INTRA_COLORS[cond], label=_INTRA_LABELS[cond])
+            lo = sub["ci_low"].to_numpy(dtype=float)
+            hi = sub["ci_high"].to_numpy(dtype=float)
+            ok = ~(np.isnan(lo) | np.isnan(hi) | np.isnan(acc))
+            if ok.any():
+                ax.errorbar(pos[ok], acc[ok], yerr=[np.clip(acc[ok] - lo[ok], 0, None), np.clip(hi[ok] - acc[ok], 0, None)],
+                            fmt="none", ecolor="black", elinewidth=1, capsize=2)
+            if cond == "random" and has_seed:
+                slo = sub["seed_low"].to_numpy(dtype=float)
+                shi = sub["seed_high"].to_numpy(dtype=float)
+                ok = ~(np.isnan(slo) | np.isnan(shi) | np.isnan(acc))
+                if ok.any():
+                    ax.errorbar(pos[ok] + width * 0.25, acc[ok],
+                                yerr=[np.clip(acc[ok] - slo[ok], 0, None), np.clip(shi[ok] - acc[ok], 0, None)],
+                                fmt="none", ecolor="#dd8452", elinewidth=2, capsize=0)
+        ax.set_xticks(x, [str(r) for r in relations], rotation=60, ha="right", fontsize=8)
+        ax.set_title(str(split))
+        ax.set_ylim(0, 1.05)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("accuracy")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles.append(Line2D([], [], color="black", linewidth=1, label="95% bootstrap CI"))
+    if has_seed:
+        handles.append(Line2D([], [], color="#dd8452", linewidth=2, label="random: seed spread"))
+    axes[0][-1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, stem)
+
+
+# ----------------------------------------------------------------- Figs. 5 and 22
+
+def plot_k_sweep(df: pd.DataFrame, stem: str | os.PathLike[str],
+                 title: str | None = "Accuracy vs number of deactivated neurons") -> tuple[Path, Path]:
+    """Fig. 5: per deactivated relation, accuracy vs k (log x axis).
+
+    Columns: deactivated (relation whose top-k neurons are off; one panel each,
+    first-appearance order), evaluated (relation whose P_eva is scored), k
+    (int), accuracy. Drawn: the relation itself (evaluated == deactivated), the
+    mean over the other evaluated relations, and each other relation faintly.
+    Rows with k == 0 (original model) are drawn as a dashed horizontal line at
+    the relation's own original accuracy; k < 0 is an error.
+    """
+    _need(df, ["deactivated", "evaluated", "k", "accuracy"], "k-sweep plot")
+    if (df["k"] < 0).any():
+        raise InputError("k-sweep plot: k must be >= 0")
+    panels = list(dict.fromkeys(df["deactivated"]))
+    n_rows, n_cols = _grid(len(panels))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False,
+                             sharex=True, sharey=True)
+    for idx, relation in enumerate(panels):
+        ax = axes[idx // n_cols][idx % n_cols]
+        part = df[df["deactivated"] == relation]
+        sweep = part[part["k"] > 0]
+        own = sweep[sweep["evaluated"] == relation].groupby("k")["accuracy"].mean()
+        others = sweep[sweep["evaluated"] != relation]
+        for _, other in others.groupby("evaluated", sort=False):
+            o = other.groupby("k")["accuracy"].mean()
+            ax.plot(o.index, o.to_numpy(), color="#7f7f7f", alpha=0.25, linewidth=0.8)
+        if not others.empty:
+            m = others.groupby("k")["accuracy"].mean()
+            ax.plot(m.index, m.to_numpy(), color="#4c72b0", marker="s", markersize=3, label="other relations (mean)")
+        if not own.empty:
+            ax.plot(own.index, own.to_numpy(), color="#c44e52", marker="o", markersize=3, label="relation itself")
+        base = part[(part["k"] == 0) & (part["evaluated"] == relation)]["accuracy"]
+        if not base.empty:
+            ax.axhline(float(base.mean()), color="#c44e52", linestyle="--", linewidth=0.8, label="original")
+        if not sweep.empty:
+            ax.set_xscale("log")
+        ax.set_title(str(relation), fontsize=8)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    for idx in range(len(panels), n_rows * n_cols):
+        axes[idx // n_cols][idx % n_cols].set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("k (deactivated neurons)")
+    for row in axes:
+        row[0].set_ylabel("accuracy")
+    handles = [Line2D([], [], color="#c44e52", marker="o", markersize=3, label="relation itself"),
+               Line2D([], [], color="#4c72b0", marker="s", markersize=3, label="other relations (mean)"),
+               Line2D([], [], color="#7f7f7f", alpha=0.4, label="each other relation"),
+               Line2D([], [], color="#c44e52", linestyle="--", label="original (k = 0)")]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return _save(fig, stem)
+
+
+# ----------------------------------------------------------------- Fig. 6
+
+def plot_cumulativity(summary_df: pd.DataFrame, stem: str | os.PathLike[str],
+                      title: str | None = "Neuron cumulativity per deactivation range") -> tuple[Path, Path]:
+    """Fig. 6: macro and micro averaged cumulativity per range (a, b].
+
+    Columns: a, b, macro, micro (the output of
+    `relneurons.experiments.summarise_cumulativity`); ranges on a categorical
+    x axis labelled "a-b" in ascending (a, b) order; NaN values leave gaps.
+    """
+    _need(summary_df, ["a", "b", "macro", "micro"], "cumulativity plot")
+    data = summary_df.sort_values(["a", "b"])
+    labels = [f"{int(a)}-{int(b)}" for a, b in zip(data["a"], data["b"])]
+    x = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(labels) + 2), 4))
+    ax.plot(x, data["macro"].to_numpy(dtype=float), marker="o", label="macro (mean over relations)")
+    ax.plot(x, data["micro"].to_numpy(dtype=float), marker="s", label="micro (pooled over prompts)")
+    ax.set_xticks(x, labels, rotation=30, ha="right")
+    ax.set_xlabel("deactivation range (a, b]")
+    ax.set_ylabel("cumulativity = 1 - #affected / #total")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return _save(fig, stem)

@@ -1,0 +1,103 @@
+"""identify() on synthetic stores (planted signal; activations made up for the test)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score
+
+from relneurons.activations.store import StoreWriter
+from relneurons.errors import ConfigError, DataError
+from relneurons.expertise.identify import IdentifyConfig, example_sets, identify, resolve_k
+from relneurons.model import build_on_meta, neuron_set
+from tiny_models import CONFIGS
+
+RELATIONS = {"alpha": 30, "beta": 25, "gamma": 4}  # gamma: too few validated prompts
+
+
+def synthetic_store(folder, seed=0):
+    """Texts of 3 relations; ~70% answered correctly; neuron 5 fires for alpha, neuron 7 for beta."""
+    rng = np.random.default_rng(seed)
+    nset = neuron_set(build_on_meta(CONFIGS["llama"]()), "ffn")
+    rows = [(rel, f"{rel}-s{i}", "obj", "{} is", f"{rel} prompt {i}") for rel, n in RELATIONS.items() for i in range(n)]
+    table = pd.DataFrame(rows, columns=["relation", "subject", "object", "template", "text"])
+    table["text_id"] = np.arange(len(table))
+    correct = rng.random(len(table)) < 0.7
+    correct[table["relation"].eq("gamma").to_numpy()] = [True, True, False, False]
+    means = rng.normal(size=(len(table), nset.size)).astype(np.float32)
+    means[:, 5] += 3 * table["relation"].eq("alpha").to_numpy()
+    means[:, 7] += 3 * table["relation"].eq("beta").to_numpy()
+    means[:, 9] = np.round(means[:, 9])  # heavy ties
+    writer = StoreWriter(folder, {"n_neurons": nset.size, "test": True}, table, chunk_texts=16)
+    for c in range(writer.n_chunks):
+        ids = list(writer.chunk_range(c))
+        writer.write_chunk(c, pd.DataFrame({"text_id": ids, "generation": "obj", "kept": correct[ids]}), means[ids][correct[ids]])
+
+    def mark(prompts):
+        prompts["correct"] = correct[prompts["text_id"].to_numpy()]
+        return prompts
+
+    return writer.finish({"neuron_set": nset.to_json()}, mark), means[correct], nset
+
+
+def test_ap_tables_match_sklearn_and_topk_follows_ap(tmp_path):
+    store, kept_means, nset = synthetic_store(tmp_path / "store")
+    summary = identify(store.folder, tmp_path / "id", IdentifyConfig(k=20, min_positives=5), progress=False)
+    assert summary["skipped"] == {"gamma": "2 validated prompts, fewer than min_positives = 5"}
+    examples = pd.read_parquet(tmp_path / "id" / "examples.parquet")
+    topk = pd.read_parquet(tmp_path / "id" / "topk.parquet")
+    for relation, planted in (("alpha", 5), ("beta", 7)):
+        ex = examples[examples["relation"] == relation]
+        table = pd.read_parquet(tmp_path / "id" / "ap" / f"{relation}.parquet")
+        scores = kept_means[ex["act_row"].to_numpy()]
+        for col in (0, planted, 9, nset.size - 1):
+            assert table["ap"][col] == pytest.approx(average_precision_score(ex["positive"], scores[:, col]), abs=1e-12)
+        top = topk[topk["relation"] == relation]
+        assert len(top) == 20 and top["rank"].tolist() == list(range(1, 21))
+        assert top["global_index"].iloc[0] == nset.global_ids[planted]
+        assert top["ap"].is_monotonic_decreasing
+        assert top["ap"].min() >= table.loc[~table["global_index"].isin(top["global_index"]), "ap"].max()
+
+
+def test_example_sets_are_seeded_balanced_and_disjoint(tmp_path):
+    store, _, _ = synthetic_store(tmp_path / "store")
+    prompts = store.prompts
+    a, _ = example_sets(prompts, ratio=1, min_positives=5, seed=0)
+    b, _ = example_sets(prompts, ratio=1, min_positives=5, seed=0)
+    c, _ = example_sets(prompts, ratio=1, min_positives=5, seed=1)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+    valid = prompts[prompts["correct"]]
+    for relation, group in a.groupby("relation"):
+        pos = set(group.loc[group["positive"], "act_row"])
+        neg = set(group.loc[~group["positive"], "act_row"])
+        assert pos == set(valid.loc[valid["relation"] == relation, "act_row"])
+        assert len(neg) == len(pos) and not pos & neg
+        assert neg <= set(valid.loc[valid["relation"] != relation, "act_row"])
+
+
+def test_examples_do_not_depend_on_other_relations_order(tmp_path):
+    store, _, _ = synthetic_store(tmp_path / "store")
+    prompts = store.prompts
+    shuffled = prompts.iloc[::-1].reset_index(drop=True)
+    a, _ = example_sets(prompts, 4, 5, 0)
+    b, _ = example_sets(shuffled, 4, 5, 0)
+    for relation in ("alpha", "beta"):
+        pd.testing.assert_frame_equal(a[a.relation == relation].reset_index(drop=True), b[b.relation == relation].reset_index(drop=True))
+
+
+def test_changing_k_reuses_ap_blocks(tmp_path):
+    store, _, _ = synthetic_store(tmp_path / "store")
+    identify(store.folder, tmp_path / "id", IdentifyConfig(k=10, min_positives=5), progress=False)
+    blocks = {p: p.stat().st_mtime_ns for p in (tmp_path / "id" / "blocks").glob("*.npy")}
+    summary = identify(store.folder, tmp_path / "id", IdentifyConfig(k=0.01, min_positives=5), progress=False)
+    assert {p: p.stat().st_mtime_ns for p in blocks} == blocks
+    assert summary["k"] == resolve_k(0.01, summary["n_neurons"]) == round(0.01 * summary["n_neurons"])
+    assert len(pd.read_parquet(tmp_path / "id" / "topk.parquet")) == 2 * summary["k"]
+    with pytest.raises(DataError, match="other examples"):
+        identify(store.folder, tmp_path / "id", IdentifyConfig(k=10, min_positives=5, negative_ratio=1), progress=False)
+
+
+@pytest.mark.parametrize("k, message", [(0, "positive"), (2.5, "whole number"), (10**9, "more than")])
+def test_bad_k(k, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_k(IdentifyConfig(k=k).k, 1000)

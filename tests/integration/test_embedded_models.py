@@ -1,0 +1,28 @@
+"""The two real models shipped on PyPI: load, generate, count (slow: converts GGUF once per cache)."""
+
+import pytest
+
+from relneurons import count_neurons, is_correct, load_model
+from relneurons.model import greedy_generate
+
+pytestmark = pytest.mark.integration
+
+PROMPTS = [
+    ("The Eiffel Tower is located in the country of? Answer:", "France"),
+    ("Microsoft is headquartered in the city of? Answer:", "Redmond"),
+    ("Sirius is part of the constellation named? Answer:", "Canis Major"),
+    ("Lionel Messi plays the sport of? Answer:", "soccer"),
+]
+
+
+@pytest.mark.parametrize("alias, ffn", [("gemma3-270m", 85_248), ("smollm2-135m", 109_440)])
+def test_embedded_model_loads_generates_and_counts(alias, ffn):
+    model, tokenizer = load_model(alias, device="cpu")
+    assert count_neurons(model, "ffn") == ffn
+    texts = [p for p, _ in PROMPTS]
+    together = greedy_generate(model, tokenizer, texts, 2, batch_size=4)
+    alone = [greedy_generate(model, tokenizer, [t], 2)[0] for t in texts]
+    assert together == alone
+    assert all(isinstance(t, str) and t for t in together)
+    if alias == "gemma3-270m":  # seen here: France, Redmond, Sagittarius (wrong), ...
+        assert sum(is_correct(g, obj) for g, (_, obj) in zip(together, PROMPTS)) >= 2

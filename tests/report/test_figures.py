@@ -1,0 +1,90 @@
+"""Each figure writes a decodable PNG and an SVG (report/figures.py); no pixel comparisons."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+
+from relneurons.errors import InputError
+from relneurons.report import plot_cumulativity, plot_heatmap, plot_intra, plot_k_sweep, plot_layer_distribution
+
+RELS = ["company_hq", "landmark_country", "star_constellation"]
+
+
+def _check(paths, tmp_path, stem="fig"):
+    png, svg = paths
+    assert png == tmp_path / f"{stem}.png" and svg == tmp_path / f"{stem}.svg"
+    assert png.stat().st_size > 1000 and svg.stat().st_size > 1000
+    img = mpimg.imread(png)
+    h, w = img.shape[:2]
+    assert 150 <= h <= 3000 and 150 <= w <= 3000, (h, w)
+    assert img.std() > 0  # something was drawn
+    assert svg.read_text().lstrip().startswith("<?xml")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # atomic: no leftovers
+    return svg.read_text()
+
+
+def test_layer_distribution_plot(tmp_path):
+    df = pd.DataFrame([(r, layer, (i + 1) * layer % 5) for i, r in enumerate(RELS) for layer in range(6)],
+                      columns=["relation", "layer", "count"])
+    svg = _check(plot_layer_distribution(df, tmp_path / "fig"), tmp_path)
+    assert "star_constellation" in svg
+
+
+def test_heatmap_with_undefined_cell(tmp_path):
+    m = pd.DataFrame([[0.9, np.nan, 0.1], [-0.2, 0.5, 0.0], [0.3, 0.3, 1.0]],
+                     index=pd.Index(RELS, name="evaluated"), columns=pd.Index(RELS, name="deactivated"))
+    svg = _check(plot_heatmap(m, tmp_path / "fig", "inter-relation drop", "{:.2f}", "RdBu_r",
+                              undefined_label="undefined", vmin=-1, vmax=1), tmp_path)
+    assert "undefined" in svg and "-0.20" in svg and "0.90" in svg
+
+
+def test_heatmap_integer_counts(tmp_path):
+    m = pd.DataFrame([[3, 1], [1, 3]], index=RELS[:2], columns=RELS[:2])
+    svg = _check(plot_heatmap(m, tmp_path / "fig", "overlap", "d", "Blues"), tmp_path)
+    assert "n/a" not in svg
+
+
+def _intra_df() -> pd.DataFrame:
+    rows = []
+    for i, r in enumerate(RELS):
+        for split in ("P_eva", "P_det"):
+            rows.append((r, split, "original", 0.8, 0.7, 0.9, math.nan, math.nan))
+            rows.append((r, split, "random", 0.75, 0.62, 0.86, 0.7, 0.8))
+            rows.append((r, split, "relation", 0.1 * i, 0.0, 0.1 * i + 0.1, math.nan, math.nan))
+    return pd.DataFrame(rows, columns=["relation", "split", "condition", "accuracy", "ci_low", "ci_high",
+                                       "seed_low", "seed_high"])
+
+
+def test_intra_plot(tmp_path):
+    svg = _check(plot_intra(_intra_df(), tmp_path / "fig"), tmp_path)
+    assert "P_eva" in svg and "P_det" in svg and "seed spread" in svg
+
+
+def test_intra_plot_rejects_bad_input(tmp_path):
+    bad = _intra_df().assign(condition="baseline")
+    with pytest.raises(InputError, match="conditions"):
+        plot_intra(bad, tmp_path / "fig")
+    with pytest.raises(InputError, match="ci_high"):
+        plot_intra(_intra_df().drop(columns="ci_high"), tmp_path / "fig")
+    assert not list(tmp_path.iterdir())
+
+
+def test_k_sweep_plot(tmp_path):
+    ks = [0, 10, 50, 200, 1000]
+    rows = [(d, e, k, (0.8 if k == 0 else 0.8 / (1 + k / 100)) if d == e else 0.7)
+            for d in RELS for e in RELS for k in ks]
+    df = pd.DataFrame(rows, columns=["deactivated", "evaluated", "k", "accuracy"])
+    svg = _check(plot_k_sweep(df, tmp_path / "fig"), tmp_path)
+    assert "landmark_country" in svg
+
+
+def test_cumulativity_plot(tmp_path):
+    summary = pd.DataFrame({"a": [10, 50, 200], "b": [50, 200, 500], "macro": [0.3, np.nan, 0.8],
+                            "micro": [0.35, 0.5, 0.7]})
+    svg = _check(plot_cumulativity(summary, tmp_path / "fig"), tmp_path)
+    assert "50-200" in svg
