@@ -56,7 +56,7 @@ def test_bootstrap_ci_contains_mean_and_shrinks_with_n():
     lo_l, hi_l = bootstrap_ci(large)
     assert lo_s <= small.mean() <= hi_s
     assert lo_l <= large.mean() <= hi_l
-    assert hi_l - lo_l < (hi_s - lo_s) / 4  # width ~ 1/sqrt(n): 10x more... at least 4x narrower
+    assert hi_l - lo_l < (hi_s - lo_s) / 4  # width ~ 1/sqrt(n): 100x the prompts, ~10x narrower
     # the large case is drawn in several blocks (n * n_boot > 2**22) and is still sane
     assert 0.55 < lo_l < hi_l < 0.65
 

@@ -1,5 +1,5 @@
 """Interventions on neuron outputs (SPEC §4)."""
 
-from .hooks import InterventionReport, deactivate
+from .hooks import Condition, ConditionBatch, InterventionReport, conditions, deactivate
 
-__all__ = ["InterventionReport", "deactivate"]
+__all__ = ["Condition", "ConditionBatch", "InterventionReport", "conditions", "deactivate"]

@@ -57,6 +57,8 @@ def _per_site(nset: NeuronSet, ids: np.ndarray, values: np.ndarray) -> dict[Site
 
 
 def _setter(units: torch.Tensor, values: torch.Tensor):
+    """One edit for every row: overwrite the chosen units in place."""
+
     def hook(module, args, output):
         output[..., units] = values.to(output.dtype)
         return output
@@ -71,6 +73,30 @@ def _module(model, site: Site):
         raise NeuronError(f"site {site.path!r} not found in {type(model).__name__}") from exc
 
 
+def _device(module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def _values(ids: np.ndarray, value) -> np.ndarray:
+    vals = np.broadcast_to(np.asarray(value, dtype=np.float64), ids.shape) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
+    if vals.shape != ids.shape:
+        raise NeuronError(f"value must be one number or one per neuron: got {vals.shape[0]} values for {ids.size} neurons")
+    return vals
+
+
+@contextmanager
+def _hooks(modules_and_hooks) -> Iterator[int]:
+    """Register (module, hook) pairs; yield how many; always remove them."""
+    handles = []
+    try:
+        for module, hook in modules_and_hooks:
+            handles.append(module.register_forward_hook(hook))
+        yield len(handles)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @contextmanager
 def deactivate(model, neurons, value: float | Sequence[float] | np.ndarray = 0.0) -> Iterator[InterventionReport]:
     """Force the outputs of `neurons` (global indices) to `value` (0 = deactivate) inside the block.
@@ -81,20 +107,74 @@ def deactivate(model, neurons, value: float | Sequence[float] | np.ndarray = 0.0
     """
     everything = neuron_set(model, "all")
     ids = as_neuron_ids(neurons, everything.n_all)
-    vals = np.broadcast_to(np.asarray(value, dtype=np.float64), ids.shape) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
-    if vals.shape != ids.shape:
-        raise NeuronError(f"value must be one number or one per neuron: got {vals.shape[0]} values for {ids.size} neurons")
-    handles = []
-    try:
-        for site, (units, site_values) in _per_site(everything, ids, vals).items():
-            module = _module(model, site)
-            device = next(module.parameters()).device
-            handles.append(
-                module.register_forward_hook(
-                    _setter(torch.as_tensor(units, device=device), torch.as_tensor(site_values, dtype=torch.float32, device=device))
-                )
-            )
-        yield InterventionReport(n_units=int(ids.size), n_sites=len(handles))
-    finally:
-        for handle in handles:
-            handle.remove()
+    vals = _values(ids, value)
+    pairs = []
+    for site, (units, site_values) in _per_site(everything, ids, vals).items():
+        module = _module(model, site)
+        device = _device(module)
+        pairs.append((module, _setter(torch.as_tensor(units, device=device),
+                                      torch.as_tensor(site_values, dtype=torch.float32, device=device))))
+    with _hooks(pairs) as n_sites:
+        yield InterventionReport(n_units=int(ids.size), n_sites=n_sites)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A named intervention: neurons (global indices) forced to value(s); no neurons = the original model."""
+
+    name: str
+    neurons: np.ndarray
+    value: float | np.ndarray = 0.0
+
+
+class ConditionBatch:
+    """Many conditions in one batch: each row of the batch carries its own condition.
+
+    Per site, a table mask[c, unit] / value[c, unit] holds every condition's
+    edit (row 0 = no edit); the hook picks each batch row's line with
+    `torch.where`, so the 12x12 inter-relation matrix, random seeds and the k
+    sweep run as large mixed batches instead of one generate() per condition.
+    """
+
+    def __init__(self) -> None:
+        self._rows: torch.Tensor | None = None  # (B,) table line per batch row
+
+    def select(self, condition_per_row: Sequence[int]) -> None:
+        """Condition index (into the conditions given to `conditions()`) of each row of the next batches."""
+        self._rows = torch.as_tensor(np.asarray(condition_per_row, dtype=np.int64) + 1)
+
+    def hook_for(self, mask: torch.Tensor, values: torch.Tensor):
+        def hook(module, args, output):
+            if self._rows is None:
+                raise RuntimeError("ConditionBatch.select() must be called before running the model")
+            rows = self._rows.to(output.device)
+            m, v = mask[rows], values[rows].to(output.dtype)  # (B, W)
+            if output.ndim == 3:
+                m, v = m[:, None, :], v[:, None, :]
+            return torch.where(m, v, output)
+
+        return hook
+
+
+@contextmanager
+def conditions(model, conds: Sequence[Condition]) -> Iterator[ConditionBatch]:
+    """Install per-row conditions; call `.select(condition index per row)` before each batch."""
+    everything = neuron_set(model, "all")
+    per_site: dict[Site, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+    for c, cond in enumerate(conds):
+        ids = as_neuron_ids(cond.neurons, everything.n_all)
+        for site, (units, vals) in _per_site(everything, ids, _values(ids, cond.value)).items():
+            per_site.setdefault(site, []).append((c, units, vals))
+    batch = ConditionBatch()
+    pairs = []
+    for site, edits in per_site.items():
+        module = _module(model, site)
+        mask = torch.zeros((len(conds) + 1, site.width), dtype=torch.bool)
+        values = torch.zeros((len(conds) + 1, site.width), dtype=torch.float32)
+        for c, units, vals in edits:
+            mask[c + 1, units] = True
+            values[c + 1, units] = torch.as_tensor(vals, dtype=torch.float32)
+        device = _device(module)
+        pairs.append((module, batch.hook_for(mask.to(device), values.to(device))))
+    with _hooks(pairs):
+        yield batch
