@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -91,7 +91,8 @@ def versions() -> dict[str, str]:
 def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) -> ActivationStore:
     """Validate every P_det prompt and store the activations of the kept ones; resumes an interrupted run."""
     started = time.time()
-    table, data_hashes = detection_prompts(config)
+    data_dir = resolve_data_dir(config.data_dir)
+    table, data_hashes = detection_prompts(replace(config, data_dir=str(data_dir)))
     model, tokenizer = load_model(config.model, config.dtype, config.device)
     nset = neuron_set(model, config.neuron_set)
     policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), config.bos)
@@ -135,5 +136,5 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) ->
         prompts["correct"] = [is_correct(g, o, config.rule) for g, o in zip(prompts["generation"], prompts["object"])]
         return prompts
 
-    return writer.finish({"versions": versions(), "machine": platform.platform(), "seconds": round(time.time() - started, 1),
+    return writer.finish({"data_dir": str(data_dir), "versions": versions(), "machine": platform.platform(), "seconds": round(time.time() - started, 1),
                           "neuron_set": nset.to_json()}, with_correctness)

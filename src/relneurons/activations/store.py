@@ -162,3 +162,13 @@ class ActivationStore:
             out[row:row + array.shape[0]] = array[:, start:stop]
             row += array.shape[0]
         return out
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """Every neuron's activations for the given stored rows: float32 [len(rows), n_neurons]."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = np.cumsum([0] + [a.shape[0] for a in self._chunks])
+        out = np.empty((len(rows), self.n_neurons), dtype=np.float32)
+        which = np.searchsorted(starts, rows, side="right") - 1
+        for i, (c, r) in enumerate(zip(which, rows)):
+            out[i] = self._chunks[c][r - starts[c]]
+        return out

@@ -226,3 +226,59 @@ def identify(store, out, k, negative_ratio, min_positives, seed, quiet) -> None:
         click.echo(f"  {relation:26s} {c['positives']:5d} positives {c['negatives']:6d} negatives")
     for relation, reason in summary["skipped"].items():
         click.echo(f"  {relation:26s} skipped: {reason}")
+
+
+# -------------------------------------------------------------------- experiment
+
+def _study_options(func):
+    options = [
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+        click.option("--device", default=None, help="cpu, cuda, cuda:1 or auto."),
+        data_option,
+        click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Rows (prompt x condition) per batch."),
+        click.option("--force", default="zero", show_default=True, help="Value forced on the chosen neurons: zero, median (of the positives, "
+                     "self-conditioning), or a number."),
+        click.option("--n-boot", default=2000, show_default=True, type=click.IntRange(1), help="Bootstrap resamples for intervals."),
+        click.option("--seeds", default=10, show_default=True, type=click.IntRange(1), help="Random-neuron baselines."),
+        click.option("--max-det", default=100, show_default=True, type=click.IntRange(1), help="Validated P_det prompts evaluated per relation."),
+        click.option("--k", "k", default="3000", show_default=True, help="Top-k: a count or a fraction of the neuron set (< 1)."),
+        click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Results folder."),
+        click.option("--identify", "identify_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Folder written by identify."),
+        click.option("--store", required=True, type=click.Path(exists=True, file_okay=False), help="Folder written by collect."),
+    ]
+    for option in options:
+        func = option(func)
+    return func
+
+
+def _parse_ks(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give comma-separated counts such as 10,50,200", param_hint="--ks") from None
+
+
+@cli.command(epilog="""\b
+Experiments: layers (Fig. 1), overlap (Fig. 2), intra (Fig. 3), inter (Fig. 4),
+sweep (Fig. 5), cumulativity (Fig. 6, Table 2), errors (App. J, Table 3), all.
+Examples:
+  relneurons experiment intra inter --store runs/g/store --identify runs/g/identify --k 0.0036 --out runs/g/results
+  relneurons experiment sweep --ks 10,50,200,500 --store runs/g/store --identify runs/g/identify --out runs/g/results
+Generations are cached in OUT/generations.parquet: experiments share them and an interrupted one resumes.""")
+@click.argument("names", nargs=-1, required=True,
+                type=click.Choice(["layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors", "all"]))
+@_study_options
+@click.option("--ks", default="10,50,200,500,1000,3000,10000,20000,50000", show_default=True, help="k values of sweep and cumulativity.")
+def experiment(names, store, identify_dir, out, k, max_det, seeds, n_boot, force, batch_size, data_dir, device, quiet, ks) -> None:
+    """Run experiments on identified neurons: tables (Parquet + CSV), figures (PNG + SVG), summary.json each."""
+    from ..activations.store import ActivationStore
+    from ..experiments.core import EXPERIMENTS
+    from ..experiments.study import Study, StudyConfig
+
+    config = StudyConfig(k=parse_k(k), seeds=seeds, n_boot=n_boot, max_det=max_det, force=force, batch_size=batch_size)
+    study = Study(ActivationStore(store), identify_dir, out, config, data_dir=data_dir, device=device, progress=not quiet)
+    chosen = list(EXPERIMENTS) if "all" in names else list(dict.fromkeys(names))
+    for name in chosen:
+        run = EXPERIMENTS[name]
+        result = run(study, _parse_ks(ks)) if name in ("sweep", "cumulativity") else run(study)
+        click.echo(f"{name:13s} -> {Path(out) / name}  ({len(result)} rows; {study.k_text()})")

@@ -1,0 +1,238 @@
+"""The paper's core experiments (§4.1, §4.2, §5.1, App. J), each writing tables and a figure.
+
+Every function takes an open `Study`, writes into `study.out / <name>/`:
+`<table>.parquet` + `.csv`, the figure as PNG + SVG, and `summary.json` with
+the key numbers; it returns the main table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import io
+from ..report import figures
+from .cumulativity import cumulativity_from_long, summarise_cumulativity
+from .error_analysis import error_table, error_table_wide
+from .stats import bootstrap_drop_ci, mcnemar_exact, paired_permutation_test, relative_drop
+from .study import Study
+from .tables import layer_distribution, matrix_to_long, overlap_matrix
+
+PAPER_K_SWEEP = (10, 50, 200, 500, 1000, 3000, 10000, 20000, 50000)
+
+
+def _write(folder: Path, name: str, table: pd.DataFrame) -> None:
+    io.write_table(folder / f"{name}.parquet", table)
+    io.write_table(folder / f"{name}.csv", table)
+
+
+def _folder(study: Study, name: str) -> Path:
+    path = study.out / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _topk(study: Study) -> pd.DataFrame:
+    rows = [pd.DataFrame({"relation": r, "global_index": study.ranked(r, 0, study.k)}) for r in study.relations]
+    table = pd.concat(rows, ignore_index=True)
+    names = study.nset.describe(table["global_index"].to_numpy())
+    return table.assign(layer=names["layer"], module=names["module"])
+
+
+# ------------------------------------------------------------------ Fig. 1, 2
+
+def layers(study: Study) -> pd.DataFrame:
+    """Fig. 1: how many of each relation's top-k neurons sit in each layer."""
+    folder = _folder(study, "layers")
+    n_layers = max(s.layer for s in study.nset.sites) + 1
+    table = layer_distribution(_topk(study), n_layers)
+    _write(folder, "layers", table)
+    figures.plot_layer_distribution(table, folder / "layers", title=f"Top-k neurons per layer ({study.k_text()})")
+    io.write_json(folder / "summary.json", {"k": study.k, "k_text": study.k_text(),
+                                            "peak_layer": table.groupby("relation")["count"].idxmax().map(table["layer"]).to_dict()})
+    return table
+
+
+def overlap(study: Study) -> pd.DataFrame:
+    """Fig. 2: |top-k(r_i) ∩ top-k(r_j)| for every pair."""
+    folder = _folder(study, "overlap")
+    matrix = overlap_matrix(_topk(study))
+    _write(folder, "overlap", matrix_to_long(matrix, "relation_i", "relation_j", "overlap"))
+    figures.plot_heatmap(matrix, folder / "overlap", title=f"Overlap of top-k sets ({study.k_text()})", value_format="d", cmap="Blues")
+    off = matrix.to_numpy()[~np.eye(len(matrix), dtype=bool)]
+    io.write_json(folder / "summary.json", {"k": study.k, "max_offdiagonal": int(off.max()) if off.size else 0,
+                                            "mean_offdiagonal": float(off.mean()) if off.size else 0.0})
+    return matrix
+
+
+# --------------------------------------------------------------------- Fig. 3
+
+def _pairs(prompts: pd.DataFrame, conditions: list[str], split_name: str) -> pd.DataFrame:
+    return pd.concat([prompts.assign(condition=c, split=split_name, prompt_id=np.arange(len(prompts))) for c in conditions],
+                     ignore_index=True)
+
+
+def _kind(condition: str) -> str:
+    """original / relation / random, from a condition name (see Study)."""
+    return {"rel": "relation"}.get(condition.split(":")[0], condition.split(":")[0])
+
+
+def intra(study: Study) -> pd.DataFrame:
+    """Fig. 3: accuracy on P_eva and validated P_det with nothing, k random, or the relation's top-k off."""
+    folder = _folder(study, "intra")
+    k, seeds = study.k, range(study.config.seeds)
+    judged = []
+    for split_name, prompts in (("P_eva", study.eval_prompts), ("P_det", study.det_prompts)):
+        for relation, group in prompts.groupby("relation", sort=False):
+            group = group.reset_index(drop=True)
+            conds = ["original", study.rel(relation, 0, k)] + [study.rnd(s, k) for s in seeds]
+            judged.append(_pairs(group, conds, split_name))
+    judged = study.judge(pd.concat(judged, ignore_index=True), desc="intra")
+    judged["kind"] = judged["condition"].map(_kind)
+    _write(folder, "generations", judged)
+
+    per_seed = study.accuracy_rows(judged[judged["kind"] == "random"], ["relation", "split", "condition"])
+    _write(folder, "random_seeds", per_seed)
+    rows, tests = [], []
+    for (relation, split_name), group in judged.groupby(["relation", "split"], sort=False):
+        by = {c: g.sort_values("prompt_id")["correct"].to_numpy() for c, g in group.groupby("condition")}
+        random_correct = np.mean([by[study.rnd(s, k)] for s in seeds], axis=0)  # per prompt, mean over seeds
+        seed_acc = per_seed[(per_seed.relation == relation) & (per_seed.split == split_name)]["accuracy"]
+        stats = study.accuracy_rows(group[group["kind"] != "random"], ["kind"]).set_index("kind")
+        for kind in ("original", "relation"):
+            rows.append({"relation": relation, "split": split_name, "condition": kind, **stats.loc[kind, ["n", "accuracy", "ci_low", "ci_high"]].to_dict()})
+        boot = study.accuracy_rows(pd.DataFrame({"correct": random_correct, "g": 0}), ["g"]).iloc[0]
+        rows.append({"relation": relation, "split": split_name, "condition": "random", "n": len(random_correct),
+                     "accuracy": float(random_correct.mean()), "ci_low": boot["ci_low"], "ci_high": boot["ci_high"],
+                     "seed_low": float(seed_acc.min()), "seed_high": float(seed_acc.max())})
+        rel = by[study.rel(relation, 0, k)]
+        tests.append({"relation": relation, "split": split_name,
+                      "acc_original": float(by["original"].mean()), "acc_random": float(random_correct.mean()),
+                      "acc_relation": float(rel.mean()),
+                      "p_relation_vs_random": paired_permutation_test(rel.astype(float), random_correct, seed=study.config.seed),
+                      "p_relation_vs_original": mcnemar_exact(by["original"], rel)[2]})
+    table, tests = pd.DataFrame(rows), pd.DataFrame(tests)
+    _write(folder, "intra", table)
+    _write(folder, "tests", tests)
+    figures.plot_intra(table, folder / "intra", title=f"Intra-relation accuracy, {study.k_text()}")
+    eva = tests[tests["split"] == "P_eva"]
+    lower = eva[(eva["acc_relation"] < eva["acc_random"])]
+    io.write_json(folder / "summary.json", {
+        "k": k, "k_text": study.k_text(), "seeds": study.config.seeds, "rule": study.rule,
+        "relations": len(eva), "relation_below_random": len(lower),
+        "relation_below_random_p05": int((lower["p_relation_vs_random"] < 0.05).sum()),
+    })
+    return table
+
+
+# --------------------------------------------------------------------- Fig. 4
+
+def inter(study: Study) -> pd.DataFrame:
+    """Fig. 4: relative accuracy drop of r_i on P_eva when r_j's top-k are off, all pairs, with intervals."""
+    folder = _folder(study, "inter")
+    k, relations = study.k, study.relations
+    prompts = study.eval_prompts
+    conds = ["original"] + [study.rel(r, 0, k) for r in relations]
+    judged = study.judge(pd.concat([_pairs(g.reset_index(drop=True), conds, "P_eva") for _, g in prompts.groupby("relation", sort=False)],
+                                   ignore_index=True), desc="inter")
+    rows = []
+    for evaluated, group in judged.groupby("relation", sort=False):
+        by = {c: g.sort_values("prompt_id")["correct"].to_numpy() for c, g in group.groupby("condition")}
+        for deactivated in relations:
+            deact = by[study.rel(deactivated, 0, k)]
+            drop, low, high = bootstrap_drop_ci(by["original"], deact, study.config.n_boot, study.config.seed)
+            rows.append({"evaluated": evaluated, "deactivated": deactivated, "n": len(deact),
+                         "acc_original": float(by["original"].mean()), "acc_deactivated": float(deact.mean()),
+                         "drop": relative_drop(float(by["original"].mean()), float(deact.mean())), "drop_low": low, "drop_high": high})
+    table = pd.DataFrame(rows)
+    _write(folder, "inter", table)
+    matrix = table.pivot(index="evaluated", columns="deactivated", values="drop").reindex(index=relations, columns=relations) * 100
+    figures.plot_heatmap(matrix, folder / "inter", title=f"Accuracy drop (%) of row when column's neurons are off; {study.k_text()}",
+                         value_format="{:.0f}", cmap="RdBu_r", vmin=-100, vmax=100,
+                         xlabel="deactivated relation", ylabel="evaluated relation", colorbar_label="accuracy drop (%)")
+    diag = table[table.evaluated == table.deactivated].set_index("evaluated")["drop"]
+    off = table[table.evaluated != table.deactivated].groupby("evaluated")["drop"].mean()
+    io.write_json(folder / "summary.json", {
+        "k": k, "k_text": study.k_text(), "undefined_cells": int(table["drop"].isna().sum()),
+        "own_drop_exceeds_mean_other": int((diag > off.reindex(diag.index)).sum()), "relations": len(relations),
+        "mean_own_drop": float(diag.mean()), "mean_other_drop": float(off.mean()),
+    })
+    return table
+
+
+# ------------------------------------------------------------------ Fig. 5, 22
+
+def sweep(study: Study, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd.DataFrame:
+    """Fig. 5/22: accuracy of every relation on P_eva with r's top-k off, for each k."""
+    folder = _folder(study, "sweep")
+    ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
+    relations, prompts = study.relations, study.eval_prompts
+    conds = ["original"] + [study.rel(r, 0, k) for r in relations for k in ks]
+    judged = study.judge(pd.concat([_pairs(g.reset_index(drop=True), conds, "P_eva") for _, g in prompts.groupby("relation", sort=False)],
+                                   ignore_index=True), desc="k sweep")
+    _write(folder, "generations", judged)
+    acc = study.accuracy_rows(judged, ["relation", "condition"]).rename(columns={"relation": "evaluated"})
+    rows = []
+    for deactivated in relations:
+        original = acc[acc.condition == "original"].assign(k=0)
+        rows.append(original.assign(deactivated=deactivated))
+        for k in ks:
+            rows.append(acc[acc.condition == study.rel(deactivated, 0, k)].assign(k=k, deactivated=deactivated))
+    table = pd.concat(rows, ignore_index=True).drop(columns="condition")
+    table["k_fraction"] = table["k"] / study.nset.size
+    table = table[["deactivated", "evaluated", "k", "k_fraction", "n", "accuracy", "ci_low", "ci_high"]]
+    _write(folder, "sweep", table)
+    figures.plot_k_sweep(table, folder / "sweep", title=f"Accuracy vs k ({study.nset.size:,} {study.nset.name} neurons)")
+    io.write_json(folder / "summary.json", {"ks": list(ks), "n_neurons": study.nset.size})
+    return table
+
+
+# ---------------------------------------------------------------- Fig. 6, Table 2
+
+def cumulativity(study: Study, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd.DataFrame:
+    """Fig. 6 / Table 2: is the extra damage between k = a and b caused by ranks a+1..b alone?"""
+    folder = _folder(study, "cumulativity")
+    ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
+    parts = []
+    for relation, group in study.eval_prompts.groupby("relation", sort=False):
+        group = group.reset_index(drop=True)
+        conds = [study.rel(relation, 0, k) for k in ks] + [study.rel(relation, a, b) for a, b in zip(ks, ks[1:])]
+        parts.append(_pairs(group, conds, "P_eva"))
+    judged = study.judge(pd.concat(parts, ignore_index=True), desc="cumulativity")
+    bounds = judged["condition"].str.split(":").str[2].str.split("-")
+    long = judged.assign(lo=bounds.str[0].astype(int), hi=bounds.str[1].astype(int))[["relation", "lo", "hi", "prompt_id", "correct"]]
+    counts = cumulativity_from_long(long)
+    summary = summarise_cumulativity(counts)
+    _write(folder, "cumulativity", counts)
+    _write(folder, "summary_table", summary)
+    figures.plot_cumulativity(summary, folder / "cumulativity")
+    io.write_json(folder / "summary.json", {"ks": list(ks), "micro": summary.set_index(summary["a"].astype(str) + "-" + summary["b"].astype(str))["micro"].to_dict()})
+    return counts
+
+
+# ------------------------------------------------------------------ App. J
+
+def errors(study: Study, new_tokens: int = 20) -> pd.DataFrame:
+    """App. J / Table 3: what the model says instead, for P_eva prompts broken by the relation's top-k."""
+    folder = _folder(study, "errors")
+    k = study.k
+    prompts = study.eval_prompts
+    base = study.judge(pd.concat([_pairs(g.reset_index(drop=True), ["original", study.rel(r, 0, k)], "P_eva")
+                                  for r, g in prompts.groupby("relation", sort=False)], ignore_index=True), desc="errors")
+    original = base[base["condition"] == "original"].set_index(["relation", "prompt_id"])
+    deactivated = base[base["condition"] != "original"].set_index(["relation", "prompt_id"])["correct"]
+    broken = original[original["correct"] & ~deactivated.reindex(original.index)].reset_index()[["relation", "prompt_id", "text", "object"]]
+    long = study.judge(broken.assign(condition=[study.rel(r, 0, k) for r in broken["relation"]]), max_new_tokens=new_tokens,
+                       desc="errors (20 tokens)") if len(broken) else broken.assign(condition=[], generation=[], correct=[])
+    table = error_table(long.rename(columns={"text": "prompt"})[["relation", "prompt", "generation"]])
+    _write(folder, "errors", table)
+    _write(folder, "errors_wide", error_table_wide(table))
+    _write(folder, "broken_prompts", long)
+    io.write_json(folder / "summary.json", {"k": k, "broken_prompts": int(len(broken)), "new_tokens": new_tokens})
+    return table
+
+
+EXPERIMENTS = {"layers": layers, "overlap": overlap, "intra": intra, "inter": inter, "sweep": sweep,
+               "cumulativity": cumulativity, "errors": errors}

@@ -1,0 +1,197 @@
+"""What every controlled-generation experiment needs: model, store, rankings, P_eva, conditions, judging.
+
+A `Study` is opened from an activation store (which fixes the model, data
+settings and neuron set) and an identification folder (which fixes the
+rankings). Conditions are named by what they switch off, so the generation
+cache can be shared by all experiments:
+    original                  nothing
+    rel:<relation>:<lo>-<hi>  the relation's neurons of rank lo+1..hi (top-k = 0-k)
+    random:<seed>:<k>         k neurons drawn from the set with that seed
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import io
+from ..activations.store import ActivationStore
+from ..data import build_prompts, is_correct, load_relations, resolve_data_dir, split
+from ..errors import ConfigError, DataError
+from ..expertise.identify import resolve_k
+from ..intervention.evaluate import GenerationCache, generate_pairs, random_neurons
+from ..intervention.hooks import Condition
+from ..model.loading import load_model, model_fingerprint
+from ..model.tokenization import make_policy
+from .stats import accuracy_ci
+
+FORCE_CHOICES = ("zero", "median")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    k: float = 3000  # count or fraction of the neuron set
+    seeds: int = 10  # random baselines
+    n_boot: int = 2000
+    max_det: int = 100  # validated P_det prompts evaluated per relation (seeded subsample)
+    force: str = "zero"  # zero, median (of the positives), or a number
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.force not in FORCE_CHOICES:
+            try:
+                float(self.force)
+            except ValueError:
+                raise ConfigError(f"option force must be zero, median or a number, got {self.force!r}") from None
+        for name in ("seeds", "n_boot", "max_det", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"option {name} must be >= 1, got {getattr(self, name)!r}")
+
+
+@dataclass
+class Study:
+    store: ActivationStore
+    identify_dir: Path
+    out: Path
+    config: StudyConfig
+    data_dir: str | None = None
+    device: str | None = None
+    progress: bool = True
+    _model: tuple | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.identify_dir, self.out = Path(self.identify_dir), Path(self.out)
+        summary = self.identify_dir / "summary.json"
+        if not summary.is_file():
+            raise DataError(f"{self.identify_dir} has no summary.json; run `relneurons identify` first")
+        self.summary = io.read_json(summary)
+        if Path(self.summary["store"]).resolve() != self.store.folder.resolve():
+            raise DataError(f"{self.identify_dir} was computed from the store {self.summary['store']}, not {self.store.folder}")
+        self.nset = self.store.neuron_set
+        self.k = resolve_k(self.config.k, self.nset.size)
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def settings(self) -> dict:
+        return self.store.identity
+
+    @property
+    def relations(self) -> list[str]:
+        """Relations with a neuron ranking (skipped ones have none)."""
+        return list(self.summary["relations"])
+
+    @property
+    def rule(self) -> str:
+        return self.settings["rule"]
+
+    @cached_property
+    def model(self):
+        """(model, tokenizer, policy), loaded on first use and checked against the store's model."""
+        name = self.settings["model"]
+        if model_fingerprint(name) != self.settings["model_fingerprint"]:
+            raise DataError(f"the model {name!r} is not the one the store {self.store.folder} was collected with (weights differ)")
+        model, tokenizer = load_model(name, self.settings["dtype"], self.device)
+        return model, tokenizer, make_policy(tokenizer, getattr(model.config, "model_type", ""), self.settings["bos"])
+
+    @cached_property
+    def eval_prompts(self) -> pd.DataFrame:
+        """P_eva: the held-out triples of every ranked relation, with the store's templates and suffix."""
+        s = self.settings
+        relations = load_relations(s["relations"], resolve_data_dir(self.data_dir or self.store.manifest.get("data_dir")))
+        templates = s["templates"] if isinstance(s["templates"], str) else tuple(s["templates"])
+        rows = []
+        for relation in relations:
+            if relation.name not in self.relations:
+                continue
+            evaluation, _ = split(relation, n_eval=s["n_eval"], seed=s["seed"])
+            rows.extend(asdict(p) for p in build_prompts(relation, evaluation, templates, s["suffix"]))
+        return pd.DataFrame(rows, columns=["relation", "subject", "object", "template", "text"])
+
+    @cached_property
+    def det_prompts(self) -> pd.DataFrame:
+        """Validated P_det (the positives), at most max_det per relation (seeded)."""
+        prompts = self.store.prompts
+        valid = prompts[prompts["correct"] & prompts["relation"].isin(self.relations)]
+        parts = [g.sample(min(len(g), self.config.max_det), random_state=self.config.seed).sort_index()
+                 for _, g in valid.groupby("relation", sort=False)]
+        return pd.concat(parts)[["relation", "subject", "object", "template", "text"]] if parts else valid
+
+    @cached_property
+    def _rankings(self) -> dict[str, np.ndarray]:
+        out = {}
+        for relation in self.relations:
+            table = pd.read_parquet(self.identify_dir / "ap" / f"{relation}.parquet", columns=["global_index", "rank"])
+            out[relation] = table.sort_values("rank")["global_index"].to_numpy()
+        return out
+
+    def ranked(self, relation: str, lo: int, hi: int) -> np.ndarray:
+        """Global ids of the relation's neurons of rank lo+1..hi."""
+        return np.sort(self._rankings[relation][lo:hi])
+
+    # -------------------------------------------------------------- conditions
+    @staticmethod
+    def rel(relation: str, lo: int, hi: int) -> str:
+        return f"rel:{relation}:{lo}-{hi}"
+
+    @staticmethod
+    def rnd(seed: int, k: int) -> str:
+        return f"random:{seed}:{k}"
+
+    def condition(self, name: str) -> Condition:
+        if name == "original":
+            return Condition(name, np.zeros(0, np.int64))
+        kind, a, b = name.split(":")
+        if kind == "rel":
+            lo, hi = (int(x) for x in b.split("-"))
+            ids, source = self.ranked(a, lo, hi), a
+        else:
+            ids, source = random_neurons(self.nset.global_ids, int(b), self.config.seed * 1000 + int(a)), None
+        return Condition(name, ids, self._force_values(ids, source))
+
+    def _force_values(self, ids: np.ndarray, relation: str | None):
+        if self.config.force == "zero":
+            return 0.0
+        if self.config.force != "median":
+            return float(self.config.force)
+        # self-conditioning: each neuron's median output on the positives of the relation (all kept rows for random sets)
+        prompts = self.store.prompts
+        rows = prompts.loc[prompts["correct"] & (prompts["act_row"] >= 0) & ((prompts["relation"] == relation) if relation else True), "act_row"]
+        return np.median(self.store.rows(np.unique(rows.to_numpy()))[:, self.nset.columns(ids)], axis=0)
+
+    # ------------------------------------------------------------------ running
+    @cached_property
+    def cache(self) -> GenerationCache:
+        identity = {"store": self.settings, "rankings": json.dumps(self.summary["config"], sort_keys=True),
+                    "force": self.config.force, "seed": self.config.seed}
+        return GenerationCache(self.out / "generations.parquet", json.loads(json.dumps(identity, default=str)))
+
+    def judge(self, pairs: pd.DataFrame, max_new_tokens: int = 2, desc: str = "generate") -> pd.DataFrame:
+        """Add `generation` and `correct` to pairs with columns text, object, condition (condition-batched, cached)."""
+        model, tokenizer, policy = self.model
+        catalogue = {name: self.condition(name) for name in dict.fromkeys(pairs["condition"])}
+        generations = generate_pairs(model, tokenizer, policy, pairs["text"].tolist(), pairs["condition"].tolist(), catalogue,
+                                     max_new_tokens=max_new_tokens, batch_size=self.config.batch_size, cache=self.cache,
+                                     progress=self.progress, desc=desc)
+        out = pairs.assign(generation=generations)
+        out["correct"] = [is_correct(g, o, self.rule) for g, o in zip(out["generation"], out["object"])]
+        return out
+
+    def accuracy_rows(self, judged: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+        """Accuracy with a seeded 95% bootstrap interval per group."""
+        rows = []
+        for key, group in judged.groupby(by, sort=False):
+            acc, low, high = accuracy_ci(group["correct"].to_numpy(), self.config.n_boot, self.config.seed)
+            rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "n": len(group),
+                         "accuracy": acc, "ci_low": low, "ci_high": high})
+        return pd.DataFrame(rows)
+
+    def k_text(self, k: int | None = None) -> str:
+        k = self.k if k is None else k
+        return f"k = {k:,} ({k / self.nset.size:.2%} of {self.nset.size:,} {self.nset.name} neurons)"

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from relneurons.intervention import Condition, deactivate
+from relneurons.intervention.evaluate import GenerationCache, generate_pairs, random_neurons
+from relneurons.errors import DataError
+from relneurons.model import greedy_generate, load_model, make_policy, neuron_set
+from tiny_models import save_tiny_folder
+
+TEXTS = ["The headquarters of Acme are in?", "Paris? Answer:", "city of", "The city of Paris is in the country of? Answer:",
+         "Acme", "of the headquarters"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = save_tiny_folder(tmp_path_factory.mktemp("tiny") / "m")
+    model, tokenizer = load_model(str(folder), device="cpu")
+    return model, tokenizer, make_policy(tokenizer, model.config.model_type)
+
+
+def test_mixed_batch_equals_each_condition_alone(tiny):
+    model, tokenizer, policy = tiny
+    ffn = neuron_set(model, "ffn").global_ids
+    rng = np.random.default_rng(0)
+    catalogue = {
+        "original": Condition("original", np.zeros(0, np.int64)),
+        "a": Condition("a", np.sort(rng.choice(ffn, 60, replace=False))),
+        "b": Condition("b", np.sort(rng.choice(ffn, 60, replace=False)), value=2.5),
+    }
+    texts = [t for t in TEXTS for _ in catalogue]
+    conds = [c for _ in TEXTS for c in catalogue]
+    mixed = generate_pairs(model, tokenizer, policy, texts, conds, catalogue, max_new_tokens=3, batch_size=len(texts), progress=False)
+    for name, cond in catalogue.items():
+        with deactivate(model, cond.neurons, value=cond.value):
+            alone = [greedy_generate(model, tokenizer, [t], 3)[0] for t in TEXTS]
+        assert [m for m, c in zip(mixed, conds) if c == name] == alone, name
+    # the conditions really differ (otherwise the test proves nothing)
+    assert len({tuple(m for m, c in zip(mixed, conds) if c == name) for name in catalogue}) > 1
+
+
+def test_cache_reuses_and_checks_identity(tiny, tmp_path):
+    model, tokenizer, policy = tiny
+    catalogue = {"original": Condition("original", np.zeros(0, np.int64))}
+    cache = GenerationCache(tmp_path / "gen.parquet", {"model": "tiny"})
+    first = generate_pairs(model, tokenizer, policy, TEXTS, ["original"] * len(TEXTS), catalogue, cache=cache, progress=False)
+    reloaded = GenerationCache(tmp_path / "gen.parquet", {"model": "tiny"})
+    assert len(reloaded.table) == len(TEXTS)
+    # served from the cache: a catalogue without the condition would fail if anything were recomputed
+    again = generate_pairs(model, tokenizer, policy, TEXTS, ["original"] * len(TEXTS), {}, cache=reloaded, progress=False)
+    assert again == first
+    with pytest.raises(DataError, match="another model"):
+        GenerationCache(tmp_path / "gen.parquet", {"model": "other"})
+
+
+def test_random_neurons_are_seeded_and_from_the_set():
+    ids = np.arange(1000, 3000, 3)
+    a, b, c = random_neurons(ids, 50, 0), random_neurons(ids, 50, 0), random_neurons(ids, 50, 1)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert set(a) <= set(ids) and len(set(a)) == 50
