@@ -282,3 +282,51 @@ def experiment(names, store, identify_dir, out, k, max_det, seeds, n_boot, force
         run = EXPERIMENTS[name]
         result = run(study, _parse_ks(ks)) if name in ("sweep", "cumulativity") else run(study)
         click.echo(f"{name:13s} -> {Path(out) / name}  ({len(result)} rows; {study.k_text()})")
+
+
+# -------------------------------------------------------------------------- run
+
+@cli.command("run", epilog="""\b
+Examples:
+  relneurons run                                   # the quick preset on gemma3-270m (~15 min on a 2-core CPU)
+  relneurons run --data ../shared/lre --out runs/quick
+  relneurons run --preset paper --set model.name=meta-llama/Llama-2-7b-hf --set model.device=cuda
+  relneurons run --config study.toml --set neurons.k=300 --set experiments.random_seeds=5
+Rerunning the same command redoes nothing; changing k redoes only what depends on k;
+an interrupted run resumes where it stopped.""")
+@click.option("--preset", default="quick", show_default=True, type=click.Choice(["quick", "paper"]), help="Shipped configuration to start from.")
+@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False), help="TOML file; its keys replace the preset's.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one key (repeatable), e.g. neurons.k=300.")
+@click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False), help="Shortcut for --set data.dir=DIR.")
+@click.option("--out", "-o", default=None, type=click.Path(file_okay=False), help="Shortcut for --set run.out=DIR.")
+@click.option("--quiet", "-q", is_flag=True, help="Stage lines only, no progress bars (logs, CI).")
+def run_command(preset, config_file, overrides, data_dir, out, quiet) -> None:
+    """Run the whole study (collect, identify, experiments, report) into one run folder."""
+    from ..pipeline import load_config, run_study
+
+    extra = [*overrides, *([f"data.dir={json.dumps(data_dir)}"] if data_dir else []), *([f"run.out={json.dumps(out)}"] if out else [])]
+    config = load_config(preset, config_file, extra)
+    folder = run_study(config, quiet=quiet)
+    click.echo(f"report: {(folder / 'report.html').resolve()}")
+
+
+@cli.command(epilog="\b\nExamples:\n  relneurons report runs/quick")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+def report(run_dir) -> None:
+    """Rebuild RUN_DIR/report.html from the results in the run folder."""
+    from ..report.html import build_report
+
+    click.echo(f"report: {build_report(Path(run_dir)).resolve()}")
+
+
+@cli.command(epilog="\b\nExamples:\n  relneurons compare runs/gemma runs/smollm2\n  relneurons compare runs/ffn runs/all --out runs/ffn-vs-all")
+@click.argument("run_a", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_b", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "-o", default=None, type=click.Path(file_okay=False), help="Folder for the comparison tables and figure.")
+def compare(run_a, run_b, out) -> None:
+    """Print and plot the differences of the main tables of two runs (e.g. two models or two neuron sets)."""
+    from ..pipeline.compare import compare_runs
+
+    table, folder = compare_runs(Path(run_a), Path(run_b), Path(out) if out else None)
+    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    click.echo(f"tables and figure: {folder}")

@@ -7,6 +7,9 @@ the key numbers; it returns the main table.
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +31,23 @@ def _write(folder: Path, name: str, table: pd.DataFrame) -> None:
     io.write_table(folder / f"{name}.csv", table)
 
 
-def _folder(study: Study, name: str) -> Path:
-    path = study.out / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _experiment(name: str):
+    """Run the experiment into OUT/.<name>.partial and move it to OUT/<name> only when complete."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(study: Study, *args):
+            partial, final = study.out / f".{name}.partial", study.out / name
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            result = fn(study, partial, *args)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(partial, final)
+            return result
+
+        return run
+
+    return wrap
 
 
 def _topk(study: Study) -> pd.DataFrame:
@@ -43,9 +59,9 @@ def _topk(study: Study) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ Fig. 1, 2
 
-def layers(study: Study) -> pd.DataFrame:
+@_experiment("layers")
+def layers(study: Study, folder: Path) -> pd.DataFrame:
     """Fig. 1: how many of each relation's top-k neurons sit in each layer."""
-    folder = _folder(study, "layers")
     n_layers = max(s.layer for s in study.nset.sites) + 1
     table = layer_distribution(_topk(study), n_layers)
     _write(folder, "layers", table)
@@ -55,9 +71,9 @@ def layers(study: Study) -> pd.DataFrame:
     return table
 
 
-def overlap(study: Study) -> pd.DataFrame:
+@_experiment("overlap")
+def overlap(study: Study, folder: Path) -> pd.DataFrame:
     """Fig. 2: |top-k(r_i) ∩ top-k(r_j)| for every pair."""
-    folder = _folder(study, "overlap")
     matrix = overlap_matrix(_topk(study))
     _write(folder, "overlap", matrix_to_long(matrix, "relation_i", "relation_j", "overlap"))
     figures.plot_heatmap(matrix, folder / "overlap", title=f"Overlap of top-k sets ({study.k_text()})", value_format="d", cmap="Blues")
@@ -79,9 +95,9 @@ def _kind(condition: str) -> str:
     return {"rel": "relation"}.get(condition.split(":")[0], condition.split(":")[0])
 
 
-def intra(study: Study) -> pd.DataFrame:
+@_experiment("intra")
+def intra(study: Study, folder: Path) -> pd.DataFrame:
     """Fig. 3: accuracy on P_eva and validated P_det with nothing, k random, or the relation's top-k off."""
-    folder = _folder(study, "intra")
     k, seeds = study.k, range(study.config.seeds)
     judged = []
     for split_name, prompts in (("P_eva", study.eval_prompts), ("P_det", study.det_prompts)):
@@ -129,9 +145,9 @@ def intra(study: Study) -> pd.DataFrame:
 
 # --------------------------------------------------------------------- Fig. 4
 
-def inter(study: Study) -> pd.DataFrame:
+@_experiment("inter")
+def inter(study: Study, folder: Path) -> pd.DataFrame:
     """Fig. 4: relative accuracy drop of r_i on P_eva when r_j's top-k are off, all pairs, with intervals."""
-    folder = _folder(study, "inter")
     k, relations = study.k, study.relations
     prompts = study.eval_prompts
     conds = ["original"] + [study.rel(r, 0, k) for r in relations]
@@ -164,9 +180,9 @@ def inter(study: Study) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ Fig. 5, 22
 
-def sweep(study: Study, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd.DataFrame:
+@_experiment("sweep")
+def sweep(study: Study, folder: Path, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd.DataFrame:
     """Fig. 5/22: accuracy of every relation on P_eva with r's top-k off, for each k."""
-    folder = _folder(study, "sweep")
     ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
     relations, prompts = study.relations, study.eval_prompts
     conds = ["original"] + [study.rel(r, 0, k) for r in relations for k in ks]
@@ -191,9 +207,9 @@ def sweep(study: Study, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- Fig. 6, Table 2
 
-def cumulativity(study: Study, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd.DataFrame:
+@_experiment("cumulativity")
+def cumulativity(study: Study, folder: Path, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd.DataFrame:
     """Fig. 6 / Table 2: is the extra damage between k = a and b caused by ranks a+1..b alone?"""
-    folder = _folder(study, "cumulativity")
     ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
     parts = []
     for relation, group in study.eval_prompts.groupby("relation", sort=False):
@@ -214,9 +230,9 @@ def cumulativity(study: Study, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd.DataFr
 
 # ------------------------------------------------------------------ App. J
 
-def errors(study: Study, new_tokens: int = 20) -> pd.DataFrame:
+@_experiment("errors")
+def errors(study: Study, folder: Path, new_tokens: int = 20) -> pd.DataFrame:
     """App. J / Table 3: what the model says instead, for P_eva prompts broken by the relation's top-k."""
-    folder = _folder(study, "errors")
     k = study.k
     prompts = study.eval_prompts
     base = study.judge(pd.concat([_pairs(g.reset_index(drop=True), ["original", study.rel(r, 0, k)], "P_eva")

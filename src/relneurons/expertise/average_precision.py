@@ -66,11 +66,9 @@ DEFAULT_CHUNK_BYTES = 256 * 2**20
 #: Bits usable in one int64 counter word (the sign bit is left clear).
 _WORD_BITS = 63
 
-#: Bytes of working tensors per (neuron, pool row), besides counters and entries.
+#: Bytes of working tensors per (neuron, pool row) and per (neuron, entry).
 _BYTES_PER_CELL = 64
-
-#: Bytes of working tensors per (neuron, positive entry).
-_BYTES_PER_ENTRY = 40
+_BYTES_PER_ENTRY = 32
 
 #: Chunks above this many neurons are no faster on CPU (cache); memory allows more.
 _MAX_CPU_CHUNK = 64
@@ -234,7 +232,7 @@ def _as_subsets(subsets, n_pool: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return checked
 
 
-# ------------------------------------------------------------------ counters
+# ------------------------------------------------------------------ plan
 
 
 @dataclass(frozen=True)
@@ -250,13 +248,13 @@ class _Plan:
 
     Entry e is one (subset, positive row) pair. Entries are ordered by word,
     then subset, so ``word_bounds[k]`` and ``subset_bounds[r]`` are slices.
-    The pool is used in an internal row order, ``pool_order`` (pool row at
-    each internal position): entry rows first, so that when no row is positive
-    in two subsets entry e is internal row e (``rows`` is None).
+    Rows are renumbered (``internal[pool_row]``) so that entry rows come first:
+    when no row is positive in two subsets, entry e is internal row e and
+    ``rows`` is None.
     """
 
-    pool_order: torch.Tensor | None  # [N] int64, None for the identity
-    table: torch.Tensor  # [K, N] int64
+    internal: torch.Tensor  # [N] int64, internal number of each pool row
+    table: torch.Tensor  # [K, N] int64, by internal row
     rows: torch.Tensor | None  # [E] internal row of entry e; None: row e
     shift_m: torch.Tensor  # [E] int64
     mask_m: torch.Tensor  # [E] int64
@@ -270,12 +268,12 @@ class _Plan:
 def _make_plan(
     subsets: list[tuple[np.ndarray, np.ndarray]], n_pool: int, device: torch.device
 ) -> _Plan:
-    """Pack each subset's two counters into int64 words (first fit)."""
+    """Pack each subset's two counters into int64 words and lay out the entries."""
     entry_rows = [members[positive] for members, positive in subsets]
-    fields = _assign_fields([(m.size, p.size) for (m, _), p in zip(subsets, entry_rows)])
+    fields = _assign_fields([(m.size, rows.size) for (m, _), rows in zip(subsets, entry_rows)])
     by_word = sorted(range(len(subsets)), key=lambda r: (fields[r][0], r))
     flat_rows = np.concatenate([entry_rows[r] for r in by_word])
-    pool_order, internal = _internal_order(flat_rows, n_pool)
+    internal = _internal_rows(flat_rows, n_pool)
     n_words = 1 + max(word for word, _, _ in fields)
     table = np.zeros((n_words, n_pool), dtype=np.int64)
     shift_m, mask_m, shift_p, mask_p = [], [], [], []
@@ -286,33 +284,32 @@ def _make_plan(
         word, base, bits_m = fields[r]
         table[word, internal[members]] += np.int64(1) << base
         table[word, internal[rows]] += np.int64(1) << (base + bits_m)
-        stop = start + rows.size
-        subset_bounds[r] = (start, stop)
+        subset_bounds[r] = (start, start + rows.size)
+        start += rows.size
         shift_m.append(np.full(rows.size, base))
         mask_m.append(np.full(rows.size, (1 << bits_m) - 1))
         shift_p.append(np.full(rows.size, base + bits_m))
         mask_p.append(np.full(rows.size, (1 << rows.size.bit_length()) - 1))
-        start = stop
-    rows = internal[flat_rows]
     word_bounds = []
     for k in range(n_words):
         spans = [subset_bounds[r] for r in by_word if fields[r][0] == k]
         word_bounds.append((spans[0][0], spans[-1][1]))
+    rows = internal[flat_rows]
 
-    def t(parts):
-        return torch.as_tensor(np.concatenate(parts).astype(np.int64), device=device)
+    def tensor(array):
+        return torch.as_tensor(np.asarray(array, dtype=np.int64), device=device)
 
     return _Plan(
-        pool_order=None if pool_order is None else torch.as_tensor(pool_order, device=device),
-        table=torch.as_tensor(table, device=device),
-        rows=None if np.array_equal(rows, np.arange(rows.size)) else torch.as_tensor(rows, device=device),
-        shift_m=t(shift_m),
-        mask_m=t(mask_m),
-        shift_p=t(shift_p),
-        mask_p=t(mask_p),
+        internal=tensor(internal),
+        table=tensor(table),
+        rows=None if np.array_equal(rows, np.arange(rows.size)) else tensor(rows),
+        shift_m=tensor(np.concatenate(shift_m)),
+        mask_m=tensor(np.concatenate(mask_m)),
+        shift_p=tensor(np.concatenate(shift_p)),
+        mask_p=tensor(np.concatenate(mask_p)),
         word_bounds=tuple(word_bounds),
         subset_bounds=tuple(subset_bounds),
-        n_pos=torch.as_tensor([float(rows.size) for rows in entry_rows], device=device),
+        n_pos=torch.tensor([float(rows.size) for rows in entry_rows], device=device),
     )
 
 
@@ -335,25 +332,19 @@ def _assign_fields(sizes: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
     return fields
 
 
-def _internal_order(entry_rows: np.ndarray, n_pool: int) -> tuple[np.ndarray | None, np.ndarray]:
-    """Internal pool order: distinct entry rows first (in entry order), then the rest.
-
-    Returns ``(pool_order or None when it is the identity, internal)`` where
-    ``internal[pool_row]`` is the row's internal position.
-    """
+def _internal_rows(entry_rows: np.ndarray, n_pool: int) -> np.ndarray:
+    """``internal[pool_row]``: distinct entry rows first (in entry order), then the rest."""
     first = np.unique(entry_rows, return_index=True)[1]
     leading = entry_rows[np.sort(first)]
     rest = np.setdiff1d(np.arange(n_pool), leading, assume_unique=True)
-    pool_order = np.concatenate([leading, rest]).astype(np.int64)
     internal = np.empty(n_pool, dtype=np.int64)
-    internal[pool_order] = np.arange(n_pool)
-    if np.array_equal(pool_order, np.arange(n_pool)):
-        return None, internal
-    return pool_order, internal
+    internal[np.concatenate([leading, rest])] = np.arange(n_pool)
+    return internal
 
 
 class _Workspace:
-    """Named buffers reused from chunk to chunk (no fresh pages per operation)."""
+    """Named buffers reused from chunk to chunk: no fresh pages per operation
+    (allocating ~1 MB tensors per step was measurably slower on CPU)."""
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -386,8 +377,8 @@ def _subsets_ap(
 ) -> np.ndarray:
     """[n_subsets, n_neurons] AP, looping over chunks of neurons."""
     n_pool, n_neurons = scores.shape
-    if n_pool >= 2**31:
-        raise InputError(f"scores has {n_pool} rows; at most 2**31 - 1 are supported")
+    if n_pool > 2**_FREE_BITS:
+        raise InputError(f"scores has {n_pool} rows; at most 2**{_FREE_BITS} are supported")
     device = torch.device(device) if device is not None else scores.device
     result = np.zeros((len(subsets), n_neurons), dtype=np.float64)
     if not subsets or n_neurons == 0:
@@ -398,22 +389,13 @@ def _subsets_ap(
     scores = scores.detach()
     for start in range(0, n_neurons, step):
         stop = min(start + step, n_neurons)
-        block = _pool_block(scores[:, start:stop], plan, device)
+        # Row-wise copy, sorted later through its transposed view: measured
+        # ~4x faster on CPU than reading the strided column block directly.
+        block = workspace.get("block", (n_pool, stop - start), scores.dtype)
+        block.copy_(scores[:, start:stop])
         ap = _chunk_ap(block.t(), plan, workspace, start)
         result[:, start:stop] = ap.T.cpu().numpy()
     return result
-
-
-def _pool_block(columns: torch.Tensor, plan: _Plan, device) -> torch.Tensor:
-    """``[N, C]`` contiguous copy of score columns, rows in the plan's internal order.
-
-    The row-wise copy, sorted later through its transposed view, is measured
-    ~4x faster on CPU than reading the strided column block directly.
-    """
-    columns = columns.to(device)
-    if plan.pool_order is None:
-        return columns.contiguous()
-    return columns.index_select(0, plan.pool_order)
 
 
 def _chunk_neurons(chunk_size: int | None, n_pool: int, plan: _Plan, device) -> int:
@@ -422,8 +404,7 @@ def _chunk_neurons(chunk_size: int | None, n_pool: int, plan: _Plan, device) -> 
         if int(chunk_size) < 1:
             raise InputError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         return int(chunk_size)
-    n_words, n_entries = plan.table.shape[0], plan.shift_m.numel()
-    per_neuron = n_pool * (_BYTES_PER_CELL + 8 * n_words) + n_entries * _BYTES_PER_ENTRY
+    per_neuron = n_pool * _BYTES_PER_CELL + plan.shift_m.numel() * _BYTES_PER_ENTRY
     step = max(1, DEFAULT_CHUNK_BYTES // per_neuron)
     if torch.device(device).type == "cpu":
         step = min(step, _MAX_CPU_CHUNK)
@@ -432,38 +413,12 @@ def _chunk_neurons(chunk_size: int | None, n_pool: int, plan: _Plan, device) -> 
 
 def _chunk_ap(chunk: torch.Tensor, plan: _Plan, workspace: _Workspace, first_column: int) -> torch.Tensor:
     """``[C, R]`` AP of a ``[C, N]`` chunk of scores for every subset of `plan`."""
-    order, is_start = _sort_descending(chunk, first_column, workspace)
+    order, is_start = _sort_descending(chunk, plan, workspace, first_column)
     group_end = _group_end_of_rows(order, is_start, workspace)
     precision = _entry_precision(order, group_end, plan, workspace)
     # Per-subset row sums (not a matmul): the result must not depend on C.
     sums = [precision[:, start:stop].sum(dim=1) for start, stop in plan.subset_bounds]
     return torch.stack(sums, dim=1) / plan.n_pos
-
-
-def _entry_precision(
-    order: torch.Tensor, group_end: torch.Tensor, plan: _Plan, workspace: _Workspace
-) -> torch.Tensor:
-    """``[C, E]`` float64: #positives / #members with score >= the entry's score.
-
-    Word by word: gather the word's table in sorted order, cumulate it along
-    each row (exact int64 counts of every subset of the word), read it at the
-    tie-group end of each entry's row and unpack the entry's two fields.
-    """
-    n_chunk, n_pool = order.shape
-    precision = workspace.get("precision", (n_chunk, plan.shift_m.numel()), torch.float64)
-    counts = workspace.get("counts", (n_chunk, n_pool), torch.int64)
-    for k, (start, stop) in enumerate(plan.word_bounds):
-        torch.index_select(plan.table[k], 0, order.view(-1), out=counts.view(-1))
-        counts.cumsum_(dim=1)
-        if plan.rows is None:
-            where = group_end[:, start:stop]
-        else:
-            where = group_end.index_select(1, plan.rows[start:stop])
-        packed = torch.gather(counts, 1, where)
-        n_members = (packed >> plan.shift_m[start:stop]).bitwise_and_(plan.mask_m[start:stop])
-        packed.bitwise_right_shift_(plan.shift_p[start:stop]).bitwise_and_(plan.mask_p[start:stop])
-        precision[:, start:stop].copy_(packed).div_(n_members)
-    return precision
 
 
 #: Low mantissa bits of a float64 made from a float32 that are always zero.
@@ -474,40 +429,40 @@ _INF_STAND_IN = 2.0**128
 
 
 def _sort_descending(
-    chunk: torch.Tensor, first_column: int, workspace: _Workspace
+    chunk: torch.Tensor, plan: _Plan, workspace: _Workspace, first_column: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sort a ``[C, N]`` chunk of scores per row, descending.
 
     Returns ``order`` [C, N] int64 (internal row at each sorted position) and
     ``is_start`` [C*N + 1] bool: ``is_start[c*N + i]`` is True when sorted
-    position i of row c starts a tie group; the extra last element is True, so
-    ``is_start[1:]`` marks group ends.
+    position i of row c starts a tie group (the extra last element is True).
 
     Fast path (values float32 holds exactly: float16, bfloat16, float32 and
-    such float64): key = float64(0.0 - value) with the row number written into
-    the 29 low mantissa bits, which are zero for a float32. The keys are
-    distinct, so one value sort of them yields the permutation; distinct
-    scores keep their order and equal scores (including -0.0 and 0.0: 0.0 - x
-    canonicalises zeros) share the bits above the row number. Other float64
-    data is argsorted directly.
+    such float64): key = float64(0.0 - value) with the internal row number
+    written into the 29 low mantissa bits, which are zero for a float32. The
+    keys are distinct, so one value sort of them yields the permutation;
+    distinct scores keep their order and equal scores (including -0.0 and 0.0:
+    0.0 - x canonicalises zeros) share the bits above the row number. Other
+    float64 data is argsorted directly.
     """
     n_chunk, n_pool = chunk.shape
-    if n_pool <= 2**_FREE_BITS and _float32_exact(chunk):
-        keys = _float_keys(chunk, workspace, clamp_infinities=False)
+    if _float32_exact(chunk):
+        keys = _float_keys(chunk, plan, workspace, clamp_infinities=False)
         if _has_nan_end(keys):
             # +-inf with row bits became NaN: redo with +-inf -> -+2**128, then
             # any NaN left was in the data.
-            keys = _float_keys(chunk, workspace, clamp_infinities=True)
+            keys = _float_keys(chunk, plan, workspace, clamp_infinities=True)
             _raise_on_nan(keys, first_column)
         bits = keys.view(torch.int64)
         order = workspace.get("order", (n_chunk, n_pool), torch.int64)
         torch.bitwise_and(bits, 2**_FREE_BITS - 1, out=order)
-        code = bits.bitwise_right_shift_(_FREE_BITS)  # keys are not needed any more
+        code = bits.bitwise_right_shift_(_FREE_BITS)  # the keys are not needed any more
     else:
-        values = chunk.to(torch.float64).contiguous()
-        order = _argsort_rows_descending(values)
-        code = torch.gather(values, 1, order)
+        values = chunk.to(torch.float64)
+        pool_order = _argsort_rows_descending(values)
+        code = torch.gather(values, 1, pool_order)
         _raise_on_nan(code, first_column)
+        order = plan.internal[pool_order]
     is_start = workspace.get("is_start", (n_chunk * n_pool + 1,), torch.bool)
     starts = is_start[:-1].view(n_chunk, n_pool)
     starts[:, 0] = True
@@ -516,20 +471,21 @@ def _sort_descending(
     return order, is_start
 
 
-def _float_keys(chunk: torch.Tensor, workspace: _Workspace, clamp_infinities: bool) -> torch.Tensor:
-    """Sorted ``[C, N]`` float64 keys ``(0.0 - value) | row`` (see `_sort_descending`).
+def _float_keys(
+    chunk: torch.Tensor, plan: _Plan, workspace: _Workspace, clamp_infinities: bool
+) -> torch.Tensor:
+    """Sorted ``[C, N]`` float64 keys ``(0.0 - value) | internal row`` (see `_sort_descending`).
 
     +-inf would turn into NaN once the row bits are set; with
     `clamp_infinities` they first become -+2**128, beyond every float32 and
     still finite with the row bits set.
     """
-    n_chunk, n_pool = chunk.shape
-    keys = workspace.get("keys", (n_chunk, n_pool), torch.float64)
+    keys = workspace.get("keys", tuple(chunk.shape), torch.float64)
     zero = torch.zeros((), dtype=chunk.dtype, device=chunk.device)
     torch.sub(zero, chunk, out=keys)
     if clamp_infinities:
         keys.clamp_(-_INF_STAND_IN, _INF_STAND_IN)  # NaN stays NaN
-    keys.view(torch.int64).bitwise_or_(workspace.arange(n_pool))
+    keys.view(torch.int64).bitwise_or_(plan.internal)
     return _sort_rows(keys)
 
 
@@ -546,13 +502,13 @@ def _nan_ends(sorted_rows: torch.Tensor) -> torch.Tensor:
 
 
 def _has_nan_end(sorted_rows: torch.Tensor) -> bool:
-    return sorted_rows.shape[1] > 0 and bool(_nan_ends(sorted_rows).any())
+    return bool(_nan_ends(sorted_rows).any())
 
 
 def _raise_on_nan(sorted_rows: torch.Tensor, first_column: int) -> None:
     """InputError naming the first column with a NaN."""
-    if _has_nan_end(sorted_rows):
-        nan_rows = _nan_ends(sorted_rows)
+    nan_rows = _nan_ends(sorted_rows)
+    if bool(nan_rows.any()):
         column = first_column + int(nan_rows.nonzero()[0, 0])
         raise InputError(f"scores column {column} contains NaN: AP is undefined")
 
@@ -560,8 +516,8 @@ def _raise_on_nan(sorted_rows: torch.Tensor, first_column: int) -> None:
 def _sort_rows(keys: torch.Tensor) -> torch.Tensor:
     """Rows of float64 `keys` sorted ascending (NaN last).
 
-    CPU: numpy's SIMD sort in place (measured ~5x faster than torch.sort on
-    this CPU); other devices: torch.sort.
+    CPU: numpy's SIMD sort, in place (measured ~8x faster than torch.sort on
+    the development CPU; see the module docstring); other devices: torch.sort.
     """
     if keys.device.type == "cpu":
         keys.numpy().sort(axis=1)
@@ -570,7 +526,7 @@ def _sort_rows(keys: torch.Tensor) -> torch.Tensor:
 
 
 def _argsort_rows_descending(values: torch.Tensor) -> torch.Tensor:
-    """Row-wise argsort, descending (float64 fallback; numpy on CPU)."""
+    """Row-wise argsort, descending (float64 fallback; numpy on CPU as in `_sort_rows`)."""
     if values.device.type == "cpu":
         return torch.from_numpy(np.argsort(np.negative(values.numpy()), axis=1))
     return torch.argsort(values, dim=1, descending=True)
@@ -579,25 +535,56 @@ def _argsort_rows_descending(values: torch.Tensor) -> torch.Tensor:
 def _group_end_of_rows(
     order: torch.Tensor, is_start: torch.Tensor, workspace: _Workspace
 ) -> torch.Tensor:
-    """``[C, N]``: for internal row j of chunk row c, the sorted position (in row c)
-    of the end of j's tie group.
+    """``[C, N]``: for internal row j of chunk row c, ``1 + c*N + p`` where p is the
+    sorted position (in row c) of the end of j's tie group.
 
     Tie groups are numbered 1, 2, ... over the flattened sorted chunk (each row
-    starts a group, so groups never span rows); the cumulative group sizes give
-    one past each group's flat end.
+    starts a group, so groups never span rows); the cumulative group sizes are
+    one past each group's flat end. (The +1 matches the leading 0 of the
+    counts buffer in `_entry_precision`.)
     """
     n_chunk, n_pool = order.shape
     size = n_chunk * n_pool
-    group_end = workspace.get("group_end", (n_chunk, n_pool), torch.int64)
     if int(torch.count_nonzero(is_start)) == size + 1:  # no ties: one group per element
-        end_sorted = workspace.arange(n_pool).expand(n_chunk, n_pool)
+        past_end = workspace.arange(size + 1)[1:].view(n_chunk, n_pool)
     else:
         group = workspace.get("group", (size,), torch.int64)
         torch.cumsum(is_start[:-1], 0, out=group)
-        past_end = torch.bincount(group).cumsum_(0)
-        end_sorted = workspace.get("end_sorted", (n_chunk, n_pool), torch.int64)
-        torch.index_select(past_end, 0, group, out=end_sorted.view(-1))
-        row_start = workspace.arange(size)[::n_pool].view(n_chunk, 1)
-        end_sorted.sub_(row_start).sub_(1)
-    group_end.scatter_(1, order, end_sorted)
-    return group_end
+        group_past_end = torch.bincount(group).cumsum_(0)
+        past_end = workspace.get("past_end", (n_chunk, n_pool), torch.int64)
+        torch.index_select(group_past_end, 0, group, out=past_end.view(-1))
+    group_end = workspace.get("group_end", (n_chunk, n_pool), torch.int64)
+    return group_end.scatter_(1, order, past_end)
+
+
+def _entry_precision(
+    order: torch.Tensor, group_end: torch.Tensor, plan: _Plan, workspace: _Workspace
+) -> torch.Tensor:
+    """``[C, E]`` float64: #positives / #members with score >= the entry's score.
+
+    Word by word: gather the word's table in sorted order, cumulate it along
+    each row (exact int64 counts of every subset of the word), read it at the
+    tie-group end of each entry's row and unpack the entry's two fields.
+    """
+    n_chunk, n_pool = order.shape
+    n_entries = plan.shift_m.numel()
+    precision = workspace.get("precision", (n_chunk, n_entries), torch.float64)
+    counts = workspace.get("counts", (n_chunk * n_pool + 1,), torch.int64)
+    counts[0] = 0
+    cumulative = counts[1:].view(n_chunk, n_pool)
+    flat_counts = counts.view(1, -1).expand(n_chunk, -1)  # gather by flat index per row
+    for k, (start, stop) in enumerate(plan.word_bounds):
+        torch.index_select(plan.table[k], 0, order.view(-1), out=counts[1:])
+        cumulative.cumsum_(dim=1)
+        if plan.rows is None:
+            where = group_end[:, start:stop]
+        else:
+            where = group_end.index_select(1, plan.rows[start:stop])
+        packed = workspace.get("packed", (n_chunk, stop - start), torch.int64)
+        n_members = workspace.get("n_members", (n_chunk, stop - start), torch.int64)
+        torch.gather(flat_counts, 1, where, out=packed)
+        torch.bitwise_right_shift(packed, plan.shift_m[start:stop], out=n_members)
+        n_members.bitwise_and_(plan.mask_m[start:stop])
+        packed.bitwise_right_shift_(plan.shift_p[start:stop]).bitwise_and_(plan.mask_p[start:stop])
+        precision[:, start:stop].copy_(packed).div_(n_members)
+    return precision

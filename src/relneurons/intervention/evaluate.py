@@ -73,25 +73,29 @@ def generate_pairs(
     """Generation for each (texts[i], catalogue[condition_of_row[i]]) pair, in the caller's order."""
     keys = [(c, max_new_tokens, t) for t, c in zip(texts, condition_of_row)]
     known = cache.table if cache is not None else {}
-    todo = list(dict.fromkeys(k for k in keys if k not in known))
+    unique = list(dict.fromkeys(keys))
+    names = list(dict.fromkeys(k[0] for k in unique))
+    index = {name: i for i, name in enumerate(names)}
+    encoded = token_ids(tokenizer, policy, [k[2] for k in unique])
+    # Batches are cut from the full, length-sorted list whether or not rows are cached, and a batch
+    # with any missing row is recomputed whole: a resumed run sees the same batches (same padding,
+    # same numerics) as an uninterrupted one.
+    order = sorted(range(len(unique)), key=lambda i: (len(encoded[i]), i))
+    chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    todo = [rows for rows in chunks if any(unique[i] not in known for i in rows)]
     results: dict[tuple[str, int, str], str] = {}
     if todo:
-        names = list(dict.fromkeys(k[0] for k in todo))
-        index = {name: i for i, name in enumerate(names)}
-        encoded = token_ids(tokenizer, policy, [k[2] for k in todo])
-        order = sorted(range(len(todo)), key=lambda i: len(encoded[i]))
-        bar = tqdm(total=len(todo), desc=desc, unit="gen", disable=not progress)
+        bar = tqdm(total=sum(map(len, todo)), desc=desc, unit="gen", disable=not progress)
         device = input_device(model)
         with conditions(model, [catalogue[n] for n in names]) as batch:
-            for b, start in enumerate(range(0, len(order), batch_size)):
-                rows = order[start:start + batch_size]
-                batch.select([index[todo[i][0]] for i in rows])
+            for b, rows in enumerate(todo):
+                batch.select([index[unique[i][0]] for i in rows])
                 new = generate_batch(model, pad_left([encoded[i] for i in rows], policy.pad_token_id, device), max_new_tokens)
                 for r, i in enumerate(rows):
-                    results[todo[i]] = tokenizer.decode(new[r].tolist(), skip_special_tokens=True)
+                    results[unique[i]] = tokenizer.decode(new[r].tolist(), skip_special_tokens=True)
                 bar.update(len(rows))
                 if cache is not None:
-                    cache.table.update({todo[i]: results[todo[i]] for i in rows})
+                    cache.table.update({unique[i]: results[unique[i]] for i in rows})
                     if (b + 1) % _SAVE_EVERY == 0:
                         cache.save()
         bar.close()

@@ -313,3 +313,22 @@ def plot_cumulativity(summary_df: pd.DataFrame, stem: str | os.PathLike[str],
     if title:
         ax.set_title(title)
     return _save(fig, stem)
+
+
+# ----------------------------------------------------------------- compare
+
+def plot_compare(df: pd.DataFrame, stem: str | os.PathLike[str], label_a: str, label_b: str,
+                 columns: Sequence[str] = ("acc_original", "acc_relation", "own_drop")) -> tuple[Path, Path]:
+    """Two runs side by side: one panel per measure, bars per relation (columns `<measure>_a`, `<measure>_b`)."""
+    _need(df, ["relation"] + [f"{c}_{s}" for c in columns for s in ("a", "b")], "compare")
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 0.35 * len(df) + 2), squeeze=False)
+    y = np.arange(len(df))
+    for ax, column in zip(axes[0], columns):
+        ax.barh(y - 0.2, df[f"{column}_a"], height=0.4, label=label_a, color="#4c72b0")
+        ax.barh(y + 0.2, df[f"{column}_b"], height=0.4, label=label_b, color="#dd8452")
+        ax.set_yticks(y, df["relation"])
+        ax.invert_yaxis()
+        ax.set_title(column.replace("_", " "))
+    axes[0][0].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, stem)

@@ -1,0 +1,198 @@
+"""The study configuration: a TOML file (or a shipped preset) plus command-line overrides, validated up front.
+
+Every key is checked before any model is loaded: unknown keys are named with a
+"did you mean", values are checked for type and range. Sections and keys:
+
+    [model]        name, dtype, device
+    [data]         dir, relations, templates, suffix, rule, n_eval, max_prompts_per_relation, seed
+    [neurons]      set, k, negative_ratio, min_positives
+    [experiments]  run, k_sweep, random_seeds, max_det, force, error_tokens
+    [bootstrap]    n_boot
+    [run]          batch_size, out
+
+An empty string means "the default" for optional text values (TOML has no null).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, did_you_mean
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+EXPERIMENT_NAMES = ("layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors")
+PRESETS = ("quick", "paper")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: its type(s) and an optional check returning an error text or None."""
+
+    types: tuple[type, ...]
+    check: Any = None
+
+
+def _positive(v):
+    return None if v >= 1 else "must be >= 1"
+
+
+def _k(v):
+    if isinstance(v, bool) or not v > 0:
+        return "must be a positive count or a fraction in (0, 1)"
+    if v >= 1 and v != int(v):
+        return "must be a whole number when >= 1"
+    return None
+
+
+def _choice(*choices):
+    return lambda v: None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
+
+
+def _templates(v):
+    if isinstance(v, str):
+        return _choice("all", "icl", "standard", "zs")(v)
+    return None if v and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v) else "must be all, icl, zs or a list of template indices"
+
+
+def _relations(v):
+    if isinstance(v, str):
+        return None if v == "paper" else 'must be "paper" or a list of relation names/files'
+    return None if v and all(isinstance(r, str) and r for r in v) else "must be a non-empty list of relation names/files"
+
+
+def _experiments(v):
+    bad = [e for e in v if e not in EXPERIMENT_NAMES]
+    return f"has unknown experiment {bad[0]!r}{did_you_mean(bad[0], EXPERIMENT_NAMES)}" if bad else None
+
+
+def _k_sweep(v):
+    return None if v and all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in v) else "must be a non-empty list of positive counts"
+
+
+def _force(v):
+    if v in ("zero", "median"):
+        return None
+    try:
+        float(v)
+    except ValueError:
+        return 'must be "zero", "median" or a number written as a string'
+    return None
+
+
+def _batch(v):
+    return None if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) else 'must be a positive integer or "auto"'
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "model": {"name": Key((str,), lambda v: None if v else "must not be empty"),
+              "dtype": Key((str,), _choice("", "auto", "float32", "bfloat16", "float16")),
+              "device": Key((str,))},
+    "data": {"dir": Key((str,)), "relations": Key((str, list), _relations), "templates": Key((str, list), _templates),
+             "suffix": Key((str,)), "rule": Key((str,), _choice("robust", "paper")), "n_eval": Key((int,), _positive),
+             "max_prompts_per_relation": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = all)"),
+             "seed": Key((int,))},
+    "neurons": {"set": Key((str,), _choice("ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all")),
+                "k": Key((int, float), _k), "negative_ratio": Key((int,), _positive), "min_positives": Key((int,), _positive)},
+    "experiments": {"run": Key((list,), _experiments), "k_sweep": Key((list,), _k_sweep), "random_seeds": Key((int,), _positive),
+                    "max_det": Key((int,), _positive), "force": Key((str,), _force), "error_tokens": Key((int,), _positive)},
+    "bootstrap": {"n_boot": Key((int,), _positive)},
+    "run": {"batch_size": Key((int, str), _batch), "out": Key((str,), lambda v: None if v else "must not be empty")},
+}
+
+
+def _read_toml(text: str, source: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+
+
+def preset(name: str) -> dict:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}{did_you_mean(name, PRESETS)}; presets: {', '.join(PRESETS)}")
+    text = resources.files("relneurons").joinpath("resources", "presets", f"{name}.toml").read_text()
+    return _read_toml(text, f"preset {name}")
+
+
+def _type_ok(value, types) -> bool:
+    if isinstance(value, bool):
+        return bool in types
+    if float in types and isinstance(value, int):
+        return True
+    return isinstance(value, types)
+
+
+def validate(config: dict, source: str) -> dict:
+    """Check every section/key of `config` against SCHEMA; raise ConfigError naming the first bad key."""
+    for section, table in config.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{source}: unknown section [{section}]{did_you_mean(section, SCHEMA)}; sections: {', '.join(SCHEMA)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table of keys")
+        for key, value in table.items():
+            spec = SCHEMA[section].get(key)
+            if spec is None:
+                raise ConfigError(f"{source}: unknown key {section}.{key}{did_you_mean(key, SCHEMA[section])}; "
+                                  f"keys of [{section}]: {', '.join(SCHEMA[section])}")
+            if not _type_ok(value, spec.types):
+                wanted = " or ".join(t.__name__ for t in spec.types)
+                raise ConfigError(f"{source}: {section}.{key} = {value!r} must be of type {wanted}")
+            problem = spec.check(value) if spec.check else None
+            if problem:
+                raise ConfigError(f"{source}: {section}.{key} = {value!r} {problem}")
+    missing = [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys if k not in config.get(s, {})]
+    if missing:
+        raise ConfigError(f"{source}: missing keys {', '.join(missing)} (start from a preset: --preset quick)")
+    return config
+
+
+def _parse_value(text: str):
+    """A command-line value as TOML (numbers, lists, booleans), else a plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(config: dict, overrides: list[str]) -> dict:
+    """`section.key=value` overrides (value in TOML syntax, or a bare string)."""
+    config = copy.deepcopy(config)
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(f"override {item!r} must look like section.key=value, e.g. neurons.k=300")
+        dotted, value = item.split("=", 1)
+        section, key = dotted.strip().split(".", 1)
+        if section not in SCHEMA:
+            raise ConfigError(f"override {item!r}: unknown section {section!r}{did_you_mean(section, SCHEMA)}")
+        if key not in SCHEMA[section]:
+            raise ConfigError(f"override {item!r}: unknown key {section}.{key}{did_you_mean(key, SCHEMA[section])}")
+        config.setdefault(section, {})[key] = _parse_value(value.strip())
+    return config
+
+
+def load_config(preset_name: str | None = "quick", path: str | Path | None = None, overrides: list[str] = ()) -> dict:
+    """Preset, then a user file on top (its keys replace the preset's), then overrides; validated."""
+    config = preset(preset_name) if preset_name else {}
+    source = f"preset {preset_name}" if preset_name else "configuration"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"configuration file {path} does not exist")
+        user = _read_toml(path.read_text(), str(path))
+        for section, table in user.items():
+            if section not in SCHEMA:
+                raise ConfigError(f"{path}: unknown section [{section}]{did_you_mean(section, SCHEMA)}; sections: {', '.join(SCHEMA)}")
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: [{section}] must be a table of keys")
+            config.setdefault(section, {}).update(table)
+        source = str(path)
+    config = apply_overrides(config, list(overrides))
+    return validate(config, source)

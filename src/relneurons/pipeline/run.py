@@ -1,0 +1,194 @@
+"""`relneurons run`: the whole study in one run folder, stage by stage, cached by each stage's inputs.
+
+    RUN/config.toml           the configuration as resolved (TOML)
+    RUN/manifest.json         config, versions, model and data hashes, seeds, times, per-stage timings, machine
+    RUN/logs/run.log          what the run printed about its stages
+    RUN/stages/<stage>.json   marker: the stage's input key, written when the stage is complete
+    RUN/store/                collect (the activation store)
+    RUN/identify/             identify (AP tables, top-k)
+    RUN/results/<experiment>/ experiments (tables, figures, summary.json); results/generations.parquet is their cache
+    RUN/report.html           the report
+
+A stage whose marker holds its current input key is skipped. A stage whose
+inputs changed is redone; its folder is cleared first when the old content
+cannot be reused (another store, other examples). So rerunning the same
+configuration redoes nothing, and changing k redoes the top-k lists (not the
+AP) and the experiments, reusing cached generations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import io
+from ..activations.collect import CollectConfig, collect, versions
+from ..activations.store import ActivationStore
+from ..data import PAPER_RELATIONS
+from ..experiments.core import EXPERIMENTS
+from ..experiments.study import Study, StudyConfig
+from ..expertise.identify import IdentifyConfig, identify
+
+log = logging.getLogger("relneurons.run")
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _opt(text: str) -> str | None:
+    return text or None
+
+
+def collect_config(config: dict, batch_size: int) -> CollectConfig:
+    d, m = config["data"], config["model"]
+    relations = PAPER_RELATIONS if d["relations"] == "paper" else tuple(d["relations"])
+    return CollectConfig(model=m["name"], dtype=_opt(m["dtype"]), device=_opt(m["device"]), data_dir=_opt(d["dir"]),
+                         relations=tuple(relations), templates=d["templates"] if isinstance(d["templates"], str) else tuple(d["templates"]),
+                         suffix=d["suffix"], rule=d["rule"], n_eval=d["n_eval"], seed=d["seed"],
+                         max_prompts_per_relation=d["max_prompts_per_relation"] or None, neuron_set=config["neurons"]["set"],
+                         batch_size=batch_size)
+
+
+def _toml(config: dict) -> str:
+    """A small TOML writer for our flat two-level configuration (strings, numbers, lists)."""
+    def value(v):
+        if isinstance(v, str):
+            return json.dumps(v, ensure_ascii=False)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v).lower() if isinstance(v, bool) else repr(v)
+
+    return "\n".join(f"[{section}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in table.items()) for section, table in config.items())
+
+
+def _machine() -> dict:
+    import torch
+
+    info = {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+class Run:
+    """One run folder: stage markers, timings and the manifest."""
+
+    def __init__(self, folder: Path, config: dict, quiet: bool) -> None:
+        self.folder, self.config, self.quiet = folder, config, quiet
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "logs").mkdir(exist_ok=True)
+        handler = logging.FileHandler(folder / "logs" / "run.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.handlers = [handler]
+        log.setLevel(logging.INFO)
+        self.timings: dict[str, dict] = {}
+        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    def say(self, text: str) -> None:
+        log.info(text)
+        if not self.quiet:
+            print(text, flush=True)
+
+    def marker(self, stage: str) -> dict | None:
+        path = self.folder / "stages" / f"{stage}.json"
+        return io.read_json(path) if path.is_file() else None
+
+    def stage(self, number: int, total: int, stage: str, key: str, work, clear: list[Path] = ()) -> None:
+        """Run `work()` unless the stage's marker holds `key`; clear `clear` first when an old, other key is there."""
+        done = self.marker(stage)
+        if done and done["key"] == key:
+            self.say(f"[{number}/{total}] {stage}: cached")
+            self.timings[stage] = {"status": "cached", "seconds": done["seconds"], "key": key}
+            return
+        pending = self.folder / "stages" / f"{stage}.pending"
+        old = pending.read_text() if pending.is_file() else (done or {}).get("key")
+        if old and old != key:
+            for path in clear:
+                shutil.rmtree(path, ignore_errors=True)
+        io.write_bytes(pending, key.encode())
+        self.say(f"[{number}/{total}] {stage}: running")
+        start = time.time()
+        work()
+        seconds = round(time.time() - start, 1)
+        io.write_json(self.folder / "stages" / f"{stage}.json", {"key": key, "seconds": seconds,
+                                                                  "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        pending.unlink()
+        self.timings[stage] = {"status": "ran", "seconds": seconds, "key": key}
+        self.say(f"[{number}/{total}] {stage}: done in {seconds:.0f} s")
+
+    def write_manifest(self, finished: bool) -> None:
+        store_manifest = self.folder / "store" / "manifest.json"
+        identity = io.read_json(store_manifest)["identity"] if store_manifest.is_file() else {}
+        io.write_json(self.folder / "manifest.json", {
+            "config": self.config, "versions": versions(), "machine": _machine(),
+            "model": {"name": self.config["model"]["name"], "fingerprint": identity.get("model_fingerprint"),
+                      "dtype": identity.get("model_dtype")},
+            "data_sha256": identity.get("data_sha256"),
+            "seeds": {"data": self.config["data"]["seed"], "random_neurons": self.config["experiments"]["random_seeds"]},
+            "started": self.started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds") if finished else None,
+            "stages": self.timings,
+        })
+
+
+def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = False) -> Path:
+    """Run every stage of the configured study; return the run folder."""
+    from ..report.html import build_report
+
+    folder = Path(out or config["run"]["out"])
+    run = Run(folder, config, quiet)
+    io.write_bytes(folder / "config.toml", _toml(config).encode())
+    batch = config["run"]["batch_size"]
+    batch = 32 if batch == "auto" else batch
+    collect_cfg = collect_config(config, batch)
+    n, e = config["neurons"], config["experiments"]
+    names = [name for name in EXPERIMENTS if name in e["run"]]
+    total = 3 + len(names)
+
+    k_collect = _key("collect", {k: v for k, v in collect_cfg.__dict__.items() if k not in ("device", "data_dir")})
+    run.stage(1, total, "collect", k_collect, lambda: collect(collect_cfg, folder / "store", progress=not quiet),
+              clear=[folder / "store"])
+    store = ActivationStore(folder / "store")
+    run.write_manifest(False)
+
+    ident = IdentifyConfig(k=n["k"], negative_ratio=n["negative_ratio"], min_positives=n["min_positives"], seed=config["data"]["seed"])
+    k_ap = _key("ap", k_collect, n["negative_ratio"], n["min_positives"], config["data"]["seed"])
+    # clearing on an AP-key change only: a new k reuses the AP blocks
+    if (run.marker("identify") or {}).get("ap_key") not in (None, k_ap):
+        shutil.rmtree(folder / "identify", ignore_errors=True)
+    run.stage(2, total, "identify", _key("identify", k_ap, n["k"]),
+              lambda: identify(store.folder, folder / "identify", ident, progress=not quiet))
+    marker = run.marker("identify")
+    io.write_json(folder / "stages" / "identify.json", {**marker, "ap_key": k_ap})
+
+    study_cfg = StudyConfig(k=n["k"], seeds=e["random_seeds"], n_boot=config["bootstrap"]["n_boot"], max_det=e["max_det"],
+                            force=e["force"], batch_size=batch, seed=config["data"]["seed"])
+    k_results = _key("results", k_ap, e["force"], config["data"]["seed"])
+    if (run.marker("results") or {}).get("key") not in (None, k_results):
+        shutil.rmtree(folder / "results", ignore_errors=True)
+    io.write_json(folder / "stages" / "results.json", {"key": k_results, "seconds": 0})
+    study = Study(store, folder / "identify", folder / "results", study_cfg, data_dir=collect_cfg.data_dir,
+                  device=collect_cfg.device, progress=not quiet)
+    for i, name in enumerate(names, start=3):
+        settings = {"k": n["k"], "seeds": e["random_seeds"], "n_boot": config["bootstrap"]["n_boot"], "max_det": e["max_det"]}
+        if name in ("sweep", "cumulativity"):
+            settings["k_sweep"] = e["k_sweep"]
+        if name == "errors":
+            settings["error_tokens"] = e["error_tokens"]
+        work = {"sweep": lambda: EXPERIMENTS["sweep"](study, tuple(e["k_sweep"])),
+                "cumulativity": lambda: EXPERIMENTS["cumulativity"](study, tuple(e["k_sweep"])),
+                "errors": lambda: EXPERIMENTS["errors"](study, e["error_tokens"])}.get(name, lambda name=name: EXPERIMENTS[name](study))
+        run.stage(i, total, name, _key(name, k_results, settings), work)
+        run.write_manifest(False)
+
+    run.stage(total, total, "report", _key("report", [t["key"] for t in run.timings.values()]), lambda: build_report(folder))
+    run.write_manifest(True)
+    return folder
