@@ -1,0 +1,70 @@
+import pytest
+
+from relneurons.errors import ConfigError
+from relneurons.pipeline.config import SCHEMA, load_config
+
+
+def test_presets_are_complete_and_valid():
+    for name in ("quick", "paper"):
+        config = load_config(name)
+        assert set(config) == set(SCHEMA)
+    assert load_config("paper")["neurons"]["k"] == 3000
+    assert load_config("paper")["experiments"]["random_seeds"] == 10
+    assert load_config("quick")["neurons"]["k"] < 1  # the paper's fraction, not 3,000
+
+
+def test_overrides_parse_toml_values():
+    config = load_config("quick", overrides=["neurons.k=300", "experiments.k_sweep=[10, 20]", "model.name=smollm2-135m",
+                                             "data.templates=\"all\""])
+    assert config["neurons"]["k"] == 300 and config["experiments"]["k_sweep"] == [10, 20]
+    assert config["model"]["name"] == "smollm2-135m" and config["data"]["templates"] == "all"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("neurons.kk=3", "unknown key neurons.kk (did you mean 'k'?)"),
+    ("neuron.k=3", "unknown section 'neuron' (did you mean 'neurons'?)"),
+    ("neurons.k=-1", "neurons.k = -1 must be a positive count"),
+    ("neurons.k=2.5", "whole number"),
+    ("data.n_eval=0", "data.n_eval = 0 must be >= 1"),
+    ("data.n_eval=\"ten\"", "must be of type int"),
+    ("data.rule=strict", "must be one of 'robust', 'paper'"),
+    ("experiments.run=[\"intra\", \"intre\"]", "unknown experiment 'intre' (did you mean 'intra'?)"),
+    ("run.batch_size=0", "positive integer or \"auto\""),
+    ("experiments.force=loud", "zero"),
+    ("nokey", "section.key=value"),
+])
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError) as info:
+        load_config("quick", overrides=[override])
+    assert message in str(info.value)
+
+
+def test_user_file_unknown_key_and_section(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text("[neurons]\nk = 100\nnegativ_ratio = 2\n")
+    with pytest.raises(ConfigError, match=r"study.toml: unknown key neurons.negativ_ratio \(did you mean 'negative_ratio'\?\)"):
+        load_config("quick", path)
+    path.write_text("[neuron]\nk = 100\n")
+    with pytest.raises(ConfigError, match="unknown section \\[neuron\\]"):
+        load_config("quick", path)
+    path.write_text("[neurons\nk = 100\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config("quick", path)
+    path.write_text("[neurons]\nk = 100\n")
+    assert load_config("quick", path)["neurons"]["k"] == 100
+
+
+def test_without_preset_every_key_is_required(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text("[neurons]\nk = 100\n")
+    with pytest.raises(ConfigError, match="missing keys model.name"):
+        load_config(None, path)
+
+
+def test_cli_rejects_bad_config_before_loading_a_model(tmp_path, capsys):
+    from relneurons.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--set", "model.name=no/such-model", "--set", "neurons.kk=1", "--out", str(tmp_path / "r")])
+    assert info.value.code == 2 and "neurons.kk" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -1,0 +1,157 @@
+"""A small hand-made run folder for the HTML report tests (tables + real figures, no model)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from relneurons.report import figures
+
+#: One relation name needs escaping (it would otherwise become markup).
+ODD = "star<b>bold</b>&co"
+RELS = ["company_hq", ODD]
+#: A generation that must come out escaped.
+EVIL_GENERATION = "<script>alert(1)</script> & more\nsecond line"
+
+
+def _json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2))
+
+
+def _table(folder: Path, name: str, df: pd.DataFrame) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(folder / f"{name}.parquet", index=False)
+    df.to_csv(folder / f"{name}.csv", index=False)
+
+
+def make_run(root: Path) -> Path:
+    """Write a complete little run folder under `root` and return it."""
+    k, n = 307, 85248
+    _json(root / "manifest.json", {
+        "config": {"model": "tiny-model", "relations": RELS + ["tiny_rel"], "k": 0.0036, "seeds": 3, "rule": "robust",
+                   "templates": [0, 1], "data_dir": "https://example.invalid/not-a-resource"},
+        "versions": {"relneurons": "9.9.9", "torch": "2.0"},
+        "started": "2030-01-02T03:04:05Z", "finished": "2030-01-02T03:10:05Z",
+        "stages": {"collect": {"seconds": 35.1, "status": "done"}, "identify": {"seconds": 125.0, "status": "done"}},
+        "machine": "Linux x86_64, 2 cores",
+    })
+    _json(root / "store" / "manifest.json", {"identity": {
+        "model": "tiny-model", "relations": RELS + ["tiny_rel"], "templates": [0, 1], "suffix": "? Answer:",
+        "rule": "robust", "n_eval": 20, "seed": 0, "neuron_set": "ffn", "n_neurons": n, "max_new_tokens": 2,
+        "model_fingerprint": "sha256:abc123"}})
+    rows = []
+    for rel, n_prompts, n_correct in (("company_hq", 40, 10), (ODD, 20, 15), ("tiny_rel", 10, 2)):
+        for i in range(n_prompts):
+            rows.append({"relation": rel, "subject": f"s{i}", "object": f"o{i}", "template": "{} is in the city of",
+                         "text": f"s{i} is in the city of? Answer:", "generation": f" o{i}", "correct": i < n_correct,
+                         "act_row": i if i < n_correct else -1})
+    _table(root / "store", "prompts", pd.DataFrame(rows))
+    _json(root / "identify" / "summary.json", {
+        "k": k, "k_fraction": k / n, "n_neurons": n, "neuron_set": "ffn",
+        "relations": {"company_hq": {"positives": 10, "negatives": 15}, ODD: {"positives": 15, "negatives": 10}},
+        "skipped": {"tiny_rel": "only 2 validated prompts (< 5)"}})
+
+    res = root / "results"
+    # Fig. 1
+    layers = pd.DataFrame([(r, layer, c) for r, counts in zip(RELS, ([100, 150, 57, 0], [20, 40, 200, 47]))
+                           for layer, c in enumerate(counts)], columns=["relation", "layer", "count"])
+    layers["fraction"] = layers["count"] / k
+    _table(res / "layers", "layers", layers)
+    figures.plot_layer_distribution(layers, res / "layers" / "layers")
+    _json(res / "layers" / "summary.json", {"k": k, "k_text": "k = 307 (0.36% of 85,248 ffn neurons)"})
+    # Fig. 2
+    overlap = pd.DataFrame([("company_hq", "company_hq", 307), ("company_hq", ODD, 12), (ODD, "company_hq", 12), (ODD, ODD, 307)],
+                           columns=["relation_i", "relation_j", "overlap"])
+    _table(res / "overlap", "overlap", overlap)
+    figures.plot_heatmap(overlap.pivot(index="relation_i", columns="relation_j", values="overlap"), res / "overlap" / "overlap",
+                         value_format="d")
+    _json(res / "overlap" / "summary.json", {"k": k, "max_offdiagonal": 12, "mean_offdiagonal": 12.0})
+    # Fig. 3
+    intra = pd.DataFrame([
+        ("company_hq", "P_eva", "original", 20, 0.20, 0.05, 0.40, np.nan, np.nan),
+        ("company_hq", "P_eva", "relation", 20, 0.25, 0.10, 0.45, np.nan, np.nan),
+        ("company_hq", "P_eva", "random", 20, 0.20, 0.05, 0.40, 0.15, 0.25),
+        (ODD, "P_eva", "original", 20, 0.80, 0.60, 0.95, np.nan, np.nan),
+        (ODD, "P_eva", "relation", 20, 0.10, 0.00, 0.25, np.nan, np.nan),
+        (ODD, "P_eva", "random", 20, 0.75, 0.55, 0.90, 0.70, 0.80),
+        ("company_hq", "P_det", "original", 10, 1.0, 1.0, 1.0, np.nan, np.nan),
+        ("company_hq", "P_det", "relation", 10, 0.7, 0.4, 0.9, np.nan, np.nan),
+        ("company_hq", "P_det", "random", 10, 0.9, 0.7, 1.0, 0.8, 1.0),
+    ], columns=["relation", "split", "condition", "n", "accuracy", "ci_low", "ci_high", "seed_low", "seed_high"])
+    _table(res / "intra", "intra", intra)
+    tests = pd.DataFrame([
+        ("company_hq", "P_eva", 0.20, 0.20, 0.25, 1.0, 1.0),
+        (ODD, "P_eva", 0.80, 0.75, 0.10, 0.0123, 0.0004),
+        ("company_hq", "P_det", 1.0, 0.9, 0.7, 0.5, 0.25),
+    ], columns=["relation", "split", "acc_original", "acc_random", "acc_relation", "p_relation_vs_random", "p_relation_vs_original"])
+    _table(res / "intra", "tests", tests)
+    figures.plot_intra(intra, res / "intra" / "intra")
+    shutil.copy(res / "layers" / "layers.png", res / "intra" / "extra_view.png")  # an extra figure of a known experiment
+    _json(res / "intra" / "summary.json", {"k": k, "k_text": "k = 307 (0.36% of 85,248 ffn neurons)", "seeds": 3,
+                                           "relations": 2, "relation_below_random": 1, "relation_below_random_p05": 1})
+    # Fig. 4: one undefined cell (acc_original = 0)
+    inter = pd.DataFrame([
+        ("company_hq", "company_hq", 20, 0.0, 0.0, np.nan, np.nan, np.nan),
+        ("company_hq", ODD, 20, 0.0, 0.05, np.nan, np.nan, np.nan),
+        (ODD, "company_hq", 20, 0.80, 0.70, 0.125, -0.1, 0.3),
+        (ODD, ODD, 20, 0.80, 0.50, 0.375, 0.0, 0.75),
+    ], columns=["evaluated", "deactivated", "n", "acc_original", "acc_deactivated", "drop", "drop_low", "drop_high"])
+    _table(res / "inter", "inter", inter)
+    figures.plot_heatmap(inter.pivot(index="evaluated", columns="deactivated", values="drop") * 100, res / "inter" / "inter",
+                         value_format="{:.0f}", cmap="RdBu_r", vmin=-100, vmax=100)
+    _json(res / "inter" / "summary.json", {"k": k, "undefined_cells": 2})
+    # Fig. 5
+    sweep = []
+    for d in RELS:
+        for kk, own, other in ((0, 0.6, 0.5), (10, 0.55, 0.5), (300, 0.15, 0.45)):
+            for e in RELS:
+                acc = own if e == d else other
+                sweep.append((d, e, kk, kk / n, 20, acc, max(0.0, acc - 0.2), min(1.0, acc + 0.2)))
+    sweep = pd.DataFrame(sweep, columns=["deactivated", "evaluated", "k", "k_fraction", "n", "accuracy", "ci_low", "ci_high"])
+    _table(res / "sweep", "sweep", sweep)
+    figures.plot_k_sweep(sweep, res / "sweep" / "sweep")
+    _json(res / "sweep" / "summary.json", {"ks": [10, 300], "n_neurons": n})
+    # Fig. 6 / Table 2
+    cum = pd.DataFrame([("company_hq", 10, 300, 4, 1, 0.75, 20), (ODD, 10, 300, 0, 0, np.nan, 20)],
+                       columns=["relation", "a", "b", "total", "affected", "cumulativity", "n_prompts"])
+    _table(res / "cumulativity", "cumulativity", cum)
+    summ = pd.DataFrame([(10, 300, 0.75, 1, 0.75, 4, 1)], columns=["a", "b", "macro", "n_relations", "micro", "total", "affected"])
+    _table(res / "cumulativity", "summary_table", summ)
+    figures.plot_cumulativity(summ, res / "cumulativity" / "cumulativity")
+    _json(res / "cumulativity" / "summary.json", {"ks": [10, 300], "micro": {"10-300": 0.75}})
+    # App. J
+    errors = pd.DataFrame([
+        (ODD, "repeats_prompt", 1, 4, 25.0, "s1 is in the city of", None, None),
+        (ODD, "starts_with_the", 0, 4, 0.0, None, None, None),
+        (ODD, "starts_with_a", 0, 4, 0.0, None, None, None),
+        (ODD, "other", 3, 4, 75.0, EVIL_GENERATION, "Paris", None),
+    ], columns=["relation", "category", "count", "total", "percent", "example_1", "example_2", "example_3"])
+    _table(res / "errors", "errors", errors)
+    wide = pd.DataFrame([(ODD, 25.0, 0.0, 0.0, 75.0, 4)],
+                        columns=["relation", "repeats_prompt", "starts_with_the", "starts_with_a", "other", "total"])
+    _table(res / "errors", "errors_wide", wide)
+    _json(res / "errors" / "summary.json", {"k": k, "broken_prompts": 4, "new_tokens": 20})
+    # A later experiment the report does not know: shown generically.
+    novel = res / "novel_probe"
+    _table(novel, "scores", pd.DataFrame({"relation": [f"r{i}" for i in range(60)], "score": np.linspace(0, 1, 60),
+                                          "p_value": np.full(60, 0.0421)}))
+    _json(novel / "summary.json", {"best": "r59", "mean_score": 0.5})
+    figures.plot_cumulativity(summ, novel / "novel_plot")
+    return root
+
+
+@pytest.fixture(scope="session")
+def _run_template(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("template") / "run")
+
+
+@pytest.fixture
+def small_run(_run_template, tmp_path) -> Path:
+    """A fresh copy of the hand-made run folder, free to modify."""
+    return Path(shutil.copytree(_run_template, tmp_path / "run"))
