@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,8 @@ from relneurons.errors import InputError
 from relneurons.expertise import average_precision, average_precision_subsets
 
 TOL = 1e-12
+
+ap_module = importlib.import_module("relneurons.expertise.average_precision")
 
 
 def sklearn_ap(scores, labels) -> np.ndarray:
@@ -187,6 +191,15 @@ def test_torch_and_numpy_inputs_agree_exactly():
     np.testing.assert_array_equal(a, c)
 
 
+def test_read_only_array_is_accepted_without_warning(recwarn):
+    rng = np.random.default_rng(23)
+    scores = rng.standard_normal((40, 3))
+    labels = random_labels(rng, 40)
+    scores.flags.writeable = False
+    np.testing.assert_allclose(average_precision(scores, labels), sklearn_ap(scores, labels), rtol=0, atol=TOL)
+    assert not [w for w in recwarn if "not writable" in str(w.message)]
+
+
 def test_row_order_does_not_matter():
     rng = np.random.default_rng(12)
     scores = rng.integers(-3, 4, (300, 11)).astype(np.float32)
@@ -304,6 +317,21 @@ def test_subsets_rows_in_many_or_no_subsets_and_torch_indices():
     np.testing.assert_array_equal(got[3], 1.0)
 
 
+def test_counter_fields_at_power_of_two_sizes():
+    """Subsets whose sizes sit at bit-width edges (n = 2**k - 1, 2**k), packed together."""
+    rng = np.random.default_rng(24)
+    scores = rng.integers(0, 5, (300, 7)).astype(np.float32)
+    subsets = []
+    for n_members, n_positive in [(1, 1), (2, 1), (63, 63), (64, 64), (127, 1), (128, 128), (255, 100), (256, 256), (300, 150)]:
+        members = rng.choice(300, n_members, replace=False)
+        positive = np.zeros(n_members, dtype=bool)
+        positive[rng.choice(n_members, n_positive, replace=False)] = True
+        subsets.append((members, positive))
+    got = average_precision_subsets(scores, subsets)
+    for r, (members, positive) in enumerate(subsets):
+        np.testing.assert_allclose(got[r], sklearn_ap(scores[members], positive), rtol=0, atol=TOL)
+
+
 def test_subsets_chunking_is_exact():
     rng = np.random.default_rng(19)
     scores = rng.standard_normal((90, 37)).astype(np.float16)
@@ -311,6 +339,66 @@ def test_subsets_chunking_is_exact():
     whole = average_precision_subsets(scores, subsets, chunk_size=37)
     for chunk in (1, 5, 36, None):
         np.testing.assert_array_equal(average_precision_subsets(scores, subsets, chunk_size=chunk), whole)
+
+
+# --------------------------------------------------------------------------- code paths
+
+
+def test_torch_sort_path_matches_numpy_sort_path(monkeypatch):
+    """The non-CPU branch (torch.sort / torch.argsort) must give the same values."""
+    rng = np.random.default_rng(20)
+    ties = rng.integers(-2, 3, (150, 6)).astype(np.float32)
+    ties[:5, 0] = np.inf
+    ties[5:9, 1] = -np.inf
+    wide = rng.choice(np.array([1e300, -1e-300, 0.0, -0.0, 2.5]), (150, 6))  # float64 path
+    labels = random_labels(rng, 150, 0.3)
+    subsets = overlapping_subsets(rng, 150, 4)
+    expected = [
+        average_precision(ties, labels),
+        average_precision(wide, labels),
+        average_precision_subsets(ties, subsets, chunk_size=4),
+    ]
+    monkeypatch.setattr(ap_module, "_numpy_sorts", lambda tensor: False)
+    got = [
+        average_precision(ties, labels),
+        average_precision(wide, labels),
+        average_precision_subsets(ties, subsets, chunk_size=4),
+    ]
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+    ties[7, 2] = np.nan
+    with pytest.raises(InputError, match="scores column 2 contains NaN"):
+        average_precision(ties, labels)
+    wide[7, 4] = np.nan
+    with pytest.raises(InputError, match="scores column 4 contains NaN"):
+        average_precision(wide, labels)
+
+
+def test_thread_count_does_not_change_results_and_is_restored():
+    rng = np.random.default_rng(21)
+    scores = rng.standard_normal((300, 70)).astype(np.float16).astype(np.float32)
+    subsets = overlapping_subsets(rng, 300, 5)
+    before = torch.get_num_threads()
+    parallel = average_precision_subsets(scores, subsets, chunk_size=8)
+    assert torch.get_num_threads() == before
+    torch.set_num_threads(1)
+    try:
+        serial = average_precision_subsets(scores, subsets, chunk_size=8)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(parallel, serial)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    rng = np.random.default_rng(22)
+    scores = torch.from_numpy(rng.standard_normal((400, 33)).astype(np.float16))
+    subsets = overlapping_subsets(rng, 400, 5)
+    cpu = average_precision_subsets(scores, subsets)
+    gpu = average_precision_subsets(scores.cuda(), subsets)
+    np.testing.assert_allclose(gpu, cpu, rtol=0, atol=TOL)
+    on_gpu = average_precision_subsets(scores, subsets, device="cuda")
+    np.testing.assert_allclose(on_gpu, cpu, rtol=0, atol=TOL)
 
 
 # --------------------------------------------------------------------------- errors

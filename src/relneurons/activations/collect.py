@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ..data.splits import relation_rng
 from ..data import DEFAULT_SUFFIX, build_prompts, is_correct, load_relations, resolve_data_dir, split
 from ..errors import ConfigError
 from ..model.loading import DEFAULT_MODEL, load_model, model_fingerprint
@@ -63,8 +64,7 @@ def detection_prompts(config: CollectConfig) -> tuple[pd.DataFrame, dict[str, st
         _, det = split(relation, n_eval=config.n_eval, seed=config.seed)
         prompts = build_prompts(relation, det, config.templates, config.suffix)
         if config.max_prompts_per_relation is not None and len(prompts) > config.max_prompts_per_relation:
-            rng = np.random.default_rng([config.seed, int.from_bytes(relation.name.encode()[:8].ljust(8, b"\0"), "little")])
-            keep = np.sort(rng.choice(len(prompts), config.max_prompts_per_relation, replace=False))
+            keep = np.sort(relation_rng(config.seed, relation.name).choice(len(prompts), config.max_prompts_per_relation, replace=False))
             prompts = [prompts[i] for i in keep]
         rows.extend(asdict(p) for p in prompts)
     table = pd.DataFrame(rows, columns=["relation", "subject", "object", "template", "text"])

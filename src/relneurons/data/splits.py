@@ -8,6 +8,7 @@ depends only on the set of samples and the seed, not on the order of the file.
 from __future__ import annotations
 
 import numbers
+import zlib
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -16,9 +17,14 @@ import numpy as np
 from relneurons.data.relations import Relation, Sample, sample_pair
 from relneurons.errors import DataError, InputError
 
-__all__ = ["split", "split_relation"]
+__all__ = ["relation_rng", "split", "split_relation"]
 
 T = TypeVar("T")
+
+
+def relation_rng(seed: int, relation: str) -> np.random.Generator:
+    """A generator seeded by (seed, relation name): a relation's draws do not depend on the other relations."""
+    return np.random.default_rng([seed, zlib.crc32(relation.encode())])
 
 
 def _check_int(value: object, name: str, minimum: int) -> int:

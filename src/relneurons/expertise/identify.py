@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tqdm.auto import tqdm
 
 from .. import io
 from ..activations.store import ActivationStore
+from ..data.splits import relation_rng
 from ..errors import ConfigError, DataError
 from .average_precision import average_precision_subsets
 
@@ -55,11 +55,6 @@ def resolve_k(k: float, n_neurons: int) -> int:
     return count
 
 
-def _relation_seed(seed: int, relation: str) -> list[int]:
-    """A per-relation seed that depends on the relation's name only, not on the other relations."""
-    return [seed, zlib.crc32(relation.encode())]
-
-
 def example_sets(prompts: pd.DataFrame, ratio: int, min_positives: int, seed: int) -> tuple[pd.DataFrame, dict[str, str]]:
     """E+_r (validated P_det of r) and seeded E-_r (ratio x as many, from other relations' validated P_det).
 
@@ -79,7 +74,7 @@ def example_sets(prompts: pd.DataFrame, ratio: int, min_positives: int, seed: in
         if len(pool) == 0:
             skipped[relation] = "no validated prompts of other relations to use as negatives"
             continue
-        rng = np.random.default_rng(_relation_seed(seed, relation))
+        rng = relation_rng(seed, relation)
         negatives = np.sort(rng.choice(pool, size=min(want, len(pool)), replace=False))
         parts.append(pd.DataFrame({"relation": relation, "act_row": np.concatenate([positives, negatives]),
                                    "positive": np.r_[np.ones(len(positives), bool), np.zeros(len(negatives), bool)]}))
