@@ -322,7 +322,8 @@ def test_counter_fields_at_power_of_two_sizes():
     rng = np.random.default_rng(24)
     scores = rng.integers(0, 5, (300, 7)).astype(np.float32)
     subsets = []
-    for n_members, n_positive in [(1, 1), (2, 1), (63, 63), (64, 64), (127, 1), (128, 128), (255, 100), (256, 256), (300, 150)]:
+    sizes = [(1, 1), (2, 1), (63, 63), (64, 64), (127, 1), (128, 128), (255, 100), (256, 256), (300, 150)]
+    for n_members, n_positive in sizes:
         members = rng.choice(300, n_members, replace=False)
         positive = np.zeros(n_members, dtype=bool)
         positive[rng.choice(n_members, n_positive, replace=False)] = True
