@@ -77,10 +77,11 @@ def generate_pairs(
     names = list(dict.fromkeys(k[0] for k in unique))
     index = {name: i for i, name in enumerate(names)}
     encoded = token_ids(tokenizer, policy, [k[2] for k in unique])
-    # Batches are cut from the full, length-sorted list whether or not rows are cached, and a batch
-    # with any missing row is recomputed whole: a resumed run sees the same batches (same padding,
-    # same numerics) as an uninterrupted one.
-    order = sorted(range(len(unique)), key=lambda i: (len(encoded[i]), i))
+    # Rows are ordered by condition, then length (little padding), and batches run across condition
+    # boundaries. Batches are cut from the full list whether or not rows are cached, and a batch with
+    # any missing row is recomputed whole: a resumed run sees the same batches (same padding, same
+    # numerics) as an uninterrupted one, and conditions cached by an earlier experiment skip whole batches.
+    order = sorted(range(len(unique)), key=lambda i: (index[unique[i][0]], len(encoded[i]), i))
     chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
     todo = [rows for rows in chunks if any(unique[i] not in known for i in rows)]
     results: dict[tuple[str, int, str], str] = {}
