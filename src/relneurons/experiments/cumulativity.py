@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from relneurons.errors import InputError
+from relneurons.experiments.stats import bool_vector
 
 __all__ = [
     "CUMULATIVITY_COLUMNS",
@@ -42,17 +43,6 @@ CUMULATIVITY_COLUMNS = ["relation", "a", "b", "total", "affected", "cumulativity
 
 #: Columns of `summarise_cumulativity` (one row per range).
 SUMMARY_COLUMNS = ["a", "b", "macro", "n_relations", "micro", "total", "affected"]
-
-
-def _as_bool(x: np.ndarray, what: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.ndim != 1:
-        raise InputError(f"{what} must be 1-D (one value per prompt), got shape {arr.shape}")
-    if arr.dtype != bool:
-        if arr.size and not np.isin(arr, (0, 1)).all():
-            raise InputError(f"{what} must be boolean (correct / wrong per prompt)")
-        arr = arr.astype(bool)
-    return arr
 
 
 def cumulativity_counts(relation: str, topk_correct: Mapping[int, np.ndarray],
@@ -71,13 +61,13 @@ def cumulativity_counts(relation: str, topk_correct: Mapping[int, np.ndarray],
         raise InputError(f"{relation}: cumulativity needs at least two k values, got {ks}")
     if ks[0] < 0:
         raise InputError(f"{relation}: k values must be >= 0, got {ks}")
-    top = {int(k): _as_bool(v, f"{relation}: top-{k} correctness") for k, v in topk_correct.items()}
+    top = {int(k): bool_vector(v, f"{relation}: top-{k} correctness") for k, v in topk_correct.items()}
     n = top[ks[0]].size
     rows = []
     for a, b in zip(ks[:-1], ks[1:]):
         if (a, b) not in range_correct:
             raise InputError(f"{relation}: missing correctness with only ranks {a + 1}..{b} off (range ({a}, {b}])")
-        only = _as_bool(range_correct[(a, b)], f"{relation}: range ({a}, {b}] correctness")
+        only = bool_vector(range_correct[(a, b)], f"{relation}: range ({a}, {b}] correctness")
         for arr in (top[a], top[b], only):
             if arr.size != n:
                 raise InputError(f"{relation}: correctness arrays cover different numbers of prompts ({arr.size} vs {n})")

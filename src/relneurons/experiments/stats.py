@@ -54,7 +54,7 @@ def _vector(x: np.ndarray, name: str) -> np.ndarray:
     return out
 
 
-def _bool_vector(x: np.ndarray, name: str) -> np.ndarray:
+def bool_vector(x: np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.ndim != 1:
         raise InputError(f"{name} must be 1-D (one value per prompt), got shape {arr.shape}")
@@ -141,8 +141,8 @@ def bootstrap_drop_ci(orig: np.ndarray, deact: np.ndarray, n_boot: int = 2000, s
     prompts) the drop is undefined: (nan, nan, nan), never a division error.
     """
     _check_boot(n_boot, level)
-    o = _bool_vector(orig, "orig")
-    d = _bool_vector(deact, "deact")
+    o = bool_vector(orig, "orig")
+    d = bool_vector(deact, "deact")
     if o.shape != d.shape:
         raise InputError(f"orig and deact must cover the same prompts, got {o.size} and {d.size}")
     n = o.size
@@ -170,8 +170,8 @@ def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
     discordant prompt is equally likely either way, so
     p = binomtest(b01, b01 + b10, 0.5, two-sided). No discordant pair: p = 1.
     """
-    x = _bool_vector(a, "a")
-    y = _bool_vector(b, "b")
+    x = bool_vector(a, "a")
+    y = bool_vector(b, "b")
     if x.shape != y.shape:
         raise InputError(f"a and b must cover the same prompts, got {x.size} and {y.size}")
     b01 = int(np.sum(~x & y))
