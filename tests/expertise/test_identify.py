@@ -101,3 +101,13 @@ def test_changing_k_reuses_ap_blocks(tmp_path):
 def test_bad_k(k, message):
     with pytest.raises(ConfigError, match=message):
         resolve_k(IdentifyConfig(k=k).k, 1000)
+
+
+def test_same_seed_same_topk_in_fresh_folders(tmp_path):
+    store, _, _ = synthetic_store(tmp_path / "store")
+    for name in ("a", "b"):
+        identify(store.folder, tmp_path / name, IdentifyConfig(k=15, min_positives=5, seed=7), progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "topk.parquet"), pd.read_parquet(tmp_path / "b" / "topk.parquet"))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "examples.parquet"), pd.read_parquet(tmp_path / "b" / "examples.parquet"))
+    identify(store.folder, tmp_path / "c", IdentifyConfig(k=15, min_positives=5, seed=8, negative_ratio=1), progress=False)
+    assert not pd.read_parquet(tmp_path / "a" / "examples.parquet").equals(pd.read_parquet(tmp_path / "c" / "examples.parquet"))
