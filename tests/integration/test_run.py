@@ -18,7 +18,7 @@ def small(lre_dir, out, *extra):
     return load_config("quick", overrides=[
         f"data.dir={str(lre_dir)!r}", f"run.out={str(out)!r}", 'data.relations=["company_hq", "star_constellation"]',
         "data.max_prompts_per_relation=24", "data.n_eval=10", 'experiments.run=["layers", "intra", "inter"]',
-        "experiments.random_seeds=2", "experiments.max_det=8", "bootstrap.n_boot=100", "model.device=\"cpu\"", *extra])
+        "experiments.random_seeds=2", "experiments.max_det=8", "bootstrap.n_boot=100", "model.device=\"cpu\"", "neurons.min_positives=3", *extra])
 
 
 def statuses(folder):
@@ -55,7 +55,7 @@ def test_killed_run_resumes_to_identical_results(lre_dir, tmp_path):
     args = [sys.executable, "-m", "relneurons", "run", "--quiet", "--set", f"data.dir={str(lre_dir)!r}",
             "--set", 'data.relations=["company_hq", "star_constellation"]', "--set", "data.max_prompts_per_relation=24",
             "--set", "data.n_eval=10", "--set", 'experiments.run=["layers", "intra", "inter"]', "--set", "experiments.random_seeds=2",
-            "--set", "experiments.max_det=8", "--set", "bootstrap.n_boot=100", "--set", 'model.device="cpu"',
+            "--set", "experiments.max_det=8", "--set", "bootstrap.n_boot=100", "--set", 'model.device="cpu"', "--set", "neurons.min_positives=3",
             "--out", str(tmp_path / "killed")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = tmp_path / "killed" / "results" / ".intra.partial"

@@ -168,7 +168,9 @@ class Study:
     # ------------------------------------------------------------------ running
     @cached_property
     def cache(self) -> GenerationCache:
-        identity = {"store": self.settings, "rankings": json.dumps(self.summary["config"], sort_keys=True),
+        # the rankings depend on the examples, not on k: a new k reuses every generation it can
+        ranking = {key: v for key, v in self.summary["config"].items() if key not in ("k", "block")}
+        identity = {"store": self.settings, "rankings": json.dumps(ranking, sort_keys=True),
                     "force": self.config.force, "seed": self.config.seed}
         return GenerationCache(self.out / "generations.parquet", json.loads(json.dumps(identity, default=str)))
 
