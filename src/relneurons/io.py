@@ -45,7 +45,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 def write_bytes(target: str | os.PathLike[str], payload: bytes) -> None:
     with atomic_path(target) as tmp:
-        tmp.write_bytes(payload)
+        with open(tmp, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def write_json(target: str | os.PathLike[str], obj: Any) -> None:

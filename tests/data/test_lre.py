@@ -177,15 +177,3 @@ def test_hash_helpers(tmp_path):
     digest = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # sha256("abc")
     assert file_sha256(path) == digest
     assert data_hashes([path]) == {str(path): digest}
-
-
-def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
-    from relneurons.data import lre
-
-    def fail(*args: object) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(lre.os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
-        lre._write_atomic(tmp_path / "sub" / "x.json", b"{}")
-    assert list((tmp_path / "sub").iterdir()) == []

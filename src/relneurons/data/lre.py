@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import platformdirs
 
+from relneurons import io
 from relneurons.errors import DataError
 
 __all__ = [
@@ -173,21 +173,6 @@ def _fetch(url: str) -> bytes:
         ) from exc
 
 
-def _write_atomic(target: Path, payload: bytes) -> None:
-    """Write via a temp file in the same folder + os.replace: no partial file is ever visible."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def download_lre(
     dest: str | os.PathLike[str],
     *,
@@ -213,5 +198,5 @@ def download_lre(
                 f"downloaded LRE file {name} from {url} is corrupt: sha256 {actual}, expected {expected}; "
                 f"it was not kept. Retry later, fix ${LRE_URL_ENV}, or {_HINT}"
             )
-        _write_atomic(dest / name, payload)
+        io.write_bytes(dest / name, payload)
     return dest
