@@ -111,7 +111,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _convert_gguf(gguf: Path, dtype: torch.dtype | str) -> Path:
+def _convert_gguf(gguf: Path) -> Path:
     """Convert a GGUF file once into an HF folder in the cache; return the folder."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -164,7 +164,7 @@ def load_model(
     device = device or default_device()
     torch_dtype = parse_dtype(dtype, "cpu" if device == "cpu" else "accelerator")
     source = resolve_source(name_or_path)
-    folder = source.path if source.gguf_file is None else str(_convert_gguf(source.gguf_file, torch_dtype))
+    folder = source.path if source.gguf_file is None else str(_convert_gguf(source.gguf_file))
     kwargs: dict = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
     if revision:
         kwargs["revision"] = revision
@@ -193,7 +193,7 @@ def config_of(name_or_path: str):
 
     source = resolve_source(name_or_path)
     if source.gguf_file is not None:
-        folder = _convert_gguf(source.gguf_file, torch.float32)
+        folder = _convert_gguf(source.gguf_file)
         return AutoConfig.from_pretrained(folder)
     try:
         return AutoConfig.from_pretrained(source.path)
