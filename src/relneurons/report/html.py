@@ -489,7 +489,10 @@ def _settings(run: _Run) -> str:
     if isinstance(versions, dict) and versions:
         pairs.append(("versions", _e(", ".join(f"{k} {v}" for k, v in sorted(versions.items())))))
     if m.get("machine") or run.store.get("machine"):
-        pairs.append(("machine", _e(m.get("machine") or run.store.get("machine"))))
+        machine = m.get("machine") or run.store.get("machine")
+        if isinstance(machine, dict):  # run manifests record the machine as fields
+            machine = ", ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in machine.items())
+        pairs.append(("machine", _e(machine)))
     if m.get("started") is not None:
         pairs.append(("started", _e(m["started"])))
     if m.get("finished") is not None:
