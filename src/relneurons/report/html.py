@@ -554,7 +554,7 @@ def _prompt_counts(run: _Run) -> str:
         else:
             det = [_NA, _NA, _NA]
         pos = positives.get(r, {}) if isinstance(positives.get(r), dict) else {}
-        status = f"skipped: {skipped[r]}" if r in skipped else ("used" if pos else "")
+        status = "skipped (see below)" if r in skipped else ("used" if pos else "")  # the reason is listed under the table
         rows.append([_e(r), *[_e(x) for x in det], _e(_int(pos.get("positives"))), _e(_int(pos.get("negatives"))),
                      _e(_int(eva.get(r)) if eva and r in eva else _NA), _e(status),
                      "<br>".join(f"<code>{_e(t)}</code>" for t in templates.get(r, []))])
