@@ -7,6 +7,7 @@ for Gemma 3 270M, loading the saved copy a few seconds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -111,11 +112,22 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+@functools.lru_cache(maxsize=8)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)
+
+
+def gguf_sha256(path: Path) -> str:
+    """sha256 of a GGUF, computed once per process while the file is unchanged (loading and fingerprinting both need it)."""
+    stat = Path(path).stat()
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
 def _convert_gguf(gguf: Path) -> Path:
     """Convert a GGUF file once into an HF folder in the cache; return the folder."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    digest = file_sha256(gguf)
+    digest = gguf_sha256(gguf)
     target = models_cache_dir() / f"{gguf.stem}-{digest[:16]}"
     if (target / _CONVERTED_MARKER).is_file():
         return target
@@ -213,7 +225,7 @@ def model_fingerprint(name_or_path: str) -> str:
     """A hash that changes when the weights do: the GGUF's sha256, or config + weight file names and sizes."""
     source = resolve_source(name_or_path)
     if source.gguf_file is not None:
-        return "gguf-sha256:" + file_sha256(source.gguf_file)
+        return "gguf-sha256:" + gguf_sha256(source.gguf_file)
     folder = Path(source.path)
     if not folder.is_dir():
         return f"hub:{name_or_path}"  # the revision is recorded by the caller
