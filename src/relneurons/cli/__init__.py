@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import RelneuronsError
+from ..pipeline.config import EXPERIMENT_NAMES
 
 EPILOG_MAIN = """\b
 Examples:
@@ -260,27 +261,39 @@ def _parse_ks(text: str) -> tuple[int, ...]:
 
 @cli.command(epilog="""\b
 Experiments: layers (Fig. 1), overlap (Fig. 2), intra (Fig. 3), inter (Fig. 4),
-sweep (Fig. 5), cumulativity (Fig. 6, Table 2), errors (App. J, Table 3), all.
+sweep (Fig. 5), cumulativity (Fig. 6, Table 2), errors (App. J, Table 3),
+multilingual (Fig. 7), templates (Fig. 8), concepts (App. H), types (App. G),
+frequency (App. E), all.
 Examples:
   relneurons experiment intra inter --store runs/g/store --identify runs/g/identify --k 0.0036 --out runs/g/results
   relneurons experiment sweep --ks 10,50,200,500 --store runs/g/store --identify runs/g/identify --out runs/g/results
+  relneurons experiment multilingual --opt 'languages=["de","zh"]' --store runs/g/store --identify runs/g/identify --out runs/g/results
+Options of an experiment NAME are the keys of section [NAME] of the run configuration.
 Generations are cached in OUT/generations.parquet: experiments share them and an interrupted one resumes.""")
 @click.argument("names", nargs=-1, required=True,
-                type=click.Choice(["layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors", "all"]))
+                type=click.Choice([*EXPERIMENT_NAMES, "all"]))
 @_study_options
 @click.option("--ks", default="10,50,200,500,1000,3000,10000,20000,50000", show_default=True, help="k values of sweep and cumulativity.")
-def experiment(names, store, identify_dir, out, k, max_det, seeds, n_boot, force, batch_size, data_dir, device, quiet, ks) -> None:
+@click.option("--tokens", default=20, show_default=True, type=click.IntRange(1), help="New tokens of the errors experiment.")
+@click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE",
+              help="Option of the chosen experiment (repeatable; value in TOML syntax), e.g. 'languages=[\"de\"]'.")
+def experiment(names, store, identify_dir, out, k, max_det, seeds, n_boot, force, batch_size, data_dir, device, quiet, ks, tokens,
+               opts) -> None:
     """Run experiments on identified neurons: tables (Parquet + CSV), figures (PNG + SVG), summary.json each."""
     from ..activations.store import ActivationStore
-    from ..experiments.core import EXPERIMENTS
+    from ..experiments.registry import EXPERIMENTS
     from ..experiments.study import Study, StudyConfig
+    from ..pipeline.config import experiment_options
 
+    chosen = list(EXPERIMENTS) if "all" in names else list(dict.fromkeys(names))
+    if opts and len(chosen) != 1:
+        raise click.UsageError("--opt applies to one experiment; name exactly one")
+    extra = {"sweep": {"ks": _parse_ks(ks)}, "cumulativity": {"ks": _parse_ks(ks)}, "errors": {"new_tokens": tokens}}
+    options = {name: extra[name] if name in extra and not opts else experiment_options(name, list(opts)) for name in chosen}
     config = StudyConfig(k=parse_k(k), seeds=seeds, n_boot=n_boot, max_det=max_det, force=force, batch_size=batch_size)
     study = Study(ActivationStore(store), identify_dir, out, config, data_dir=data_dir, device=device, progress=not quiet)
-    chosen = list(EXPERIMENTS) if "all" in names else list(dict.fromkeys(names))
     for name in chosen:
-        run = EXPERIMENTS[name]
-        result = run(study, _parse_ks(ks)) if name in ("sweep", "cumulativity") else run(study)
+        result = EXPERIMENTS[name](study, **options[name])
         click.echo(f"{name:13s} -> {Path(out) / name}  ({len(result)} rows; {study.k_text()})")
 
 

@@ -1,15 +1,12 @@
 """The paper's core experiments (§4.1, §4.2, §5.1, App. J), each writing tables and a figure.
 
-Every function takes an open `Study`, writes into `study.out / <name>/`:
-`<table>.parquet` + `.csv`, the figure as PNG + SVG, and `summary.json` with
-the key numbers; it returns the main table.
+Every function takes an open `Study` (and keyword options), writes into
+`study.out / <name>/`: `<table>.parquet` + `.csv`, the figure as PNG + SVG,
+and `summary.json` with the key numbers; it returns the main table.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,35 +16,13 @@ from .. import io
 from ..report import figures
 from .cumulativity import cumulativity_from_long, summarise_cumulativity
 from .error_analysis import error_table, error_table_wide
+from .output import experiment as _experiment
+from .output import write_table as _write
 from .stats import bootstrap_drop_ci, mcnemar_exact, paired_permutation_test, relative_drop
 from .study import Study
 from .tables import layer_distribution, matrix_to_long, overlap_matrix
 
 PAPER_K_SWEEP = (10, 50, 200, 500, 1000, 3000, 10000, 20000, 50000)
-
-
-def _write(folder: Path, name: str, table: pd.DataFrame) -> None:
-    io.write_table(folder / f"{name}.parquet", table)
-    io.write_table(folder / f"{name}.csv", table)
-
-
-def _experiment(name: str):
-    """Run the experiment into OUT/.<name>.partial and move it to OUT/<name> only when complete."""
-
-    def wrap(fn):
-        @functools.wraps(fn)
-        def run(study: Study, *args):
-            partial, final = study.out / f".{name}.partial", study.out / name
-            shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir(parents=True)
-            result = fn(study, partial, *args)
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(partial, final)
-            return result
-
-        return run
-
-    return wrap
 
 
 def _topk(study: Study) -> pd.DataFrame:
@@ -250,5 +225,5 @@ def errors(study: Study, folder: Path, new_tokens: int = 20) -> pd.DataFrame:
     return table
 
 
-EXPERIMENTS = {"layers": layers, "overlap": overlap, "intra": intra, "inter": inter, "sweep": sweep,
+CORE = {"layers": layers, "overlap": overlap, "intra": intra, "inter": inter, "sweep": sweep,
                "cumulativity": cumulativity, "errors": errors}

@@ -9,6 +9,8 @@ Every key is checked before any model is loaded: unknown keys are named with a
     [experiments]  run, k_sweep, random_seeds, max_det, force, error_tokens
     [bootstrap]    n_boot
     [run]          batch_size, out
+    [multilingual] [templates] [concepts] [types] [frequency]
+                   options of those experiments (SPEC §5; see `EXPERIMENT_OPTIONS`)
 
 An empty string means "the default" for optional text values (TOML has no null).
 """
@@ -28,7 +30,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-EXPERIMENT_NAMES = ("layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors")
+EXPERIMENT_NAMES = ("layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors",
+                    "multilingual", "templates", "concepts", "types", "frequency")
 PRESETS = ("quick", "paper")
 
 
@@ -107,6 +110,45 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "run": {"batch_size": Key((int, str), _batch), "out": Key((str,), lambda v: None if v else "must not be empty")},
 }
 
+#: Options of the complementary experiments: section [NAME] of the configuration, keyword options of the
+#: experiment function, `--opt KEY=VALUE` of `relneurons experiment NAME`.
+EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = {
+    "multilingual": {},
+    "templates": {},
+    "concepts": {},
+    "types": {},
+    "frequency": {},
+}
+SCHEMA.update(EXPERIMENT_OPTIONS)
+
+
+def check_value(section: str, key: str, value, source: str) -> None:
+    """Raise ConfigError naming section.key when `value` has the wrong type or range."""
+    spec = SCHEMA[section][key]
+    if not _type_ok(value, spec.types):
+        wanted = " or ".join(t.__name__ for t in spec.types)
+        raise ConfigError(f"{source}: {section}.{key} = {value!r} must be of type {wanted}")
+    problem = spec.check(value) if spec.check else None
+    if problem:
+        raise ConfigError(f"{source}: {section}.{key} = {value!r} {problem}")
+
+
+def experiment_options(name: str, items: list[str]) -> dict:
+    """`key=value` items (TOML values) checked against the options of experiment `name`."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"option {item!r} must look like key=value")
+        if key not in SCHEMA.get(name, {}):
+            known = ", ".join(SCHEMA.get(name, {})) or "none"
+            raise ConfigError(f"--opt {item!r}: experiment {name} has no option {key!r}{did_you_mean(key, SCHEMA.get(name, {}))}; "
+                              f"its options: {known}")
+        options[key] = _parse_value(value.strip())
+        check_value(name, key, options[key], "--opt")
+    return options
+
 
 def _read_toml(text: str, source: str) -> dict:
     try:
@@ -142,12 +184,7 @@ def validate(config: dict, source: str) -> dict:
             if spec is None:
                 raise ConfigError(f"{source}: unknown key {section}.{key}{did_you_mean(key, SCHEMA[section])}; "
                                   f"keys of [{section}]: {', '.join(SCHEMA[section])}")
-            if not _type_ok(value, spec.types):
-                wanted = " or ".join(t.__name__ for t in spec.types)
-                raise ConfigError(f"{source}: {section}.{key} = {value!r} must be of type {wanted}")
-            problem = spec.check(value) if spec.check else None
-            if problem:
-                raise ConfigError(f"{source}: {section}.{key} = {value!r} {problem}")
+            check_value(section, key, value, source)
     missing = [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys if k not in config.get(s, {})]
     if missing:
         raise ConfigError(f"{source}: missing keys {', '.join(missing)} (start from a preset: --preset quick)")

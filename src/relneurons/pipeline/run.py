@@ -32,7 +32,7 @@ from .. import io
 from ..activations.collect import CollectConfig, collect, versions
 from ..activations.store import ActivationStore
 from ..data import PAPER_RELATIONS
-from ..experiments.core import EXPERIMENTS
+from ..experiments.registry import EXPERIMENTS
 from ..experiments.study import Study, StudyConfig
 from ..expertise.identify import IdentifyConfig, identify
 
@@ -55,6 +55,16 @@ def collect_config(config: dict, batch_size: int) -> CollectConfig:
                          suffix=d["suffix"], rule=d["rule"], n_eval=d["n_eval"], seed=d["seed"],
                          max_prompts_per_relation=d["max_prompts_per_relation"] or None, neuron_set=config["neurons"]["set"],
                          batch_size=batch_size)
+
+
+def experiment_options(config: dict, name: str) -> dict:
+    """Keyword options of experiment `name`: its own section, or the few core options kept in [experiments]."""
+    e = config["experiments"]
+    if name in ("sweep", "cumulativity"):
+        return {"ks": tuple(e["k_sweep"])}
+    if name == "errors":
+        return {"new_tokens": e["error_tokens"]}
+    return dict(config.get(name, {}))
 
 
 def _toml(config: dict) -> str:
@@ -178,15 +188,10 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     study = Study(store, folder / "identify", folder / "results", study_cfg, data_dir=collect_cfg.data_dir,
                   device=collect_cfg.device, progress=not quiet)
     for i, name in enumerate(names, start=3):
-        settings = {"k": n["k"], "seeds": e["random_seeds"], "n_boot": config["bootstrap"]["n_boot"], "max_det": e["max_det"]}
-        if name in ("sweep", "cumulativity"):
-            settings["k_sweep"] = e["k_sweep"]
-        if name == "errors":
-            settings["error_tokens"] = e["error_tokens"]
-        work = {"sweep": lambda: EXPERIMENTS["sweep"](study, tuple(e["k_sweep"])),
-                "cumulativity": lambda: EXPERIMENTS["cumulativity"](study, tuple(e["k_sweep"])),
-                "errors": lambda: EXPERIMENTS["errors"](study, e["error_tokens"])}.get(name, lambda name=name: EXPERIMENTS[name](study))
-        run.stage(i, total, name, _key(name, k_results, settings), work)
+        options = experiment_options(config, name)
+        settings = {"k": n["k"], "seeds": e["random_seeds"], "n_boot": config["bootstrap"]["n_boot"], "max_det": e["max_det"],
+                    "options": options}
+        run.stage(i, total, name, _key(name, k_results, settings), lambda name=name, options=options: EXPERIMENTS[name](study, **options))
         run.write_manifest(False)
 
     run.stage(total, total, "report", _key("report", [t["key"] for t in run.timings.values()]), lambda: build_report(folder))

@@ -1,0 +1,12 @@
+"""Every experiment by name, in the order `relneurons run` and the report use.
+
+Each value is `run(study, **options)`; the options of experiment NAME are the
+keys of the configuration section [NAME] (see pipeline/config.py), except for
+the core experiments, whose few options live in [experiments].
+"""
+
+from __future__ import annotations
+
+from .core import CORE
+
+EXPERIMENTS = {**CORE}
