@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from relneurons.activations.capture import capture_batch, capturing
+from relneurons.activations.capture import capture_batch, capture_means, capturing
 from relneurons.model import generate_batch, neuron_set, pad_left
 from relneurons.model.tokenization import TokenizerPolicy
 from tiny_models import CONFIGS, random_prompts, tiny_model
@@ -53,3 +53,17 @@ def test_cache_and_no_cache_generate_the_same():
     model = tiny_model("gemma3")
     batch = pad_left(random_prompts(4, seed=5), 0)
     assert torch.equal(generate_batch(model, batch, 4, use_cache=True), generate_batch(model, batch, 4, use_cache=False))
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "gemma3"])
+def test_capture_means_without_generation_matches_the_reference_in_input_order(arch):
+    model = tiny_model(arch)
+    nset = neuron_set(model, "all")
+    prompts = random_prompts(7, seed=5, min_len=1, max_len=11)
+    seen = []
+    means = capture_means(model, nset, prompts, POLICY, batch_size=3, progress=seen.append)
+    assert means.shape == (7, nset.size) and means.dtype.name == "float32"
+    assert sum(seen) == 7
+    for row, seq in enumerate(prompts):
+        torch.testing.assert_close(torch.from_numpy(means[row]), _reference_means(model, nset, seq), rtol=1e-4, atol=1e-5)
+    assert all(not m._forward_hooks for m in model.modules())

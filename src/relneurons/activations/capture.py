@@ -96,3 +96,33 @@ def capture_batch(
     capture.arm(batch.attention_mask)
     new = generate_batch(model, batch, max_new_tokens, after_prompt=capture.disarm)
     return CapturedBatch(new.cpu(), capture.result().clone())
+
+
+def capture_means(
+    model,
+    nset: NeuronSet,
+    sequences: Sequence[Sequence[int]],
+    policy: TokenizerPolicy,
+    batch_size: int = 16,
+    progress=None,
+) -> np.ndarray:
+    """Token means of every neuron of `nset` for each sequence, without generating: shape (N, n_neurons), float32.
+
+    For prompts that need no validation (concept prompts, a second neuron set over
+    already validated texts). Sequences are batched by length; rows come back in
+    input order. `progress(n)` is called after each batch with its size.
+    """
+    out = np.empty((len(sequences), nset.size), dtype=np.float32)
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    with capturing(model, nset) as capture, torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            part = order[start:start + batch_size]
+            batch = pad_left([sequences[i] for i in part], policy.pad_token_id, input_device(model))
+            capture.arm(batch.attention_mask)
+            model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+                  use_cache=False, logits_to_keep=1)
+            capture.disarm()
+            out[part] = capture.result().numpy()
+            if progress is not None:
+                progress(len(part))
+    return out
