@@ -53,3 +53,26 @@ def test_random_conditions_are_seeded_draws_from_the_set(parts):
 def test_bad_force_is_named():
     with pytest.raises(ConfigError, match="force"):
         StudyConfig(force="loud")
+
+
+def test_explicit_id_conditions_are_named_by_their_neurons(parts):
+    _, _, nset, _ = parts
+    s = study(parts)
+    ids = nset.global_ids[[5, 1, 3]]
+    name = s.ids_condition("concept-person", ids)
+    assert name.startswith("ids:concept-person:")
+    assert s.ids_condition("concept-person", ids[::-1]) == name  # same neurons, same name
+    assert s.ids_condition("concept-person", nset.global_ids[[5, 1, 4]]) != name
+    assert np.array_equal(s.condition(name).neurons, np.sort(ids)) and s.condition(name).value == 0.0
+    with pytest.raises(KeyError, match="ids_condition"):
+        s.condition("ids:never:0123456789ab")
+    with pytest.raises(ValueError, match="':'"):
+        s.ids_condition("a:b", ids)
+
+
+def test_median_forcing_refuses_neurons_outside_the_store(parts):
+    _, _, nset, _ = parts
+    s = study(parts, force="median")
+    outside = np.setdiff1d(np.arange(nset.global_ids.max() + 2), nset.global_ids)[:1]
+    with pytest.raises(ConfigError, match="outside"):
+        s.condition(s.ids_condition("other-set", outside))

@@ -7,10 +7,13 @@ cache can be shared by all experiments:
     original                  nothing
     rel:<relation>:<lo>-<hi>  the relation's neurons of rank lo+1..hi (top-k = 0-k)
     random:<seed>:<k>         k neurons drawn from the set with that seed
+    ids:<label>:<hash>        explicit global ids registered with `Study.ids_condition` (other neuron
+                              sets, concept neurons); the hash of the ids keeps cached generations honest
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -64,6 +67,7 @@ class Study:
     device: str | None = None
     progress: bool = True
     _model: tuple | None = field(default=None, repr=False)
+    _explicit: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.identify_dir, self.out = Path(self.identify_dir), Path(self.out)
@@ -144,10 +148,31 @@ class Study:
     def rnd(seed: int, k: int) -> str:
         return f"random:{seed}:{k}"
 
+    def ids_condition(self, label: str, ids) -> str:
+        """Register a condition that switches off explicit global ids (any neuron set); return its name.
+
+        The name ends in a hash of the ids, so a cached generation is reused only for
+        exactly the same neurons, whatever produced them.
+        """
+        if ":" in label:
+            raise ValueError(f"condition label {label!r} must not contain ':'")
+        ids = np.unique(np.asarray(ids, dtype=np.int64))
+        name = f"ids:{label}:{hashlib.sha256(ids.tobytes()).hexdigest()[:12]}"
+        self._explicit[name] = ids
+        return name
+
     def condition(self, name: str) -> Condition:
         if name == "original":
             return Condition(name, np.zeros(0, np.int64))
         kind, a, b = name.split(":")
+        if kind == "ids":
+            if name not in self._explicit:
+                raise KeyError(f"condition {name!r} was not registered with Study.ids_condition")
+            ids = self._explicit[name]
+            if self.config.force == "median" and not np.isin(ids, self.nset.global_ids).all():
+                raise ConfigError(f"force = median needs activations of every neuron switched off; {a!r} has neurons outside "
+                                  f"the store's {self.nset.name} set (use force = zero or a number)")
+            return Condition(name, ids, self._force_values(ids, None))
         if kind == "rel":
             lo, hi = (int(x) for x in b.split("-"))
             ids, source = self.ranked(a, lo, hi), a
