@@ -31,6 +31,10 @@ class NeuronError(RelneuronsError):
     """A neuron index, set or site is invalid for the model at hand."""
 
 
+class ParallelError(RelneuronsError):
+    """Processes of a torchrun launch cannot agree or wait for each other (one failed, or files are not shared)."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A ' (did you mean X?)' hint for an unknown `name`, or '' if nothing is close."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)

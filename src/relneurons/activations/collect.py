@@ -16,7 +16,9 @@ from tqdm.auto import tqdm
 
 from ..data.splits import relation_rng
 from ..data import DEFAULT_SUFFIX, build_prompts, is_correct, load_relations, resolve_data_dir, split
+from .. import parallel
 from ..errors import ConfigError
+from ..model.batching import Shrinking
 from ..model.loading import DEFAULT_MODEL, load_model, model_fingerprint
 from ..model.sites import neuron_set
 from ..model.tokenization import make_policy, token_ids
@@ -89,11 +91,17 @@ def versions() -> dict[str, str]:
 
 
 def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) -> ActivationStore:
-    """Validate every P_det prompt and store the activations of the kept ones; resumes an interrupted run."""
+    """Validate every P_det prompt and store the activations of the kept ones; resumes an interrupted run.
+
+    Under torchrun, process r captures the chunks i with i % world == r (the same
+    chunks and batches as one process would run), and process 0 merges them.
+    """
     started = time.time()
+    parallel.init()
     data_dir = resolve_data_dir(config.data_dir)
     table, data_hashes = detection_prompts(replace(config, data_dir=str(data_dir)))
-    model, tokenizer = load_model(config.model, config.dtype, config.device)
+    with parallel.main_first("load the model"):  # a first load may convert the model into the shared cache
+        model, tokenizer = load_model(config.model, config.dtype, parallel.local_device(config.device))
     nset = neuron_set(model, config.neuron_set)
     policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), config.bos)
     settings = asdict(config)
@@ -105,14 +113,24 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) ->
         "add_bos": policy.add_bos,
     }
     chunk = config.chunk_prompts or max(config.batch_size, (_CHUNK_BYTES // (4 * nset.size)) // config.batch_size * config.batch_size)
-    writer = StoreWriter(Path(out), identity, table, chunk)
+    with parallel.main_first("open the store"):  # process 0 writes the manifest, the others check it
+        writer = StoreWriter(Path(out), identity, table, chunk)
 
     texts = table.drop_duplicates("text_id").sort_values("text_id")["text"].tolist()
     objects = table.groupby("text_id")["object"].agg(list)
     encoded = token_ids(tokenizer, policy, texts)
-    todo = [i for i in range(writer.n_chunks) if not writer.done(i)]
-    bar = tqdm(total=len(texts), desc="validate+capture", unit="prompt", disable=not progress,
-               initial=len(texts) - sum(len(writer.chunk_range(i)) for i in todo))
+    mine = parallel.share(range(writer.n_chunks))
+    todo = [i for i in mine if not writer.done(i)]
+    total = sum(len(writer.chunk_range(i)) for i in mine)
+    bar = tqdm(total=total, desc="validate+capture" + (f" [{parallel.rank()}/{parallel.world()}]" if parallel.world() > 1 else ""),
+               unit="prompt", disable=not progress or not parallel.is_main(), initial=total - sum(len(writer.chunk_range(i)) for i in todo))
+    sizer = Shrinking(config.batch_size, what="validate+capture")
+
+    def run_part(capture, part: list[int]) -> list[tuple[str, torch.Tensor]]:
+        result = capture_batch(model, capture, [encoded[i] for i in part], policy, config.max_new_tokens)
+        return [(tokenizer.decode(result.new_tokens[row].tolist(), skip_special_tokens=True), result.means[row])
+                for row in range(len(part))]
+
     with capturing(model, nset) as capture:
         for index in todo:
             ids = list(writer.chunk_range(index))
@@ -121,10 +139,8 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) ->
             means: dict[int, torch.Tensor] = {}
             for start in range(0, len(order), config.batch_size):
                 part = order[start:start + config.batch_size]
-                result = capture_batch(model, capture, [encoded[i] for i in part], policy, config.max_new_tokens)
-                for row, i in enumerate(part):
-                    generation[i] = tokenizer.decode(result.new_tokens[row].tolist(), skip_special_tokens=True)
-                    means[i] = result.means[row]
+                for i, (text, mean) in zip(part, sizer.run(part, lambda p: run_part(capture, p))):
+                    generation[i], means[i] = text, mean
                 bar.update(len(part))
             kept = [config.keep_all or any(is_correct(generation[i], o, config.rule) for o in objects[i]) for i in ids]
             rows = [means[i] for i, k in zip(ids, kept) if k]
@@ -136,5 +152,9 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) ->
         prompts["correct"] = [is_correct(g, o, config.rule) for g, o in zip(prompts["generation"], prompts["object"])]
         return prompts
 
-    return writer.finish({"data_dir": str(data_dir), "versions": versions(), "machine": platform.platform(), "seconds": round(time.time() - started, 1),
-                          "neuron_set": nset.to_json()}, with_correctness)
+    parallel.barrier("every chunk of the store captured")
+    if parallel.is_main():
+        writer.finish({"data_dir": str(data_dir), "versions": versions(), "machine": platform.platform(),
+                       "seconds": round(time.time() - started, 1), "neuron_set": nset.to_json()}, with_correctness)
+    parallel.barrier("the store merged")
+    return ActivationStore(Path(out))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from .. import io
+from .. import io, parallel
 
 
 def write_table(folder: Path, name: str, table: pd.DataFrame) -> None:
@@ -22,17 +23,26 @@ def experiment(name: str):
 
     The experiment writes into OUT/.<name>.partial, which is moved to OUT/<name>
     only when complete: an interrupted experiment never leaves a half folder.
+    Under torchrun every process runs the experiment (its generations are shared
+    out), but only process 0 keeps what it writes; the others write into a
+    private temporary folder that is deleted.
     """
 
     def wrap(fn):
         @functools.wraps(fn)
         def run(study, **options):
+            if not parallel.is_main():
+                with tempfile.TemporaryDirectory(prefix=f"relneurons-{name}-rank{parallel.rank()}-") as scratch:
+                    result = fn(study, Path(scratch), **options)
+                parallel.barrier(f"experiment {name} written")
+                return result
             partial, final = study.out / f".{name}.partial", study.out / name
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
             result = fn(study, partial, **options)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(partial, final)
+            parallel.barrier(f"experiment {name} written")
             return result
 
         run.experiment_name = name

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import io
+from .. import io, parallel
 from ..activations.store import ActivationStore
 from ..data import build_prompts, is_correct, load_relations, resolve_data_dir, split
 from ..errors import ConfigError, DataError
@@ -70,6 +70,7 @@ class Study:
     _explicit: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        parallel.init()
         self.identify_dir, self.out = Path(self.identify_dir), Path(self.out)
         summary = self.identify_dir / "summary.json"
         if not summary.is_file():
@@ -101,7 +102,8 @@ class Study:
         name = self.settings["model"]
         if model_fingerprint(name) != self.settings["model_fingerprint"]:
             raise DataError(f"the model {name!r} is not the one the store {self.store.folder} was collected with (weights differ)")
-        model, tokenizer = load_model(name, self.settings["dtype"], self.device)
+        with parallel.main_first("load the model"):  # a first load may convert the model into the shared cache
+            model, tokenizer = load_model(name, self.settings["dtype"], parallel.local_device(self.device))
         return model, tokenizer, make_policy(tokenizer, getattr(model.config, "model_type", ""), self.settings["bos"])
 
     @cached_property

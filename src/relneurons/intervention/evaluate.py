@@ -6,10 +6,17 @@ batches (each row carries its own condition, see `ConditionBatch`), and every
 finished generation goes into a Parquet cache, so experiments sharing pairs
 (intra uses the diagonal of inter; cumulativity uses the k sweep) compute
 them once, and an interrupted experiment resumes.
+
+Under torchrun the batches still to generate are split across the processes
+(batch b goes to process b % world); each writes its generations to its own
+shard file beside the cache, and after a barrier every process merges all
+shards, so all continue with the same cache and the same results as one
+process would have (the same batches run, whichever process runs them).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -18,8 +25,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .. import io
+from .. import io, parallel
 from ..errors import DataError
+from ..model.batching import Shrinking, resolve_batch_size
 from ..model.generation import generate_batch, input_device
 from ..model.tokenization import TokenizerPolicy, pad_left, token_ids
 from .hooks import Condition, conditions
@@ -38,22 +46,76 @@ class GenerationCache:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         meta = self.path.with_suffix(".json")
+        leftovers: list[Path] = []
         if meta.is_file():
             stored = io.read_json(meta)
             if stored != self.identity:
                 raise DataError(f"{self.path} caches generations of another model/store/neuron ranking; use another --out folder")
             if self.path.is_file():
-                frame = pd.read_parquet(self.path)
-                self.table = dict(zip(zip(frame["condition"], frame["max_new_tokens"].astype(int), frame["text"]), frame["generation"]))
-        else:
+                self.table = self._read(self.path)
+            # shards of an interrupted torchrun run: generations as good as the cache's own
+            leftovers = sorted(self.path.parent.glob(f"{self.path.stem}.rank-*.parquet"))
+            for shard in leftovers:
+                self.table.update(self._read(shard))
+        elif parallel.is_main():
             io.write_json(meta, self.identity)
+        parallel.barrier("open the generation cache")
+        if leftovers and parallel.is_main():
+            self.save()
+            for shard in leftovers:
+                shard.unlink(missing_ok=True)
+        parallel.barrier("generation cache cleaned")
+
+    @staticmethod
+    def _read(path: Path) -> dict[tuple[str, int, str], str]:
+        frame = pd.read_parquet(path)
+        return dict(zip(zip(frame["condition"], frame["max_new_tokens"].astype(int), frame["text"]), frame["generation"]))
+
+    @staticmethod
+    def _write(path: Path, table: dict[tuple[str, int, str], str]) -> None:
+        keys = sorted(table)  # the file's bytes depend on its content only, not on the order generations arrived
+        io.write_table(path, pd.DataFrame({
+            "condition": [k[0] for k in keys], "max_new_tokens": [k[1] for k in keys],
+            "text": [k[2] for k in keys], "generation": [table[k] for k in keys],
+        }))
 
     def save(self) -> None:
-        keys = list(self.table)
-        io.write_table(self.path, pd.DataFrame({
-            "condition": [k[0] for k in keys], "max_new_tokens": [k[1] for k in keys],
-            "text": [k[2] for k in keys], "generation": list(self.table.values()),
-        }))
+        self._write(self.path, self.table)
+
+    def shard(self, rank: int) -> Path:
+        """The file where process `rank` of a torchrun launch puts the generations it computed."""
+        return self.path.with_name(f"{self.path.stem}.rank-{rank:05d}.parquet")
+
+    def save_shard(self, mine: dict[tuple[str, int, str], str]) -> None:
+        """Under torchrun: write the generations this process computed to its own shard."""
+        self._write(self.shard(parallel.rank()), mine)
+
+    def exchange(self, mine: dict[tuple[str, int, str], str]) -> dict[tuple[str, int, str], str]:
+        """Under torchrun: publish this process's generations, merge everyone's (in rank order) into the cache.
+
+        Every process must call it at the same point; all return the same merged generations.
+        """
+        self.save_shard(mine)
+        parallel.barrier("every process wrote its generations")
+        merged: dict[tuple[str, int, str], str] = {}
+        for rank in range(parallel.world()):
+            path = self.shard(rank)
+            if not path.is_file():
+                raise DataError(f"{path} (generations of process {rank}) is missing; under torchrun the output folder "
+                                "must be on a file system every process sees")
+            merged.update(self._read(path))
+        self.table.update(merged)
+        if parallel.is_main():
+            self.save()
+        parallel.barrier("generations merged")
+        self.shard(parallel.rank()).unlink(missing_ok=True)
+        return merged
+
+
+def _digest(keys) -> int:
+    """A signed 64-bit digest of a list of cache keys (to check that all processes plan the same batches)."""
+    digest = hashlib.sha256("\x1e".join(f"{c}\x1f{n}\x1f{t}" for c, n, t in keys).encode()).digest()
+    return int.from_bytes(digest[:8], "little", signed=True)
 
 
 def generate_pairs(
@@ -70,7 +132,13 @@ def generate_pairs(
     progress: bool = True,
     desc: str = "generate",
 ) -> list[str]:
-    """Generation for each (texts[i], catalogue[condition_of_row[i]]) pair, in the caller's order."""
+    """Generation for each (texts[i], catalogue[condition_of_row[i]]) pair, in the caller's order.
+
+    `batch_size` fixes the batches (see model/batching.py: an out-of-memory error
+    splits a batch instead of failing). Under torchrun with a cache, the batches
+    to run are shared among the processes and their generations merged.
+    """
+    batch_size = resolve_batch_size(batch_size)
     keys = [(c, max_new_tokens, t) for t, c in zip(texts, condition_of_row)]
     known = cache.table if cache is not None else {}
     unique = list(dict.fromkeys(keys))
@@ -84,23 +152,37 @@ def generate_pairs(
     order = sorted(range(len(unique)), key=lambda i: (index[unique[i][0]], len(encoded[i]), i))
     chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
     todo = [rows for rows in chunks if any(unique[i] not in known for i in rows)]
+    split = cache is not None and parallel.world() > 1
+    if split:
+        parallel.check_same(_digest(unique[i] for rows in todo for i in rows), f"the generations still to compute ({desc})")
+    mine = parallel.share(todo) if split else todo
     results: dict[tuple[str, int, str], str] = {}
     if todo:
-        bar = tqdm(total=sum(map(len, todo)), desc=desc, unit="gen", disable=not progress)
+        bar = tqdm(total=sum(map(len, mine)), desc=desc, unit="gen", disable=not progress or not parallel.is_main())
         device = input_device(model)
+        sizer = Shrinking(batch_size, what=desc)
         with conditions(model, [catalogue[n] for n in names]) as batch:
-            for b, rows in enumerate(todo):
-                batch.select([index[unique[i][0]] for i in rows])
-                new = generate_batch(model, pad_left([encoded[i] for i in rows], policy.pad_token_id, device), max_new_tokens)
-                for r, i in enumerate(rows):
-                    results[unique[i]] = tokenizer.decode(new[r].tolist(), skip_special_tokens=True)
+
+            def run_part(part: list[int]) -> list[str]:
+                batch.select([index[unique[i][0]] for i in part])
+                new = generate_batch(model, pad_left([encoded[i] for i in part], policy.pad_token_id, device), max_new_tokens)
+                return [tokenizer.decode(new[r].tolist(), skip_special_tokens=True) for r in range(len(part))]
+
+            for b, rows in enumerate(mine):
+                for i, text in zip(rows, sizer.run(rows, run_part)):
+                    results[unique[i]] = text
                 bar.update(len(rows))
-                if cache is not None:
-                    cache.table.update({unique[i]: results[unique[i]] for i in rows})
-                    if (b + 1) % _SAVE_EVERY == 0:
+                if cache is not None and (b + 1) % _SAVE_EVERY == 0:
+                    if split:
+                        cache.save_shard(results)
+                    else:
+                        cache.table.update(results)
                         cache.save()
         bar.close()
-        if cache is not None:
+        if split:
+            results = cache.exchange(results)
+        elif cache is not None:
+            cache.table.update(results)
             cache.save()
     return [results[k] if k in results else known[k] for k in keys]
 

@@ -8,7 +8,7 @@ Every key is checked before any model is loaded: unknown keys are named with a
     [neurons]      set, k, negative_ratio, min_positives
     [experiments]  run, k_sweep, random_seeds, max_det, force, error_tokens
     [bootstrap]    n_boot
-    [run]          batch_size, out
+    [run]          batch_size, chunk_prompts, out
     [multilingual] [templates] [concepts] [types] [frequency]
                    options of those experiments (SPEC §5; see `EXPERIMENT_OPTIONS`)
 
@@ -107,7 +107,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "experiments": {"run": Key((list,), _experiments), "k_sweep": Key((list,), _k_sweep), "random_seeds": Key((int,), _positive),
                     "max_det": Key((int,), _positive), "force": Key((str,), _force), "error_tokens": Key((int,), _positive)},
     "bootstrap": {"n_boot": Key((int,), _positive)},
-    "run": {"batch_size": Key((int, str), _batch), "out": Key((str,), lambda v: None if v else "must not be empty")},
+    "run": {"batch_size": Key((int, str), _batch),
+            "chunk_prompts": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = about 256 MB of activations per chunk)"),
+            "out": Key((str,), lambda v: None if v else "must not be empty")},
 }
 
 #: Options of the complementary experiments: section [NAME] of the configuration, keyword options of the

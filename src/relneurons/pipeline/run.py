@@ -28,13 +28,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import io
+from .. import io, parallel
 from ..activations.collect import CollectConfig, collect, versions
 from ..activations.store import ActivationStore
 from ..data import PAPER_RELATIONS
 from ..experiments.registry import EXPERIMENTS
 from ..experiments.study import Study, StudyConfig
 from ..expertise.identify import IdentifyConfig, identify
+from ..model.batching import resolve_batch_size
 
 log = logging.getLogger("relneurons.run")
 
@@ -54,7 +55,7 @@ def collect_config(config: dict, batch_size: int) -> CollectConfig:
                          relations=tuple(relations), templates=d["templates"] if isinstance(d["templates"], str) else tuple(d["templates"]),
                          suffix=d["suffix"], rule=d["rule"], n_eval=d["n_eval"], seed=d["seed"],
                          max_prompts_per_relation=d["max_prompts_per_relation"] or None, neuron_set=config["neurons"]["set"],
-                         batch_size=batch_size)
+                         batch_size=batch_size, chunk_prompts=config["run"].get("chunk_prompts") or None)
 
 
 def experiment_options(config: dict, name: str) -> dict:
@@ -96,14 +97,19 @@ class Run:
         self.folder, self.config, self.quiet = folder, config, quiet
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "logs").mkdir(exist_ok=True)
-        handler = logging.FileHandler(folder / "logs" / "run.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.handlers = [handler]
+        handlers = []
+        if parallel.is_main():  # under torchrun, process 0 speaks and writes for all
+            handler = logging.FileHandler(folder / "logs" / "run.log")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            handlers.append(handler)
+        log.handlers = handlers
         log.setLevel(logging.INFO)
         self.timings: dict[str, dict] = {}
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     def say(self, text: str) -> None:
+        if not parallel.is_main():
+            return
         log.info(text)
         if not self.quiet:
             print(text, flush=True)
@@ -112,30 +118,44 @@ class Run:
         path = self.folder / "stages" / f"{stage}.json"
         return io.read_json(path) if path.is_file() else None
 
-    def stage(self, number: int, total: int, stage: str, key: str, work, clear: list[Path] = ()) -> None:
-        """Run `work()` unless the stage's marker holds `key`; clear `clear` first when an old, other key is there."""
+    def stage(self, number: int, total: int, stage: str, key: str, work, clear: list[Path] = (), everyone: bool = True) -> None:
+        """Run `work()` unless the stage's marker holds `key`; clear `clear` first when an old, other key is there.
+
+        Under torchrun, `work()` runs in every process (it shares its work out) or,
+        with `everyone=False`, in process 0 while the others wait; process 0 alone
+        clears folders and writes markers.
+        """
         done = self.marker(stage)
+        parallel.barrier(f"{stage}: marker read")  # before process 0 may change it
         if done and done["key"] == key:
             self.say(f"[{number}/{total}] {stage}: cached")
             self.timings[stage] = {"status": "cached", "seconds": done["seconds"], "key": key}
             return
         pending = self.folder / "stages" / f"{stage}.pending"
-        old = pending.read_text() if pending.is_file() else (done or {}).get("key")
-        if old and old != key:
-            for path in clear:
-                shutil.rmtree(path, ignore_errors=True)
-        io.write_bytes(pending, key.encode())
+        if parallel.is_main():
+            old = pending.read_text() if pending.is_file() else (done or {}).get("key")
+            if old and old != key:
+                for path in clear:
+                    shutil.rmtree(path, ignore_errors=True)
+            io.write_bytes(pending, key.encode())
+        parallel.barrier(f"{stage}: start")
         self.say(f"[{number}/{total}] {stage}: running")
         start = time.time()
-        work()
+        if everyone or parallel.is_main():
+            work()
+        parallel.barrier(f"{stage}: finished")
         seconds = round(time.time() - start, 1)
-        io.write_json(self.folder / "stages" / f"{stage}.json", {"key": key, "seconds": seconds,
-                                                                  "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        pending.unlink()
+        if parallel.is_main():
+            io.write_json(self.folder / "stages" / f"{stage}.json", {"key": key, "seconds": seconds,
+                                                                      "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            pending.unlink()
+        parallel.barrier(f"{stage}: marked")
         self.timings[stage] = {"status": "ran", "seconds": seconds, "key": key}
         self.say(f"[{number}/{total}] {stage}: done in {seconds:.0f} s")
 
     def write_manifest(self, finished: bool) -> None:
+        if not parallel.is_main():
+            return
         store_manifest = self.folder / "store" / "manifest.json"
         identity = io.read_json(store_manifest)["identity"] if store_manifest.is_file() else {}
         io.write_json(self.folder / "manifest.json", {
@@ -153,11 +173,12 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     """Run every stage of the configured study; return the run folder."""
     from ..report.html import build_report
 
+    parallel.init()
     folder = Path(out or config["run"]["out"])
     run = Run(folder, config, quiet)
-    io.write_bytes(folder / "config.toml", _toml(config).encode())
-    batch = config["run"]["batch_size"]
-    batch = 32 if batch == "auto" else batch
+    if parallel.is_main():
+        io.write_bytes(folder / "config.toml", _toml(config).encode())
+    batch = resolve_batch_size(config["run"]["batch_size"])  # "auto": the cap, halved on out-of-memory errors
     collect_cfg = collect_config(config, batch)
     n, e = config["neurons"], config["experiments"]
     names = [name for name in EXPERIMENTS if name in e["run"]]
@@ -172,19 +193,22 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     ident = IdentifyConfig(k=n["k"], negative_ratio=n["negative_ratio"], min_positives=n["min_positives"], seed=config["data"]["seed"])
     k_ap = _key("ap", k_collect, n["negative_ratio"], n["min_positives"], config["data"]["seed"])
     # clearing on an AP-key change only: a new k reuses the AP blocks
-    if (run.marker("identify") or {}).get("ap_key") not in (None, k_ap):
+    if (run.marker("identify") or {}).get("ap_key") not in (None, k_ap) and parallel.is_main():
         shutil.rmtree(folder / "identify", ignore_errors=True)
     run.stage(2, total, "identify", _key("identify", k_ap, n["k"]),
-              lambda: identify(store.folder, folder / "identify", ident, progress=not quiet))
+              lambda: identify(store.folder, folder / "identify", ident, progress=not quiet), everyone=False)
     marker = run.marker("identify")
-    io.write_json(folder / "stages" / "identify.json", {**marker, "ap_key": k_ap})
+    if parallel.is_main():
+        io.write_json(folder / "stages" / "identify.json", {**marker, "ap_key": k_ap})
 
     study_cfg = StudyConfig(k=n["k"], seeds=e["random_seeds"], n_boot=config["bootstrap"]["n_boot"], max_det=e["max_det"],
                             force=e["force"], batch_size=batch, seed=config["data"]["seed"])
     k_results = _key("results", k_ap, e["force"], config["data"]["seed"])
-    if (run.marker("results") or {}).get("key") not in (None, k_results):
-        shutil.rmtree(folder / "results", ignore_errors=True)
-    io.write_json(folder / "stages" / "results.json", {"key": k_results, "seconds": 0})
+    if parallel.is_main():
+        if (run.marker("results") or {}).get("key") not in (None, k_results):
+            shutil.rmtree(folder / "results", ignore_errors=True)
+        io.write_json(folder / "stages" / "results.json", {"key": k_results, "seconds": 0})
+    parallel.barrier("results folder ready")
     study = Study(store, folder / "identify", folder / "results", study_cfg, data_dir=collect_cfg.data_dir,
                   device=collect_cfg.device, progress=not quiet)
     for i, name in enumerate(names, start=3):
@@ -194,6 +218,7 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
         run.stage(i, total, name, _key(name, k_results, settings), lambda name=name, options=options: EXPERIMENTS[name](study, **options))
         run.write_manifest(False)
 
-    run.stage(total, total, "report", _key("report", [t["key"] for t in run.timings.values()]), lambda: build_report(folder))
+    run.stage(total, total, "report", _key("report", [t["key"] for t in run.timings.values()]), lambda: build_report(folder),
+              everyone=False)
     run.write_manifest(True)
     return folder

@@ -1,0 +1,156 @@
+"""Data-parallel execution under PyTorch's launcher (`torchrun`), and a no-op for one process.
+
+    torchrun --nproc-per-node 2 -m relneurons run --preset quick
+
+torchrun starts N copies of the same command with RANK, WORLD_SIZE and
+LOCAL_RANK in the environment. Every copy runs the same code; this module
+tells each which share of the work is its own and makes them wait for each
+other where results are exchanged. Results are exchanged through files in the
+run folder (the folder must be shared by all processes, as it is on one node),
+never by pickling objects between processes.
+
+Without torchrun (or with one process) every helper is a no-op: rank 0 of 1.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Iterator, Sequence, TypeVar
+
+from .errors import ConfigError, ParallelError
+
+TIMEOUT_ENV = "RELNEURONS_DIST_TIMEOUT"
+DEFAULT_TIMEOUT_S = 1800  # how long a process waits for the others at a barrier before giving up
+
+T = TypeVar("T")
+
+
+def launched() -> bool:
+    """True when started by torchrun (or any launcher setting the env:// variables) with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def timeout() -> timedelta:
+    text = os.environ.get(TIMEOUT_ENV, str(DEFAULT_TIMEOUT_S))
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ConfigError(f"${TIMEOUT_ENV} = {text!r} must be a positive number of seconds")
+    return timedelta(seconds=seconds)
+
+
+def init() -> None:
+    """Join the process group when launched by torchrun (gloo on CPU, nccl on GPU); idempotent; a no-op otherwise."""
+    import torch
+    import torch.distributed as dist
+
+    if not launched() or dist.is_initialized():
+        return
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    try:
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=timeout())
+    except (RuntimeError, ValueError) as exc:
+        raise ParallelError(f"could not join the torchrun process group (rank {os.environ.get('RANK')} of "
+                            f"{os.environ.get('WORLD_SIZE')}): {exc}") from exc
+    atexit.register(_leave)
+
+
+def _leave() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _group_ready() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if _group_ready() else 0
+
+
+def world() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if _group_ready() else 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def share(items: Sequence[T]) -> list[T]:
+    """This process's share of `items`: every world-th item from position rank (the same split for the same items)."""
+    return list(items[rank()::world()])
+
+
+def barrier(what: str) -> None:
+    """Wait until every process reaches this point; a clear error instead of hanging when another one died."""
+    if world() == 1:
+        return
+    import torch.distributed as dist
+
+    try:
+        dist.barrier()
+    except Exception as exc:  # gloo raises RuntimeError, nccl DistBackendError; both mean "the group is broken"
+        raise ParallelError(
+            f"process {rank()} of {world()} gave up waiting for the others at '{what}' ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); another process probably failed (see its error above) "
+            f"or took longer than ${TIMEOUT_ENV} = {timeout().total_seconds():.0f} s") from exc
+
+
+@contextmanager
+def main_first(what: str) -> Iterator[None]:
+    """Rank 0 runs the block first (e.g. a one-time model conversion into a shared cache), then the others."""
+    if not is_main():
+        barrier(what)
+    yield
+    if is_main():
+        barrier(what)
+
+
+def check_same(value: int, what: str) -> None:
+    """Raise ParallelError unless every process passes the same integer (a cheap agreement check)."""
+    if world() == 1:
+        return
+    import torch
+    import torch.distributed as dist
+
+    device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
+    mine = torch.tensor([value], dtype=torch.int64, device=device)
+    values = [torch.zeros_like(mine) for _ in range(world())]
+    try:
+        dist.all_gather(values, mine)
+    except Exception as exc:
+        raise ParallelError(f"process {rank()} of {world()}: exchange at '{what}' failed ({exc}); "
+                            "another process probably failed (see its error above)") from exc
+    got = [int(v.item()) for v in values]
+    if len(set(got)) != 1:
+        raise ParallelError(f"the processes disagree on {what} ({got}); they must run the same command on the same "
+                            "files (is the output folder on a file system every process sees?)")
+
+
+def local_device(device: str | None) -> str | None:
+    """The device of this process: under torchrun with GPUs, "cuda" or the default becomes cuda:LOCAL_RANK."""
+    if not launched():
+        return device
+    import torch
+
+    if device in (None, "", "cuda") and torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    if device == "auto":
+        raise ConfigError("device = auto (one model spread over all GPUs) cannot be combined with torchrun data "
+                          "parallelism, where each process holds its own copy; use one or the other")
+    return device
