@@ -81,3 +81,42 @@ def test_same_seed_same_topk_in_fresh_folders(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "examples.parquet"), pd.read_parquet(tmp_path / "b" / "examples.parquet"))
     identify(store.folder, tmp_path / "c", IdentifyConfig(k=15, min_positives=5, seed=8, negative_ratio=1), progress=False)
     assert not pd.read_parquet(tmp_path / "a" / "examples.parquet").equals(pd.read_parquet(tmp_path / "c" / "examples.parquet"))
+
+
+def _tables(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.glob("ap/*.parquet")) + [folder / "topk.parquet"]}
+
+
+def test_memory_budget_gives_identical_tables(tmp_path):
+    """A budget that fits only 7 neurons per block: many blocks, byte-identical AP and top-k tables."""
+    from relneurons.expertise.average_precision import working_set_bytes
+
+    store, _, nset = synthetic_store(tmp_path / "store")
+    identify(store.folder, tmp_path / "free", IdentifyConfig(k=20, min_positives=5), progress=False)
+    examples = pd.read_parquet(tmp_path / "free" / "examples.parquet")
+    subsets = [(g["act_row"].to_numpy(), g["positive"].to_numpy()) for _, g in examples.groupby("relation", sort=False)]
+    per_neuron = 4 * store.n_rows + 4 * store.max_chunk_rows + 16 * len(subsets)
+    budget = (working_set_bytes(subsets, store.n_rows) + 7.5 * per_neuron) / 2**30
+    summary = identify(store.folder, tmp_path / "capped", IdentifyConfig(k=20, min_positives=5, memory_gb=budget), progress=False)
+    assert summary["block"] == 7 and summary["block_bytes"] <= budget * 2**30
+    assert len(list((tmp_path / "capped" / "blocks").glob("*.npy"))) == -(-nset.size // 7)
+    assert _tables(tmp_path / "capped") == _tables(tmp_path / "free")
+
+    # the same folder with another budget: blocks of the new width are computed, the old ones removed
+    summary = identify(store.folder, tmp_path / "capped", IdentifyConfig(k=20, min_positives=5, block=50), progress=False)
+    assert summary["block"] == 50
+    assert len(list((tmp_path / "capped" / "blocks").glob("*.npy"))) == -(-nset.size // 50)
+    assert _tables(tmp_path / "capped") == _tables(tmp_path / "free")
+
+
+@pytest.mark.parametrize("memory_gb", [0, -1.0, True])
+def test_bad_memory_budget(memory_gb):
+    with pytest.raises(ConfigError, match="memory_gb"):
+        IdentifyConfig(memory_gb=memory_gb)
+
+
+def test_budget_below_one_neuron_is_refused_before_writing(tmp_path):
+    store, _, _ = synthetic_store(tmp_path / "store")
+    with pytest.raises(ConfigError, match=r"memory_gb = 1e-06 is too small .* raise memory_gb to at least"):
+        identify(store.folder, tmp_path / "id", IdentifyConfig(k=20, min_positives=5, memory_gb=1e-6), progress=False)
+    assert not list((tmp_path / "id").glob("**/*.npy"))

@@ -4,13 +4,22 @@ Layout of a store folder:
     manifest.json          identity (model, hash, dtype, neuron set, data hashes, seed, versions) + status
     prompts.parquet        one row per prompt: relation, subject, object, template, text, text_id,
                            generation, correct, act_row (row in the matrix, -1 when the text was not kept)
-    chunks/NNNNNN.npy      float32 [kept texts of chunk N, n_neurons], `np.load(mmap_mode="r")`-able
+    chunks/NNNNNN.neurons.npy  float32 [n_neurons, kept texts of chunk N]: the chunk's matrix stored
+                           neuron-major (transposed), a plain .npy (no pickle)
     chunks/NNNNNN.parquet  per-text results of chunk N (its presence marks the chunk done)
 
 A chunk is a fixed range of unique prompt texts, written atomically (matrix
 first, then its table), so a killed collection resumes at the first missing
 chunk and ends with the same bytes as an uninterrupted one. Only texts kept by
 validation (some prompt with that text answered correctly) get a matrix row.
+
+Why neuron-major (store format 2): identification reads a block of neurons for
+every row. In a chunk stored [neurons, rows] that block is ONE contiguous byte
+range per chunk, read with plain file reads into a caller-sized buffer (no
+memory map, so the process never holds more of the store than it asked for).
+Format 1 stored chunks row-major [rows, neurons]; a neuron block was then a
+strided read touching every page of the file, once per block.
+`upgrade_store` converts a format-1 store in place.
 """
 
 from __future__ import annotations
@@ -28,12 +37,29 @@ from .. import io
 from ..errors import DataError
 from ..model.sites import NeuronSet
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2
 _CHUNKS = "chunks"
+_MATRIX = ".neurons.npy"  # suffix of a chunk's neuron-major matrix
+_ITEM = 4  # bytes of a float32
+_READ_BYTES = 64 * 2**20  # read buffer of `rows()`
 
 
 def chunk_name(index: int) -> str:
     return f"{index:06d}"
+
+
+def matrix_path(folder: Path, index: int) -> Path:
+    """The neuron-major matrix file of chunk `index`."""
+    return Path(folder) / _CHUNKS / f"{chunk_name(index)}{_MATRIX}"
+
+
+def _old_format(folder: Path, found) -> DataError:
+    if found == 1:
+        return DataError(
+            f"{folder} was collected with store format 1 (row-major chunks); this version reads store format "
+            f"{STORE_FORMAT}. Convert it in place with `relneurons upgrade-store {folder}` (no model needed, about "
+            "as fast as copying the store) or collect again")
+    return DataError(f"{folder}: store format {found!r} is not {STORE_FORMAT}; collect again with this version")
 
 
 @dataclass
@@ -51,6 +77,9 @@ class StoreWriter:
         manifest = self.folder / "manifest.json"
         if manifest.is_file():
             existing = io.read_json(manifest)
+            if existing.get("format") != STORE_FORMAT:
+                raise DataError(f"{self.folder} holds an activation store of format {existing.get('format')!r}, not "
+                                f"{STORE_FORMAT}; choose another output folder or delete it")
             if existing.get("identity") != self.identity:
                 differing = sorted(k for k in set(existing.get("identity", {})) | set(self.identity)
                                    if existing.get("identity", {}).get(k) != self.identity.get(k))
@@ -74,16 +103,15 @@ class StoreWriter:
         return range(index * self.chunk_texts, min((index + 1) * self.chunk_texts, self.n_texts))
 
     def done(self, index: int) -> bool:
-        base = self.folder / _CHUNKS / chunk_name(index)
-        return base.with_suffix(".parquet").is_file() and base.with_suffix(".npy").is_file()
+        table = self.folder / _CHUNKS / f"{chunk_name(index)}.parquet"
+        return table.is_file() and matrix_path(self.folder, index).is_file()
 
     def write_chunk(self, index: int, results: pd.DataFrame, kept_means: np.ndarray) -> None:
-        """`results`: text_id, generation, kept (one row per text of the chunk); `kept_means`: rows of kept texts."""
+        """`results`: text_id, generation, kept (one row per text of the chunk); `kept_means`: [kept texts, n_neurons]."""
         if int(results["kept"].sum()) != kept_means.shape[0]:
             raise ValueError("kept_means must have one row per kept text")
-        base = self.folder / _CHUNKS / chunk_name(index)
-        io.write_npy(base.with_suffix(".npy"), kept_means.astype(np.float32, copy=False))
-        io.write_table(base.with_suffix(".parquet"), results)
+        io.write_npy(matrix_path(self.folder, index), kept_means.astype(np.float32, copy=False).T)  # neuron-major
+        io.write_table(self.folder / _CHUNKS / f"{chunk_name(index)}.parquet", results)
 
     def finish(self, extra: dict, annotate: Callable[[pd.DataFrame], pd.DataFrame] = lambda t: t) -> "ActivationStore":
         """Merge chunk tables into prompts.parquet (through `annotate`) and mark the store complete."""
@@ -100,8 +128,50 @@ class StoreWriter:
         return ActivationStore(self.folder)
 
 
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Where a chunk's neuron-major matrix lies in its file."""
+
+    path: Path
+    rows: int  # kept texts of the chunk
+    offset: int  # byte offset of the data (after the .npy header)
+
+
+def _open_chunk(path: Path, n_neurons: int) -> _Chunk:
+    """Read and check a chunk's .npy header: float32, C order, shape (n_neurons, rows), file not truncated."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version not in _HEADER_READERS:
+                raise ValueError(f".npy format version {version} is not supported")
+            shape, fortran, dtype = _HEADER_READERS[version](handle)
+            offset = handle.tell()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is missing or corrupt ({exc}); delete it and rerun `relneurons collect` to redo that chunk") from exc
+    if len(shape) != 2 or shape[0] != n_neurons or dtype != np.float32 or fortran:
+        raise DataError(f"{path} holds a {'Fortran-order ' if fortran else ''}{dtype} array of shape {shape}, expected "
+                        f"float32 ({n_neurons}, rows); delete it and rerun `relneurons collect` to redo that chunk")
+    expected = offset + _ITEM * shape[0] * shape[1]
+    if path.stat().st_size != expected:
+        raise DataError(f"{path} is truncated or padded ({path.stat().st_size} bytes, expected {expected}); "
+                        "delete it and rerun `relneurons collect` to redo that chunk")
+    return _Chunk(path, int(shape[1]), offset)
+
+
+def _read_slab(handle, chunk: _Chunk, start: int, stop: int, buffer: np.ndarray) -> np.ndarray:
+    """Neurons [start, stop) of a chunk, one contiguous read: float32 [stop - start, chunk.rows] (a view of `buffer`)."""
+    slab = buffer[:(stop - start) * chunk.rows].reshape(stop - start, chunk.rows)
+    handle.seek(chunk.offset + _ITEM * start * chunk.rows)
+    if handle.readinto(memoryview(slab).cast("B")) != slab.nbytes:
+        raise DataError(f"{chunk.path} ended early; delete it and rerun `relneurons collect` to redo that chunk")
+    return slab
+
+
 class ActivationStore:
-    """A complete store, read through memory maps (nothing is loaded until asked for)."""
+    """A complete store; matrices are read on demand with plain file reads (nothing is loaded until asked for)."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -113,7 +183,7 @@ class ActivationStore:
         except ValueError as exc:
             raise DataError(f"{path} is corrupt ({exc}); delete the store and collect again") from exc
         if self.manifest.get("format") != STORE_FORMAT:
-            raise DataError(f"{self.folder}: store format {self.manifest.get('format')!r} is not {STORE_FORMAT}; collect again")
+            raise _old_format(self.folder, self.manifest.get("format"))
         if self.manifest.get("status") != "complete":
             raise DataError(f"{self.folder}: collection did not finish; rerun the same `relneurons collect` command to resume it")
 
@@ -126,21 +196,11 @@ class ActivationStore:
         return pd.read_parquet(self.folder / "prompts.parquet")
 
     @cached_property
-    def _chunks(self) -> list[np.ndarray]:
-        arrays = []
-        n_neurons = self.identity["n_neurons"]
-        for i in range(self.manifest["n_chunks"]):
-            path = self.folder / _CHUNKS / f"{chunk_name(i)}.npy"
-            try:
-                array = np.load(path, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{path} is missing or corrupt ({exc}); delete it and rerun `relneurons collect` to redo that chunk") from exc
-            if array.ndim != 2 or array.shape[1] != n_neurons or array.dtype != np.float32:
-                raise DataError(f"{path} has shape {array.shape} and dtype {array.dtype}, expected (*, {n_neurons}) float32")
-            arrays.append(array)
-        if sum(a.shape[0] for a in arrays) != self.manifest["n_rows"]:
+    def _chunks(self) -> list[_Chunk]:
+        chunks = [_open_chunk(matrix_path(self.folder, i), self.n_neurons) for i in range(self.manifest["n_chunks"])]
+        if sum(c.rows for c in chunks) != self.manifest["n_rows"]:
             raise DataError(f"{self.folder}: chunk files hold a different number of rows than the manifest says; collect again")
-        return arrays
+        return chunks
 
     @cached_property
     def neuron_set(self) -> NeuronSet:
@@ -154,21 +214,82 @@ class ActivationStore:
     def n_neurons(self) -> int:
         return int(self.identity["n_neurons"])
 
+    @property
+    def max_chunk_rows(self) -> int:
+        """Rows of the largest chunk (`columns` holds one chunk's slab of the block besides its result)."""
+        return max((c.rows for c in self._chunks), default=0)
+
     def columns(self, start: int, stop: int) -> np.ndarray:
-        """Activations of neurons [start, stop) (set order) for every stored row: float32 [n_rows, stop - start]."""
+        """Activations of neurons [start, stop) (set order) for every stored row: float32 [n_rows, stop - start].
+
+        One contiguous read per chunk; memory: the result plus one chunk's slab (4 x max_chunk_rows x width bytes).
+        """
+        if not 0 <= start <= stop <= self.n_neurons:
+            raise ValueError(f"neuron range [{start}, {stop}) is outside the store's {self.n_neurons} neurons")
         out = np.empty((self.n_rows, stop - start), dtype=np.float32)
+        buffer = np.empty(self.max_chunk_rows * (stop - start), dtype=np.float32)
         row = 0
-        for array in self._chunks:
-            out[row:row + array.shape[0]] = array[:, start:stop]
-            row += array.shape[0]
+        for chunk in self._chunks:
+            if chunk.rows and stop > start:
+                with open(chunk.path, "rb") as handle:
+                    out[row:row + chunk.rows] = _read_slab(handle, chunk, start, stop, buffer).T
+            row += chunk.rows
         return out
 
     def rows(self, rows: np.ndarray) -> np.ndarray:
-        """Every neuron's activations for the given stored rows: float32 [len(rows), n_neurons]."""
-        rows = np.asarray(rows, dtype=np.int64)
-        starts = np.cumsum([0] + [a.shape[0] for a in self._chunks])
+        """Every neuron's activations for the given stored rows: float32 [len(rows), n_neurons].
+
+        Reads each chunk that holds a requested row once, in slabs of about 64 MB.
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
+            raise ValueError(f"row indices must lie in 0..{self.n_rows - 1}")
+        starts = np.cumsum([0] + [c.rows for c in self._chunks])
         out = np.empty((len(rows), self.n_neurons), dtype=np.float32)
         which = np.searchsorted(starts, rows, side="right") - 1
-        for i, (c, r) in enumerate(zip(which, rows)):
-            out[i] = self._chunks[c][r - starts[c]]
+        for c in np.unique(which):
+            chunk, wanted = self._chunks[c], np.flatnonzero(which == c)
+            local = rows[wanted] - starts[c]
+            step = max(1, _READ_BYTES // (_ITEM * chunk.rows))
+            buffer = np.empty(min(step, self.n_neurons) * chunk.rows, dtype=np.float32)
+            with open(chunk.path, "rb") as handle:
+                for first in range(0, self.n_neurons, step):
+                    last = min(first + step, self.n_neurons)
+                    out[wanted, first:last] = _read_slab(handle, chunk, first, last, buffer)[:, local].T
         return out
+
+
+def upgrade_store(folder: str | Path) -> bool:
+    """Convert a complete format-1 store (row-major chunks) in place to the current format; False if already current.
+
+    Resumable and safe to interrupt: each chunk's neuron-major matrix is written
+    atomically beside the old file, the manifest changes last, and the old
+    files are removed only after that. The values are unchanged.
+    """
+    folder = Path(folder)
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise DataError(f"{folder} is not an activation store (no manifest.json)")
+    manifest = io.read_json(path)
+    if manifest.get("format") == STORE_FORMAT:
+        return False
+    if manifest.get("format") != 1 or manifest.get("status") != "complete":
+        raise DataError(f"{folder}: only a complete store of format 1 can be upgraded (found format "
+                        f"{manifest.get('format')!r}, status {manifest.get('status')!r}); collect again")
+    n_neurons = int(manifest["identity"]["n_neurons"])
+    for i in range(manifest["n_chunks"]):
+        old = folder / _CHUNKS / f"{chunk_name(i)}.npy"
+        if matrix_path(folder, i).is_file():
+            continue
+        try:
+            array = np.load(old, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{old} is missing or corrupt ({exc}); collect the store again") from exc
+        if array.ndim != 2 or array.shape[1] != n_neurons or array.dtype != np.float32:
+            raise DataError(f"{old} has shape {array.shape} and dtype {array.dtype}, expected (*, {n_neurons}) float32")
+        io.write_npy(matrix_path(folder, i), array.T)
+        del array
+    io.write_json(path, {**manifest, "format": STORE_FORMAT})
+    for i in range(manifest["n_chunks"]):
+        (folder / _CHUNKS / f"{chunk_name(i)}.npy").unlink(missing_ok=True)
+    return True

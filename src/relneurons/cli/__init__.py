@@ -206,6 +206,7 @@ def collect(model, dtype, device, data_dir, relations, templates, suffix, rule, 
 Examples:
   relneurons identify runs/gemma/store --out runs/gemma/identify
   relneurons identify runs/gemma/store --out runs/gemma/identify --k 0.0036   # the paper's fraction
+  relneurons identify big/store --out big/identify --memory-gb 2   # a store larger than memory
 Changing only --k rewrites the top-k lists without recomputing AP.""")
 @click.argument("store", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Output folder.")
@@ -213,20 +214,33 @@ Changing only --k rewrites the top-k lists without recomputing AP.""")
 @click.option("--negative-ratio", default=4, show_default=True, type=click.IntRange(1), help="Negatives per positive.")
 @click.option("--min-positives", default=10, show_default=True, type=click.IntRange(1), help="Skip relations with fewer validated prompts.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the negative sampling.")
+@click.option("--memory-gb", type=float, default=None, help="Memory budget (GB) for the neuron block and AP working set; "
+              "the store is read in blocks that fit. Same results for any budget. Default: no budget.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def identify(store, out, k, negative_ratio, min_positives, seed, quiet) -> None:
+def identify(store, out, k, negative_ratio, min_positives, seed, memory_gb, quiet) -> None:
     """Average precision of every neuron for every relation, and each relation's top-k neurons."""
     from ..expertise.identify import IdentifyConfig
     from ..expertise.identify import identify as run_identify
 
     summary = run_identify(store, out, IdentifyConfig(k=parse_k(k), negative_ratio=negative_ratio,
-                                                      min_positives=min_positives, seed=seed), progress=not quiet)
+                                                      min_positives=min_positives, seed=seed, memory_gb=memory_gb),
+                           progress=not quiet)
     click.echo(f"top-{summary['k']} neurons ({summary['k_fraction']:.4%} of {summary['n_neurons']:,} {summary['neuron_set']}) "
                f"per relation in {Path(out) / 'topk.parquet'}")
     for relation, c in summary["relations"].items():
         click.echo(f"  {relation:26s} {c['positives']:5d} positives {c['negatives']:6d} negatives")
     for relation, reason in summary["skipped"].items():
         click.echo(f"  {relation:26s} skipped: {reason}")
+
+
+@cli.command("upgrade-store", epilog="\b\nExamples:\n  relneurons upgrade-store runs/gemma/store")
+@click.argument("store", type=click.Path(exists=True, file_okay=False))
+def upgrade_store_command(store) -> None:
+    """Convert an activation store of an older format in place (same values; no model needed; resumable)."""
+    from ..activations.store import STORE_FORMAT, upgrade_store
+
+    changed = upgrade_store(store)
+    click.echo(f"{store}: {'converted to' if changed else 'already'} store format {STORE_FORMAT}")
 
 
 # -------------------------------------------------------------------- experiment

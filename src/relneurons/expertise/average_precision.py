@@ -72,6 +72,7 @@ __all__ = [
     "DEFAULT_CHUNK_BYTES",
     "average_precision",
     "average_precision_subsets",
+    "working_set_bytes",
 ]
 
 #: Default budget for the working tensors of one chunk of neurons (bytes).
@@ -163,6 +164,27 @@ def average_precision_subsets(
     values = _as_scores(scores)
     checked = _as_subsets(subsets, values.shape[0])
     return _subsets_ap(values, checked, chunk_size, device)
+
+
+def working_set_bytes(
+    subsets: Sequence[tuple], n_pool: int, *, device: str | torch.device = "cpu"
+) -> int:
+    """Bytes of working tensors `average_precision_subsets` holds at once, whatever the number of neurons.
+
+    The relation plan plus, per worker (threads on CPU, one elsewhere), one
+    chunk of neurons at the per-cell estimates used to size the chunks. The
+    scores and the ``[n_subsets, n_neurons]`` result are the caller's to count.
+    """
+    device = torch.device(device)
+    checked = _as_subsets(subsets, n_pool)
+    if not checked:
+        return 0
+    plan = _make_plan(checked, n_pool, torch.device("cpu"))
+    n_words, n_entries = plan.table.shape[0], plan.shift_m.numel()
+    per_neuron = n_pool * (_BYTES_PER_CELL + 8 * n_words) + n_entries * _BYTES_PER_ENTRY
+    workers = torch.get_num_threads() if device.type == "cpu" else 1
+    plan_bytes = 8 * (plan.table.numel() + plan.internal.numel() + 4 * n_entries)
+    return plan_bytes + workers * _chunk_neurons(None, n_pool, plan, device) * per_neuron
 
 
 # ------------------------------------------------------------------ validation

@@ -2,12 +2,19 @@
 
 Outputs, in the identification folder:
     examples.parquet         relation, act_row, positive: the exact E+_r / E-_r used
-    blocks/NNNNNN.npy        float64 [relations, block] AP of one block of neurons (resume unit)
+    blocks/START-STOP.npy    float64 [relations, STOP - START] AP of neurons [START, STOP) (resume unit)
     ap/<relation>.parquet    global_index, layer, module, unit, ap, rank (rank 1 = most expert)
     topk.parquet             relation, rank, global_index, layer, module, unit, ap for rank <= k
     summary.json             counts per relation, skipped relations and why, k as count and fraction
 AP blocks depend only on the store and the example sets, so changing k rewrites
 the top-k lists without recomputing AP.
+
+Memory: a block of neurons is read for every stored row (one contiguous read
+per chunk, see `activations.store`), scored, written and dropped, so a store
+larger than memory is scored in one pass. With `memory_gb` the block width is
+chosen so that the block, the chunk read buffer, its AP and the AP working set
+(`working_set_bytes`) stay under the budget; the AP of a neuron does not depend
+on the block it was scored in, so the tables are identical for every budget.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from .. import io
 from ..activations.store import ActivationStore
 from ..data.splits import relation_rng
 from ..errors import ConfigError, DataError
-from .average_precision import average_precision_subsets
+from .average_precision import average_precision_subsets, working_set_bytes
 
 
 @dataclass(frozen=True)
@@ -35,9 +42,12 @@ class IdentifyConfig:
     negative_ratio: int = 4  # |E-_r| = ratio * |E+_r|
     min_positives: int = 10  # relations with fewer validated prompts are skipped
     seed: int = 0
-    block: int = 16384  # neurons read from the store per step
+    block: int = 16384  # neurons read from the store per step (at most)
+    memory_gb: float | None = None  # budget for the block and AP working set (None: no budget)
 
     def __post_init__(self) -> None:
+        if self.memory_gb is not None and (isinstance(self.memory_gb, bool) or not self.memory_gb > 0):
+            raise ConfigError(f"option memory_gb must be a positive number of GB (or unset), got {self.memory_gb!r}")
         if not self.k > 0:
             raise ConfigError(f"option k must be a positive count or a fraction in (0, 1), got {self.k!r}")
         if self.k >= 1 and self.k != int(self.k):
@@ -89,6 +99,22 @@ def _examples_key(store: ActivationStore, examples: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+def block_width(store: ActivationStore, subsets: list, config: IdentifyConfig) -> tuple[int, int]:
+    """Neurons per block and the bytes one block step holds (block, read buffer, AP result, AP working set)."""
+    per_neuron = 4 * store.n_rows + 4 * store.max_chunk_rows + 2 * 8 * len(subsets)
+    fixed = working_set_bytes(subsets, store.n_rows)
+    width = min(config.block, store.n_neurons)
+    if config.memory_gb is not None:
+        budget = int(config.memory_gb * 2**30)
+        fits = (budget - fixed) // per_neuron
+        if fits < 1:
+            need = (fixed + per_neuron) / 2**30
+            raise ConfigError(f"option memory_gb = {config.memory_gb} is too small for {store.folder}: scoring even one neuron "
+                              f"at a time needs {need:.3f} GB ({store.n_rows} rows); raise memory_gb to at least {need:.3f}")
+        width = max(1, min(width, fits))
+    return width, fixed + width * per_neuron
+
+
 def rank_descending(ap: np.ndarray) -> np.ndarray:
     """Order of neurons by AP, highest first; ties broken by lower column (deterministic)."""
     return np.lexsort((np.arange(ap.size), -ap))
@@ -116,16 +142,19 @@ def identify(store_dir: str | Path, out: str | Path, config: IdentifyConfig = Id
     io.write_table(out / "examples.parquet", examples)
 
     subsets = [(g["act_row"].to_numpy(), g["positive"].to_numpy()) for _, g in examples.groupby("relation", sort=False)]
-    n_blocks = -(-nset.size // config.block)
+    width, step_bytes = block_width(store, subsets, config)
+    # blocks are named by neuron range: a run with another width (budget) recomputes instead of misreading
+    ranges = [(start, min(start + width, nset.size)) for start in range(0, nset.size, width)]
+    paths = [out / "blocks" / f"{start:09d}-{stop:09d}.npy" for start, stop in ranges]
     bar = tqdm(total=nset.size, desc="average precision", unit="neuron", unit_scale=True, disable=not progress)
-    for b in range(n_blocks):
-        path = out / "blocks" / f"{b:06d}.npy"
-        start, stop = b * config.block, min((b + 1) * config.block, nset.size)
+    for (start, stop), path in zip(ranges, paths):
         if not path.is_file():
             io.write_npy(path, average_precision_subsets(store.columns(start, stop), subsets))
         bar.update(stop - start)
     bar.close()
-    ap = np.concatenate([np.load(out / "blocks" / f"{b:06d}.npy", allow_pickle=False) for b in range(n_blocks)], axis=1)
+    ap = np.concatenate([np.load(path, allow_pickle=False) for path in paths], axis=1)
+    for stale in set((out / "blocks").glob("*.npy")) - set(paths):  # blocks of another width
+        stale.unlink()
 
     names = nset.describe(nset.global_ids)
     base = pd.DataFrame({"global_index": nset.global_ids, "layer": names["layer"], "module": names["module"], "unit": names["unit"]})
@@ -145,7 +174,7 @@ def identify(store_dir: str | Path, out: str | Path, config: IdentifyConfig = Id
         "store": str(store.folder), "neuron_set": nset.name, "n_neurons": nset.size,
         "k": k, "k_fraction": k / nset.size, "config": asdict(config),
         "relations": {r: {"positives": int(c.positives), "negatives": int(c.total - c.positives)} for r, c in counts.iterrows()},
-        "skipped": skipped, "seconds": round(time.time() - started, 1),
+        "skipped": skipped, "block": width, "block_bytes": step_bytes, "seconds": round(time.time() - started, 1),
     }
     io.write_json(out / "summary.json", summary)
     return summary

@@ -5,7 +5,7 @@ Every key is checked before any model is loaded: unknown keys are named with a
 
     [model]        name, dtype, device
     [data]         dir, relations, templates, suffix, rule, n_eval, max_prompts_per_relation, seed
-    [neurons]      set, k, negative_ratio, min_positives
+    [neurons]      set, k, negative_ratio, min_positives, memory_gb
     [experiments]  run, k_sweep, random_seeds, max_det, force, error_tokens
     [bootstrap]    n_boot
     [run]          batch_size, chunk_prompts, out
@@ -103,7 +103,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
              "max_prompts_per_relation": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = all)"),
              "seed": Key((int,))},
     "neurons": {"set": Key((str,), _choice("ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all")),
-                "k": Key((int, float), _k), "negative_ratio": Key((int,), _positive), "min_positives": Key((int,), _positive)},
+                "k": Key((int, float), _k), "negative_ratio": Key((int,), _positive), "min_positives": Key((int,), _positive),
+                "memory_gb": Key((int, float), lambda v: None if v >= 0 else "must be >= 0 (0 = no budget)")},
     "experiments": {"run": Key((list,), _experiments), "k_sweep": Key((list,), _k_sweep), "random_seeds": Key((int,), _positive),
                     "max_det": Key((int,), _positive), "force": Key((str,), _force), "error_tokens": Key((int,), _positive)},
     "bootstrap": {"n_boot": Key((int,), _positive)},

@@ -190,7 +190,8 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     store = ActivationStore(folder / "store")
     run.write_manifest(False)
 
-    ident = IdentifyConfig(k=n["k"], negative_ratio=n["negative_ratio"], min_positives=n["min_positives"], seed=config["data"]["seed"])
+    ident = IdentifyConfig(k=n["k"], negative_ratio=n["negative_ratio"], min_positives=n["min_positives"], seed=config["data"]["seed"],
+                           memory_gb=n["memory_gb"] or None)
     k_ap = _key("ap", k_collect, n["negative_ratio"], n["min_positives"], config["data"]["seed"])
     # clearing on an AP-key change only: a new k reuses the AP blocks
     if (run.marker("identify") or {}).get("ap_key") not in (None, k_ap) and parallel.is_main():
