@@ -43,3 +43,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 class InputError(RelneuronsError, ValueError):
     """An argument passed to the Python API has the wrong shape, type or content."""
+
+
+class OutputError(RelneuronsError, OSError):
+    """A result cannot be written: the disk is full, no permission, a read-only file system, a file in the way."""

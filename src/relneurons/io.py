@@ -7,6 +7,7 @@ complete file or no file, never a half-written one.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -16,6 +17,8 @@ from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
+
+from .errors import OutputError
 
 
 def _umask() -> int:
@@ -27,19 +30,53 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's 0600 would hide results from co-workers
 
 
+#: errno -> (what happened, what to do): the failures of writing a result that a user can fix.
+_WRITE_FAILURES = {
+    errno.ENOSPC: ("the disk is full", "free some space"),
+    errno.EDQUOT: ("the disk quota is exceeded", "free some space"),
+    errno.EACCES: ("permission denied", "choose another output folder or fix its permissions"),
+    errno.EPERM: ("permission denied", "choose another output folder or fix its permissions"),
+    errno.EROFS: ("the file system is read-only", "choose another output folder"),
+    errno.ENOTDIR: ("a file is in the way of a folder", "move that file or choose another output folder"),
+    errno.EEXIST: ("a file is in the way of a folder", "move that file or choose another output folder"),
+    errno.EISDIR: ("a folder is in the way of a file", "move that folder or choose another output folder"),
+}
+
+
+def output_error(exc: OSError, target: str | os.PathLike[str] | None = None) -> OSError:
+    """`exc` as an OutputError naming the file and the fix, or `exc` itself when no user can fix it."""
+    if isinstance(exc, OutputError) or exc.errno not in _WRITE_FAILURES:
+        return exc
+    what, fix = _WRITE_FAILURES[exc.errno]
+    error = OutputError(f"cannot write {target or exc.filename}: {what} ({exc.strerror}); {fix}, "
+                        f"then rerun the same command to resume")
+    error.errno = exc.errno
+    return error
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success it replaces `target`, on error it is removed."""
+    """Yield a temporary path beside `target`; on success it replaces `target`, on error it is removed.
+
+    A write that fails for a reason the user can fix (disk full, permissions) raises an
+    OutputError naming `target`; no temporary file is left behind.
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
         yield Path(tmp)
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, target)
+    except OSError as exc:
+        error = output_error(exc, target)
+        if error is exc:
+            raise
+        raise error from exc
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 

@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..model.batching import Shrinking
 from ..model.loading import DEFAULT_MODEL, load_model, model_fingerprint
 from ..model.sites import neuron_set
-from ..model.tokenization import make_policy, token_ids
+from ..model.tokenization import check_context, make_policy, token_ids
 from .capture import capture_batch, capturing
 from .store import ActivationStore, StoreWriter
 
@@ -113,12 +113,13 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) ->
         "add_bos": policy.add_bos,
     }
     chunk = config.chunk_prompts or max(config.batch_size, (_CHUNK_BYTES // (4 * nset.size)) // config.batch_size * config.batch_size)
-    with parallel.main_first("open the store"):  # process 0 writes the manifest, the others check it
-        writer = StoreWriter(Path(out), identity, table, chunk)
-
     texts = table.drop_duplicates("text_id").sort_values("text_id")["text"].tolist()
     objects = table.groupby("text_id")["object"].agg(list)
     encoded = token_ids(tokenizer, policy, texts)
+    check_context(model, encoded, config.max_new_tokens, texts)  # before the store folder exists
+    with parallel.main_first("open the store"):  # process 0 writes the manifest, the others check it
+        writer = StoreWriter(Path(out), identity, table, chunk)
+
     mine = parallel.share(range(writer.n_chunks))
     todo = [i for i in mine if not writer.done(i)]
     total = sum(len(writer.chunk_range(i)) for i in mine)

@@ -53,6 +53,22 @@ def matrix_path(folder: Path, index: int) -> Path:
     return Path(folder) / _CHUNKS / f"{chunk_name(index)}{_MATRIX}"
 
 
+#: Manifest fields a complete store must have, and their JSON types.
+_MANIFEST_FIELDS = {"identity": dict, "n_rows": int, "n_chunks": int}  # neuron_set is checked when read
+
+
+def _check_manifest(path: Path, manifest: dict) -> None:
+    """Raise DataError naming the first missing or mistyped field of a complete store's manifest."""
+    for key, kind in _MANIFEST_FIELDS.items():
+        value = manifest.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+            raise DataError(f"{path} is corrupt: field {key!r} is {value!r}, expected a {'non-negative ' if kind is int else ''}"
+                            f"{'JSON object' if kind is dict else kind.__name__}; delete the store and collect again")
+    n_neurons = manifest["identity"].get("n_neurons")
+    if not isinstance(n_neurons, int) or isinstance(n_neurons, bool) or n_neurons < 1:
+        raise DataError(f"{path} is corrupt: field identity.n_neurons is {n_neurons!r}; delete the store and collect again")
+
+
 def _old_format(folder: Path, found) -> DataError:
     if found == 1:
         return DataError(
@@ -182,10 +198,13 @@ class ActivationStore:
             self.manifest = io.read_json(path)
         except ValueError as exc:
             raise DataError(f"{path} is corrupt ({exc}); delete the store and collect again") from exc
+        if not isinstance(self.manifest, dict):
+            raise DataError(f"{path} is corrupt (a JSON {type(self.manifest).__name__}, not an object); delete the store and collect again")
         if self.manifest.get("format") != STORE_FORMAT:
             raise _old_format(self.folder, self.manifest.get("format"))
         if self.manifest.get("status") != "complete":
             raise DataError(f"{self.folder}: collection did not finish; rerun the same `relneurons collect` command to resume it")
+        _check_manifest(path, self.manifest)
 
     @property
     def identity(self) -> dict:
@@ -193,7 +212,11 @@ class ActivationStore:
 
     @cached_property
     def prompts(self) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / "prompts.parquet")
+        path = self.folder / "prompts.parquet"
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise DataError(f"{path} is missing or corrupt ({' '.join(str(exc).split())[:200]}); collect the store again") from exc
 
     @cached_property
     def _chunks(self) -> list[_Chunk]:
@@ -204,7 +227,11 @@ class ActivationStore:
 
     @cached_property
     def neuron_set(self) -> NeuronSet:
-        return NeuronSet.from_json(self.manifest["neuron_set"])
+        try:
+            return NeuronSet.from_json(self.manifest["neuron_set"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{self.folder / 'manifest.json'} is corrupt: bad field 'neuron_set' ({exc!r}); "
+                            "delete the store and collect again") from exc
 
     @property
     def n_rows(self) -> int:

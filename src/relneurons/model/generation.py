@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .tokenization import Batch, TokenizerPolicy, make_policy, pad_left, token_ids
+from .tokenization import Batch, TokenizerPolicy, check_context, make_policy, pad_left, token_ids
 
 
 def input_device(model) -> torch.device:
@@ -37,6 +37,7 @@ def generate_batch(
     """Greedy new token ids, shape (B, max_new_tokens). `after_prompt` runs after the prompt pass."""
     extra = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
     ids, mask, positions = batch.input_ids, batch.attention_mask, batch.position_ids
+    check_context(model, [range(ids.shape[1])], max_new_tokens)  # left padding: every row is as wide as the longest prompt
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=use_cache, **extra)
     if after_prompt is not None:
         after_prompt()

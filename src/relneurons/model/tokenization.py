@@ -19,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 
 BOS_CHOICES = ("auto", "always", "never")
 
@@ -61,6 +61,30 @@ def token_ids(tokenizer, policy: TokenizerPolicy, texts: Sequence[str]) -> list[
     encoded = tokenizer(list(texts), add_special_tokens=False).input_ids
     prefix = [policy.bos_token_id] if policy.add_bos else []
     return [prefix + list(ids) for ids in encoded]
+
+
+def context_length(model) -> int | None:
+    """Positions the model was built for (max_position_embeddings, n_positions), or None if its config says nothing."""
+    config = getattr(model, "config", None)
+    for name in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def check_context(model, sequences: Sequence[Sequence[int]], new_tokens: int, texts: Sequence[str] | None = None) -> None:
+    """DataError when the longest prompt plus `new_tokens` does not fit the model's context (before any output is written)."""
+    limit = context_length(model)
+    if limit is None or not sequences:
+        return
+    longest = max(range(len(sequences)), key=lambda i: len(sequences[i]))
+    need = len(sequences[longest]) + new_tokens
+    if need > limit:
+        shown = f" ({texts[longest][:60]!r}...)" if texts is not None else ""
+        raise DataError(f"a prompt is too long for the model: {len(sequences[longest])} tokens{shown} + {new_tokens} new tokens "
+                        f"need {need} positions, more than the model's context of {limit}; shorten the templates or the suffix, "
+                        "or use a model with a longer context")
 
 
 def pad_left(sequences: Sequence[Sequence[int]], pad_token_id: int, device: torch.device | str = "cpu") -> Batch:
