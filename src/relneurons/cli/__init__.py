@@ -90,6 +90,35 @@ def parse_k(text: str) -> float:
     return value
 
 
+# ------------------------------------------------------------------------ packs
+
+@cli.group(epilog="\b\nExamples:\n  relneurons packs list\n  relneurons packs check\n  relneurons packs check my_packs/de.toml my_packs/pt.toml\n"
+                  "A file named like a shipped pack (de.toml) overrides its entries; any other code is a new language.")
+def packs() -> None:
+    """Language packs of the multilingual experiment (§5.2): list them, check your own."""
+
+
+@packs.command("list")
+@click.option("--packs", "packs_dir", default=None, type=click.Path(file_okay=False), help="A folder of user packs to include.")
+def packs_list(packs_dir) -> None:
+    """Show every language pack: code, name, relations, translated objects, files."""
+    from ..data.languages import load_packs
+
+    for code, pack in load_packs(None, packs_dir).items():
+        click.echo(f"{code:6s} {pack.name:12s} {len(pack.relations):2d} relations  {pack.n_objects:4d} objects  {' + '.join(pack.sources)}")
+
+
+@packs.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))
+def packs_check(paths) -> None:
+    """Validate pack files (PATH is <code>.toml; none: the shipped packs); exit 2 naming the first problem."""
+    from ..data.languages import check_pack_file, load_pack, shipped_codes
+
+    checked = [check_pack_file(path) for path in paths] if paths else [load_pack(code) for code in shipped_codes()]
+    for pack in checked:
+        click.echo(f"ok: {' + '.join(pack.sources)} ({pack.name}, {len(pack.relations)} relations, {pack.n_objects} objects)")
+
+
 # ------------------------------------------------------------------------ models
 
 @cli.group(epilog="\b\nExamples:\n  relneurons models install\n  relneurons models list")

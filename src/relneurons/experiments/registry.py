@@ -8,5 +8,7 @@ the core experiments, whose few options live in [experiments].
 from __future__ import annotations
 
 from .core import CORE
+from .multilingual import multilingual
 
 EXPERIMENTS = {**CORE}
+EXPERIMENTS["multilingual"] = multilingual

@@ -116,7 +116,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
 #: Options of the complementary experiments: section [NAME] of the configuration, keyword options of the
 #: experiment function, `--opt KEY=VALUE` of `relneurons experiment NAME`.
 EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = {
-    "multilingual": {},
+    "multilingual": {"languages": Key((list,), lambda v: None if v and all(isinstance(c, str) and c for c in v) and len(set(v)) == len(v)
+                                      else 'must be a non-empty list of distinct language codes such as ["de", "zh"]'),
+                     "packs": Key((str,))},  # "" = the shipped packs only; else a folder of <code>.toml packs
     "templates": {},
     "concepts": {},
     "types": {},

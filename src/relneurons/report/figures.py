@@ -34,6 +34,7 @@ __all__ = [
     "plot_intra",
     "plot_k_sweep",
     "plot_layer_distribution",
+    "plot_multilingual",
 ]
 
 #: Bar order and labels of `plot_intra`.
@@ -331,4 +332,54 @@ def plot_compare(df: pd.DataFrame, stem: str | os.PathLike[str], label_a: str, l
         ax.set_title(column.replace("_", " "))
     axes[0][0].legend(loc="lower right", fontsize=8)
     fig.tight_layout()
+    return _save(fig, stem)
+
+
+# ----------------------------------------------------------------- Fig. 7
+
+def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str], title: str | None = None) -> tuple[Path, Path]:
+    """Fig. 7: one panel per relation; a bar per language for the original accuracy (with its interval)
+    and a horizontal line on it for the accuracy with the relation's top-k off.
+
+    Columns: language (bar order = first appearance), relation, condition ("original" or "relation"),
+    accuracy, ci_low, ci_high. A language without a row for a relation (every triple left out) is
+    marked "n/a" in that panel. At most one row per (language, relation, condition).
+    """
+    _need(df, ["language", "relation", "condition", "accuracy", "ci_low", "ci_high"], "multilingual plot")
+    bad = sorted(set(df["condition"]) - {"original", "relation"})
+    if bad:
+        raise InputError(f"multilingual plot: unknown conditions {bad}; expected 'original' and 'relation'")
+    if df.duplicated(["language", "relation", "condition"]).any():
+        raise InputError("multilingual plot: more than one row per (language, relation, condition)")
+    languages, relations = list(dict.fromkeys(df["language"])), list(dict.fromkeys(df["relation"]))
+    rows, cols = _grid(len(relations), 3)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(3.2, 0.5 * len(languages) + 1.2) * cols, 2.6 * rows + 0.6),
+                             squeeze=False, sharey=True)
+    table = df.set_index(["relation", "condition", "language"])
+    x = np.arange(len(languages))
+    for ax, relation in zip(axes.flat, relations):
+        orig = table.reindex([(relation, "original", lang) for lang in languages])
+        deact = table.reindex([(relation, "relation", lang) for lang in languages])["accuracy"].to_numpy(dtype=float)
+        acc = orig["accuracy"].to_numpy(dtype=float)
+        ax.bar(x, np.nan_to_num(acc), 0.7, color="#4c72b0")
+        ok = ~np.isnan(acc)
+        ax.errorbar(x[ok], acc[ok], yerr=[np.clip(acc[ok] - orig["ci_low"].to_numpy(dtype=float)[ok], 0, None),
+                                         np.clip(orig["ci_high"].to_numpy(dtype=float)[ok] - acc[ok], 0, None)],
+                    fmt="none", ecolor="#333333", elinewidth=0.8, capsize=2)
+        ax.hlines(deact, x - 0.35, x + 0.35, colors="#c44e52", linewidth=2.5)
+        for i in np.flatnonzero(~ok):
+            ax.text(x[i], 0.02, "n/a", ha="center", fontsize=7, color="#555555")
+        ax.set_xticks(x, languages)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(relation, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes.flat[len(relations):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy")
+    fig.legend(handles=[plt.Rectangle((0, 0), 1, 1, color="#4c72b0"), Line2D([], [], color="#c44e52", linewidth=2.5)],
+               labels=["original", "top-k off"], loc="upper right", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.92, 1))
     return _save(fig, stem)

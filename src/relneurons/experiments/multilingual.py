@@ -1,0 +1,111 @@
+"""§5.2, Fig. 7: are neurons identified on English prompts multilingual?
+
+P_eva of every ranked relation is asked in English (the store's own prompts,
+the baseline) and in every configured language (language packs, see
+`relneurons.data.languages`), with the original model and with the relation's
+English-identified top-k switched off. A generation is correct when it
+answers with any accepted alias of the object in that language. Evaluation
+triples whose object has no translation in a language are left out of that
+language and counted in `left_out.csv`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import io
+from ..data.languages import ENGLISH, LEFT_OUT_COLUMNS, PROMPT_COLUMNS, load_packs, translate
+from ..errors import ConfigError
+from ..report import figures
+from .output import experiment as _experiment
+from .output import write_table as _write
+from .stats import bootstrap_drop_ci, mcnemar_exact, relative_drop
+from .study import Study
+
+DEFAULT_LANGUAGES = ("de", "es", "fr", "zh", "ja")
+
+
+def _english(study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The store's own P_eva prompts as the English baseline (nothing left out)."""
+    eva = study.eval_prompts
+    prompts = eva.assign(language=ENGLISH, answer=eva["object"], aliases=[(o,) for o in eva["object"]])[PROMPT_COLUMNS]
+    counts = eva.drop_duplicates(["relation", "subject", "object"]).groupby("relation", sort=False).size()
+    left = pd.DataFrame({"language": ENGLISH, "relation": counts.index, "triples": counts.to_numpy(), "kept": counts.to_numpy(),
+                         "left_out": 0, "left_out_objects": ""}, columns=LEFT_OUT_COLUMNS)
+    return prompts, left
+
+
+def _check_languages(languages) -> list[str]:
+    if isinstance(languages, str) or not all(isinstance(code, str) and code for code in languages):
+        raise ConfigError(f"option languages must be a list of language codes such as [\"de\", \"zh\"], got {languages!r}")
+    if ENGLISH in languages:
+        raise ConfigError(f"option languages: {ENGLISH!r} is always evaluated (the store's prompts are the baseline); leave it out")
+    return list(dict.fromkeys(languages))
+
+
+@_experiment("multilingual")
+def multilingual(study: Study, folder: Path, languages=DEFAULT_LANGUAGES, packs: str = "") -> pd.DataFrame:
+    """Fig. 7: accuracy per language and relation, original vs the relation's English top-k off."""
+    packs_by_code = load_packs(_check_languages(languages), packs or None)  # every pack validated before the model loads
+    k = study.k
+    prompts, left = _english(study)
+    prompts, left = [prompts], [left]
+    for pack in packs_by_code.values():
+        translated, lost = translate(pack, study.eval_prompts)
+        prompts.append(translated)
+        left.append(lost)
+    left_out = pd.concat(left, ignore_index=True)
+    _write(folder, "left_out", left_out)
+
+    pairs = []
+    for (_, relation), group in pd.concat(prompts, ignore_index=True).groupby(["language", "relation"], sort=False):
+        group = group.reset_index(drop=True).assign(prompt_id=lambda g: np.arange(len(g)))
+        pairs.extend(group.assign(condition=c) for c in ("original", study.rel(relation, 0, k)))
+    pairs = pd.concat(pairs, ignore_index=True)
+    # judged against every accepted alias; the table keeps the English object and the aliases joined
+    judged = study.judge(pairs.assign(object=pairs["aliases"]), desc="multilingual").assign(object=pairs["object"])
+    judged["aliases"] = judged["aliases"].map(" | ".join)
+    judged["kind"] = np.where(judged["condition"] == "original", "original", "relation")
+    _write(folder, "generations", judged)
+
+    accuracy = study.accuracy_rows(judged, ["language", "relation", "kind"]).rename(columns={"kind": "condition"})
+    _write(folder, "accuracy", accuracy)
+    rows = []
+    for (language, relation), group in judged.groupby(["language", "relation"], sort=False):
+        by = {c: g.sort_values("prompt_id")["correct"].to_numpy() for c, g in group.groupby("kind")}
+        orig, deact = by["original"], by["relation"]
+        drop, low, high = bootstrap_drop_ci(orig, deact, study.config.n_boot, study.config.seed)
+        rows.append({"language": language, "relation": relation, "n": len(orig), "acc_original": float(orig.mean()),
+                     "acc_deactivated": float(deact.mean()), "drop": relative_drop(orig.mean(), deact.mean()),
+                     "drop_low": low, "drop_high": high, "p_mcnemar": mcnemar_exact(orig, deact)[2]})
+    drops = pd.DataFrame(rows)
+    _write(folder, "drops", drops)
+    figures.plot_multilingual(accuracy, folder / "multilingual",
+                              title=f"Accuracy per language: original (bars) vs English-identified top-k off (lines); {study.k_text()}")
+    io.write_json(folder / "summary.json", _summary(study, drops, left_out, packs_by_code))
+    return accuracy
+
+
+def _summary(study: Study, drops: pd.DataFrame, left_out: pd.DataFrame, packs_by_code: dict) -> dict:
+    per_language = {}
+    for language, group in drops.groupby("language", sort=False):
+        lost = left_out[left_out["language"] == language]
+        defined = group.dropna(subset=["drop"])
+        per_language[language] = {
+            "name": "English (the store's prompts)" if language == ENGLISH else packs_by_code[language].name,
+            "relations": len(group), "prompts": int(group["n"].sum()),
+            "mean_acc_original": float(group["acc_original"].mean()), "mean_acc_deactivated": float(group["acc_deactivated"].mean()),
+            "mean_drop": float(defined["drop"].mean()) if len(defined) else None,
+            "relations_with_drop": int((group["acc_deactivated"] < group["acc_original"]).sum()),
+            "relations_with_drop_p05": int(((group["acc_deactivated"] < group["acc_original"]) & (group["p_mcnemar"] < 0.05)).sum()),
+            "triples_kept": int(lost["kept"].sum()), "triples_left_out": int(lost["left_out"].sum()),
+        }
+    return {"k": study.k, "k_text": study.k_text(), "rule": study.rule, "languages": list(per_language),
+            "packs": {code: list(p.sources) for code, p in packs_by_code.items()}, "per_language": per_language,
+            "triples_left_out": int(left_out["left_out"].sum())}
+
+
+MULTILINGUAL = {"multilingual": multilingual}

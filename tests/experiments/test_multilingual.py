@@ -1,0 +1,130 @@
+"""The multilingual experiment on a synthetic store, with a scripted model (no generation): tables checked by hand."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from relneurons.data import is_correct
+from relneurons.errors import ConfigError, DataError
+from relneurons.experiments.multilingual import multilingual
+from relneurons.experiments.registry import EXPERIMENTS
+from relneurons.experiments.study import Study, StudyConfig
+from relneurons.expertise.identify import IdentifyConfig, identify
+from synthetic_store import synthetic_store
+
+EVAL = pd.DataFrame([
+    ("landmark_continent", "Elbe", "Europe"), ("landmark_continent", "Ganges", "Asia"),
+    ("landmark_continent", "Nile", "Africa"), ("landmark_continent", "Seine", "Europe"),
+    ("company_hq", "Cadillac", "London"), ("company_hq", "Simpsons Inc", "Springfield"),  # Springfield: no Chinese entry
+], columns=["relation", "subject", "object"])
+
+
+def scripted(pairs: pd.DataFrame) -> list[str]:
+    """Original model: right (first accepted answer) except for Seine, and Ganges answered in English.
+    Relation's top-k off: only Elbe stays right."""
+    out = []
+    for subject, obj, aliases, condition in zip(pairs["subject"], pairs["english"], pairs["object"], pairs["condition"]):
+        if condition != "original":
+            out.append(aliases[0] if subject == "Elbe" else "The")
+        elif subject == "Seine":
+            out.append("Mars")
+        else:
+            out.append(obj if subject == "Ganges" else aliases[0])
+    return out
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("multilingual")
+    store, _, _ = synthetic_store(root / "store")
+    identify(store.folder, root / "id", IdentifyConfig(k=10, min_positives=5), progress=False)
+    return store, root / "id"
+
+
+@pytest.fixture()
+def study(parts, tmp_path, monkeypatch):
+    store, identify_dir = parts
+    s = Study(store, identify_dir, tmp_path / "out", StudyConfig(k=10, n_boot=200), progress=False)
+    s.__dict__["eval_prompts"] = EVAL.assign(template="{} is in", text=[f"{x} is in? Answer:" for x in EVAL["subject"]])
+    s.calls = []
+
+    def judge(pairs, max_new_tokens=2, desc=""):  # what Study.judge does, with scripted generations
+        s.calls.append(pairs.copy())
+        english = [dict(zip(zip(EVAL.relation, EVAL.subject), EVAL.object))[(r, x)] for r, x in zip(pairs.relation, pairs.subject)]
+        generations = scripted(pairs.assign(english=english))
+        return pairs.assign(generation=generations, correct=[is_correct(g, o, s.rule) for g, o in zip(generations, pairs["object"])])
+
+    monkeypatch.setattr(s, "judge", judge)
+    monkeypatch.setitem(s.store.identity, "rule", "robust")
+    return s
+
+
+def test_accuracy_drops_and_left_out_counts(study):
+    assert EXPERIMENTS["multilingual"] is multilingual
+    multilingual(study, languages=["de", "zh"])
+    folder = study.out / "multilingual"
+    acc = pd.read_parquet(folder / "accuracy.parquet").set_index(["language", "relation", "condition"])["accuracy"]
+    # continents: en right for Elbe, Ganges (English is right in English), Nile; de/zh only Elbe and Nile
+    assert acc[("en", "landmark_continent", "original")] == 0.75
+    assert acc[("de", "landmark_continent", "original")] == 0.5 and acc[("zh", "landmark_continent", "original")] == 0.5
+    assert all(acc[(lang, "landmark_continent", "relation")] == 0.25 for lang in ("en", "de", "zh"))
+    assert acc[("zh", "company_hq", "original")] == 1.0 and acc[("zh", "company_hq", "relation")] == 0.0
+
+    drops = pd.read_parquet(folder / "drops.parquet").set_index(["language", "relation"])
+    assert drops.loc[("en", "landmark_continent"), "drop"] == pytest.approx(2 / 3)
+    assert drops.loc[("de", "landmark_continent"), "drop"] == pytest.approx(0.5)
+    assert drops.loc[("de", "company_hq"), ["n", "drop"]].tolist() == [2, 1.0]
+    assert drops.loc[("zh", "company_hq"), "n"] == 1  # Springfield left out
+    ok = drops.dropna(subset=["drop_low"])
+    assert ((ok["drop_low"] <= ok["drop"] + 1e-12) & (ok["drop"] <= ok["drop_high"] + 1e-12)).all()
+
+    left = pd.read_parquet(folder / "left_out.parquet").set_index(["language", "relation"])
+    assert left["left_out"].to_dict() == {("en", "landmark_continent"): 0, ("en", "company_hq"): 0, ("de", "landmark_continent"): 0,
+                                          ("de", "company_hq"): 0, ("zh", "landmark_continent"): 0, ("zh", "company_hq"): 1}
+    assert left.loc[("zh", "company_hq"), "left_out_objects"] == "Springfield"
+
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["languages"] == ["en", "de", "zh"] and summary["triples_left_out"] == 1
+    assert summary["per_language"]["zh"]["triples_kept"] == 5 and summary["per_language"]["zh"]["triples_left_out"] == 1
+    assert summary["per_language"]["de"]["mean_acc_original"] == pytest.approx((0.5 + 1.0) / 2)
+    assert (folder / "multilingual.png").stat().st_size > 1000 and (folder / "multilingual.svg").is_file()
+    assert (folder / "accuracy.csv").is_file() and not (study.out / ".multilingual.partial").exists()
+
+    pairs = study.calls[0]
+    zh = pairs[(pairs.language == "zh") & (pairs.subject == "Ganges")]
+    assert zh["text"].tolist() == ["Ganges所位于的大洲名字叫做？答案："] * 2 and zh["object"].iloc[0] == ("亚洲",)
+    assert set(zh["condition"]) == {"original", study.rel("landmark_continent", 0, study.k)}
+    generations = pd.read_parquet(folder / "generations.parquet")
+    assert generations.loc[generations.subject == "Ganges", "object"].unique().tolist() == ["Asia"]
+    assert set(generations.loc[(generations.subject == "Ganges") & (generations.language == "de"), "aliases"]) == {"Asien"}
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"languages": "de"}, ConfigError, "must be a list of language codes"),
+    ({"languages": ["de", "en"]}, ConfigError, "'en' is always evaluated"),
+    ({"languages": ["dee"]}, ConfigError, "did you mean 'de'"),
+    ({"packs": "/no/such/folder"}, DataError, "does not exist or is not a folder"),
+])
+def test_bad_options_fail_before_any_generation(study, options, error, message):
+    with pytest.raises(error, match=message):
+        multilingual(study, **options)
+    assert study.calls == [] and not (study.out / "multilingual").exists()
+
+
+def test_a_broken_user_pack_fails_before_any_generation(study, tmp_path):
+    (tmp_path / "packs").mkdir()
+    (tmp_path / "packs" / "de.toml").write_text('[relations.company_hq]\ntemplates = ["kein Platzhalter"]\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"de\.toml, relations\.company_hq\.templates\[0\] 'kein Platzhalter' has 0"):
+        multilingual(study, languages=["de"], packs=str(tmp_path / "packs"))
+    assert study.calls == [] and not (study.out / "multilingual").exists()
+
+
+def test_a_user_pack_changes_what_is_accepted(study, tmp_path):
+    (tmp_path / "packs").mkdir()
+    (tmp_path / "packs" / "de.toml").write_text('[relations.landmark_continent.objects]\nAsia = ["Asien", "Asia"]\n', encoding="utf-8")
+    multilingual(study, languages=["de"], packs=str(tmp_path / "packs"))
+    acc = pd.read_parquet(study.out / "multilingual" / "accuracy.parquet").set_index(["language", "relation", "condition"])["accuracy"]
+    assert acc[("de", "landmark_continent", "original")] == 0.75  # Ganges' English answer now counts
+    assert np.isclose(acc[("en", "landmark_continent", "original")], 0.75)
