@@ -386,3 +386,41 @@ def compare(run_a, run_b, out) -> None:
     table, folder = compare_runs(Path(run_a), Path(run_b), Path(out) if out else None)
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     click.echo(f"tables and figure: {folder}")
+
+
+# -------------------------------------------------------------------- frequency
+
+@cli.group(epilog="\b\nExamples:\n  relneurons frequency count corpus/ --out facts.csv\n"
+                  "  relneurons frequency count wiki.jsonl.gz --out facts.csv --relations company_hq,star_constellation")
+def frequency() -> None:
+    """Fact frequency (App. E): per-fact corpus counts for the `frequency` experiment."""
+
+
+@frequency.command("count", epilog="""\b
+CORPUS is a .txt/.text or .jsonl/.ndjson file (optionally .gz) or a folder of them (searched recursively).
+A document is a JSONL record, or in a text file a paragraph (default), a line or the whole file.
+A fact's count = documents containing both its subject and its object (case-insensitive, whole words).
+Examples:
+  relneurons frequency count corpus/ --out facts.csv
+  relneurons frequency count dump.jsonl.gz --text-field content --out facts.csv -r company_hq,landmark_country
+  relneurons experiment frequency --opt counts=facts.csv --store S --identify I --k 0.0036 --out O""")
+@click.argument("corpus", type=click.Path(exists=True))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="CSV to write (relation, subject, object, count).")
+@relations_option
+@data_option
+@click.option("--document", default="paragraph", show_default=True, type=click.Choice(["paragraph", "line", "file"]),
+              help="What a document is in a plain-text file (JSONL: always one record).")
+@click.option("--text-field", default="text", show_default=True, help="The text field of JSONL records.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def frequency_count(corpus, out, relations, data_dir, document, text_field, quiet) -> None:
+    """Count, for every fact of the relations, the documents of CORPUS that contain both subject and object."""
+    from ..data import load_relations
+    from ..data.fact_counts import count_relations, write_counts
+
+    chosen = load_relations(split_names(relations), data_dir)
+    table, stats = count_relations(chosen, corpus, progress=not quiet, document=document, text_field=text_field)
+    write_counts(out, table)
+    click.echo(f"{len(table):,} facts of {len(chosen)} relations, {stats.documents:,} documents in {stats.files} files "
+               f"({stats.bytes_read / 1e6:,.1f} MB); {int((table['count'] > 0).sum()):,} facts found at least once -> {out}")
+    if stats.skipped_files:
+        click.echo(f"skipped {len(stats.skipped_files)} files of other types, e.g. {stats.skipped_files[0]}")

@@ -8,7 +8,9 @@ the core experiments, whose few options live in [experiments].
 from __future__ import annotations
 
 from .core import CORE
+from .frequency import frequency
 from .multilingual import multilingual
 
 EXPERIMENTS = {**CORE}
 EXPERIMENTS["multilingual"] = multilingual
+EXPERIMENTS["frequency"] = frequency

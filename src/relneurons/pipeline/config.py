@@ -122,7 +122,7 @@ EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = {
     "templates": {},
     "concepts": {},
     "types": {},
-    "frequency": {},
+    "frequency": {"counts": Key((str,)), "corpus": Key((str,))},
 }
 SCHEMA.update(EXPERIMENT_OPTIONS)
 

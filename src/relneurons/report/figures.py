@@ -30,6 +30,7 @@ from relneurons.io import atomic_path  # noqa: E402
 __all__ = [
     "INTRA_CONDITIONS",
     "plot_cumulativity",
+    "plot_frequency",
     "plot_heatmap",
     "plot_intra",
     "plot_k_sweep",
@@ -382,4 +383,41 @@ def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str], title: str
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.92, 1))
+    return _save(fig, stem)
+
+
+# ----------------------------------------------------------------- Fig. 23
+
+def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str], title: str | None = None) -> tuple[Path, Path]:
+    """Fig. 23: per relation, the relative difference of the mean fact counts of resilient vs sensitive facts (left)
+    and the two means themselves on a symlog axis (right).
+
+    Columns: relation, mean_resilient, mean_sensitive, relative_difference,
+    n_resilient, n_sensitive. Relations whose difference is undefined (an empty
+    group, or no sensitive count) are listed with "n/a" and the group sizes.
+    """
+    _need(df, ["relation", "mean_resilient", "mean_sensitive", "relative_difference", "n_resilient", "n_sensitive"],
+          "frequency plot")
+    y = np.arange(len(df))
+    diff = df["relative_difference"].to_numpy(dtype=float) * 100
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.45 * len(df) + 2), sharey=True)
+    colors = np.where(diff > 0, "#55a868", "#c44e52")
+    left.barh(y, np.nan_to_num(diff), color=colors)
+    for i, (value, n_a, n_b) in enumerate(zip(diff, df["n_resilient"], df["n_sensitive"])):
+        if not np.isfinite(value):
+            left.text(0, i, f" n/a ({n_a} resilient, {n_b} sensitive)", va="center", fontsize=7, color="#555555")
+    left.axvline(0, color="black", linewidth=0.8)
+    left.set_yticks(y, df["relation"])
+    left.invert_yaxis()
+    left.set_xlabel("(mean resilient - mean sensitive) / mean sensitive (%)")
+    left.grid(axis="x", alpha=0.3)
+    right.barh(y - 0.2, df["mean_resilient"].fillna(0), height=0.4, color="#55a868", label="resilient (a)")
+    right.barh(y + 0.2, df["mean_sensitive"].fillna(0), height=0.4, color="#c44e52", label="sensitive (b)")
+    right.set_xscale("symlog", linthresh=1)
+    right.set_xlabel("mean documents containing subject and object")
+    right.grid(axis="x", alpha=0.3)
+    right.legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return _save(fig, stem)
