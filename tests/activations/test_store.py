@@ -59,12 +59,14 @@ def test_columns_and_rows_equal_the_dense_matrix(tmp_path, kept, n_neurons):
         np.testing.assert_array_equal(store.rows(rows), dense[np.asarray(rows, np.int64)])  # unsorted, repeated rows too
 
 
-def test_rows_reads_in_slabs(tmp_path, monkeypatch):
-    """A read buffer smaller than a chunk (several slabs per chunk) gives the same rows."""
+def test_rows_and_columns_in_slabs_and_tiles(tmp_path, monkeypatch):
+    """A read buffer smaller than a chunk (several slabs per chunk), and small transpose tiles, give the same values."""
     store, dense = _store(tmp_path / "s", (4, 3, 4), 50)
     monkeypatch.setattr("relneurons.activations.store._READ_BYTES", 4 * 4 * 7)  # 7 neurons of a 4-row chunk per slab
     rows = np.array([10, 0, 5, 3, 5])
     np.testing.assert_array_equal(store.rows(rows), dense[rows])
+    monkeypatch.setattr("relneurons.activations.store._TILE", 3)  # columns() transposes in tiles of 3 neurons
+    np.testing.assert_array_equal(store.columns(4, 42), dense[:, 4:42])
 
 
 def test_chunk_files_are_neuron_major(tmp_path):

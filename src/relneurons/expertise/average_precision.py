@@ -55,6 +55,7 @@ shared machine whenever another process held a core.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import warnings
@@ -426,6 +427,8 @@ def _subsets_ap(
         return result
     plan = _make_plan(subsets, n_pool, device)
     step = _chunk_neurons(chunk_size, n_pool, plan, device)
+    if chunk_size is None and device.type == "cpu":  # a narrow input (one block of a memory-capped run): one chunk per worker
+        step = min(step, -(-n_neurons // torch.get_num_threads()))
     starts = range(0, n_neurons, step)
     scores = scores.detach()
     local = threading.local()
@@ -445,8 +448,10 @@ def _subsets_ap(
 
     workers = min(torch.get_num_threads(), len(starts)) if device.type == "cpu" else 1
     if workers <= 1:
-        for start in starts:
-            run(start)
+        # single-threaded torch on CPU too: its intra-op threads stall on a shared machine (see below)
+        with _torch_threads(1) if device.type == "cpu" else contextlib.nullcontext():
+            for start in starts:
+                run(start)
         return result
     # CPU: chunks go to `workers` threads, each running torch single-threaded.
     # Measured on the shared 2-core development machine: torch's own

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import NeuronError
+from ..model.generation import execution_device
 from ..model.sites import NeuronSet, Site, neuron_set
 
 
@@ -74,7 +75,7 @@ def _module(model, site: Site):
 
 
 def _device(module) -> torch.device:
-    return next(module.parameters()).device
+    return execution_device(module)  # not the parameters' device: "meta" for a module offloaded by accelerate
 
 
 def _values(ids: np.ndarray, value) -> np.ndarray:

@@ -17,8 +17,20 @@ from tqdm.auto import tqdm
 from .tokenization import Batch, TokenizerPolicy, check_context, make_policy, pad_left, token_ids
 
 
+def execution_device(module) -> torch.device:
+    """Where `module` computes: accelerate's execution device for a dispatched (split or offloaded) module,
+    whose parameters may sit on "meta" between passes; else the device of its first parameter."""
+    hook = getattr(module, "_hf_hook", None)
+    device = getattr(hook, "execution_device", None)
+    if device is not None:
+        return torch.device(device)
+    parameter = next(module.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
 def input_device(model) -> torch.device:
-    return model.get_input_embeddings().weight.device
+    """Where input ids go: the execution device of the embedding layer (device_map="auto" included)."""
+    return execution_device(model.get_input_embeddings())
 
 
 def _accepts_logits_to_keep(model) -> bool:

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -156,20 +157,58 @@ def _convert_gguf(gguf: Path) -> Path:
     return target
 
 
+_MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*([KMGT]i?B)?$", re.IGNORECASE)
+
+
+def parse_max_memory(value) -> dict | None:
+    """`max_memory` for `device_map="auto"`: a mapping or "0=20GiB,cpu=60GiB"; None/"" -> None.
+
+    Keys: GPU indices (ints or digit strings), "cpu", "disk", "mps" or "cuda:N";
+    values: sizes like "20GiB" / "500MB" or a number of bytes.
+    """
+    if value is None or value == "" or value == {}:
+        return None
+    if isinstance(value, str):
+        pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            raise ModelError(f"max_memory {value!r} must look like 0=20GiB,cpu=60GiB (device=size, comma-separated)")
+        value = {k.strip(): v.strip() for k, _, v in pairs}
+    if not isinstance(value, dict):
+        raise ModelError(f"max_memory must be a table of device = size (e.g. {{0 = \"20GiB\", cpu = \"60GiB\"}}), got {value!r}")
+    parsed: dict = {}
+    for key, size in value.items():
+        name = str(key).strip()
+        if name.isdigit():
+            device = int(name)
+        elif name in ("cpu", "disk", "mps") or re.fullmatch(r"(cuda|xpu|npu):\d+", name):
+            device = int(name.split(":")[1]) if name.startswith("cuda:") else name
+        else:
+            raise ModelError(f"max_memory: unknown device {key!r}; use a GPU index (0, 1, ...), cpu, disk or mps")
+        if isinstance(size, bool) or not (isinstance(size, int) and size > 0 or isinstance(size, str) and _MEMORY_SIZE.match(size)):
+            raise ModelError(f"max_memory: size {size!r} of device {key!r} must be like 20GiB, 500MB or a number of bytes")
+        parsed[device] = size
+    return parsed
+
+
 def load_model(
     name_or_path: str = DEFAULT_MODEL,
     dtype: str | torch.dtype | None = None,
     device: str | None = None,
     *,
-    max_memory: dict | None = None,
+    max_memory: dict | str | None = None,
+    offload_folder: str | None = None,
     revision: str | None = None,
     trust_remote_code: bool = False,
 ):
     """Load a causal LM and its tokenizer, in eval mode with gradients off.
 
     `device="auto"` spreads the model over the visible devices with
-    `device_map="auto"` (optionally capped by `max_memory`, e.g.
-    `{0: "20GiB", "cpu": "60GiB"}`). Returns `(model, tokenizer)`.
+    `device_map="auto"` (accelerate), optionally capped per device by
+    `max_memory` (e.g. `{0: "20GiB", "cpu": "60GiB"}`, see `parse_max_memory`);
+    what does not fit goes to `offload_folder` on disk. Layers on the CPU or on
+    disk are moved to the execution device for each forward pass; hooks and
+    inputs follow (`generation.input_device`, `intervention.hooks`).
+    Returns `(model, tokenizer)`.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -180,14 +219,22 @@ def load_model(
     kwargs: dict = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
     if revision:
         kwargs["revision"] = revision
+    max_memory = parse_max_memory(max_memory)
     if device == "auto":
         kwargs["device_map"] = "auto"
         if max_memory:
             kwargs["max_memory"] = max_memory
+        if offload_folder:
+            kwargs["offload_folder"] = str(offload_folder)
+    elif max_memory or offload_folder:
+        raise ModelError(f"max_memory and offload_folder need device = 'auto' (device_map='auto'), not device = {device!r}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code, **({"revision": revision} if revision else {}))
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     except (OSError, ValueError) as exc:
+        if device == "auto" and "offload" in str(exc):
+            raise ModelError(f"model {name_or_path!r} does not fit in max_memory = {max_memory}: set an offload folder "
+                             f"(model.offload_folder / offload_folder=) for the layers that go to disk, or raise max_memory ({exc})") from exc
         hint = did_you_mean(name_or_path, ALIASES)
         raise ModelError(
             f"could not load model {name_or_path!r}{hint}: it is not an embedded alias ({', '.join(ALIASES)}), "

@@ -1,0 +1,106 @@
+"""A model split by device_map="auto" + max_memory (here: CPU and disk offload) behaves exactly like a plain load.
+
+On a CPU-only machine accelerate can still split a model: layers that do not
+fit `max_memory["cpu"]` are offloaded to disk and brought to the execution
+device for each forward pass, their parameters sitting on "meta" in between,
+which is the same mechanism as GPU + CPU offload. Hooks (capture, deactivate,
+per-row conditions) and input placement must follow the execution device.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from relneurons.activations.capture import capture_means
+from relneurons.errors import ModelError
+from relneurons.intervention.hooks import Condition, conditions, deactivate
+from relneurons.model import load_model, neuron_set
+from relneurons.model.generation import greedy_generate, input_device
+from relneurons.model.loading import parse_max_memory
+from relneurons.model.tokenization import make_policy, token_ids
+from tiny_models import save_tiny_folder
+
+PROMPTS = ["The headquarters of Acme are in the city of? Answer:", "Paris", "Answer: the city of Acme"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = str(save_tiny_folder(tmp_path_factory.mktemp("tiny") / "model"))
+    plain, tokenizer = load_model(folder, device="cpu")
+    size = sum(p.numel() * p.element_size() for p in plain.parameters())
+    for fraction in (0.8, 0.7, 0.9, 0.6):  # a CPU budget that keeps some layers in memory and sends others to disk
+        split, _ = load_model(folder, device="auto", max_memory={"cpu": int(fraction * size)},
+                              offload_folder=str(tmp_path_factory.mktemp("offload")))
+        placed = set(getattr(split, "hf_device_map", {}).values())
+        if placed == {"cpu", "disk"}:
+            return plain, split, tokenizer
+    pytest.fail(f"no CPU budget split the tiny model between cpu and disk (last map: {getattr(split, 'hf_device_map', None)})")
+
+
+def test_the_model_is_really_split(models):
+    _, split, _ = models
+    layers = {name: place for name, place in split.hf_device_map.items() if "layers" in name}
+    assert "disk" in split.hf_device_map.values()
+    offloaded = [m for name, m in split.named_modules() if name.endswith("mlp.up_proj") and next(m.parameters()).device.type == "meta"]
+    assert offloaded, f"no FFN site is offloaded: {layers}"
+    assert input_device(split) == torch.device("cpu")
+
+
+def test_generations_and_captured_means_equal_the_plain_load(models):
+    plain, split, tokenizer = models
+    assert greedy_generate(split, tokenizer, PROMPTS, 3, batch_size=2) == greedy_generate(plain, tokenizer, PROMPTS, 3, batch_size=2)
+    policy = make_policy(tokenizer, plain.config.model_type)
+    sequences = token_ids(tokenizer, policy, PROMPTS)
+    expected = capture_means(plain, neuron_set(plain, "ffn"), sequences, policy, batch_size=2)
+    got = capture_means(split, neuron_set(split, "ffn"), sequences, policy, batch_size=2)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def _logits(model, tokenizer):
+    policy = make_policy(tokenizer, model.config.model_type)
+    ids = torch.tensor([token_ids(tokenizer, policy, PROMPTS[:1])[0]])
+    with torch.inference_mode():
+        return model(input_ids=ids).logits
+
+
+def test_interventions_on_offloaded_layers_equal_the_plain_load(models):
+    plain, split, tokenizer = models
+    everything = neuron_set(plain, "all")
+    last_layer = [s for s in everything.sites if s.layer == plain.config.num_hidden_layers - 1 and s.module.endswith("up_proj")][0]
+    ids = np.arange(last_layer.offset, last_layer.offset + 10)  # units of an offloaded site
+    base = _logits(plain, tokenizer)
+    with deactivate(plain, ids, 0.5):
+        expected = _logits(plain, tokenizer)
+    with deactivate(split, ids, 0.5):
+        got = _logits(split, tokenizer)
+    assert not torch.allclose(expected, base)  # the edit matters
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    with conditions(split, [Condition("edit", ids, 0.5)]) as batch:
+        batch.select([0])
+        torch.testing.assert_close(_logits(split, tokenizer), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_max_memory_forms_and_errors(tmp_path):
+    assert parse_max_memory("0=20GiB, cpu=60GiB") == {0: "20GiB", "cpu": "60GiB"}
+    assert parse_max_memory({"1": "5GB", "disk": 10**9}) == {1: "5GB", "disk": 10**9}
+    assert parse_max_memory("") is None and parse_max_memory(None) is None
+    with pytest.raises(ModelError, match="unknown device 'gpu0'"):
+        parse_max_memory({"gpu0": "1GiB"})
+    with pytest.raises(ModelError, match="size 'lots' of device 'cpu'"):
+        parse_max_memory("cpu=lots")
+    with pytest.raises(ModelError, match="device=size"):
+        parse_max_memory("20GiB")
+    with pytest.raises(ModelError, match="need device = 'auto'"):
+        load_model("unused", device="cpu", max_memory={"cpu": "1GiB"})
+
+
+def test_offload_refused_by_transformers_is_a_clear_error(models, monkeypatch):
+    """transformers refuses disk offload without a folder for some checkpoints: the user is told which key to set."""
+    import transformers
+
+    def refuse(*args, **kwargs):
+        raise ValueError("The current `device_map` had weights offloaded to the disk. Please provide an `offload_folder` for them.")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
+    with pytest.raises(ModelError, match=r"does not fit in max_memory = \{'cpu': 1000\}: set an offload folder \(model.offload_folder"):
+        load_model(models[0].name_or_path, device="auto", max_memory={"cpu": 1000})
