@@ -83,9 +83,26 @@ def intra(study: Study, folder: Path) -> pd.DataFrame:
     judged = study.judge(pd.concat(judged, ignore_index=True), desc="intra")
     judged["kind"] = judged["condition"].map(_kind)
     _write(folder, "generations", judged)
-
-    per_seed = study.accuracy_rows(judged[judged["kind"] == "random"], ["relation", "split", "condition"])
+    table, tests, per_seed = intra_tables(study, judged)
     _write(folder, "random_seeds", per_seed)
+    _write(folder, "intra", table)
+    _write(folder, "tests", tests)
+    figures.plot_intra(table, folder / "intra", title=f"Intra-relation accuracy, {study.k_text()}")
+    eva = tests[tests["split"] == "P_eva"]
+    lower = eva[(eva["acc_relation"] < eva["acc_random"])]
+    io.write_json(folder / "summary.json", {
+        "k": k, "k_text": study.k_text(), "seeds": study.config.seeds, "rule": study.rule,
+        "relations": len(eva), "relation_below_random": len(lower),
+        "relation_below_random_p05": int((lower["p_relation_vs_random"] < 0.05).sum()),
+    })
+    return table
+
+
+def intra_tables(study: Study, judged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Accuracy table, tests and per-seed random accuracies of judged intra pairs (columns relation, split,
+    condition, kind, prompt_id, correct; conditions original, the relation's top-k and random seeds 0..seeds-1)."""
+    k, seeds = study.k, range(study.config.seeds)
+    per_seed = study.accuracy_rows(judged[judged["kind"] == "random"], ["relation", "split", "condition"])
     rows, tests = [], []
     for (relation, split_name), group in judged.groupby(["relation", "split"], sort=False):
         by = {c: g.sort_values("prompt_id")["correct"].to_numpy() for c, g in group.groupby("condition")}
@@ -104,18 +121,7 @@ def intra(study: Study, folder: Path) -> pd.DataFrame:
                       "acc_relation": float(rel.mean()),
                       "p_relation_vs_random": paired_permutation_test(rel.astype(float), random_correct, seed=study.config.seed),
                       "p_relation_vs_original": mcnemar_exact(by["original"], rel)[2]})
-    table, tests = pd.DataFrame(rows), pd.DataFrame(tests)
-    _write(folder, "intra", table)
-    _write(folder, "tests", tests)
-    figures.plot_intra(table, folder / "intra", title=f"Intra-relation accuracy, {study.k_text()}")
-    eva = tests[tests["split"] == "P_eva"]
-    lower = eva[(eva["acc_relation"] < eva["acc_random"])]
-    io.write_json(folder / "summary.json", {
-        "k": k, "k_text": study.k_text(), "seeds": study.config.seeds, "rule": study.rule,
-        "relations": len(eva), "relation_below_random": len(lower),
-        "relation_below_random_p05": int((lower["p_relation_vs_random"] < 0.05).sum()),
-    })
-    return table
+    return pd.DataFrame(rows), pd.DataFrame(tests), per_seed
 
 
 # --------------------------------------------------------------------- Fig. 4
@@ -128,29 +134,41 @@ def inter(study: Study, folder: Path) -> pd.DataFrame:
     conds = ["original"] + [study.rel(r, 0, k) for r in relations]
     judged = study.judge(pd.concat([_pairs(g.reset_index(drop=True), conds, "P_eva") for _, g in prompts.groupby("relation", sort=False)],
                                    ignore_index=True), desc="inter")
-    rows = []
-    for evaluated, group in judged.groupby("relation", sort=False):
-        by = {c: g.sort_values("prompt_id")["correct"].to_numpy() for c, g in group.groupby("condition")}
-        for deactivated in relations:
-            deact = by[study.rel(deactivated, 0, k)]
-            drop, low, high = bootstrap_drop_ci(by["original"], deact, study.config.n_boot, study.config.seed)
-            rows.append({"evaluated": evaluated, "deactivated": deactivated, "n": len(deact),
-                         "acc_original": float(by["original"].mean()), "acc_deactivated": float(deact.mean()),
-                         "drop": relative_drop(float(by["original"].mean()), float(deact.mean())), "drop_low": low, "drop_high": high})
-    table = pd.DataFrame(rows)
+    table = inter_table(study, judged, {r: study.rel(r, 0, k) for r in relations})
     _write(folder, "inter", table)
+    numbers = inter_figure(table, relations, folder / "inter", study.k_text())
+    io.write_json(folder / "summary.json", {"k": k, "k_text": study.k_text(), **numbers})
+    return table
+
+
+def inter_figure(table: pd.DataFrame, relations: list[str], stem: Path, k_text: str) -> dict:
+    """Heatmap of an inter table (evaluated x deactivated, drop in %) and its key numbers for summary.json."""
     matrix = table.pivot(index="evaluated", columns="deactivated", values="drop").reindex(index=relations, columns=relations) * 100
-    figures.plot_heatmap(matrix, folder / "inter", title=f"Accuracy drop (%) of row when column's neurons are off; {study.k_text()}",
+    figures.plot_heatmap(matrix, stem, title=f"Accuracy drop (%) of row when column's neurons are off; {k_text}",
                          value_format="{:.0f}", cmap="RdBu_r", vmin=-100, vmax=100,
                          xlabel="deactivated relation", ylabel="evaluated relation", colorbar_label="accuracy drop (%)")
     diag = table[table.evaluated == table.deactivated].set_index("evaluated")["drop"]
     off = table[table.evaluated != table.deactivated].groupby("evaluated")["drop"].mean()
-    io.write_json(folder / "summary.json", {
-        "k": k, "k_text": study.k_text(), "undefined_cells": int(table["drop"].isna().sum()),
-        "own_drop_exceeds_mean_other": int((diag > off.reindex(diag.index)).sum()), "relations": len(relations),
-        "mean_own_drop": float(diag.mean()), "mean_other_drop": float(off.mean()),
-    })
-    return table
+    return {"undefined_cells": int(table["drop"].isna().sum()),
+            "own_drop_exceeds_mean_other": int((diag > off.reindex(diag.index)).sum()), "relations": len(relations),
+            "mean_own_drop": float(diag.mean()), "mean_other_drop": float(off.mean())}
+
+
+def inter_table(study: Study, judged: pd.DataFrame, deactivations: dict[str, str]) -> pd.DataFrame:
+    """Relative accuracy drop with bootstrap interval, one row per (evaluated, deactivated) pair.
+
+    `judged`: P_eva pairs (relation, condition, prompt_id, correct) under "original" and every condition of
+    `deactivations` (deactivated relation -> condition name)."""
+    rows = []
+    for evaluated, group in judged.groupby("relation", sort=False):
+        by = {c: g.sort_values("prompt_id")["correct"].to_numpy() for c, g in group.groupby("condition")}
+        for deactivated, condition in deactivations.items():
+            deact = by[condition]
+            drop, low, high = bootstrap_drop_ci(by["original"], deact, study.config.n_boot, study.config.seed)
+            rows.append({"evaluated": evaluated, "deactivated": deactivated, "n": len(deact),
+                         "acc_original": float(by["original"].mean()), "acc_deactivated": float(deact.mean()),
+                         "drop": relative_drop(float(by["original"].mean()), float(deact.mean())), "drop_low": low, "drop_high": high})
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------ Fig. 5, 22

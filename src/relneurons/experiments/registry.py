@@ -10,7 +10,11 @@ from __future__ import annotations
 from .core import CORE
 from .frequency import frequency
 from .multilingual import multilingual
+from .neuron_types import types
+from .templates import templates
 
 EXPERIMENTS = {**CORE}
 EXPERIMENTS["multilingual"] = multilingual
+EXPERIMENTS["templates"] = templates
+EXPERIMENTS["types"] = types
 EXPERIMENTS["frequency"] = frequency

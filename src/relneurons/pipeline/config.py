@@ -33,6 +33,7 @@ except ModuleNotFoundError:  # Python 3.10
 EXPERIMENT_NAMES = ("layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors",
                     "multilingual", "templates", "concepts", "types", "frequency")
 PRESETS = ("quick", "paper")
+_NEURON_SETS = ("ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all")  # model/sites.py NEURON_SETS
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,11 @@ EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = {
     "multilingual": {"languages": Key((list,), lambda v: None if v and all(isinstance(c, str) and c for c in v) and len(set(v)) == len(v)
                                       else 'must be a non-empty list of distinct language codes such as ["de", "zh"]'),
                      "packs": Key((str,))},  # "" = the shipped packs only; else a folder of <code>.toml packs
-    "templates": {},
+    "templates": {"file": Key((str,))},  # "" = the shipped P_eva-2 templates
     "concepts": {},
-    "types": {},
+    "types": {"sets": Key((list,), lambda v: None if v and all(isinstance(s, str) and s in _NEURON_SETS for s in v) and len(set(v)) == len(v)
+                          else f"must be a non-empty list of distinct neuron sets from {', '.join(_NEURON_SETS)}"),
+              "k": Key((int, float), lambda v: None if v == 0 else _k(v))},  # 0 = the study's k as a fraction of each set
     "frequency": {"counts": Key((str,)), "corpus": Key((str,))},
 }
 SCHEMA.update(EXPERIMENT_OPTIONS)

@@ -36,6 +36,8 @@ __all__ = [
     "plot_k_sweep",
     "plot_layer_distribution",
     "plot_multilingual",
+    "plot_templates",
+    "plot_type_composition",
 ]
 
 #: Bar order and labels of `plot_intra`.
@@ -420,4 +422,82 @@ def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str], title: str | 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return _save(fig, stem)
+
+
+# ----------------------------------------------------------------- Fig. 8
+
+def plot_templates(df: pd.DataFrame, stem: str | os.PathLike[str],
+                   title: str | None = "Intra-relation accuracy on P_eva and P_eva-2") -> tuple[Path, Path]:
+    """Fig. 8: per relation, original / random-k / relation-k bars for each prompt split side by side.
+
+    Columns as `plot_intra` (relation, split, condition, accuracy, ci_low, ci_high); exactly two splits
+    (first = the store's templates, drawn solid; second = the new templates, drawn hatched).
+    """
+    _need(df, ["relation", "split", "condition", "accuracy", "ci_low", "ci_high"], "template plot")
+    splits = list(dict.fromkeys(df["split"]))
+    if len(splits) != 2:
+        raise InputError(f"template plot: needs exactly two splits, got {splits}")
+    bad = sorted(set(df["condition"]) - set(INTRA_CONDITIONS))
+    if bad:
+        raise InputError(f"template plot: unknown conditions {bad}; expected {list(INTRA_CONDITIONS)}")
+    if df.duplicated(["relation", "split", "condition"]).any():
+        raise InputError("template plot: more than one row per (relation, split, condition)")
+    relations = list(dict.fromkeys(df["relation"]))
+    bars = [(s, c) for c in INTRA_CONDITIONS for s in splits]
+    width = 0.84 / len(bars)
+    x = np.arange(len(relations))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 * len(relations) + 2.5), 4.5))
+    part = df.set_index(["relation", "split", "condition"])
+    for b, (split, cond) in enumerate(bars):
+        sub = part.reindex([(r, split, cond) for r in relations])
+        pos = x + (b - (len(bars) - 1) / 2) * width
+        acc = sub["accuracy"].to_numpy(dtype=float)
+        ax.bar(pos, acc, width, color=_INTRA_COLORS[cond], hatch="//" if split == splits[1] else None,
+               edgecolor="white", linewidth=0.5, label=f"{_INTRA_LABELS[cond]}, {split}")
+        lo, hi = sub["ci_low"].to_numpy(dtype=float), sub["ci_high"].to_numpy(dtype=float)
+        ok = ~(np.isnan(lo) | np.isnan(hi) | np.isnan(acc))
+        if ok.any():
+            ax.errorbar(pos[ok], acc[ok], yerr=[np.clip(acc[ok] - lo[ok], 0, None), np.clip(hi[ok] - acc[ok], 0, None)],
+                        fmt="none", ecolor="black", elinewidth=1, capsize=2)
+    ax.set_xticks(x, [str(r) for r in relations], rotation=60, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy")
+    ax.grid(axis="y", alpha=0.3)
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="black", linewidth=1, label="95% bootstrap CI"))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if title:
+        ax.set_title(title)
+    return _save(fig, stem)
+
+
+# ----------------------------------------------------------------- Fig. 24
+
+def plot_type_composition(df: pd.DataFrame, stem: str | os.PathLike[str],
+                          title: str | None = "Neuron types in the top-k") -> tuple[Path, Path]:
+    """Fig. 24: stacked bars, one per relation, of how many top-k neurons each module type holds.
+
+    Columns: relation, type (e.g. "gate_proj", "q_proj"), count. Types are stacked in first-appearance order.
+    """
+    _need(df, ["relation", "type", "count"], "type composition plot")
+    if df.duplicated(["relation", "type"]).any():
+        raise InputError("type composition plot: more than one row per (relation, type)")
+    relations = list(dict.fromkeys(df["relation"]))
+    types = list(dict.fromkeys(df["type"]))
+    counts = df.pivot(index="relation", columns="type", values="count").reindex(index=relations, columns=types).fillna(0)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(relations) + 3), 4.5))
+    colors = plt.get_cmap("tab10")
+    bottom = np.zeros(len(relations))
+    x = np.arange(len(relations))
+    for i, t in enumerate(types):
+        values = counts[t].to_numpy(dtype=float)
+        ax.bar(x, values, 0.7, bottom=bottom, color=colors(i % 10), label=str(t))
+        bottom += values
+    ax.set_xticks(x, [str(r) for r in relations], rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("neurons in the top-k")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if title:
+        ax.set_title(title)
     return _save(fig, stem)

@@ -1,0 +1,99 @@
+"""P_eva-2 templates (paper §5.3): new prompt templates per relation, shipped as data, replaceable by a user file.
+
+Format (TOML), the shipped one is ``resources/templates_eva2.toml``::
+
+    [templates]
+    company_hq = ["{} has its headquarters in the city of", "The city where {} is headquartered is"]
+
+Each relation maps to a non-empty list of templates with exactly one ``{}``.
+The point of P_eva-2 is that its templates were not used to find the neurons,
+so `check_new` refuses a template that is one of the relation's LRE templates
+(compared case-insensitively with whitespace collapsed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+
+from relneurons.data.relations import Relation
+from relneurons.errors import DataError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+__all__ = ["SHIPPED_TEMPLATES", "check_new", "load_templates", "normalise"]
+
+SHIPPED_TEMPLATES = "relneurons/resources/templates_eva2.toml"
+
+
+def normalise(template: str) -> str:
+    """The form two templates are compared in: whitespace collapsed, case folded."""
+    return " ".join(template.split()).casefold()
+
+
+def _read(path: str | os.PathLike[str] | None) -> tuple[str, str]:
+    if path is None:
+        return (resources.files("relneurons") / "resources" / "templates_eva2.toml").read_text(encoding="utf-8"), SHIPPED_TEMPLATES
+    path = Path(path).expanduser()
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except FileNotFoundError:
+        raise DataError(f"template file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"template file {path} is not valid UTF-8 ({exc.reason})") from None
+    except OSError as exc:
+        raise DataError(f"template file {path} cannot be read: {exc.strerror}") from None
+
+
+def load_templates(path: str | os.PathLike[str] | None = None,
+                   relations: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Relation -> its P_eva-2 templates, from `path` (None: the shipped file); validated.
+
+    `relations`: names that must be present (DataError naming the first missing one).
+    """
+    text, source = _read(path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"template file {source} is not valid TOML: {exc}") from None
+    table = doc.get("templates")
+    if not isinstance(table, dict):
+        raise DataError(f"template file {source} has no [templates] table; "
+                        'add one with lines like company_hq = ["The city where {} is headquartered is"]')
+    out: dict[str, tuple[str, ...]] = {}
+    for relation, templates in table.items():
+        where = f"template file {source}, [templates].{relation}"
+        if not isinstance(templates, list) or not templates:
+            raise DataError(f"{where}: expected a non-empty list of template strings, got {templates!r}")
+        seen: dict[str, str] = {}
+        for template in templates:
+            if not isinstance(template, str):
+                raise DataError(f"{where}: {template!r} is not a string")
+            if template.count("{}") != 1:
+                raise DataError(f"{where}: template {template!r} must contain exactly one '{{}}' for the subject "
+                                f"(it has {template.count('{}')})")
+            if not template.replace("{}", "").strip():
+                raise DataError(f"{where}: template {template!r} has no words besides the subject")
+            if normalise(template) in seen:
+                raise DataError(f"{where}: {template!r} repeats {seen[normalise(template)]!r}")
+            seen[normalise(template)] = template
+        out[relation] = tuple(templates)
+    missing = [r for r in (relations or ()) if r not in out]
+    if missing:
+        raise DataError(f"template file {source} has no templates for relation {missing[0]!r} "
+                        f"(missing: {', '.join(missing)}); add a line {missing[0]} = [\"... {{}} ...\", ...]")
+    return out
+
+
+def check_new(relation: Relation, templates: Iterable[str], source: str = "P_eva-2 templates") -> None:
+    """DataError if a template is one of the relation's LRE templates (P_eva-2 must use unseen wording)."""
+    lre: Mapping[str, str] = {normalise(t): t for t in (*relation.prompt_templates, *relation.prompt_templates_zs)}
+    for template in templates:
+        if normalise(template) in lre:
+            raise DataError(f"{source}, relation {relation.name}: {template!r} is the LRE template {lre[normalise(template)]!r} "
+                            f"of {relation.path}; P_eva-2 needs templates the neurons were not identified with")
