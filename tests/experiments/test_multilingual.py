@@ -128,3 +128,16 @@ def test_a_user_pack_changes_what_is_accepted(study, tmp_path):
     acc = pd.read_parquet(study.out / "multilingual" / "accuracy.parquet").set_index(["language", "relation", "condition"])["accuracy"]
     assert acc[("de", "landmark_continent", "original")] == 0.75  # Ganges' English answer now counts
     assert np.isclose(acc[("en", "landmark_continent", "original")], 0.75)
+
+
+def test_a_relation_left_out_entirely_is_counted_not_plotted_as_zero(study, tmp_path):
+    (tmp_path / "packs").mkdir()
+    (tmp_path / "packs" / "de.toml").write_text("[relations.company_hq]\nas_written = false\n", encoding="utf-8")  # London: no entry
+    multilingual(study, languages=["de"], packs=str(tmp_path / "packs"))
+    folder = study.out / "multilingual"
+    left = pd.read_parquet(folder / "left_out.parquet").set_index(["language", "relation"])
+    assert left.loc[("de", "company_hq"), ["triples", "kept", "left_out", "left_out_objects"]].tolist() == [2, 0, 2, "London; Springfield"]
+    drops = pd.read_parquet(folder / "drops.parquet")
+    assert not ((drops.language == "de") & (drops.relation == "company_hq")).any()
+    summary = json.loads((folder / "summary.json").read_text())["per_language"]["de"]
+    assert summary["relations"] == 1 and summary["triples_left_out"] == 2 and summary["prompts"] == 4

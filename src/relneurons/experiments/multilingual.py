@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import io
 from ..data.languages import ENGLISH, LEFT_OUT_COLUMNS, PROMPT_COLUMNS, load_packs, translate
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..report import figures
 from .output import experiment as _experiment
 from .output import write_table as _write
@@ -64,6 +64,8 @@ def multilingual(study: Study, folder: Path, languages=DEFAULT_LANGUAGES, packs:
     for (_, relation), group in pd.concat(prompts, ignore_index=True).groupby(["language", "relation"], sort=False):
         group = group.reset_index(drop=True).assign(prompt_id=lambda g: np.arange(len(g)))
         pairs.extend(group.assign(condition=c) for c in ("original", study.rel(relation, 0, k)))
+    if not pairs:
+        raise DataError(f"no evaluation prompt to ask: the store {study.store.folder} has no P_eva triples of a ranked relation")
     pairs = pd.concat(pairs, ignore_index=True)
     # judged against every accepted alias; the table keeps the English object and the aliases joined
     judged = study.judge(pairs.assign(object=pairs["aliases"]), desc="multilingual").assign(object=pairs["object"])
@@ -81,7 +83,8 @@ def multilingual(study: Study, folder: Path, languages=DEFAULT_LANGUAGES, packs:
         rows.append({"language": language, "relation": relation, "n": len(orig), "acc_original": float(orig.mean()),
                      "acc_deactivated": float(deact.mean()), "drop": relative_drop(orig.mean(), deact.mean()),
                      "drop_low": low, "drop_high": high, "p_mcnemar": mcnemar_exact(orig, deact)[2]})
-    drops = pd.DataFrame(rows)
+    drops = pd.DataFrame(rows, columns=["language", "relation", "n", "acc_original", "acc_deactivated", "drop", "drop_low",
+                                        "drop_high", "p_mcnemar"])
     _write(folder, "drops", drops)
     figures.plot_multilingual(accuracy, folder / "multilingual",
                               title=f"Accuracy per language: original (bars) vs English-identified top-k off (lines); {study.k_text()}")
@@ -91,13 +94,14 @@ def multilingual(study: Study, folder: Path, languages=DEFAULT_LANGUAGES, packs:
 
 def _summary(study: Study, drops: pd.DataFrame, left_out: pd.DataFrame, packs_by_code: dict) -> dict:
     per_language = {}
-    for language, group in drops.groupby("language", sort=False):
-        lost = left_out[left_out["language"] == language]
+    for language in dict.fromkeys(left_out["language"]):  # a language whose every triple was left out has no drops
+        group, lost = drops[drops["language"] == language], left_out[left_out["language"] == language]
         defined = group.dropna(subset=["drop"])
         per_language[language] = {
             "name": "English (the store's prompts)" if language == ENGLISH else packs_by_code[language].name,
             "relations": len(group), "prompts": int(group["n"].sum()),
-            "mean_acc_original": float(group["acc_original"].mean()), "mean_acc_deactivated": float(group["acc_deactivated"].mean()),
+            "mean_acc_original": float(group["acc_original"].mean()) if len(group) else None,
+            "mean_acc_deactivated": float(group["acc_deactivated"].mean()) if len(group) else None,
             "mean_drop": float(defined["drop"].mean()) if len(defined) else None,
             "relations_with_drop": int((group["acc_deactivated"] < group["acc_original"]).sum()),
             "relations_with_drop_p05": int(((group["acc_deactivated"] < group["acc_original"]) & (group["p_mcnemar"] < 0.05)).sum()),
