@@ -104,3 +104,16 @@ def test_offload_refused_by_transformers_is_a_clear_error(models, monkeypatch):
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
     with pytest.raises(ModelError, match=r"does not fit in max_memory = \{'cpu': 1000\}: set an offload folder \(model.offload_folder"):
         load_model(models[0].name_or_path, device="auto", max_memory={"cpu": 1000})
+
+
+def test_config_keys_reach_the_collect_config():
+    from relneurons.errors import ConfigError
+    from relneurons.pipeline.config import load_config
+    from relneurons.pipeline.run import collect_config
+
+    config = load_config("quick", overrides=["model.device=auto", "model.max_memory=0=20GiB,cpu=60GiB", "model.offload_folder=/scratch/off"])
+    collect = collect_config(config, 8)
+    assert (collect.device, collect.max_memory, collect.offload_folder) == ("auto", "0=20GiB,cpu=60GiB", "/scratch/off")
+    assert collect_config(load_config("quick"), 8).max_memory is None
+    with pytest.raises(ConfigError, match=r"model.max_memory = 'gpu0=1GiB' is not valid: max_memory: unknown device 'gpu0'"):
+        load_config("quick", overrides=["model.max_memory=gpu0=1GiB"])

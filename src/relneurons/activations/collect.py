@@ -35,6 +35,8 @@ class CollectConfig:
     model: str = DEFAULT_MODEL
     dtype: str | None = None
     device: str | None = None
+    max_memory: str | dict | None = None  # device "auto": per-device caps, e.g. "0=20GiB,cpu=60GiB"
+    offload_folder: str | None = None  # device "auto": where layers that fit nowhere go
     data_dir: str | None = None
     relations: tuple[str, ...] | None = None  # None: the paper's 12
     templates: str | tuple = "all"
@@ -101,11 +103,12 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) ->
     data_dir = resolve_data_dir(config.data_dir)
     table, data_hashes = detection_prompts(replace(config, data_dir=str(data_dir)))
     with parallel.main_first("load the model"):  # a first load may convert the model into the shared cache
-        model, tokenizer = load_model(config.model, config.dtype, parallel.local_device(config.device))
+        model, tokenizer = load_model(config.model, config.dtype, parallel.local_device(config.device),
+                                      max_memory=config.max_memory, offload_folder=config.offload_folder)
     nset = neuron_set(model, config.neuron_set)
     policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), config.bos)
     settings = asdict(config)
-    for local in ("device", "data_dir"):  # do not change the result
+    for local in ("device", "data_dir", "max_memory", "offload_folder"):  # do not change the result
         settings.pop(local)
     identity = {
         **settings, "model_fingerprint": model_fingerprint(config.model), "model_dtype": str(model.dtype),

@@ -66,6 +66,8 @@ class Study:
     data_dir: str | None = None
     device: str | None = None
     progress: bool = True
+    max_memory: str | dict | None = None  # with device "auto" (device_map), see load_model
+    offload_folder: str | None = None
     _model: tuple | None = field(default=None, repr=False)
     _explicit: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -103,7 +105,8 @@ class Study:
         if model_fingerprint(name) != self.settings["model_fingerprint"]:
             raise DataError(f"the model {name!r} is not the one the store {self.store.folder} was collected with (weights differ)")
         with parallel.main_first("load the model"):  # a first load may convert the model into the shared cache
-            model, tokenizer = load_model(name, self.settings["dtype"], parallel.local_device(self.device))
+            model, tokenizer = load_model(name, self.settings["dtype"], parallel.local_device(self.device),
+                                          max_memory=self.max_memory, offload_folder=self.offload_folder)
         return model, tokenizer, make_policy(tokenizer, getattr(model.config, "model_type", ""), self.settings["bos"])
 
     @cached_property

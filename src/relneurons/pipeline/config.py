@@ -3,7 +3,7 @@
 Every key is checked before any model is loaded: unknown keys are named with a
 "did you mean", values are checked for type and range. Sections and keys:
 
-    [model]        name, dtype, device
+    [model]        name, dtype, device, max_memory, offload_folder
     [data]         dir, relations, templates, suffix, rule, n_eval, max_prompts_per_relation, seed
     [neurons]      set, k, negative_ratio, min_positives, memory_gb
     [experiments]  run, k_sweep, random_seeds, max_det, force, error_tokens
@@ -91,6 +91,19 @@ def _force(v):
     return None
 
 
+def _max_memory(v):
+    if not v:
+        return None
+    from ..errors import ModelError
+    from ..model.loading import parse_max_memory  # imports torch: only when a value is given
+
+    try:
+        parse_max_memory(v)
+    except ModelError as exc:
+        return f"is not valid: {exc} (used with device = \"auto\")"
+    return None
+
+
 def _batch(v):
     return None if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) else 'must be a positive integer or "auto"'
 
@@ -98,7 +111,7 @@ def _batch(v):
 SCHEMA: dict[str, dict[str, Key]] = {
     "model": {"name": Key((str,), lambda v: None if v else "must not be empty"),
               "dtype": Key((str,), _choice("", "auto", "float32", "bfloat16", "float16")),
-              "device": Key((str,))},
+              "device": Key((str,)), "max_memory": Key((str,), _max_memory), "offload_folder": Key((str,))},
     "data": {"dir": Key((str,)), "relations": Key((str, list), _relations), "templates": Key((str, list), _templates),
              "suffix": Key((str,)), "rule": Key((str,), _choice("robust", "paper")), "n_eval": Key((int,), _positive),
              "max_prompts_per_relation": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = all)"),

@@ -52,6 +52,7 @@ def collect_config(config: dict, batch_size: int) -> CollectConfig:
     d, m = config["data"], config["model"]
     relations = PAPER_RELATIONS if d["relations"] == "paper" else tuple(d["relations"])
     return CollectConfig(model=m["name"], dtype=_opt(m["dtype"]), device=_opt(m["device"]), data_dir=_opt(d["dir"]),
+                         max_memory=_opt(m["max_memory"]), offload_folder=_opt(m["offload_folder"]),
                          relations=tuple(relations), templates=d["templates"] if isinstance(d["templates"], str) else tuple(d["templates"]),
                          suffix=d["suffix"], rule=d["rule"], n_eval=d["n_eval"], seed=d["seed"],
                          max_prompts_per_relation=d["max_prompts_per_relation"] or None, neuron_set=config["neurons"]["set"],
@@ -184,7 +185,8 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     names = [name for name in EXPERIMENTS if name in e["run"]]
     total = 3 + len(names)
 
-    k_collect = _key("collect", {k: v for k, v in collect_cfg.__dict__.items() if k not in ("device", "data_dir")})
+    k_collect = _key("collect", {k: v for k, v in collect_cfg.__dict__.items()
+                                 if k not in ("device", "data_dir", "max_memory", "offload_folder")})
     run.stage(1, total, "collect", k_collect, lambda: collect(collect_cfg, folder / "store", progress=not quiet),
               clear=[folder / "store"])
     store = ActivationStore(folder / "store")
@@ -211,7 +213,8 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
         io.write_json(folder / "stages" / "results.json", {"key": k_results, "seconds": 0})
     parallel.barrier("results folder ready")
     study = Study(store, folder / "identify", folder / "results", study_cfg, data_dir=collect_cfg.data_dir,
-                  device=collect_cfg.device, progress=not quiet)
+                  device=collect_cfg.device, progress=not quiet,
+                  max_memory=collect_cfg.max_memory, offload_folder=collect_cfg.offload_folder)
     for i, name in enumerate(names, start=3):
         options = experiment_options(config, name)
         settings = {"k": n["k"], "seeds": e["random_seeds"], "n_boot": config["bootstrap"]["n_boot"], "max_det": e["max_det"],
