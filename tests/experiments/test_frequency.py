@@ -169,3 +169,15 @@ def test_bad_counts_fail_before_any_generation(study, tmp_path):
     with pytest.raises(DataError, match=r"no count for any evaluated fact of alpha, beta \(its relations: company_hq\)"):
         frequency(study, counts=str(wrong))
     assert study.calls == [] and not (study.out / "frequency").exists()
+
+
+def test_the_figure_draws_undefined_differences_and_names_missing_columns(tmp_path):
+    from relneurons.errors import InputError
+    from relneurons.report.figures import plot_frequency
+
+    table = pd.DataFrame({"relation": ["a", "b"], "n_resilient": [0, 3], "n_sensitive": [2, 1], "mean_resilient": [np.nan, 4.0],
+                          "mean_sensitive": [1.0, 0.0], "relative_difference": [np.nan, np.nan]})
+    png, svg = plot_frequency(table, tmp_path / "fig")
+    assert png.stat().st_size > 0 and "no resilient facts" in svg.read_text()
+    with pytest.raises(InputError, match="relative_difference"):
+        plot_frequency(table.drop(columns="relative_difference"), tmp_path / "fig2")

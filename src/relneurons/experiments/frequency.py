@@ -178,7 +178,8 @@ def frequency(study: Study, folder: Path, counts: str = "", corpus: str = "") ->
     p = test["p_two_sided"]
     figures.plot_frequency(table, folder / "frequency",
                            title=f"Resilient vs sensitive facts, {study.k_text()}; Wilcoxon p = "
-                                 + (f"{p:.3g}" if np.isfinite(p) else "n/a") + f" over {test['n_nonzero']} relations")
+                                 + (f"{p:.3g}" if np.isfinite(p) else "n/a")
+                                 + f" ({test['n_relations']} relations with both groups, {test['n_nonzero']} differ)")
     right = facts[facts["group"] != "wrong"]
     io.write_json(folder / "summary.json", {
         "skipped": False, "k": k, "k_text": study.k_text(), "rule": study.rule, **source,

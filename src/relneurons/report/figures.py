@@ -405,9 +405,15 @@ def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str], title: str | 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.45 * len(df) + 2), sharey=True)
     colors = np.where(diff > 0, "#55a868", "#c44e52")
     left.barh(y, np.nan_to_num(diff), color=colors)
-    for i, (value, n_a, n_b) in enumerate(zip(diff, df["n_resilient"], df["n_sensitive"])):
-        if not np.isfinite(value):
-            left.text(0, i, f" n/a ({n_a} resilient, {n_b} sensitive)", va="center", fontsize=7, color="#555555")
+    for i, row in enumerate(df.itertuples(index=False)):
+        if np.isfinite(diff[i]):
+            continue
+        if not row.n_resilient or not row.n_sensitive:
+            why = f"no {'resilient' if not row.n_resilient else 'sensitive'} facts"
+        else:
+            why = "both means 0" if row.mean_resilient == 0 else "sensitive mean 0, resilient > 0"
+        left.text(0.02, i, f"n/a: {why} ({row.n_resilient} vs {row.n_sensitive})", va="center", fontsize=7, color="#555555",
+                  transform=left.get_yaxis_transform())
     left.axvline(0, color="black", linewidth=0.8)
     left.set_yticks(y, df["relation"])
     left.invert_yaxis()
@@ -418,7 +424,7 @@ def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str], title: str | 
     right.set_xscale("symlog", linthresh=1)
     right.set_xlabel("mean documents containing subject and object")
     right.grid(axis="x", alpha=0.3)
-    right.legend(fontsize=8, loc="lower right")
+    right.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
