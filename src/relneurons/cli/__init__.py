@@ -43,7 +43,15 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except RelneuronsError as exc:
-        click.echo(f"relneurons: error: {exc}", err=True)
+        click.echo(f"relneurons: error: {' '.join(str(exc).split())}", err=True)  # one line, even around a library's message
+        sys.exit(2)
+    except OSError as exc:  # a folder that cannot be created, a full disk outside relneurons.io
+        from ..io import output_error
+
+        error = output_error(exc)
+        if error is exc:
+            raise
+        click.echo(f"relneurons: error: {error}", err=True)
         sys.exit(2)
     sys.exit(0)
 

@@ -73,6 +73,8 @@ def _relations(v):
 
 
 def _experiments(v):
+    if not all(isinstance(e, str) for e in v):
+        return "must be a list of experiment names (strings)"
     bad = [e for e in v if e not in EXPERIMENT_NAMES]
     return f"has unknown experiment {bad[0]!r}{did_you_mean(bad[0], EXPERIMENT_NAMES)}" if bad else None
 
@@ -244,7 +246,13 @@ def load_config(preset_name: str | None = "quick", path: str | Path | None = Non
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"configuration file {path} does not exist")
-        user = _read_toml(path.read_text(), str(path))
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path} is not valid UTF-8 (byte offset {exc.start}); save it as UTF-8") from None
+        except OSError as exc:
+            raise ConfigError(f"configuration file {path} cannot be read: {exc.strerror}") from None
+        user = _read_toml(text, str(path))
         for section, table in user.items():
             if section not in SCHEMA:
                 raise ConfigError(f"{path}: unknown section [{section}]{did_you_mean(section, SCHEMA)}; sections: {', '.join(SCHEMA)}")

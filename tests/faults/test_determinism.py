@@ -1,0 +1,39 @@
+"""Determinism: the same configuration run twice, in fresh folders, writes byte-identical tables.
+
+Tables = every Parquet and CSV file of the run (store prompts, identify ap/topk/examples, every experiment's
+tables). Timings and dates live only in JSON manifests/summaries, never in tables.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from relneurons.pipeline import load_config, run_study
+
+from faults.tiny_study import tables
+
+
+def test_tiny_run_twice_is_byte_identical(tiny_run, overrides, tmp_path):
+    again = run_study(load_config("quick", overrides=overrides(tmp_path / "again")), quiet=True)
+    first, second = tables(tiny_run), tables(again)
+    assert len(first) > 20 and any(name.startswith("store/") for name in first) and any(name.startswith("identify/ap/") for name in first)
+    assert sorted(first) == sorted(second)
+    assert [name for name in first if first[name] != second[name]] == []
+
+
+@pytest.mark.integration
+def test_gemma_run_twice_is_byte_identical(lre_dir, tmp_path):
+    """Gemma 3 270M on the CPU, 2 relations, a few prompts, template 0, two quick experiments."""
+    def small(out):
+        return load_config("quick", overrides=[
+            f"data.dir={json.dumps(str(lre_dir))}", f"run.out={json.dumps(str(out))}", 'data.relations=["company_hq", "star_constellation"]',
+            "data.templates=[0]", "data.max_prompts_per_relation=12", "data.n_eval=4", 'experiments.run=["layers", "intra"]',
+            "experiments.random_seeds=1", "experiments.max_det=3", "bootstrap.n_boot=50", 'model.device="cpu"', "neurons.min_positives=3"])
+
+    first = tables(run_study(small(tmp_path / "a"), quiet=True))
+    second = tables(run_study(small(tmp_path / "b"), quiet=True))
+    assert any(name.startswith("results/intra/") for name in first)
+    assert sorted(first) == sorted(second)
+    assert [name for name in first if first[name] != second[name]] == []
