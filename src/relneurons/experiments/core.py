@@ -98,9 +98,10 @@ def intra(study: Study, folder: Path) -> pd.DataFrame:
     return table
 
 
-def intra_tables(study: Study, judged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def intra_tables(study: Study, judged: pd.DataFrame, own: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Accuracy table, tests and per-seed random accuracies of judged intra pairs (columns relation, split,
-    condition, kind, prompt_id, correct; conditions original, the relation's top-k and random seeds 0..seeds-1)."""
+    condition, kind, prompt_id, correct; conditions original, the relation's top-k and random seeds 0..seeds-1).
+    `own` names each group's own condition (kind "relation") when it is not the relation's top-k (e.g. concept neurons)."""
     k, seeds = study.k, range(study.config.seeds)
     per_seed = study.accuracy_rows(judged[judged["kind"] == "random"], ["relation", "split", "condition"])
     rows, tests = [], []
@@ -115,7 +116,7 @@ def intra_tables(study: Study, judged: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
         rows.append({"relation": relation, "split": split_name, "condition": "random", "n": len(random_correct),
                      "accuracy": float(random_correct.mean()), "ci_low": boot["ci_low"], "ci_high": boot["ci_high"],
                      "seed_low": float(seed_acc.min()), "seed_high": float(seed_acc.max())})
-        rel = by[study.rel(relation, 0, k)]
+        rel = by[own[relation] if own else study.rel(relation, 0, k)]
         tests.append({"relation": relation, "split": split_name,
                       "acc_original": float(by["original"].mean()), "acc_random": float(random_correct.mean()),
                       "acc_relation": float(rel.mean()),

@@ -7,6 +7,7 @@ the core experiments, whose few options live in [experiments].
 
 from __future__ import annotations
 
+from .concepts import concepts
 from .core import CORE
 from .frequency import frequency
 from .multilingual import multilingual
@@ -15,6 +16,7 @@ from .templates import templates
 
 EXPERIMENTS = {**CORE}
 EXPERIMENTS["multilingual"] = multilingual
+EXPERIMENTS["concepts"] = concepts
 EXPERIMENTS["templates"] = templates
 EXPERIMENTS["types"] = types
 EXPERIMENTS["frequency"] = frequency

@@ -136,7 +136,10 @@ EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = {
                                       else 'must be a non-empty list of distinct language codes such as ["de", "zh"]'),
                      "packs": Key((str,))},  # "" = the shipped packs only; else a folder of <code>.toml packs
     "templates": {"file": Key((str,))},  # "" = the shipped P_eva-2 templates
-    "concepts": {},
+    "concepts": {"concepts": Key((str, list), lambda v: None if v == "all" or (isinstance(v, list) and v and all(isinstance(c, str) and c for c in v))
+                                 else 'must be "all" or a non-empty list of concept names'),
+                 "max_subjects": Key((int,), _positive), "min_subjects": Key((int,), _positive),
+                 "n_ablation": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = no ablation)"), "file": Key((str,))},
     "types": {"sets": Key((list,), lambda v: None if v and all(isinstance(s, str) and s in _NEURON_SETS for s in v) and len(set(v)) == len(v)
                           else f"must be a non-empty list of distinct neuron sets from {', '.join(_NEURON_SETS)}"),
               "k": Key((int, float), lambda v: None if v == 0 else _k(v))},  # 0 = the study's k as a fraction of each set

@@ -172,7 +172,7 @@ def plot_heatmap(matrix_df: pd.DataFrame, stem: str | os.PathLike[str], title: s
 # ----------------------------------------------------------------- Fig. 3
 
 def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str],
-               title: str | None = "Intra-relation accuracy") -> tuple[Path, Path]:
+               title: str | None = "Intra-relation accuracy", labels: dict[str, str] | None = None) -> tuple[Path, Path]:
     """Fig. 3: grouped bars per relation, one panel per prompt split.
 
     Columns: relation, split (e.g. "P_eva", "P_det"; panels in first-appearance
@@ -181,8 +181,10 @@ def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str],
     interval; NaN = none drawn). Optional seed_low, seed_high: the spread over
     random seeds (e.g. min and max), drawn as a second, coloured error bar on
     the "random" bar. At most one row per (relation, split, condition).
+    `labels` renames conditions in the legend (e.g. {"relation": "concept-k"}).
     """
     _need(df, ["relation", "split", "condition", "accuracy", "ci_low", "ci_high"], "intra-relation plot")
+    names = {**_INTRA_LABELS, **(labels or {})}
     bad = sorted(set(df["condition"]) - set(INTRA_CONDITIONS))
     if bad:
         raise InputError(f"intra-relation plot: unknown conditions {bad}; expected {list(INTRA_CONDITIONS)}")
@@ -202,7 +204,7 @@ def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str],
             sub = part.reindex(keys)
             pos = x + (c - 1) * width
             acc = sub["accuracy"].to_numpy(dtype=float)
-            ax.bar(pos, acc, width, color=_INTRA_COLORS[cond], label=_INTRA_LABELS[cond])
+            ax.bar(pos, acc, width, color=_INTRA_COLORS[cond], label=names[cond])
             lo = sub["ci_low"].to_numpy(dtype=float)
             hi = sub["ci_high"].to_numpy(dtype=float)
             ok = ~(np.isnan(lo) | np.isnan(hi) | np.isnan(acc))
