@@ -371,7 +371,10 @@ def run_command(preset, config_file, overrides, data_dir, out, quiet) -> None:
     extra = [*overrides, *([f"data.dir={json.dumps(data_dir)}"] if data_dir else []), *([f"run.out={json.dumps(out)}"] if out else [])]
     config = load_config(preset, config_file, extra)
     folder = run_study(config, quiet=quiet)
-    click.echo(f"report: {(folder / 'report.html').resolve()}")
+    from ..parallel import is_main
+
+    if is_main():  # under torchrun, once
+        click.echo(f"report: {(folder / 'report.html').resolve()}")
 
 
 @cli.command(epilog="\b\nExamples:\n  relneurons report runs/quick")

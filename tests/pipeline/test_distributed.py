@@ -1,0 +1,139 @@
+"""Data parallelism under torchrun (2 CPU processes, gloo) against one process, and OOM halving in collect/generation.
+
+The torchrun runs use tests/pipeline/torchrun_worker.py with a tiny random
+model (fixture only): collection keeps every text, generation uses three
+conditions through the generation cache. The one-process reference runs with
+one thread per process, as torchrun sets it (CPU matrix products round
+differently with other thread counts).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from relneurons import parallel
+from relneurons.errors import ConfigError
+from tiny_models import save_tiny_folder
+
+WORKER = Path(__file__).with_name("torchrun_worker.py")
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    return str(save_tiny_folder(tmp_path_factory.mktemp("tiny") / "model"))
+
+
+def _env(**extra):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **extra}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    return env
+
+
+def _torchrun(script, *args, nproc=2, env=None, timeout=240):
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+                           str(script), *map(str, args)], capture_output=True, text=True, env=env or _env(), timeout=timeout)
+
+
+def _alone(*args, timeout=240):
+    return subprocess.run([sys.executable, str(WORKER), *map(str, args)], capture_output=True, text=True, env=_env(), timeout=timeout)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_one_process_helpers_are_no_ops(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    parallel.init()
+    assert (parallel.rank(), parallel.world(), parallel.is_main(), parallel.launched()) == (0, 1, True, False)
+    assert parallel.share([5, 6, 7]) == [5, 6, 7]
+    parallel.barrier("nothing")
+    parallel.check_same(3, "anything")
+    with parallel.main_first("nothing"):
+        pass
+    assert parallel.local_device(None) is None and parallel.local_device("auto") == "auto"
+
+
+def test_process_group_timeout_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv(parallel.TIMEOUT_ENV, "90")
+    assert parallel.timeout() == timedelta(seconds=90)
+    for bad in ("0", "-5", "soon"):
+        monkeypatch.setenv(parallel.TIMEOUT_ENV, bad)
+        with pytest.raises(ConfigError, match=parallel.TIMEOUT_ENV):
+            parallel.timeout()
+
+
+def test_device_auto_with_torchrun_is_refused(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="device = auto"):
+        parallel.local_device("auto")
+
+
+def test_two_processes_give_the_same_files_as_one(tiny_folder, lre_dir, tmp_path):
+    one = _alone(tiny_folder, lre_dir, tmp_path / "one")
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = _torchrun(WORKER, tiny_folder, lre_dir, tmp_path / "two")
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "worker 0 of 2 done" in two.stderr and "worker 1 of 2 done" in two.stderr
+    a, b = _files(tmp_path / "one"), _files(tmp_path / "two")
+    assert sorted(a) == sorted(b)  # no shard or temporary file left behind
+    assert sum(name.startswith("store/chunks/") for name in a) >= 8  # several chunks: both processes collected
+    for name in a:
+        if name == "store/manifest.json":  # the collection time differs, nothing else
+            ma, mb = json.loads(a[name]), json.loads(b[name])
+            assert ma.pop("seconds") >= 0 and mb.pop("seconds") >= 0
+            assert ma == mb
+        elif name == "generations.json":
+            assert json.loads(a[name])["generations"] == json.loads(b[name])["generations"]
+            assert (json.loads(a[name])["world"], json.loads(b[name])["world"]) == (1, 2)
+        else:
+            assert a[name] == b[name], name
+
+
+def test_out_of_memory_halving_gives_the_results_of_the_smaller_fixed_batch(tiny_folder, lre_dir, tmp_path):
+    # the fake model raises an out-of-memory error for batches of more than 2 rows
+    halved = _alone(tiny_folder, lre_dir, tmp_path / "halved", "--oom-above", 2, "--batch-size", 4)
+    assert halved.returncode == 0, halved.stderr[-3000:]
+    assert "out of memory with 4 rows per batch; going on with 2" in halved.stderr
+    fixed = _alone(tiny_folder, lre_dir, tmp_path / "fixed", "--batch-size", 2)
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    a, b = _files(tmp_path / "halved"), _files(tmp_path / "fixed")
+    compared = [n for n in a if n.startswith("store/chunks/") or n in ("store/prompts.parquet", "results/generations.parquet")]
+    assert len(compared) >= 10
+    for name in compared:
+        assert a[name] == b[name], name
+    assert json.loads(a["generations.json"]) == json.loads(b["generations.json"])
+
+
+FAILING = """
+import os, sys, time
+from relneurons import parallel
+parallel.init()
+if parallel.rank() == 1:
+    if sys.argv[1] == "crash":
+        raise SystemExit("rank 1 crashed on purpose")
+    time.sleep(60)  # stuck: never reaches the barrier
+try:
+    parallel.barrier("the test barrier")
+except Exception as exc:
+    print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+    os._exit(3)
+"""
+
+
+@pytest.mark.parametrize("mode", ["crash", "stuck"])
+def test_a_failing_process_does_not_hang_the_others(tmp_path, mode):
+    script = tmp_path / "failing.py"
+    script.write_text(FAILING)
+    result = _torchrun(script, mode, env=_env(**{parallel.TIMEOUT_ENV: "5"}), timeout=120)
+    assert result.returncode != 0
+    if mode == "crash":
+        assert "rank 1 crashed on purpose" in result.stderr
+    else:
+        assert "ParallelError: process 0 of 2 gave up waiting for the others at 'the test barrier'" in result.stderr
