@@ -48,8 +48,8 @@ def output_error(exc: OSError, target: str | os.PathLike[str] | None = None) -> 
     if isinstance(exc, OutputError) or exc.errno not in _WRITE_FAILURES:
         return exc
     what, fix = _WRITE_FAILURES[exc.errno]
-    error = OutputError(f"cannot write {target or exc.filename}: {what} ({exc.strerror}); {fix}, "
-                        f"then rerun the same command to resume")
+    detail = "" if what == (exc.strerror or "").lower() else f" ({exc.strerror})"
+    error = OutputError(f"cannot write {target or exc.filename}: {what}{detail}; {fix}, then rerun the same command to resume")
     error.errno = exc.errno
     return error
 

@@ -70,7 +70,7 @@ def test_garbage_in_a_chunk_file(store_copy, tmp_path, capsys):
     code, _, err = cli(capsys, *identify_args(store_copy, tmp_path / "id"))
     assert code == 2
     one_line_error(err, path.name, "corrupt")
-    assert not (tmp_path / "id" / "summary.json").exists() and not (tmp_path / "id" / "topk.parquet").exists()
+    assert not (tmp_path / "id").exists()  # the store is checked before identify writes anything
 
 
 def test_chunk_file_cut_short(store_copy, tmp_path, capsys):
@@ -79,7 +79,7 @@ def test_chunk_file_cut_short(store_copy, tmp_path, capsys):
     code, _, err = cli(capsys, *identify_args(store_copy, tmp_path / "id"))
     assert code == 2
     one_line_error(err, path.name)
-    assert not (tmp_path / "id" / "summary.json").exists()
+    assert not (tmp_path / "id").exists()
 
 
 def test_missing_chunk_file(store_copy, tmp_path, capsys):
@@ -88,7 +88,7 @@ def test_missing_chunk_file(store_copy, tmp_path, capsys):
     code, _, err = cli(capsys, *identify_args(store_copy, tmp_path / "id"))
     assert code == 2
     one_line_error(err, path.name)
-    assert not (tmp_path / "id" / "summary.json").exists()
+    assert not (tmp_path / "id").exists()
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00", b"[1, 2]", b"null", b'{"format": 1}',
@@ -277,7 +277,7 @@ def test_all_relations_skipped(capsys, tmp_path, overrides):
     out = tmp_path / "run"
     code, _, err = cli(capsys, "run", "--quiet", *sum((["--set", o] for o in overrides(out, "neurons.min_positives=500")), []))
     assert code == 2
-    one_line_error(err, "min_positives = 500")
+    one_line_error(err, "min_positives = 500", "neurons.min_positives")
     assert (out / "store" / "manifest.json").is_file()  # collect finished and is kept for the rerun
     assert not (out / "identify" / "summary.json").exists() and not (out / "stages" / "identify.json").exists()
     assert not leftovers(out)

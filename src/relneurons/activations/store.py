@@ -200,7 +200,7 @@ class ActivationStore:
         except ValueError as exc:
             raise DataError(f"{path} is corrupt ({exc}); delete the store and collect again") from exc
         if not isinstance(self.manifest, dict):
-            raise DataError(f"{path} is corrupt (a JSON {type(self.manifest).__name__}, not an object); delete the store and collect again")
+            raise DataError(f"{path} is corrupt (a JSON {'list' if isinstance(self.manifest, list) else 'null' if self.manifest is None else 'value'}, not an object); delete the store and collect again")
         if self.manifest.get("format") != STORE_FORMAT:
             raise _old_format(self.folder, self.manifest.get("format"))
         if self.manifest.get("status") != "complete":
@@ -217,7 +217,7 @@ class ActivationStore:
         try:
             return pd.read_parquet(path)
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            raise DataError(f"{path} is missing or corrupt ({' '.join(str(exc).split())[:200]}); collect the store again") from exc
+            raise DataError(f"{path} is missing or corrupt ({' '.join(str(exc).split())}); collect the store again") from exc
 
     @cached_property
     def _chunks(self) -> list[_Chunk]:

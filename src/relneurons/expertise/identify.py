@@ -132,8 +132,10 @@ def identify(store_dir: str | Path, out: str | Path, config: IdentifyConfig = Id
         print(f"relneurons: skipping relation {relation}: {reason}", flush=True)
     relations = list(dict.fromkeys(examples["relation"]))
     if not relations:
-        raise DataError(f"no relation in {store.folder} has enough validated prompts (min_positives = {config.min_positives})")
+        raise DataError(f"no relation in {store.folder} has enough validated prompts (min_positives = {config.min_positives}); "
+                        "lower it (--min-positives, neurons.min_positives) or collect more prompts per relation")
 
+    store.columns(0, 1)  # every chunk file of the store checked (header, size) before anything is written
     key = _examples_key(store, examples)
     state = out / "blocks" / "key.txt"
     if state.is_file() and state.read_text() != key:
