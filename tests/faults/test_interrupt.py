@@ -28,7 +28,7 @@ MESSAGE = "relneurons: interrupted; rerun the same command to resume"
 
 def half_written(folder: Path) -> list[str]:
     """Temporary files and unfinished experiment folders (what a resumed run must never read as results)."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name.endswith(".tmp"))
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name.endswith((".tmp", ".partial")))
 
 
 def run_args(overrides: list[str]) -> list[str]:

@@ -39,7 +39,11 @@ def experiment(name: str):
             partial, final = study.out / f".{name}.partial", study.out / name
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
-            result = fn(study, partial, **options)
+            try:
+                result = fn(study, partial, **options)
+            except BaseException:  # an error or Ctrl-C: no half folder stays behind
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
             shutil.rmtree(final, ignore_errors=True)
             os.replace(partial, final)
             parallel.barrier(f"experiment {name} written")
