@@ -101,6 +101,16 @@ def test_bad_manifest(store_copy, tmp_path, capsys, content):
     assert not (tmp_path / "id").exists()
 
 
+@pytest.mark.parametrize("field, value", [("identity", None), ("n_rows", "12"), ("n_chunks", -1), ("neuron_set", [])])
+def test_manifest_field_missing_or_mistyped(store_copy, tmp_path, capsys, field, value):
+    manifest = json.loads((store_copy / "manifest.json").read_text())
+    (store_copy / "manifest.json").write_text(json.dumps({**manifest, field: value}))
+    code, _, err = cli(capsys, *identify_args(store_copy, tmp_path / "id"))
+    assert code == 2
+    one_line_error(err, "manifest.json", f"'{field}'", "collect again")
+    assert not (tmp_path / "id").exists()
+
+
 def test_corrupt_prompt_table(store_copy, tmp_path, capsys):
     (store_copy / "prompts.parquet").write_bytes(b"PAR1 this is not parquet")
     code, _, err = cli(capsys, *identify_args(store_copy, tmp_path / "id"))
