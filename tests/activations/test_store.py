@@ -163,3 +163,16 @@ def test_damaged_chunk_is_named(tmp_path, damage, message):
 def test_manifest_records_the_format(tmp_path):
     store, _ = _store(tmp_path / "s", (1,), 2)
     assert json.loads((store.folder / "manifest.json").read_text())["format"] == STORE_FORMAT == 2
+
+
+def test_upgrade_store_command(tmp_path):
+    from click.testing import CliRunner
+
+    from relneurons.cli import cli
+
+    store, dense = _store(tmp_path / "s", (2, 3), 4)
+    _to_format_1(store.folder)
+    result = CliRunner().invoke(cli, ["upgrade-store", str(store.folder)])
+    assert result.exit_code == 0 and "converted to store format 2" in result.output
+    assert "already store format 2" in CliRunner().invoke(cli, ["upgrade-store", str(store.folder)]).output
+    np.testing.assert_array_equal(ActivationStore(store.folder).rows(np.arange(5)), dense)

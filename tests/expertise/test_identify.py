@@ -120,3 +120,18 @@ def test_budget_below_one_neuron_is_refused_before_writing(tmp_path):
     with pytest.raises(ConfigError, match=r"memory_gb = 1e-06 is too small .* raise memory_gb to at least"):
         identify(store.folder, tmp_path / "id", IdentifyConfig(k=20, min_positives=5, memory_gb=1e-6), progress=False)
     assert not list((tmp_path / "id").glob("**/*.npy"))
+
+
+def test_identify_command_memory_budget(tmp_path):
+    from click.testing import CliRunner
+
+    from relneurons.cli import cli
+
+    store, _, _ = synthetic_store(tmp_path / "store")
+    identify(store.folder, tmp_path / "free", IdentifyConfig(k=20, min_positives=5), progress=False)
+    args = ["identify", str(store.folder), "--out", str(tmp_path / "cli"), "--k", "20", "--min-positives", "5", "-q"]
+    result = CliRunner().invoke(cli, args + ["--memory-gb", "0.03"])
+    assert result.exit_code == 0, result.output
+    assert _tables(tmp_path / "cli") == _tables(tmp_path / "free")
+    result = CliRunner().invoke(cli, args + ["--memory-gb", "0.000001"])
+    assert isinstance(result.exception, ConfigError) and "memory_gb = 1e-06 is too small" in str(result.exception)
