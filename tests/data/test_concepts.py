@@ -116,13 +116,22 @@ def test_subjects_are_deduplicated_across_relations_and_extra_concepts_stay_in_t
         concepts_of(rels, {"person": ["p"]})
 
 
-def test_identification_subjects_avoid_the_ablation_subjects_first():
+def test_subjects_are_a_seeded_sample_of_the_members():
     concept = concepts_of([relation("a", "fruit", [f"f{i}" for i in range(10)])])["fruit"]
-    avoid = [f"f{i}" for i in range(7)]
-    picked = sample_subjects(concept, 5, seed=0, avoid=avoid)
-    assert set(picked[:3]) == {"f7", "f8", "f9"} and set(picked[3:]) <= set(avoid) and len(set(picked)) == 5
-    assert sample_subjects(concept, 5, seed=0, avoid=avoid) == picked
+    picked = sample_subjects(concept, 5, seed=0)
+    assert picked == sample_subjects(concept, 5, seed=0) and len(set(picked)) == 5 and set(picked) <= set(concept.subjects)
+    assert picked != sample_subjects(concept, 5, seed=1)
     assert sorted(sample_subjects(concept, 50, seed=3)) == list(concept.subjects)
+
+
+def test_ablation_prompts_avoid_the_identification_subjects_while_others_remain():
+    rel = relation("a", "fruit", [f"f{i}" for i in range(10)], objects=[f"o{i}" for i in range(10)])
+    concept = concepts_of([rel])["fruit"]
+    avoid = [f"f{i}" for i in range(7)]
+    prompts = ablation_prompts(concept, {"a": rel}, (0,), "?", 5, seed=0, avoid=avoid)
+    assert {"f7", "f8", "f9"} <= set(prompts["subject"]) and len(prompts) == 5  # 3 free subjects, then 2 avoided ones
+    assert len(ablation_prompts(concept, {"a": rel}, (0,), "?", 3, seed=0, avoid=avoid).merge(prompts)) == 3
+    assert set(ablation_prompts(concept, {"a": rel}, (0,), "?", 3, seed=0, avoid=avoid)["subject"]) == {"f7", "f8", "f9"}
 
 
 def test_ablation_prompts_are_facts_of_the_concept_with_the_store_templates(real):
@@ -136,6 +145,9 @@ def test_ablation_prompts_are_facts_of_the_concept_with_the_store_templates(real
     assert all(text == t.replace("{}", s) + "? Answer:" for text, t, s in zip(prompts["text"], prompts["template"], prompts["subject"]))
     facts = {(s.subject, s.object) for s in star.samples}
     assert all((s, o) in facts for s, o in zip(prompts["subject"], prompts["object"]))
+    fewer = ablation_prompts(found["star"], relations, (0,), "? Answer:", 40, seed=0)
+    assert set(fewer["text"]) < set(prompts["text"]) and len(fewer) == 40  # a smaller sample is part of a larger one
+    assert not ablation_prompts(found["star"], relations, (0,), "? Answer:", 100, seed=1).equals(prompts)
     small = ablation_prompts(found["president"], relations, (0,), "? Answer:", 100, seed=0)
     assert len(small) == 37 and set(small["relation"]) == {"presidents_birth_year", "presidents_election_year"}
 

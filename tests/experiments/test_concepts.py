@@ -95,7 +95,8 @@ def test_end_to_end_on_a_tiny_model(tiny_study, tmp_path, lre_dir):
     for concept in ("fruit", "tool"):
         group = examples[examples["concept"] == concept]
         assert group["positive"].sum() == 24 and (~group["positive"]).sum() == 24  # all 8 x 3 prompts of the other concept
-        assert summary["concepts"][concept]["ablation_subjects_also_identification"] == 2  # 12 subjects, 6 held out, 8 drawn
+        # 12 facts: 8 subjects identify, so 4 ablation prompts have other subjects and 2 must reuse identification subjects
+        assert summary["concepts"][concept]["ablation_prompts_of_identification_subjects"] == 2
 
     # AP against scikit-learn on the cached activations; the top-k are the k highest
     scores = np.load(next((tmp_path / "out" / ".cache").glob("concepts-activations-*.npy")))

@@ -153,14 +153,10 @@ def select_concepts(found: Mapping[str, Concept], wanted: str | Sequence[str], m
     return chosen, skipped
 
 
-def sample_subjects(concept: Concept, max_subjects: int, seed: int, avoid: Sequence[str] = ()) -> list[str]:
-    """Up to max_subjects members, drawn with a seed of (seed, concept); members not in `avoid` are taken first."""
-    rng = relation_rng(seed, f"concept:{concept.name}")
-    order = rng.permutation(len(concept.subjects))
-    avoid = set(avoid)
-    shuffled = [concept.subjects[i] for i in order]
-    shuffled.sort(key=lambda s: s in avoid)  # stable: held-out subjects first, each group in random order
-    return shuffled[:max_subjects]
+def sample_subjects(concept: Concept, max_subjects: int, seed: int) -> list[str]:
+    """Up to max_subjects members, drawn with a seed of (seed, concept)."""
+    order = relation_rng(seed, f"concept:{concept.name}").permutation(len(concept.subjects))
+    return [concept.subjects[i] for i in order[:max_subjects]]
 
 
 def concept_examples(concepts: Mapping[str, Concept], subjects: Mapping[str, Sequence[str]], templates: Sequence[str],
@@ -204,12 +200,15 @@ def concept_examples(concepts: Mapping[str, Concept], subjects: Mapping[str, Seq
 
 
 def ablation_prompts(concept: Concept, relations: Mapping[str, Relation], templates, suffix: str, n: int,
-                     seed: int) -> pd.DataFrame:
+                     seed: int, avoid: Sequence[str] = ()) -> pd.DataFrame:
     """Up to n LRE prompts (seeded, uniform over every fact and template) whose subject is of the concept.
 
     Columns: relation, subject, object, template, text. Facts of every relation of
     the concept are eligible, not only the store's (App. H: "a random selection of
     100 prompts from the LRE dataset that include the specified concept as a subject").
+    Prompts whose subject is in `avoid` (the identification subjects) are taken only
+    when the others run out. The sample for n is a prefix of one seeded order, so a
+    larger n extends a smaller n's sample.
     """
     rows = []
     for name in concept.relations:
@@ -220,6 +219,8 @@ def ablation_prompts(concept: Concept, relations: Mapping[str, Relation], templa
             raise ConfigError(f"concept {concept.name}: the store's templates do not fit relation {name}: {exc}") from None
         rows.extend((p.relation, p.subject, p.object, p.template, p.text) for p in prompts)
     table = pd.DataFrame(rows, columns=["relation", "subject", "object", "template", "text"]).drop_duplicates("text")
-    rng = relation_rng(seed, f"concept-ablation:{concept.name}")
-    keep = np.sort(rng.choice(len(table), size=min(n, len(table)), replace=False))
+    order = relation_rng(seed, f"concept-ablation:{concept.name}").permutation(len(table))
+    avoided = table["subject"].isin(set(avoid)).to_numpy()[order]
+    order = np.concatenate([order[~avoided], order[avoided]])  # each part keeps its random order
+    keep = np.sort(order[:n])
     return table.iloc[keep].reset_index(drop=True)

@@ -14,8 +14,9 @@
 5. Ablation (Fig. 31): up to n_ablation LRE prompts whose subject is of the
    concept (any LRE relation of the concept, the store's templates and suffix),
    evaluated with nothing, k random neurons (the study's seeds) and the concept's
-   top-k switched off. Identification subjects are drawn from subjects that are
-   not in the concept's ablation prompts first; the summary counts the overlap.
+   top-k switched off. Ablation prompts avoid the identification subjects while
+   other facts remain; the summary counts the ablation prompts whose subject was
+   an identification subject (n_ablation never changes the identification).
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from ..expertise.average_precision import average_precision_subsets
 from ..expertise.identify import rank_descending
 from ..model.tokenization import token_ids
 from ..report import figures
+from .core import intra_tables
 from .output import experiment as _experiment
 from .output import write_table as _write
-from .core import intra_tables
 from .study import Study
 
 BLOCK = 16384  # neurons per AP step (bounds the working copy of the activations)
@@ -81,8 +82,8 @@ def _activations(study: Study, texts: list[str], desc: str = "concept activation
 
 def _concept_ap(scores: np.ndarray, examples: pd.DataFrame, concepts: list[str]) -> np.ndarray:
     """[n_concepts, n_neurons] AP, computed in blocks of neurons."""
-    subsets = [(g["row"].to_numpy(), g["positive"].to_numpy()) for _, g in examples.groupby("concept", sort=False)]
-    assert list(dict.fromkeys(examples["concept"])) == concepts
+    groups = dict(list(examples.groupby("concept", sort=False)))
+    subsets = [(groups[c]["row"].to_numpy(), groups[c]["positive"].to_numpy()) for c in concepts]
     n = scores.shape[1]
     return np.concatenate([average_precision_subsets(np.ascontiguousarray(scores[:, a:a + BLOCK]), subsets)
                            for a in range(0, n, BLOCK)], axis=1)
@@ -125,8 +126,8 @@ def concepts(study: Study, folder: Path, concepts: str | list[str] = "all", max_
     found = concepts_of(list(relations.values()), spec.extra)
     chosen, skipped = select_concepts(found, concepts, min_subjects)
     templates = s["templates"] if isinstance(s["templates"], str) else tuple(s["templates"])
-    held = {c: ablation_prompts(found[c], relations, templates, s["suffix"], n_ablation, seed) for c in chosen}
-    subjects = {c: sample_subjects(found[c], max_subjects, seed, avoid=held[c]["subject"]) for c in chosen}
+    subjects = {c: sample_subjects(found[c], max_subjects, seed) for c in chosen}
+    held = {c: ablation_prompts(found[c], relations, templates, s["suffix"], n_ablation, seed, avoid=subjects[c]) for c in chosen}
     pool, examples, no_negatives = concept_examples(found, subjects, spec.templates, ratio, seed)
     skipped.update(no_negatives)
     chosen = [c for c in chosen if c not in no_negatives]
@@ -178,7 +179,7 @@ def concepts(study: Study, folder: Path, concepts: str | list[str] = "all", max_
         "concepts": {c: {"subjects_available": len(found[c].subjects), "subjects_used": len(subjects[c]),
                          "positives": int(counts.loc[c, "positives"]), "negatives": int(counts.loc[c, "total"] - counts.loc[c, "positives"]),
                          "relations": list(found[c].relations), "ablation_prompts": len(held.get(c, ())),
-                         "ablation_subjects_also_identification": len(set(held[c]["subject"]) & set(subjects[c])) if c in held else 0}
+                         "ablation_prompts_of_identification_subjects": int(held[c]["subject"].isin(subjects[c]).sum()) if c in held else 0}
                      for c in chosen},
         "skipped": skipped, "pool_prompts": len(pool), "ablation_source": "LRE facts of every relation of the concept (store's templates and suffix), seeded sample",
         "overlap_expected_by_chance": k * k / nset.size, "overlap_max": int(matrix.to_numpy().max()),
