@@ -17,15 +17,10 @@ import threading
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from relneurons.cli import main
-from relneurons.errors import ConfigError, DataError, RelneuronsError
-from relneurons.pipeline import load_config
-
-from faults.tiny_study import SUBJECTS, TEMPLATES
+from relneurons.errors import DataError
 
 
 _PROGRESS = re.compile(r"\d+%\|")  # transformers' own loading bars on stderr
@@ -270,16 +265,13 @@ def test_non_utf8_relation_file(capsys, tmp_path, lre_dir):
     assert not (tmp_path / "s").exists()
 
 
-def test_non_utf8_relation_registry():
+def test_non_utf8_relation_registry(tmp_path):
     from relneurons.data import load_relations
 
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "registry.toml"
-        path.write_bytes('[relations]\ncafé = "/x.json"\n'.encode("latin-1"))
-        with pytest.raises(DataError, match="registry.*not valid UTF-8"):
-            load_relations(["café"], registry_file=path)
+    path = tmp_path / "registry.toml"
+    path.write_bytes('[relations]\ncafé = "/x.json"\n'.encode("latin-1"))
+    with pytest.raises(DataError, match="registry.*not valid UTF-8"):
+        load_relations(["café"], registry_file=path)
 
 
 def test_all_relations_skipped(capsys, tmp_path, overrides):

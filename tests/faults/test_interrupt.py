@@ -8,7 +8,6 @@ placed, cheap); and a real SIGINT sent to a `relneurons run` subprocess paused i
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

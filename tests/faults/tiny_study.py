@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from tiny_models import save_tiny_folder
 
 SUBJECTS = {
