@@ -76,3 +76,15 @@ def test_median_forcing_refuses_neurons_outside_the_store(parts):
     outside = np.setdiff1d(np.arange(nset.global_ids.max() + 2), nset.global_ids)[:1]
     with pytest.raises(ConfigError, match="outside"):
         s.condition(s.ids_condition("other-set", outside))
+
+
+def test_a_moved_store_and_identification_still_open_together(parts):
+    import shutil
+
+    store, _, _, tmp_path = parts
+    shutil.copytree(store.folder, tmp_path / "moved" / "store")
+    shutil.copytree(tmp_path / "id", tmp_path / "moved" / "id")
+    from relneurons.activations.store import ActivationStore
+
+    moved = Study(ActivationStore(tmp_path / "moved" / "store"), tmp_path / "moved" / "id", tmp_path / "o2", StudyConfig(k=10), progress=False)
+    assert moved.relations == study(parts).relations

@@ -147,6 +147,9 @@ def test_collect_into_a_store_of_another_neuron_set(tiny_run, tiny_model, tiny_r
 
 def test_identify_folder_of_another_store(tiny_run, tmp_path, capsys):
     other = Path(shutil.copytree(tiny_run / "store", tmp_path / "other-store"))
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["identity"]["seed"] += 1  # collected with another seed: other prompts, other activations
+    (other / "manifest.json").write_text(json.dumps(manifest))
     code, _, err = cli(capsys, "experiment", "layers", "--store", other, "--identify", tiny_run / "identify",
                        "--out", tmp_path / "results", "--k", "8", "--quiet")
     assert code == 2

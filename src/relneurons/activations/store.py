@@ -24,6 +24,7 @@ strided read touching every page of the file, once per block.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -210,6 +211,11 @@ class ActivationStore:
     @property
     def identity(self) -> dict:
         return self.manifest["identity"]
+
+    @property
+    def identity_sha256(self) -> str:
+        """What the store holds, whatever folder it sits in: results computed from it record this, not a path."""
+        return hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()
 
     @cached_property
     def prompts(self) -> pd.DataFrame:

@@ -78,7 +78,8 @@ class Study:
         if not summary.is_file():
             raise DataError(f"{self.identify_dir} has no summary.json; run `relneurons identify` first")
         self.summary = io.read_json(summary)
-        if Path(self.summary["store"]).resolve() != self.store.folder.resolve():
+        recorded = self.summary.get("store_sha256")  # older folders recorded only the path
+        if (recorded != self.store.identity_sha256 if recorded else Path(self.summary["store"]).resolve() != self.store.folder.resolve()):
             raise DataError(f"{self.identify_dir} was computed from the store {self.summary['store']}, not {self.store.folder}")
         self.nset = self.store.neuron_set
         self.k = resolve_k(self.config.k, self.nset.size)

@@ -173,7 +173,7 @@ def identify(store_dir: str | Path, out: str | Path, config: IdentifyConfig = Id
 
     counts = examples.groupby("relation", sort=False)["positive"].agg(positives="sum", total="size")
     summary = {
-        "store": str(store.folder), "neuron_set": nset.name, "n_neurons": nset.size,
+        "store": str(store.folder), "store_sha256": store.identity_sha256, "neuron_set": nset.name, "n_neurons": nset.size,
         "k": k, "k_fraction": k / nset.size, "config": asdict(config),
         "relations": {r: {"positives": int(c.positives), "negatives": int(c.total - c.positives)} for r, c in counts.iterrows()},
         "skipped": skipped, "block": width, "block_bytes": step_bytes, "seconds": round(time.time() - started, 1),
