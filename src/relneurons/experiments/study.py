@@ -200,7 +200,7 @@ class Study:
     @cached_property
     def cache(self) -> GenerationCache:
         # the rankings depend on the examples, not on k: a new k reuses every generation it can
-        ranking = {key: v for key, v in self.summary["config"].items() if key not in ("k", "block")}
+        ranking = {key: v for key, v in self.summary["config"].items() if key not in ("k", "block", "memory_gb")}
         identity = {"store": self.settings, "rankings": json.dumps(ranking, sort_keys=True),
                     "force": self.config.force, "seed": self.config.seed}
         return GenerationCache(self.out / "generations.parquet", json.loads(json.dumps(identity, default=str)))
