@@ -112,8 +112,7 @@ class Run:
         if not parallel.is_main():
             return
         log.info(text)
-        if not self.quiet:
-            print(text, flush=True)
+        print(text, flush=True)  # stage lines are short: shown even with --quiet, which drops progress bars
 
     def marker(self, stage: str) -> dict | None:
         path = self.folder / "stages" / f"{stage}.json"
