@@ -101,7 +101,7 @@ def test_inter_matrix_per_set_and_figures(study):
 
 def test_rerun_reuses_the_captured_activations(study, monkeypatch):
     before = pd.read_parquet(study.out / "types" / "topk.parquet")
-    assert list((study.out / "cache").glob("types-*.npy"))
+    assert list((study.out / ".cache").glob("types-*.npy"))
 
     def refuse(*args, **kwargs):
         raise AssertionError("activations were captured again")
@@ -117,7 +117,7 @@ def test_median_forcing_outside_the_store_is_refused_before_any_work(study, tmp_
     median.__dict__["model"] = study.model  # reuse the loaded tiny model
     with pytest.raises(ConfigError, match="force = median"):
         EXPERIMENTS["types"](median, sets=["self_attn"])
-    assert not (tmp_path / "out" / "cache").exists()
+    assert not (tmp_path / "out" / ".cache").exists()
 
 
 @pytest.mark.parametrize("sets, needle", [(["al"], "did you mean 'all'"), (["all", "all"], "twice"), ("all", "list"), ([], "list")])

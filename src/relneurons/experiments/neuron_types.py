@@ -10,7 +10,7 @@ over the examples, not on the set it is ranked in. Neurons of the store's set
 therefore take their AP from the identification folder (ap/<relation>.parquet,
 computed from the same examples); neurons outside it (e.g. attention neurons of
 an FFN store) are captured here as token means over the store's kept texts
-(`capture_means`, no generation), cached as .npy under OUT/cache/ so a rerun
+(`capture_means`, no generation), cached as .npy under OUT/.cache/ so a rerun
 reuses them, and scored with `average_precision_subsets` in column blocks.
 Ties in AP are broken by the lower global index, as in `identify`, so the
 ranking of the store's own set equals the main one.
@@ -140,12 +140,12 @@ def kept_texts(study: Study) -> list[str]:
 
 
 def captured(study: Study, extra: NeuronSet) -> tuple[np.ndarray, Path]:
-    """Token means [store rows, extra.size] of the extra sites over the store's kept texts; cached under OUT/cache/."""
+    """Token means [store rows, extra.size] of the extra sites over the store's kept texts; cached under OUT/.cache/ (hidden: the report lists only experiment folders)."""
     texts = kept_texts(study)
     key = hashlib.sha256(json.dumps({"store": study.store.identity, "sites": [[s.path, s.width] for s in extra.sites],
                                      "texts": hashlib.sha256("\x1e".join(texts).encode()).hexdigest()},
                                     sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = study.out / "cache" / f"types-{key}.npy"
+    path = study.out / ".cache" / f"types-{key}.npy"
     if path.is_file():
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         if array.shape == (len(texts), extra.size) and array.dtype == np.float32:
