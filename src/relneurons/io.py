@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from .errors import OutputError
+from .errors import DataError, OutputError
 
 
 def _umask() -> int:
@@ -109,3 +109,16 @@ def write_table(target: str | os.PathLike[str], frame: pd.DataFrame) -> None:
 
 def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def read_text(path: str | os.PathLike[str], what: str) -> str:
+    """A user's UTF-8 text file, or a DataError naming `what` and the file (missing, not UTF-8, unreadable)."""
+    path = Path(path).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{what} {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{what} {path} is not valid UTF-8 (byte offset {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise DataError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None

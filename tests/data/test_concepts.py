@@ -169,5 +169,5 @@ def test_broken_concepts_files_are_named(tmp_path, text, message):
 
 
 def test_missing_concepts_file_names_the_option(tmp_path):
-    with pytest.raises(ConfigError, match="option file"):
+    with pytest.raises(DataError, match="option file"):
         load_concept_spec(tmp_path / "nope.toml")

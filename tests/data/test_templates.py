@@ -45,7 +45,7 @@ def test_a_user_file_replaces_the_shipped_one(tmp_path):
     ('[templates]\ncompany_hq = []\n', "non-empty list"),
     ('[templates]\ncompany_hq = ["The HQ is in"]\n', "exactly one '{}'"),
     ('[templates]\ncompany_hq = ["{} and {} are in"]\n', "exactly one '{}'"),
-    ('[templates]\ncompany_hq = [3]\n', "is not a string"),
+    ('[templates]\ncompany_hq = [3]\n', "must be a string"),
     ('[templates]\ncompany_hq = ["  {} "]\n', "no words"),
     ('[templates]\ncompany_hq = ["{} is  in", "{} IS in"]\n', "repeats"),
 ])

@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from relneurons import io
 from relneurons.data.prompts import build_prompts
-from relneurons.data.relations import Relation
+from relneurons.data.relations import Relation, check_template
 from relneurons.data.splits import relation_rng
 from relneurons.errors import ConfigError, DataError, did_you_mean
 
@@ -81,12 +82,7 @@ def load_concept_spec(path: str | os.PathLike[str] | None = None) -> ConceptSpec
         source, text = _SHIPPED, (resources.files("relneurons") / "resources" / "concepts.toml").read_text(encoding="utf-8")
     else:
         source = str(Path(path).expanduser())
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"concepts file {source} does not exist (option file)") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"concepts file {source} cannot be read: {exc}") from None
+        text = io.read_text(source, "concepts file (option file)")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -101,9 +97,7 @@ def load_concept_spec(path: str | os.PathLike[str] | None = None) -> ConceptSpec
     relations = _strings(doc["relations"], "relations", source)
     templates = _strings(doc["templates"], "templates", source)
     for i, t in enumerate(templates):
-        if t.count("{}") != 1:
-            raise DataError(f"concepts file {source}: templates[{i}] {t!r} needs exactly one '{{}}' where the subject goes "
-                            f"(it has {t.count('{}')})")
+        check_template(t, f"concepts file {source}: templates[{i}]")
     extra_doc = doc.get("extra", {})
     if not isinstance(extra_doc, dict):
         raise DataError(f"concepts file {source}: extra must be a table of concept = [relations]")

@@ -43,7 +43,7 @@ from typing import Any
 import pandas as pd
 
 from relneurons.data.prompts import fill
-from relneurons.data.relations import PAPER_RELATIONS, registry
+from relneurons.data.relations import PAPER_RELATIONS, check_template, registry
 from relneurons.errors import ConfigError, DataError, did_you_mean
 
 try:
@@ -154,12 +154,7 @@ def _relation_entry(entry: Any, where: str) -> dict[str, Any]:
         if not isinstance(templates, list) or not templates:
             raise DataError(f"{where}.templates must be a non-empty list of strings, e.g. [\"{{}} liegt in\"]")
         for i, template in enumerate(templates):
-            if not isinstance(template, str):
-                raise DataError(f"{where}.templates[{i}] must be a string, got {template!r}")
-            count = template.count("{}")
-            if count != 1:
-                raise DataError(f"{where}.templates[{i}] {template!r} has {count} '{{}}' placeholders; "
-                                "it needs exactly one, where the subject goes")
+            check_template(template, f"{where}.templates[{i}]")
         out["templates"] = tuple(dict.fromkeys(templates))
     if "as_written" in entry:
         if not isinstance(entry["as_written"], bool):

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
+from relneurons import io
 from relneurons.data.lre import resolve_data_dir
 from relneurons.errors import ConfigError, DataError, InputError, did_you_mean
 
@@ -135,14 +136,7 @@ def registry(extra: str | os.PathLike[str] | None = None) -> dict[str, str]:
     merged = _relations_table(_SHIPPED, _REGISTRY_RESOURCE)
     if extra is not None:
         path = Path(extra).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise DataError(f"relation registry file {path} does not exist") from None
-        except UnicodeDecodeError as exc:
-            raise DataError(f"relation registry file {path} is not valid UTF-8 ({exc.reason})") from None
-        except OSError as exc:
-            raise DataError(f"relation registry file {path} cannot be read: {exc.strerror}") from None
+        text = io.read_text(path, "relation registry file")
         merged.update(_relations_table(_load_toml(text, str(path)), str(path)))
     return merged
 
@@ -167,20 +161,24 @@ def _decode(raw: bytes, path: Path) -> Any:
         ) from None
 
 
+def check_template(template: Any, where: str) -> str:
+    """A prompt template is a string with exactly one '{}', where the subject goes; DataError naming `where` if not.
+
+    The one check for every template source: LRE files, P_eva-2, language packs, concepts.
+    """
+    if not isinstance(template, str):
+        raise DataError(f"{where} must be a string, got {template!r}")
+    count = template.count("{}")
+    if count != 1:
+        raise DataError(f"{where} {template!r} has {count} '{{}}' placeholders; it needs exactly one '{{}}', where the subject goes")
+    return template
+
+
 def _templates(doc: Mapping[str, Any], field: str, path: Path) -> tuple[str, ...]:
     value = doc.get(field, [])
     if not isinstance(value, list):
         raise DataError(f"relation file {path}: field {field!r} must be a list of strings, got {type(value).__name__}")
-    for i, template in enumerate(value):
-        if not isinstance(template, str):
-            raise DataError(f"relation file {path}: {field}[{i}] must be a string, got {template!r}")
-        count = template.count("{}")
-        if count != 1:
-            raise DataError(
-                f"relation file {path}: {field}[{i}] {template!r} has {count} '{{}}' placeholders; "
-                "it needs exactly one, where the subject goes"
-            )
-    return tuple(value)
+    return tuple(check_template(t, f"relation file {path}: {field}[{i}]") for i, t in enumerate(value))
 
 
 def _samples(doc: Mapping[str, Any], path: Path) -> tuple[Sample, ...]:

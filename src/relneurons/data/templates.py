@@ -18,7 +18,8 @@ from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 
-from relneurons.data.relations import Relation
+from relneurons import io
+from relneurons.data.relations import Relation, check_template
 from relneurons.errors import DataError
 
 try:
@@ -40,14 +41,7 @@ def _read(path: str | os.PathLike[str] | None) -> tuple[str, str]:
     if path is None:
         return (resources.files("relneurons") / "resources" / "templates_eva2.toml").read_text(encoding="utf-8"), SHIPPED_TEMPLATES
     path = Path(path).expanduser()
-    try:
-        return path.read_text(encoding="utf-8"), str(path)
-    except FileNotFoundError:
-        raise DataError(f"template file {path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"template file {path} is not valid UTF-8 ({exc.reason})") from None
-    except OSError as exc:
-        raise DataError(f"template file {path} cannot be read: {exc.strerror}") from None
+    return io.read_text(path, "template file"), str(path)
 
 
 def load_templates(path: str | os.PathLike[str] | None = None,
@@ -72,11 +66,7 @@ def load_templates(path: str | os.PathLike[str] | None = None,
             raise DataError(f"{where}: expected a non-empty list of template strings, got {templates!r}")
         seen: dict[str, str] = {}
         for template in templates:
-            if not isinstance(template, str):
-                raise DataError(f"{where}: {template!r} is not a string")
-            if template.count("{}") != 1:
-                raise DataError(f"{where}: template {template!r} must contain exactly one '{{}}' for the subject "
-                                f"(it has {template.count('{}')})")
+            check_template(template, f"{where}: template")
             if not template.replace("{}", "").strip():
                 raise DataError(f"{where}: template {template!r} has no words besides the subject")
             if normalise(template) in seen:
