@@ -59,6 +59,16 @@ def collect_config(config: dict, batch_size: int) -> CollectConfig:
                          batch_size=batch_size, chunk_prompts=config["run"].get("chunk_prompts") or None)
 
 
+def file_stamp(value: str) -> list | None:
+    """(name, size, mtime) of the file or every file under the folder an option names, so that editing a
+    counts file, corpus or language pack reruns the experiment; None when the option is not a path."""
+    path = Path(value).expanduser()
+    if not path.exists():
+        return None
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [[str(p.relative_to(path)) if path.is_dir() else p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
 def experiment_options(config: dict, name: str) -> dict:
     """Keyword options of experiment `name`: its own section, or the few core options kept in [experiments]."""
     e = config["experiments"]
@@ -217,7 +227,7 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     for i, name in enumerate(names, start=3):
         options = experiment_options(config, name)
         settings = {"k": n["k"], "seeds": e["random_seeds"], "n_boot": config["bootstrap"]["n_boot"], "max_det": e["max_det"],
-                    "options": options}
+                    "options": options, "files": {key: file_stamp(v) for key, v in options.items() if isinstance(v, str) and v}}
         run.stage(i, total, name, _key(name, k_results, settings), lambda name=name, options=options: EXPERIMENTS[name](study, **options))
         run.write_manifest(False)
 
