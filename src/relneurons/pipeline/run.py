@@ -227,7 +227,10 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     for i, name in enumerate(names, start=3):
         options = experiment_options(config, name)
         settings = {"k": n["k"], "seeds": e["random_seeds"], "n_boot": config["bootstrap"]["n_boot"], "max_det": e["max_det"],
-                    "options": options, "files": {key: stamp for key, v in options.items() if isinstance(v, str) and (stamp := file_stamp(v))}}
+                    "options": options}
+        files = {key: stamp for key, v in options.items() if isinstance(v, str) and (stamp := file_stamp(v))}
+        if files:  # only then: keys of runs without file options stay as they were
+            settings["files"] = files
         run.stage(i, total, name, _key(name, k_results, settings), lambda name=name, options=options: EXPERIMENTS[name](study, **options))
         run.write_manifest(False)
 
