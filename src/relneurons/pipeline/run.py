@@ -122,7 +122,8 @@ class Run:
         if not parallel.is_main():
             return
         log.info(text)
-        print(text, flush=True)  # stage lines are short: shown even with --quiet, which drops progress bars
+        if not self.quiet:
+            print(text, flush=True)
 
     def marker(self, stage: str) -> dict | None:
         path = self.folder / "stages" / f"{stage}.json"
