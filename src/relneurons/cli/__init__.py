@@ -363,7 +363,7 @@ an interrupted run resumes where it stopped.""")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one key (repeatable), e.g. neurons.k=300.")
 @click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False), help="Shortcut for --set data.dir=DIR.")
 @click.option("--out", "-o", default=None, type=click.Path(file_okay=False), help="Shortcut for --set run.out=DIR.")
-@click.option("--quiet", "-q", is_flag=True, help="Stage lines only, no progress bars (logs, CI).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars and no stage lines (they still go to RUN/logs/run.log).")
 def run_command(preset, config_file, overrides, data_dir, out, quiet) -> None:
     """Run the whole study (collect, identify, experiments, report) into one run folder."""
     from ..pipeline import load_config, run_study
