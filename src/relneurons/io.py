@@ -111,14 +111,23 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def read_text(path: str | os.PathLike[str], what: str) -> str:
-    """A user's UTF-8 text file, or a DataError naming `what` and the file (missing, not UTF-8, unreadable)."""
+def read_bytes(path: str | os.PathLike[str], what: str) -> bytes:
+    """A user's file, or a DataError naming `what` and the file (missing, a folder, unreadable)."""
     path = Path(path).expanduser()
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{what} {path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{what} {path} is not valid UTF-8 (byte offset {exc.start}); save it as UTF-8") from None
+    except IsADirectoryError:
+        raise DataError(f"{what} {path} is a folder, not a file") from None
     except OSError as exc:
         raise DataError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+
+
+def read_text(path: str | os.PathLike[str], what: str) -> str:
+    """A user's UTF-8 text file, or a DataError naming `what` and the file (missing, not UTF-8, unreadable)."""
+    raw = read_bytes(path, what)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{what} {Path(path).expanduser()} is not valid UTF-8 (byte offset {exc.start}); save it as UTF-8") from None

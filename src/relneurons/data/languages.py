@@ -42,6 +42,7 @@ from typing import Any
 
 import pandas as pd
 
+from relneurons import io
 from relneurons.data.prompts import fill
 from relneurons.data.relations import PAPER_RELATIONS, check_template, registry
 from relneurons.errors import ConfigError, DataError, did_you_mean
@@ -260,22 +261,11 @@ def _user_files(user_dir: str | os.PathLike[str] | None) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.toml"))}
 
 
-def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"language pack {path} does not exist") from None
-    except IsADirectoryError:
-        raise DataError(f"language pack {path} is a folder, not a TOML file") from None
-    except OSError as exc:
-        raise DataError(f"language pack {path} cannot be read: {exc.strerror}") from None
-
-
 def _pack_from_file(path: Path) -> LanguagePack:
     """The pack a user file defines: an override of the shipped pack of its code, or a new language."""
     code = path.stem
     _check_code(code, str(path))
-    parts = _parse(_read_doc(_read_file(path), str(path)), str(path))
+    parts = _parse(_read_doc(io.read_bytes(path, "language pack"), str(path)), str(path))
     shipped = _shipped_parts(code)
     if shipped is None:
         return _complete(code, parts, (str(path),))
