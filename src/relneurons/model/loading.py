@@ -200,7 +200,15 @@ def load_model(
     revision: str | None = None,
     trust_remote_code: bool = False,
 ):
-    """Load a causal LM and its tokenizer, in eval mode with gradients off.
+    """Load a causal LM and its tokenizer, in eval mode.
+
+    Gradients are kept off by `torch.inference_mode()` around every forward pass
+    the project runs, not by clearing the parameters' `requires_grad`: with
+    weights that do not require grad, `torch.matmul` does not fold the batch
+    dimensions of a non-contiguous 3-D input (the last-position slice that the
+    LM head sees with `logits_to_keep=1`) and runs a batched matmul against the
+    expanded (vocab x hidden) weight instead, 4x slower for Gemma 3's 262k-word
+    head (issue 14; guarded by tests/model/test_loading_fast_path.py).
 
     `device="auto"` spreads the model over the visible devices with
     `device_map="auto"` (accelerate), optionally capped per device by
@@ -242,7 +250,7 @@ def load_model(
         ) from exc
     if device != "auto":
         model.to(device)
-    model.eval().requires_grad_(False)
+    model.eval()
     return model, tokenizer
 
 
