@@ -17,8 +17,10 @@ from relneurons.experiments import (
     bootstrap_drop_ci,
     mcnemar_exact,
     paired_permutation_test,
+    relation_vs_random,
     relative_drop,
 )
+from scipy.stats import t as t_dist
 
 
 def _percentile(sorted_vals: list[float], q: float) -> float:
@@ -204,3 +206,183 @@ def test_permutation_monte_carlo_agrees_with_enumeration():
     assert paired_permutation_test(a, b, n_perm=n_perm, seed=1) == p
     # a relation that breaks 30 prompts more than random: nothing as extreme in 1000 draws
     assert paired_permutation_test(np.ones(30), np.zeros(30), n_perm=1000, seed=0) == 1 / 1001
+
+
+# ----------------------------------------------------------------- clusters (issue 11)
+
+def _loop_cluster_reps(labels, columns, n_boot, seed):
+    """Plain-loop cluster bootstrap: per replicate, the pooled mean of each column over the drawn clusters.
+
+    Same seed contract as the module: clusters in sorted label order, row b of
+    rng.integers(0, m, size=(n_boot, m)) lists the clusters drawn."""
+    order = sorted(set(labels))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(order), size=(n_boot, len(order)))
+    reps = []
+    for row in idx:
+        totals = [0.0] * len(columns)
+        count = 0
+        for j in row:
+            for i, lab in enumerate(labels):
+                if lab == order[j]:
+                    count += 1
+                    for c, col in enumerate(columns):
+                        totals[c] += float(col[i])
+        reps.append([t / count for t in totals])
+    return reps
+
+
+def test_cluster_bootstrap_matches_plain_loop_reference():
+    labels = ["t3", "t1", "t3", "t2", "t1", "t3", "t4", "t2", "t4", "t5"]  # unequal cluster sizes, unsorted
+    x = np.array([1, 0, 1, 1, 0, 0, 1, 1, 1, 0], dtype=bool)
+    n_boot, seed = 300, 4
+    reps = sorted(r[0] for r in _loop_cluster_reps(labels, [x], n_boot, seed))
+    got = bootstrap_ci(x, n_boot=n_boot, seed=seed, clusters=np.array(labels))
+    assert got == pytest.approx((_percentile(reps, 0.025), _percentile(reps, 0.975)), abs=1e-12)
+    acc, lo, hi = accuracy_ci(x, n_boot=n_boot, seed=seed, clusters=labels)
+    assert acc == x.mean() and (lo, hi) == got
+    # one prompt per cluster with labels 0..n-1 in order: exactly the prompt bootstrap
+    y = np.random.default_rng(0).random(23) < 0.4
+    assert bootstrap_ci(y, seed=3, clusters=np.arange(23)) == bootstrap_ci(y, seed=3)
+
+
+def test_cluster_drop_ci_matches_plain_loop_reference():
+    labels = [7, 7, 7, 2, 2, 9, 9, 9, 4, 1, 1, 1]
+    orig = np.array([1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1], dtype=bool)
+    deact = np.array([0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0], dtype=bool)
+    n_boot, seed = 400, 9
+    reps = []
+    for a0, a1 in _loop_cluster_reps(labels, [orig, deact], n_boot, seed):
+        if a0 > 0:
+            reps.append((a0 - a1) / a0)
+    reps.sort()
+    point, lo, hi = bootstrap_drop_ci(orig, deact, n_boot=n_boot, seed=seed, clusters=np.array(labels))
+    assert point == pytest.approx(relative_drop(orig.mean(), deact.mean()))
+    assert (lo, hi) == pytest.approx((_percentile(reps, 0.025), _percentile(reps, 0.975)), abs=1e-12)
+
+
+def test_cluster_interval_is_wider_when_prompts_of_a_triple_agree():
+    # 20 triples x 3 templates, all templates of a triple give the same outcome: 20 units, not 60
+    rng = np.random.default_rng(1)
+    per_triple = rng.random(20) < 0.5
+    x, labels = np.repeat(per_triple, 3), np.repeat(np.arange(20), 3)
+    lo_p, hi_p = bootstrap_ci(x, seed=0)
+    lo_c, hi_c = bootstrap_ci(x, seed=0, clusters=labels)
+    assert (hi_c - lo_c) > 1.4 * (hi_p - lo_p)  # ~sqrt(3) wider
+    lo_t, hi_t = bootstrap_ci(per_triple.astype(float), seed=0)  # same as bootstrapping the 20 triples once each
+    assert (hi_c - lo_c) == pytest.approx(hi_t - lo_t, abs=0.06)
+
+
+def test_cluster_permutation_flips_whole_clusters():
+    labels = np.array([0, 0, 1, 1, 1, 2, 3, 3, 4, 5])
+    a = np.array([1, 1, 1, 0, 1, 1, 0, 1, 1, 1], dtype=float)
+    b = np.array([0, 0, 0, 0, 1, 0, 1, 1, 0, 1], dtype=float)
+    sums = np.array([sum(a[i] - b[i] for i in range(10) if labels[i] == c) for c in range(6)])
+    assert paired_permutation_test(a, b, clusters=labels) == pytest.approx(_exact_sign_flip(sums), abs=1e-12)
+    # strongly tied templates: 6 triples x 3 templates all broken -> 2/2^6, not 2/2^18
+    broken = np.zeros(18)
+    assert paired_permutation_test(broken, np.ones(18), clusters=np.repeat(np.arange(6), 3)) == pytest.approx(2 / 64)
+    assert paired_permutation_test(broken, np.ones(18)) == pytest.approx(1 / 10001)  # Monte Carlo floor
+
+
+def test_cluster_mcnemar():
+    rng = np.random.default_rng(3)
+    a, b = rng.random(30) < 0.5, rng.random(30) < 0.5
+    b01, b10, p = mcnemar_exact(a, b)
+    assert b01 + b10 <= 16  # exact enumeration path: one prompt per cluster is the binomial test again
+    assert mcnemar_exact(a, b, clusters=np.arange(30)) == (b01, b10, pytest.approx(p, rel=1e-12))
+    # all three templates of 6 triples broken by A: clusters give 2 / 2^6
+    a, b = np.zeros(18, dtype=bool), np.ones(18, dtype=bool)
+    assert mcnemar_exact(a, b, clusters=np.repeat(np.arange(6), 3)) == (18, 0, pytest.approx(2 / 64))
+    assert mcnemar_exact(a, b)[2] == pytest.approx(2 * 0.5**18)
+    assert mcnemar_exact(a, a, clusters=np.zeros(18)) == (0, 0, 1.0)
+    with pytest.raises(InputError, match="clusters"):
+        mcnemar_exact(a, b, clusters=np.arange(5))
+
+
+def test_cluster_input_errors():
+    x = np.ones(4, dtype=bool)
+    with pytest.raises(InputError, match="one label per prompt"):
+        bootstrap_ci(x, clusters=np.zeros((2, 2)))
+    with pytest.raises(InputError, match="NaN"):
+        bootstrap_drop_ci(x, x, clusters=np.array([0.0, 1.0, np.nan, 2.0]))
+    with pytest.raises(InputError, match="one label per prompt"):
+        paired_permutation_test(x, x, clusters=[1, 2, 3])
+    assert all(math.isnan(v) for v in bootstrap_ci(np.array([], dtype=bool), clusters=np.array([], dtype=int)))
+
+
+# ----------------------------------------------------------------- relation_vs_random
+
+def test_relation_vs_random_t_prediction_against_hand_formula():
+    rng = np.random.default_rng(0)
+    random = rng.random((5, 50)) < np.array([0.40, 0.42, 0.24, 0.35, 0.45])[:, None]
+    relation = rng.random(50) < 0.1
+    res = relation_vs_random(relation, random, n_boot=200)
+    accs = random.mean(axis=1)
+    n = 5
+    mean, sd = accs.mean(), accs.std(ddof=1)
+    t = (mean - relation.mean()) / (sd * math.sqrt(1 + 1 / n))
+    assert res.method == "t-prediction" and res.n_sets == 5 and res.n_prompts == 50 and res.n_clusters == 50
+    assert res.p_value == pytest.approx(t_dist.sf(t, n - 1), rel=1e-12)
+    assert res.p_value < 0.05
+    half = t_dist.ppf(0.975, n - 1) * sd * math.sqrt(1 + 1 / n)
+    assert (res.random_low, res.random_high) == pytest.approx((mean - half, mean + half))
+    assert res.acc_random == pytest.approx(tuple(accs)) and res.acc_relation == relation.mean()
+    assert res.percentile == 0.0 and res.diff == pytest.approx(relation.mean() - mean)
+    assert res.diff_low <= res.diff <= res.diff_high
+    # one-sided: a relation set that helps gets a large p
+    assert relation_vs_random(~relation, random, n_boot=50).p_value > 0.95
+
+
+def test_relation_vs_random_percentile_and_ties():
+    random = np.array([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 0], [1, 1, 0, 0]], dtype=bool)  # 0.5 0.25 0.75 0.5
+    res = relation_vs_random(np.array([1, 0, 1, 0], dtype=bool), random, n_boot=50)  # 0.5: 1 below, 2 tied
+    assert res.percentile == pytest.approx(100 * (1 + 0.5 * 2) / 4)
+
+
+def test_relation_vs_random_rank_from_19_sets():
+    rng = np.random.default_rng(2)
+    random = rng.random((19, 40)) < 0.4
+    accs = random.mean(axis=1)
+    relation = np.zeros(40, dtype=bool)
+    relation[: int(round(40 * np.sort(accs)[2]))] = True  # tied with the third-lowest set
+    res = relation_vs_random(relation, random, n_boot=50)
+    assert res.method == "rank"
+    assert res.p_value == pytest.approx((1 + np.sum(accs <= relation.mean())) / 20)
+    assert relation_vs_random(np.zeros(40, dtype=bool), random, n_boot=50).p_value == pytest.approx(1 / 20)
+
+
+def test_relation_vs_random_degenerate_cases():
+    same = np.tile(np.array([1, 0, 1, 0, 1, 0], dtype=bool), (4, 1))  # every set 0.5: sd 0
+    res = relation_vs_random(np.zeros(6, dtype=bool), same, n_boot=50)
+    assert res.method == "rank" and res.p_value == pytest.approx(1 / 5) and "equally accurate" in res.reason
+    assert res.random_low == res.random_high == 0.5
+    one = relation_vs_random(np.zeros(6, dtype=bool), same[:1], n_boot=50)
+    assert math.isnan(one.p_value) and one.method == "none" and "one random set" in one.reason
+    assert one.percentile == 0.0 and math.isnan(one.acc_random_sd) and math.isnan(one.random_low)
+    empty = relation_vs_random(np.array([], dtype=bool), np.zeros((3, 0), dtype=bool))
+    assert math.isnan(empty.p_value) and empty.reason == "no prompts" and empty.n_sets == 3
+    with pytest.raises(InputError, match="n_sets, n_prompts"):
+        relation_vs_random(np.zeros(6, dtype=bool), np.zeros(6, dtype=bool))
+    with pytest.raises(InputError, match="n_sets, n_prompts"):
+        relation_vs_random(np.zeros(6, dtype=bool), np.zeros((3, 5), dtype=bool))
+    with pytest.raises(InputError, match="at least one random set"):
+        relation_vs_random(np.zeros(6, dtype=bool), np.zeros((0, 6), dtype=bool))
+    with pytest.raises(InputError, match="boolean"):
+        relation_vs_random(np.zeros(6, dtype=bool), np.full((2, 6), 0.5))
+    with pytest.raises(InputError, match="one label per prompt"):
+        relation_vs_random(np.zeros(6, dtype=bool), same, clusters=np.arange(3))
+
+
+def test_relation_vs_random_difference_interval_matches_loop_with_clusters():
+    labels = [5, 5, 1, 1, 1, 3, 8, 8]
+    relation = np.array([0, 0, 1, 0, 0, 1, 0, 0], dtype=bool)
+    random = np.array([[1, 0, 1, 1, 0, 1, 1, 0], [0, 1, 1, 0, 1, 1, 1, 1], [1, 1, 0, 0, 0, 1, 0, 1]], dtype=bool)
+    n_boot, seed = 300, 6
+    reps = sorted(r[0] - (r[1] + r[2] + r[3]) / 3
+                  for r in _loop_cluster_reps(labels, [relation, *random], n_boot, seed))
+    res = relation_vs_random(relation, random, clusters=np.array(labels), n_boot=n_boot, seed=seed)
+    assert res.n_clusters == 4
+    assert (res.diff_low, res.diff_high) == pytest.approx((_percentile(reps, 0.025), _percentile(reps, 0.975)), abs=1e-12)
+    # clusters change the interval, never the p-value (the random sets are the replicates)
+    assert res.p_value == relation_vs_random(relation, random, n_boot=n_boot, seed=seed).p_value

@@ -13,7 +13,9 @@ from .stats import (
     bootstrap_ci,
     bootstrap_drop_ci,
     mcnemar_exact,
+    RelationVsRandom,
     paired_permutation_test,
+    relation_vs_random,
     relative_drop,
 )
 from .tables import LAYER_DISTRIBUTION_COLUMNS, layer_distribution, matrix_to_long, overlap_matrix
@@ -23,5 +25,5 @@ __all__ = [
     "SUMMARY_COLUMNS", "accuracy_ci", "bootstrap_ci", "bootstrap_drop_ci", "classify_error",
     "cumulativity_counts", "cumulativity_from_long", "error_table", "error_table_wide",
     "layer_distribution", "matrix_to_long", "mcnemar_exact", "overlap_matrix",
-    "paired_permutation_test", "relative_drop", "summarise_cumulativity",
+    "paired_permutation_test", "RelationVsRandom", "relation_vs_random", "relative_drop", "summarise_cumulativity",
 ]

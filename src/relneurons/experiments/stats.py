@@ -1,14 +1,25 @@
-"""Uncertainty for accuracies measured on small prompt sets (issue 4, "Uncertainty").
+"""Uncertainty for accuracies measured on small prompt sets (issues 4 and 11).
 
 The paper reports bare accuracies on 50-prompt sets; here every accuracy and
 every relative drop gets a seeded 95% percentile-bootstrap interval over
-prompts, and the relation-k vs random-k comparison gets a paired test on the
-same prompts.
+prompts, the relation-k vs original comparison a paired test on the same
+prompts, and the relation-k vs random-k comparison `relation_vs_random`, which
+treats each random neuron set as one replicate (docs/method.md, "Statistics").
+
+Units of replication: prompts of one triple written with several templates are
+not independent. Every function taking per-prompt outcomes takes `clusters`
+(one label per prompt, e.g. the triple's subject); with it, whole clusters are
+resampled or sign-flipped. Without it (None) the results are those of the
+prompt-level procedures, unchanged.
 
 Resampling contract (so results are reproducible and checkable): with
 ``rng = numpy.random.default_rng(seed)``, bootstrap replicate ``b`` uses the
-prompt indices in row ``b`` of ``rng.integers(0, n, size=(n_boot, n))``, drawn
-in blocks of whole rows (one block whenever ``n_boot * n <= 2**22``). The
+indices in row ``b`` of ``rng.integers(0, m, size=(n_boot, m))``, drawn in
+blocks of whole rows (one block whenever ``n_boot * m <= 2**22``). Without
+clusters m = n prompts and the indices are prompts; with clusters m = number of
+distinct labels, index j is the j-th label in ``numpy.unique`` order, and a
+replicate's accuracy is (correct prompts of the drawn clusters) / (prompts of
+the drawn clusters), each cluster counted as often as it is drawn. The
 interval is ``numpy.quantile(replicates, [(1 - level) / 2, (1 + level) / 2])``
 (linear interpolation).
 """
@@ -17,9 +28,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import binomtest
+from scipy.stats import t as t_dist
 
 from relneurons.errors import InputError
 
@@ -29,6 +42,8 @@ __all__ = [
     "bootstrap_drop_ci",
     "mcnemar_exact",
     "paired_permutation_test",
+    "relation_vs_random",
+    "RelationVsRandom",
     "relative_drop",
 ]
 
@@ -37,6 +52,9 @@ _BLOCK_CELLS = 2**22
 
 #: Exact sign-flip enumeration is used up to this many non-zero differences.
 _EXACT_MAX_NONZERO = 16
+
+#: From this many random sets on, `relation_vs_random` uses the exact rank test (its p can reach 0.05).
+RANK_MIN_SETS = 19
 
 
 # ----------------------------------------------------------------- validation
@@ -63,6 +81,30 @@ def bool_vector(x: np.ndarray, name: str) -> np.ndarray:
             raise InputError(f"{name} must be boolean (correct / wrong per prompt)")
         arr = arr.astype(bool)
     return arr
+
+
+def _cluster_codes(clusters: np.ndarray | None, n: int) -> np.ndarray | None:
+    """Cluster index 0..m-1 of every prompt (labels in numpy.unique order), or None without clusters."""
+    if clusters is None:
+        return None
+    arr = np.asarray(clusters)
+    if arr.ndim != 1 or arr.size != n:
+        raise InputError(f"clusters must give one label per prompt ({n} prompts), got shape {arr.shape}")
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        raise InputError("clusters contains NaN; give every prompt the label of its triple")
+    try:
+        _, codes = np.unique(arr, return_inverse=True)
+    except TypeError as err:
+        raise InputError(f"clusters labels must be comparable (ints or strings of one type): {err}") from None
+    return codes.reshape(-1)
+
+
+def _cluster_sums(x: np.ndarray, codes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(per-unit sums of x, per-unit prompt counts): the prompts themselves without clusters."""
+    if codes is None:
+        return x, np.ones(x.size)
+    m = int(codes.max()) + 1 if codes.size else 0
+    return np.bincount(codes, weights=x, minlength=m), np.bincount(codes, minlength=m).astype(np.float64)
 
 
 def _check_boot(n_boot: int, level: float) -> None:
@@ -92,28 +134,35 @@ def _interval(replicates: np.ndarray, level: float) -> tuple[float, float]:
 # ----------------------------------------------------------------- accuracies
 
 def bootstrap_ci(correct: np.ndarray, n_boot: int = 2000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
+                 level: float = 0.95, clusters: np.ndarray | None = None) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `correct` (shape [n_prompts]).
 
-    Prompts are resampled with replacement; each replicate is the mean of the
-    resample. An empty array gives (nan, nan).
+    Prompts (or, with `clusters`, whole clusters) are resampled with
+    replacement; each replicate is the mean over the resampled prompts. An
+    empty array gives (nan, nan).
     """
     _check_boot(n_boot, level)
     x = _vector(correct, "correct")
+    codes = _cluster_codes(clusters, x.size)
     n = x.size
     if n == 0:
         return (math.nan, math.nan)
     rng = np.random.default_rng(seed)
-    reps = np.concatenate([x[idx].mean(axis=1) for idx in _index_blocks(rng, n, n_boot)])
+    if codes is None:
+        reps = np.concatenate([x[idx].mean(axis=1) for idx in _index_blocks(rng, n, n_boot)])
+    else:
+        sums, sizes = _cluster_sums(x, codes)
+        reps = np.concatenate([sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
+                               for idx in _index_blocks(rng, sums.size, n_boot)])
     return _interval(reps, level)
 
 
 def accuracy_ci(correct: np.ndarray, n_boot: int = 2000, seed: int = 0,
-                level: float = 0.95) -> tuple[float, float, float]:
+                level: float = 0.95, clusters: np.ndarray | None = None) -> tuple[float, float, float]:
     """(accuracy, low, high): the mean of `correct` and its bootstrap interval (NaN if empty)."""
     x = _vector(correct, "correct")
     acc = float(x.mean()) if x.size else math.nan
-    return (acc, *bootstrap_ci(x, n_boot=n_boot, seed=seed, level=level))
+    return (acc, *bootstrap_ci(x, n_boot=n_boot, seed=seed, level=level, clusters=clusters))
 
 
 def relative_drop(acc_orig: float, acc_deact: float) -> float:
@@ -129,13 +178,14 @@ def relative_drop(acc_orig: float, acc_deact: float) -> float:
 
 
 def bootstrap_drop_ci(orig: np.ndarray, deact: np.ndarray, n_boot: int = 2000, seed: int = 0,
-                      level: float = 0.95) -> tuple[float, float, float]:
+                      level: float = 0.95, clusters: np.ndarray | None = None) -> tuple[float, float, float]:
     """(drop, low, high) for the relative drop of accuracy from `orig` to `deact`.
 
     `orig[i]` / `deact[i]` say whether prompt i is answered correctly by the
     original / deactivated model (bool, shape [n_prompts], same prompts). Prompts
     are resampled jointly (the pair of outcomes of a prompt stays together), so
-    the interval reflects the paired design. A resample whose original accuracy
+    the interval reflects the paired design; with `clusters` whole clusters are
+    resampled (module contract). A resample whose original accuracy
     is 0 has no drop and is skipped; the quantiles are taken over the remaining
     replicates. If the observed original accuracy is 0 (or there are no
     prompts) the drop is undefined: (nan, nan, nan), never a division error.
@@ -145,15 +195,24 @@ def bootstrap_drop_ci(orig: np.ndarray, deact: np.ndarray, n_boot: int = 2000, s
     d = bool_vector(deact, "deact")
     if o.shape != d.shape:
         raise InputError(f"orig and deact must cover the same prompts, got {o.size} and {d.size}")
+    codes = _cluster_codes(clusters, o.size)
     n = o.size
     if n == 0 or not o.any():
         return (math.nan, math.nan, math.nan)
     point = relative_drop(o.mean(), d.mean())
     rng = np.random.default_rng(seed)
     reps = []
-    for idx in _index_blocks(rng, n, n_boot):
-        a0 = o[idx].mean(axis=1)
-        a1 = d[idx].mean(axis=1)
+    if codes is not None:
+        o_sums, sizes = _cluster_sums(o.astype(np.float64), codes)
+        d_sums, _ = _cluster_sums(d.astype(np.float64), codes)
+    for idx in _index_blocks(rng, n if codes is None else sizes.size, n_boot):
+        if codes is None:
+            a0 = o[idx].mean(axis=1)
+            a1 = d[idx].mean(axis=1)
+        else:
+            total = sizes[idx].sum(axis=1)
+            a0 = o_sums[idx].sum(axis=1) / total
+            a1 = d_sums[idx].sum(axis=1) / total
         keep = a0 > 0
         reps.append((a0[keep] - a1[keep]) / a0[keep])
     return (point, *_interval(np.concatenate(reps), level))
@@ -161,7 +220,8 @@ def bootstrap_drop_ci(orig: np.ndarray, deact: np.ndarray, n_boot: int = 2000, s
 
 # ----------------------------------------------------------------- paired tests
 
-def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
+def mcnemar_exact(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None = None,
+                  n_perm: int = 10000, seed: int = 0) -> tuple[int, int, float]:
     """Exact two-sided McNemar test of two conditions on the same prompts.
 
     `a`, `b`: bool [n_prompts], correctness under condition A (e.g. relation-k
@@ -169,36 +229,62 @@ def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
     b01 = #(A wrong, B right), b10 = #(A right, B wrong); under H0 each
     discordant prompt is equally likely either way, so
     p = binomtest(b01, b01 + b10, 0.5, two-sided). No discordant pair: p = 1.
+
+    With `clusters` the prompts of one cluster are not independent, so the unit
+    is the cluster: p is the two-sided sign-flip test (`paired_permutation_test`
+    rules: exact up to 16 non-zero clusters, else `n_perm` seeded flips) of the
+    per-cluster discordance sums #(A wrong, B right) - #(A right, B wrong).
+    With one prompt per cluster and at most 16 discordant prompts this is the
+    exact binomial test again.
     """
     x = bool_vector(a, "a")
     y = bool_vector(b, "b")
     if x.shape != y.shape:
         raise InputError(f"a and b must cover the same prompts, got {x.size} and {y.size}")
+    codes = _cluster_codes(clusters, x.size)
     b01 = int(np.sum(~x & y))
     b10 = int(np.sum(x & ~y))
+    if codes is not None:
+        _check_perm(n_perm)
+        per_cluster, _ = _cluster_sums((~x & y).astype(np.float64) - (x & ~y).astype(np.float64), codes)
+        return (b01, b10, _sign_flip_p(per_cluster, n_perm, seed))
     if b01 + b10 == 0:
         return (b01, b10, 1.0)
     p = binomtest(b01, b01 + b10, 0.5, alternative="two-sided").pvalue
     return (b01, b10, float(min(1.0, p)))
 
 
-def paired_permutation_test(a: np.ndarray, b: np.ndarray, n_perm: int = 10000, seed: int = 0) -> float:
+def _check_perm(n_perm: int) -> None:
+    if int(n_perm) != n_perm or n_perm < 1:
+        raise InputError(f"n_perm must be a positive integer, got {n_perm!r}")
+
+
+def paired_permutation_test(a: np.ndarray, b: np.ndarray, n_perm: int = 10000, seed: int = 0,
+                            clusters: np.ndarray | None = None) -> float:
     """Two-sided sign-flip permutation test of mean(a - b) = 0 on paired values.
 
-    Typical use: `a` = a relation-k run's per-prompt correctness (0/1), `b` =
-    the per-prompt mean correctness over the random seeds. Statistic
+    Typical use: `a` = condition A's per-prompt correctness (0/1), `b` = condition
+    B's on the same prompts. Statistic
     T = |sum(s * d)| (equivalently |mean|) with d = a - b and signs s. With at most 16
     non-zero differences every sign pattern is enumerated (exact p); otherwise
     p = (1 + #{T_perm >= T_obs}) / (1 + n_perm) with seeded random signs.
-    All differences zero (or no prompts): p = 1.
+    All differences zero (or no prompts): p = 1. With `clusters`, d is summed
+    per cluster and whole clusters are flipped.
+
+    Not for relation-k vs random-k: one random set is one draw, and the per-prompt
+    mean over a few sets hides their variation (use `relation_vs_random`).
     """
     x = _vector(a, "a")
     y = _vector(b, "b")
     if x.shape != y.shape:
         raise InputError(f"a and b must cover the same prompts, got {x.size} and {y.size}")
-    if int(n_perm) != n_perm or n_perm < 1:
-        raise InputError(f"n_perm must be a positive integer, got {n_perm!r}")
-    d = x - y
+    _check_perm(n_perm)
+    codes = _cluster_codes(clusters, x.size)
+    return _sign_flip_p(_cluster_sums(x - y, codes)[0], n_perm, seed)
+
+
+def _sign_flip_p(d: np.ndarray, n_perm: int, seed: int) -> float:
+    """Two-sided sign-flip p of sum(d) = 0 (see `paired_permutation_test`)."""
     d = d[d != 0]  # zero differences are unchanged by a sign flip; they only scale T
     if d.size == 0:
         return 1.0
@@ -219,3 +305,98 @@ def paired_permutation_test(a: np.ndarray, b: np.ndarray, n_perm: int = 10000, s
         hits += int(np.sum(np.abs(signs @ d) >= observed - tol))
         done += m
     return (1 + hits) / (1 + n_perm)
+
+
+# ----------------------------------------------------------------- relation vs random sets
+
+@dataclass(frozen=True)
+class RelationVsRandom:
+    """Relation-k against random-k sets on the same prompts (see `relation_vs_random`)."""
+
+    p_value: float  # one-sided: the relation set lowers accuracy more than a random set does
+    percentile: float  # % of random sets below the relation's accuracy (ties count half)
+    n_sets: int
+    n_prompts: int
+    n_clusters: int
+    acc_relation: float
+    acc_random: tuple[float, ...]  # one accuracy per random set
+    acc_random_mean: float
+    acc_random_sd: float  # over sets (ddof 1); nan for one set
+    random_low: float  # prediction interval (level) of one more random set's accuracy
+    random_high: float
+    diff: float  # acc_relation - acc_random_mean
+    diff_low: float  # bootstrap interval (level) of diff over prompts / clusters
+    diff_high: float
+    method: str  # "t-prediction", "rank" or "none"
+    reason: str  # why the method was chosen or why there is no p
+
+
+def relation_vs_random(relation: np.ndarray, random: np.ndarray, clusters: np.ndarray | None = None,
+                       n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> RelationVsRandom:
+    """Is the relation's top-k set more harmful than a random set of the same size?
+
+    `relation`: bool [n_prompts], correctness with the relation's set off;
+    `random`: bool [n_sets, n_prompts], correctness with each random set off, on
+    the same prompts; `clusters`: optional label per prompt (its triple).
+
+    A random set is one draw, so the sets (not the prompts) are the replicates
+    and the null is "the relation set is one more random set" (the paper's §4.2
+    design compares against random sets of equal size). With 2..18 sets, p is
+    the one-sided prediction-interval t-test, t = (mean_random - acc_relation) /
+    (sd_random * sqrt(1 + 1/n_sets)) with n_sets - 1 df; from 19 sets on, the
+    exact rank p = (1 + #{random <= relation}) / (n_sets + 1), which needs no
+    normality. All sets equally accurate (sd 0): the rank p (never below
+    1 / (n_sets + 1)). One set: no test (p nan, `reason` says why). The p-value
+    is conditional on these prompts; `diff_low`/`diff_high` add prompt
+    sampling: a bootstrap of acc_relation - mean_random over prompts, or whole
+    clusters (the module's resampling contract). No prompts: everything nan.
+    """
+    _check_boot(n_boot, level)
+    rel = bool_vector(relation, "relation")
+    rnd = np.asarray(random)
+    if rnd.ndim != 2 or rnd.shape[1] != rel.size:
+        raise InputError(f"random must have shape [n_sets, n_prompts] = [*, {rel.size}] (one row per random set, "
+                         f"same prompts as relation), got {rnd.shape}")
+    if rnd.shape[0] < 1:
+        raise InputError("random needs at least one random set (row); run more random seeds")
+    if rnd.dtype != bool:
+        if rnd.size and not np.isin(rnd, (0, 1)).all():
+            raise InputError("random must be boolean (correct / wrong per set and prompt)")
+        rnd = rnd.astype(bool)
+    codes = _cluster_codes(clusters, rel.size)
+    n_sets, n = rnd.shape
+    n_clusters = int(codes.max()) + 1 if codes is not None and codes.size else n
+    if n == 0:
+        nan = math.nan
+        return RelationVsRandom(nan, nan, n_sets, 0, 0, nan, (nan,) * n_sets, nan, nan, nan, nan, nan, nan, nan,
+                                "none", "no prompts")
+    acc_rel = float(rel.mean())
+    accs = rnd.mean(axis=1)
+    mean = float(accs.mean())
+    sd = float(accs.std(ddof=1)) if n_sets > 1 else math.nan
+    below, ties = int(np.sum(accs < acc_rel)), int(np.sum(accs == acc_rel))
+    percentile = 100.0 * (below + 0.5 * ties) / n_sets
+    rank_p = (1 + below + ties) / (n_sets + 1)
+    low = high = math.nan
+    if n_sets == 1:
+        p, method, reason = math.nan, "none", "one random set: no between-set variation to test against (run >= 2 seeds)"
+    else:
+        half = float(t_dist.ppf((1 + level) / 2, n_sets - 1)) * sd * math.sqrt(1 + 1 / n_sets)
+        low, high = mean - half, mean + half
+        if n_sets >= RANK_MIN_SETS:
+            p, method, reason = rank_p, "rank", f"{n_sets} random sets (>= {RANK_MIN_SETS}): exact rank test"
+        elif sd == 0:
+            p, method, reason = rank_p, "rank", "all random sets equally accurate: t undefined, exact rank p instead"
+        else:
+            stat = (mean - acc_rel) / (sd * math.sqrt(1 + 1 / n_sets))
+            p, method, reason = float(t_dist.sf(stat, n_sets - 1)), "t-prediction", f"{n_sets} random sets (< {RANK_MIN_SETS})"
+    # bootstrap of the difference over prompts / clusters (same replicate rows for relation and random sets)
+    rel_sums, sizes = _cluster_sums(rel.astype(np.float64), codes)
+    rnd_sums = np.stack([_cluster_sums(row.astype(np.float64), codes)[0] for row in rnd]).mean(axis=0)
+    diff_units = rel_sums - rnd_sums
+    rng = np.random.default_rng(seed)
+    reps = np.concatenate([diff_units[idx].sum(axis=1) / sizes[idx].sum(axis=1)
+                           for idx in _index_blocks(rng, sizes.size, n_boot)])
+    diff_low, diff_high = _interval(reps, level)
+    return RelationVsRandom(float(p), percentile, n_sets, n, n_clusters, acc_rel, tuple(float(a) for a in accs), mean, sd,
+                            low, high, acc_rel - mean, diff_low, diff_high, method, reason)
