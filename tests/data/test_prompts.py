@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import pytest
 
-from relneurons.data import DEFAULT_SUFFIX, Relation, Sample, build_prompts, load_relation, select_templates
+from relneurons.data import PAPER_RELATIONS, DEFAULT_SUFFIX, Relation, Sample, build_prompts, load_relation, select_templates
+from relneurons.data.relations import registry
 from relneurons.errors import ConfigError
+from relneurons.pipeline.config import preset
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,7 @@ def test_paper_example(ceo):
 
 
 def test_all_templates_sample_major(hq):
-    prompts = build_prompts(hq, [Sample("Majorette", "Lyon"), {"subject": "Nintendo", "object": "Kyoto"}])
+    prompts = build_prompts(hq, [Sample("Majorette", "Lyon"), {"subject": "Nintendo", "object": "Kyoto"}], "all")
     assert [p.text for p in prompts] == [
         "Majorette is headquartered in the city of? Answer:",
         "The headquarters of Majorette are in the city of? Answer:",
@@ -67,26 +71,27 @@ def test_named_selections(ceo):
     assert select_templates(ceo, "icl") == ["{}'s CEO is", "The CEO of {} is"]
     assert select_templates(ceo, "standard") == select_templates(ceo, "icl")
     assert select_templates(ceo, "zs") == ["The name of the CEO of {} is", "Who is the CEO of {}? Their name is"]
-    assert select_templates(ceo) == select_templates(ceo, "icl") + select_templates(ceo, "zs")
+    assert select_templates(ceo, "all") == select_templates(ceo, "icl") + select_templates(ceo, "zs")
+    assert select_templates(ceo) == select_templates(ceo, "icl")  # the paper's P_det/P_eva by default
 
 
 def test_all_deduplicates_keeping_order():
     rel = make_relation(icl=("{} is in", "{} lies in"), zs=("{} lies in", "Where is {}?"))
     assert select_templates(rel, "all") == ["{} is in", "{} lies in", "Where is {}?"]
-    assert select_templates(rel, [2, 0]) == ["Where is {}?", "{} is in"]
+    assert select_templates(rel, [1, 0]) == ["{} lies in", "{} is in"]  # indices count prompt_templates only
 
 
 def test_indices_and_literals(ceo):
-    assert select_templates(ceo, [3, "{} is run by"]) == ["Who is the CEO of {}? Their name is", "{} is run by"]
+    assert select_templates(ceo, [1, "{} is run by"]) == ["The CEO of {} is", "{} is run by"]
     assert select_templates(ceo, "{} is led by") == ["{} is led by"]
 
 
 @pytest.mark.parametrize(
     ("selection", "pattern"),
     [
-        ("alll", r"templates.*'alll'.*all, icl, standard, zs.*did you mean 'all'"),
+        ("alll", r"templates.*'alll'.*icl, standard, zs, all.*did you mean 'all'"),
         ("{} and {}", r"templates.*has 2"),
-        ([4], r"index 4 is out of range.*0\.\.3"),
+        ([2], r"index 2 is out of range.*2 prompt_templates.*0\.\.1"),
         ([-1], r"index -1 is out of range"),
         ([], r"non-empty list"),
         ([1.5], r"neither a template index nor a template string"),
@@ -105,3 +110,35 @@ def test_empty_named_list_is_an_error():
 
 def test_default_suffix_is_the_papers():
     assert DEFAULT_SUFFIX == "? Answer:"
+
+
+def test_an_index_into_a_missing_list_says_so():
+    with pytest.raises(ConfigError, match=r"'toy'.*0 prompt_templates.*it has none"):
+        select_templates(make_relation(icl=()), [0])
+
+
+def _lre_json(lre_dir, name):
+    return json.loads((lre_dir / registry()[name]).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("preset_name, expected", [("paper", lambda doc: doc["prompt_templates"]),
+                                                   ("quick", lambda doc: doc["prompt_templates"][:1])])
+def test_presets_build_p_det_and_p_eva_from_the_lre_prompt_templates(lre_dir, preset_name, expected):
+    """The paper's split (App. K, above the dashed line): P_det/P_eva use LRE prompt_templates, never _zs,
+    checked against the JSON files read here independently of the loader."""
+    selection = preset(preset_name)["data"]["templates"]
+    for name in PAPER_RELATIONS:
+        doc = _lre_json(lre_dir, name)
+        relation = load_relation(name, lre_dir)
+        subject, obj = doc["samples"][0]["subject"], doc["samples"][0]["object"]
+        prompts = build_prompts(relation, [(subject, obj)], selection if isinstance(selection, str) else tuple(selection))
+        assert [p.template for p in prompts] == expected(doc), name
+        assert [p.text for p in prompts] == [t.replace("{}", subject.strip()) + "? Answer:" for t in expected(doc)]
+        only_zs = set(doc["prompt_templates_zs"]) - set(doc["prompt_templates"])
+        assert not only_zs & {p.template for p in prompts}, name
+
+
+def test_the_papers_ceo_example_is_a_p_eva_prompt_of_the_paper_preset(ceo):
+    """App. K, Table 7, above the dashed line."""
+    texts = [p.text for p in build_prompts(ceo, [("Panasonic Corporation", "Kazuhiro Tsuga")], preset("paper")["data"]["templates"])]
+    assert texts == ["Panasonic Corporation's CEO is? Answer:", "The CEO of Panasonic Corporation is? Answer:"]

@@ -1,12 +1,15 @@
-"""P_eva-2 templates: the shipped file is new wording for every paper relation; bad files are named clearly."""
+"""P_eva-2 is the LRE prompt_templates_zs (the paper's); P_eva-3 (our shipped file) is new wording; bad files are named clearly."""
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
 from relneurons.data import load_relations
 from relneurons.data.relations import PAPER_RELATIONS
-from relneurons.data.templates import check_new, load_templates
+from relneurons.data.relations import Relation, Sample, registry
+from relneurons.data.templates import check_new, load_templates, paper_eva2
 from relneurons.errors import DataError
 
 
@@ -74,3 +77,26 @@ def test_an_lre_template_is_refused_whatever_its_spacing_and_case(paper):
     with pytest.raises(DataError) as info:
         check_new(relation, ["{} sits in", sneaky], "my.toml")
     assert "my.toml" in str(info.value) and "company_hq" in str(info.value) and "LRE template" in str(info.value)
+
+
+def test_p_eva2_is_the_lre_zero_shot_list_less_the_p_det_templates(paper, lre_dir):
+    """Against the JSON files read here: prompt_templates_zs, in order, minus exact repeats of prompt_templates."""
+    for name, relation in paper.items():
+        doc = json.loads((lre_dir / registry()[name]).read_text(encoding="utf-8"))
+        expected = tuple(t for t in doc["prompt_templates_zs"] if t not in doc["prompt_templates"])
+        assert paper_eva2(relation) == expected, name
+    # App. K, Table 7 (below the dashed line) and Table 9 (landmark_continent repeats its P_det template in _zs)
+    assert paper_eva2(paper["company_ceo"]) == ("The name of the CEO of {} is", "Who is the CEO of {}? Their name is")
+    assert paper_eva2(paper["landmark_continent"]) == ("What continent is {} on? It is on",)
+
+
+def test_a_relation_without_new_zero_shot_wording_has_no_p_eva2():
+    rel = Relation("toy", Path("toy.json"), ("{} is in",), (" {}  IS in",), None, None, None, (Sample("a", "b"),), "0" * 64)
+    with pytest.raises(DataError, match=r"toy \(toy.json\) has no prompt_templates_zs that differ"):
+        paper_eva2(rel)
+
+
+def test_p_eva3_refuses_the_papers_own_p_eva2(paper):
+    relation = paper["company_ceo"]
+    with pytest.raises(DataError, match="P_eva-3"):
+        check_new(relation, [paper_eva2(relation)[0]])

@@ -81,13 +81,14 @@ def split_names(text: str | None) -> tuple[str, ...] | None:
 
 
 def parse_templates(text: str) -> str | tuple:
-    """'all', 'icl', 'zs', or comma-separated template indices like '0' or '0,2'."""
+    """'icl' (the paper's LRE prompt_templates), 'zs', 'all', or comma-separated indices into prompt_templates ('0', '0,1')."""
     if text in ("all", "icl", "standard", "zs"):
         return text
     try:
         return tuple(int(t) for t in text.split(","))
     except ValueError:
-        raise click.BadParameter(f"{text!r}: use all, icl, zs, or template indices such as 0 or 0,2", param_hint="--templates")
+        raise click.BadParameter(f"{text!r}: use icl, zs, all, or indices into prompt_templates such as 0 or 0,1",
+                                 param_hint="--templates")
 
 
 def parse_k(text: str) -> float:
@@ -206,7 +207,9 @@ Interrupt at any time (Ctrl-C) and rerun the same command: finished chunks are k
 @model_options
 @data_option
 @relations_option
-@click.option("--templates", default="all", show_default=True, help="all, icl, zs, or template indices (0 or 0,2).")
+@click.option("--templates", default="icl", show_default=True,
+              help="icl: the LRE prompt_templates (the paper's P_det/P_eva); zs: prompt_templates_zs (the paper's P_eva-2); "
+                   "all: both; or indices into prompt_templates (0 or 0,1).")
 @click.option("--suffix", default="? Answer:", show_default=True, help="Appended to every filled template.")
 @click.option("--rule", default="robust", show_default=True, type=click.Choice(["robust", "paper"]), help="Correctness rule (SPEC §1).")
 @click.option("--n-eval", default=50, show_default=True, type=click.IntRange(1), help="Held-out evaluation triples per relation.")

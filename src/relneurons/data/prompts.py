@@ -2,7 +2,10 @@
 
 The paper's style (§3.2) is ``"{}'s CEO is"`` -> ``"Panasonic Corporation's CEO
 is? Answer:"``. Which templates to use and the suffix are options; the default
-is every template of the relation and ``"? Answer:"``.
+is the paper's: the LRE ``prompt_templates`` (the rows above the dashed line of
+App. K, Tables 7-18, used for P_det and P_eva) and ``"? Answer:"``. The LRE
+``prompt_templates_zs`` are the paper's P_eva-2 (§5.3, the rows below the line;
+see `relneurons.data.templates.paper_eva2`), so they are not used unless asked for.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from typing import Union
 from relneurons.data.relations import Relation, SampleLike, sample_pair
 from relneurons.errors import ConfigError, InputError, did_you_mean
 
-__all__ = ["DEFAULT_SUFFIX", "TEMPLATE_CHOICES", "Prompt", "TemplateSelection", "build_prompts", "select_templates"]
+__all__ = ["DEFAULT_SUFFIX", "DEFAULT_TEMPLATES", "TEMPLATE_CHOICES", "Prompt", "TemplateSelection", "build_prompts", "select_templates"]
 
 DEFAULT_SUFFIX = "? Answer:"
-#: Named template selections: all, the LRE ``prompt_templates`` (alias standard), the zero-shot ones.
-TEMPLATE_CHOICES = ("all", "icl", "standard", "zs")
+#: Named template selections: the LRE ``prompt_templates`` ("icl", alias "standard": the paper's P_det/P_eva),
+#: the LRE ``prompt_templates_zs`` ("zs": the paper's P_eva-2 wording), both lists ("all": not the paper's design).
+TEMPLATE_CHOICES = ("icl", "standard", "zs", "all")
+#: The paper's P_det/P_eva templates: the LRE ``prompt_templates``.
+DEFAULT_TEMPLATES = "icl"
 
-#: A named choice, one literal template, or a list of indices into "all" and/or literal templates.
+#: A named choice, one literal template, or a list of indices into ``prompt_templates`` and/or literal templates.
 TemplateSelection = Union[str, Sequence[Union[int, str]]]
 
 
@@ -51,14 +57,16 @@ def _literal(template: str) -> str:
     return template
 
 
-def select_templates(relation: Relation, templates: TemplateSelection = "all") -> list[str]:
+def select_templates(relation: Relation, templates: TemplateSelection = DEFAULT_TEMPLATES) -> list[str]:
     """The templates to use for ``relation``.
 
-    ``templates`` is "all", "icl"/"standard" (LRE ``prompt_templates``), "zs"
-    (``prompt_templates_zs``), one literal template containing ``{}``, or a
-    list mixing int indices into the "all" list and literal templates.
+    ``templates`` is "icl"/"standard" (LRE ``prompt_templates``, the default), "zs"
+    (``prompt_templates_zs``), "all" (both, de-duplicated), one literal template
+    containing ``{}``, or a list mixing int indices into ``prompt_templates``
+    (so ``[0]`` is the paper's first template) and literal templates.
     """
     every = _all_templates(relation)
+    standard = list(relation.prompt_templates)
     if isinstance(templates, str):
         if templates == "all":
             chosen = every
@@ -72,7 +80,7 @@ def select_templates(relation: Relation, templates: TemplateSelection = "all") -
             field = "prompt_templates_zs" if templates == "zs" else "prompt_templates"
             raise ConfigError(
                 f"option templates={templates!r}: relation {relation.name!r} ({relation.path}) has no {field}; "
-                "choose 'all' or the other list"
+                "choose 'all', the other list, or literal templates"
             )
         return chosen
     if not isinstance(templates, Sequence) or not templates:
@@ -83,12 +91,13 @@ def select_templates(relation: Relation, templates: TemplateSelection = "all") -
     chosen = []
     for item in templates:
         if isinstance(item, numbers.Integral) and not isinstance(item, bool):
-            if not 0 <= item < len(every):
+            if not 0 <= item < len(standard):
+                valid = f"valid: 0..{len(standard) - 1}" if standard else "it has none; use 'zs' or literal templates"
                 raise ConfigError(
-                    f"option templates: index {item} is out of range for relation {relation.name!r}, "
-                    f"which has {len(every)} templates (valid: 0..{len(every) - 1})"
+                    f"option templates: index {item} is out of range for relation {relation.name!r} ({relation.path}), "
+                    f"which has {len(standard)} prompt_templates ({valid}); indices count prompt_templates only"
                 )
-            chosen.append(every[int(item)])
+            chosen.append(standard[int(item)])
         elif isinstance(item, str):
             chosen.append(_literal(item))
         else:
@@ -104,7 +113,7 @@ def fill(template: str, subject: str, suffix: str = DEFAULT_SUFFIX) -> str:
 def build_prompts(
     relation: Relation,
     samples: Sequence[SampleLike],
-    templates: TemplateSelection = "all",
+    templates: TemplateSelection = DEFAULT_TEMPLATES,
     suffix: str = DEFAULT_SUFFIX,
 ) -> list[Prompt]:
     """Prompts for every sample and selected template, sample-major then template."""

@@ -1,14 +1,21 @@
-"""P_eva-2 templates (paper §5.3): new prompt templates per relation, shipped as data, replaceable by a user file.
+"""New prompt templates for the template-robustness experiment (paper §5.3, Fig. 8).
 
-Format (TOML), the shipped one is ``resources/templates_eva2.toml``::
+P_eva-2 is the paper's: the LRE ``prompt_templates_zs`` of the relation ("We
+construct P_eva-2 with the same triples but different prompt templates", the
+rows below the dashed line of App. K, Tables 7-18), less any template that is
+also one of its ``prompt_templates`` (LRE repeats some, e.g. landmark_country's
+"{} is in the country of"; App. K lists them above the line only). See `paper_eva2`.
+
+P_eva-3 is optional and ours: hand-written templates shipped as
+``resources/templates_eva2.toml``, or a user file of the same format::
 
     [templates]
     company_hq = ["{} has its headquarters in the city of", "The city where {} is headquartered is"]
 
 Each relation maps to a non-empty list of templates with exactly one ``{}``.
-The point of P_eva-2 is that its templates were not used to find the neurons,
-so `check_new` refuses a template that is one of the relation's LRE templates
-(compared case-insensitively with whitespace collapsed).
+P_eva-3 is meant to be wording LRE has nowhere, so `check_new` refuses a
+template that is in either LRE list (compared case-insensitively with
+whitespace collapsed).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-__all__ = ["SHIPPED_TEMPLATES", "check_new", "load_templates", "normalise"]
+__all__ = ["SHIPPED_TEMPLATES", "check_new", "load_templates", "normalise", "paper_eva2"]
 
 SHIPPED_TEMPLATES = "relneurons/resources/templates_eva2.toml"
 
@@ -35,6 +42,19 @@ SHIPPED_TEMPLATES = "relneurons/resources/templates_eva2.toml"
 def normalise(template: str) -> str:
     """The form two templates are compared in: whitespace collapsed, case folded."""
     return " ".join(template.split()).casefold()
+
+
+def paper_eva2(relation: Relation) -> tuple[str, ...]:
+    """The paper's P_eva-2 templates of `relation`: its ``prompt_templates_zs`` not also in ``prompt_templates``.
+
+    Compared in `normalise`d form; DataError naming the file when none is left.
+    """
+    seen = {normalise(t) for t in relation.prompt_templates}
+    new = tuple(t for t in dict.fromkeys(relation.prompt_templates_zs) if normalise(t) not in seen)
+    if not new:
+        raise DataError(f"relation {relation.name} ({relation.path}) has no prompt_templates_zs that differ from its "
+                        "prompt_templates, so it has no P_eva-2; add one to the file, or leave the relation out")
+    return new
 
 
 def _read(path: str | os.PathLike[str] | None) -> tuple[str, str]:
@@ -46,7 +66,7 @@ def _read(path: str | os.PathLike[str] | None) -> tuple[str, str]:
 
 def load_templates(path: str | os.PathLike[str] | None = None,
                    relations: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
-    """Relation -> its P_eva-2 templates, from `path` (None: the shipped file); validated.
+    """Relation -> its P_eva-3 templates, from `path` (None: the shipped file); validated.
 
     `relations`: names that must be present (DataError naming the first missing one).
     """
@@ -80,10 +100,10 @@ def load_templates(path: str | os.PathLike[str] | None = None,
     return out
 
 
-def check_new(relation: Relation, templates: Iterable[str], source: str = "P_eva-2 templates") -> None:
-    """DataError if a template is one of the relation's LRE templates (P_eva-2 must use unseen wording)."""
+def check_new(relation: Relation, templates: Iterable[str], source: str = "P_eva-3 templates") -> None:
+    """DataError if a template is one of the relation's LRE templates, in either list (P_eva-3 must be unseen wording)."""
     lre: Mapping[str, str] = {normalise(t): t for t in (*relation.prompt_templates, *relation.prompt_templates_zs)}
     for template in templates:
         if normalise(template) in lre:
             raise DataError(f"{source}, relation {relation.name}: {template!r} is the LRE template {lre[normalise(template)]!r} "
-                            f"of {relation.path}; P_eva-2 needs templates the neurons were not identified with")
+                            f"of {relation.path}; P_eva-3 needs wording that is in no LRE list (P_eva-2 already is the LRE prompt_templates_zs)")

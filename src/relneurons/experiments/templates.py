@@ -1,9 +1,16 @@
 """Template robustness (paper §5.3, Fig. 8): intra-relation results on P_eva and on P_eva-2 side by side.
 
-P_eva-2 holds the same evaluation triples as P_eva, written with templates that
-are not in LRE (`data/templates.py`; shipped file or a user file), with the
-store's suffix. If the relation's top-k neurons were tied to the wording of the
-identification prompts, switching them off would hurt P_eva but not P_eva-2.
+P_eva-2 is the paper's: the same evaluation triples as P_eva, written with the
+relation's LRE ``prompt_templates_zs`` (the rows below the dashed line of App.
+K, Tables 7-18; `data.templates.paper_eva2`), with the store's suffix. If the
+relation's top-k neurons were tied to the wording of the identification
+prompts, switching them off would hurt P_eva but not P_eva-2. A store whose
+own templates include a P_eva-2 template (collected with "all" or "zs") is
+refused: its P_eva-2 would not be new wording.
+
+P_eva-3 (option ``extra``) is ours and optional: hand-written templates that
+are in no LRE list ("shipped": ``resources/templates_eva2.toml``, or a user
+file of the same format), evaluated the same way when asked for.
 """
 
 from __future__ import annotations
@@ -15,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from .. import io
-from ..data import build_prompts, load_relations, resolve_data_dir, split
-from ..data.templates import SHIPPED_TEMPLATES, check_new, load_templates
+from ..data import build_prompts, load_relations, resolve_data_dir, select_templates, split
+from ..data.templates import SHIPPED_TEMPLATES, check_new, load_templates, normalise, paper_eva2
+from ..errors import DataError
 from ..report import figures
 from .core import _kind, _pairs, intra_tables
 from .output import experiment as _experiment
@@ -25,31 +33,76 @@ from .stats import relative_drop
 from .study import Study
 
 SPLITS = ("P_eva", "P_eva-2")
+EXTRA_SPLIT = "P_eva-3"
+#: Value of the option ``extra`` that names the shipped hand-written P_eva-3 templates.
+SHIPPED_EXTRA = "shipped"
 
 
-def eval2_prompts(study: Study, file: str = "") -> pd.DataFrame:
-    """P_eva-2: the study's evaluation triples with the new templates (columns as `Study.eval_prompts`)."""
-    templates = load_templates(file or None, study.relations)
-    source = file or SHIPPED_TEMPLATES
+def _study_relations(study: Study) -> list:
     s = study.settings
     relations = load_relations(s["relations"], resolve_data_dir(study.data_dir or study.store.manifest.get("data_dir")))
-    rows = []
-    for relation in relations:
-        if relation.name not in study.relations:
-            continue
-        check_new(relation, templates[relation.name], source)
-        evaluation, _ = split(relation, n_eval=s["n_eval"], seed=s["seed"])
-        rows.extend(asdict(p) for p in build_prompts(relation, evaluation, list(templates[relation.name]), s["suffix"]))
+    return [r for r in relations if r.name in study.relations]
+
+
+def _store_templates(study: Study, relation) -> list[str]:
+    s = study.settings
+    return select_templates(relation, s["templates"] if isinstance(s["templates"], str) else tuple(s["templates"]))
+
+
+def _prompts(study: Study, relation, templates: tuple[str, ...]) -> list[dict]:
+    s = study.settings
+    evaluation, _ = split(relation, n_eval=s["n_eval"], seed=s["seed"])
+    return [asdict(p) for p in build_prompts(relation, evaluation, list(templates), s["suffix"])]
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["relation", "subject", "object", "template", "text"])
 
 
+def eval2_prompts(study: Study) -> pd.DataFrame:
+    """P_eva-2: the study's evaluation triples with the paper's new templates (columns as `Study.eval_prompts`).
+
+    DataError when a P_eva-2 template is one of the store's own templates (it would not be new wording).
+    """
+    rows = []
+    for relation in _study_relations(study):
+        new = paper_eva2(relation)
+        seen = {normalise(t): t for t in _store_templates(study, relation)}
+        both = [t for t in new if normalise(t) in seen]
+        if both:
+            raise DataError(f"templates experiment, relation {relation.name}: the store {study.store.folder} was collected "
+                            f"with templates={study.settings['templates']!r}, which include the P_eva-2 template {both[0]!r} "
+                            f"(LRE prompt_templates_zs of {relation.path}); P_eva-2 must be wording the neurons were not "
+                            'identified with: collect with templates = "icl" (the paper\'s) or indices into prompt_templates')
+        rows.extend(_prompts(study, relation, new))
+    return _frame(rows)
+
+
+def extra_prompts(study: Study, extra: str) -> tuple[pd.DataFrame, str] | None:
+    """P_eva-3 from option `extra` ("": none, "shipped", or a template file), and its source; None when not asked."""
+    if not extra:
+        return None
+    path = None if extra == SHIPPED_EXTRA else extra
+    templates = load_templates(path, study.relations)
+    source = SHIPPED_TEMPLATES if path is None else str(Path(path).expanduser())
+    rows = []
+    for relation in _study_relations(study):
+        check_new(relation, templates[relation.name], f"P_eva-3 templates {source}")
+        rows.extend(_prompts(study, relation, templates[relation.name]))
+    return _frame(rows), source
+
+
 @_experiment("templates")
-def templates(study: Study, folder: Path, file: str = "") -> pd.DataFrame:
-    """Fig. 8: accuracy with nothing, k random or the relation's top-k off, on P_eva and P_eva-2."""
+def templates(study: Study, folder: Path, extra: str = "") -> pd.DataFrame:
+    """Fig. 8: accuracy with nothing, k random or the relation's top-k off, on P_eva and P_eva-2 (and P_eva-3)."""
     k, seeds = study.k, range(study.config.seeds)
-    eva2 = eval2_prompts(study, file)  # validated before any generation
+    eva2 = eval2_prompts(study)  # validated before any generation
+    eva3 = extra_prompts(study, extra)
+    splits = {"P_eva": study.eval_prompts, "P_eva-2": eva2}
+    if eva3 is not None:
+        splits[EXTRA_SPLIT] = eva3[0]
     pairs = []
-    for split_name, prompts in zip(SPLITS, (study.eval_prompts, eva2)):
+    for split_name, prompts in splits.items():
         for relation, group in prompts.groupby("relation", sort=False):
             conds = ["original", study.rel(relation, 0, k)] + [study.rnd(s, k) for s in seeds]
             pairs.append(_pairs(group.reset_index(drop=True), conds, split_name))
@@ -66,13 +119,17 @@ def templates(study: Study, folder: Path, file: str = "") -> pd.DataFrame:
     _write(folder, "per_template", by_template.rename(columns={"kind": "condition"}))
 
     tests["relative_drop"] = [relative_drop(o, r) for o, r in zip(tests["acc_original"], tests["acc_relation"])]
-    wide = tests.pivot(index="relation", columns="split", values="relative_drop").reindex(columns=list(SPLITS))
-    figures.plot_templates(table, folder / "templates",
-                           title=f"Intra-relation accuracy, store templates (P_eva) vs new templates (P_eva-2); {study.k_text()}")
+    wide = tests.pivot(index="relation", columns="split", values="relative_drop").reindex(columns=list(splits))
+    figures.plot_templates(table[table["split"].isin(SPLITS)], folder / "templates",
+                           title=f"Intra-relation accuracy, store templates (P_eva) vs LRE zero-shot templates (P_eva-2); {study.k_text()}")
+    if eva3 is not None:
+        figures.plot_templates(table[table["split"].isin(["P_eva", EXTRA_SPLIT])], folder / "templates_extra",
+                               title=f"Intra-relation accuracy, store templates (P_eva) vs our templates (P_eva-3); {study.k_text()}")
     summary = {"k": k, "k_text": study.k_text(), "seeds": study.config.seeds, "rule": study.rule,
-               "template_file": file or SHIPPED_TEMPLATES, "relations": len(wide),
+               "splits": list(splits), "P_eva-2_source": "LRE prompt_templates_zs (not also in prompt_templates)",
+               "P_eva-3_source": eva3[1] if eva3 is not None else None, "relations": len(wide),
                "templates_per_relation": eva2.groupby("relation")["template"].nunique().to_dict()}
-    for split_name in SPLITS:
+    for split_name in splits:
         part = tests[tests["split"] == split_name]
         below = part[part["acc_relation"] < part["acc_random"]]
         summary[split_name] = {
@@ -84,7 +141,7 @@ def templates(study: Study, folder: Path, file: str = "") -> pd.DataFrame:
             "relation_drop_vs_original_p05": int(((part["acc_relation"] < part["acc_original"])
                                                   & (part["p_relation_vs_original"] < 0.05)).sum()),
         }
-    both = wide.dropna()
+    both = wide[list(SPLITS)].dropna()
     summary["relations_dropping_on_both"] = int(((both["P_eva"] > 0) & (both["P_eva-2"] > 0)).sum())
     summary["relations_with_both_drops_defined"] = len(both)
     io.write_json(folder / "summary.json", summary)

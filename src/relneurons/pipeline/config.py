@@ -62,8 +62,9 @@ def _choice(*choices):
 
 def _templates(v):
     if isinstance(v, str):
-        return _choice("all", "icl", "standard", "zs")(v)
-    return None if v and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v) else "must be all, icl, zs or a list of template indices"
+        return _choice("icl", "standard", "zs", "all")(v)
+    return None if v and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v) else \
+        "must be icl (the paper's: LRE prompt_templates), zs, all, or a list of indices into prompt_templates"
 
 
 def _relations(v):
@@ -135,7 +136,7 @@ EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = {
     "multilingual": {"languages": Key((list,), lambda v: None if v and all(isinstance(c, str) and c for c in v) and len(set(v)) == len(v)
                                       else 'must be a non-empty list of distinct language codes such as ["de", "zh"]'),
                      "packs": Key((str,))},  # "" = the shipped packs only; else a folder of <code>.toml packs
-    "templates": {"file": Key((str,))},  # "" = the shipped P_eva-2 templates
+    "templates": {"extra": Key((str,))},  # P_eva-3: "" = none, "shipped" = resources/templates_eva2.toml, or a template file
     "concepts": {"concepts": Key((str, list), lambda v: None if v == "all" or (isinstance(v, list) and v and all(isinstance(c, str) and c for c in v))
                                  else 'must be "all" or a non-empty list of concept names'),
                  "max_subjects": Key((int,), _positive), "min_subjects": Key((int,), _positive),
