@@ -340,16 +340,17 @@ def test_relation_vs_random_percentile_and_ties():
     assert res.percentile == pytest.approx(100 * (1 + 0.5 * 2) / 4)
 
 
-def test_relation_vs_random_rank_from_19_sets():
+def test_relation_vs_random_rank_from_20_sets():
     rng = np.random.default_rng(2)
-    random = rng.random((19, 40)) < 0.4
+    random = rng.random((20, 40)) < 0.4
     accs = random.mean(axis=1)
     relation = np.zeros(40, dtype=bool)
     relation[: int(round(40 * np.sort(accs)[2]))] = True  # tied with the third-lowest set
     res = relation_vs_random(relation, random, n_boot=50)
     assert res.method == "rank"
-    assert res.p_value == pytest.approx((1 + np.sum(accs <= relation.mean())) / 20)
-    assert relation_vs_random(np.zeros(40, dtype=bool), random, n_boot=50).p_value == pytest.approx(1 / 20)
+    assert res.p_value == pytest.approx((1 + np.sum(accs <= relation.mean())) / 21)
+    assert relation_vs_random(np.zeros(40, dtype=bool), random, n_boot=50).p_value == pytest.approx(1 / 21)
+    assert relation_vs_random(np.zeros(40, dtype=bool), random[:19], n_boot=50).method == "t-prediction"
 
 
 def test_relation_vs_random_degenerate_cases():

@@ -53,8 +53,9 @@ _BLOCK_CELLS = 2**22
 #: Exact sign-flip enumeration is used up to this many non-zero differences.
 _EXACT_MAX_NONZERO = 16
 
-#: From this many random sets on, `relation_vs_random` uses the exact rank test (its p can reach 0.05).
-RANK_MIN_SETS = 19
+#: From this many random sets on, `relation_vs_random` uses the exact rank test: its smallest p is
+#: 1 / (n_sets + 1), which is below 0.05 only from 20 sets on (with 19 it is exactly 0.05, never "p < 0.05").
+RANK_MIN_SETS = 20
 
 
 # ----------------------------------------------------------------- validation
@@ -341,9 +342,9 @@ def relation_vs_random(relation: np.ndarray, random: np.ndarray, clusters: np.nd
 
     A random set is one draw, so the sets (not the prompts) are the replicates
     and the null is "the relation set is one more random set" (the paper's §4.2
-    design compares against random sets of equal size). With 2..18 sets, p is
+    design compares against random sets of equal size). With 2..19 sets, p is
     the one-sided prediction-interval t-test, t = (mean_random - acc_relation) /
-    (sd_random * sqrt(1 + 1/n_sets)) with n_sets - 1 df; from 19 sets on, the
+    (sd_random * sqrt(1 + 1/n_sets)) with n_sets - 1 df; from 20 sets on, the
     exact rank p = (1 + #{random <= relation}) / (n_sets + 1), which needs no
     normality. All sets equally accurate (sd 0): the rank p (never below
     1 / (n_sets + 1)). One set: no test (p nan, `reason` says why). The p-value
