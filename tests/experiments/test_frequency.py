@@ -12,6 +12,7 @@ from relneurons.errors import ConfigError, DataError
 from relneurons.experiments.frequency import (
     attach_counts,
     classify,
+    fact_outcomes,
     frequency,
     group_statistics,
     relative_difference,
@@ -35,11 +36,65 @@ def test_group_statistics_on_a_hand_made_table():
     })
     table = group_statistics(facts, ["r", "s", "t"]).set_index("relation")
     r = table.loc["r"]
-    assert (r.n_prompts, r.n_correct, r.n_missing_count, r.n_resilient, r.n_sensitive) == (6, 5, 1, 3, 1)
+    assert (r.n_facts, r.n_correct, r.n_missing_count, r.n_resilient, r.n_sensitive) == (6, 5, 1, 3, 1)
     assert r.mean_resilient == 40 and r.median_resilient == 20 and r.mean_sensitive == 4 and r.median_sensitive == 4
     assert r.relative_difference == pytest.approx((40 - 4) / 4)  # the "wrong" prompt's 1000 is not used
     assert table.loc["s"].mean_resilient == 6 and np.isnan(table.loc["s"].relative_difference)  # sensitive mean 0
-    assert table.loc["t"].n_prompts == 0 and np.isnan(table.loc["t"].mean_resilient)
+    assert table.loc["t"].n_facts == 0 and np.isnan(table.loc["t"].mean_resilient)
+
+
+def _plain_majority(rows):
+    """Reference: per fact, a plain loop over its prompts; answered = more than half right."""
+    out = {}
+    for relation, subject, obj, before, after in rows:
+        entry = out.setdefault((relation, subject, obj), [0, 0, 0])
+        entry[0] += 1
+        entry[1] += before
+        entry[2] += after
+    groups = {}
+    for key, (n, right_before, right_after) in out.items():
+        answered_before, answered_after = 2 * right_before > n, 2 * right_after > n
+        groups[key] = "wrong" if not answered_before else ("resilient" if answered_after else "sensitive")
+    return groups
+
+
+def test_facts_not_prompts_are_the_unit():
+    """Several prompts (templates) of one fact give one outcome, by strict majority of its templates."""
+    rows = [("r", "a", "x", 1, 1), ("r", "a", "x", 1, 1), ("r", "a", "x", 1, 0),  # 3/3 before, 2/3 after: resilient
+            ("r", "b", "y", 1, 0), ("r", "b", "y", 1, 1),                         # 2/2 before, 1/2 after (a tie): sensitive
+            ("r", "c", "z", 1, 1), ("r", "c", "z", 0, 1),                         # 1/2 before (a tie): wrong, not counted
+            ("s", "a", "x", 1, 1),                                                # same subject/object, other relation
+            ("r", "d", "w", 1, 0)]                                                # one template: the prompt's outcome
+    prompts = pd.DataFrame(rows, columns=["relation", "subject", "object", "correct_original", "correct_deactivated"])
+    facts = fact_outcomes(prompts.assign(template="{} t"))
+    assert len(facts) == 5 and facts["n_templates"].tolist() == [3, 2, 2, 1, 1]
+    assert {(r, s, o): g for r, s, o, g in zip(facts.relation, facts.subject, facts.object, facts.group)} == _plain_majority(rows)
+    assert facts.loc[0, "share_deactivated"] == pytest.approx(2 / 3)
+    # the group table counts facts: relation r has 4 facts, 3 answered (a, b, d), a prompt-level count would say 7 and 6
+    table = group_statistics(attach_counts(facts, pd.DataFrame({"relation": ["r"] * 4, "subject": list("abcd"),
+                                                                "object": list("xyzw"), "count": [10, 2, 99, 4]})), ["r"])
+    row = table.set_index("relation").loc["r"]
+    assert (row.n_facts, row.n_correct, row.n_resilient, row.n_sensitive) == (4, 3, 1, 2)
+    assert row.mean_resilient == 10 and row.mean_sensitive == 3  # c's 99 (not answered) is not used
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fact_outcomes_match_a_plain_loop_on_random_tables(seed):
+    rng = np.random.default_rng(seed)
+    n = 60
+    rows = [("r" if rng.random() < 0.5 else "s", f"s{rng.integers(8)}", f"o{rng.integers(2)}", int(rng.random() < 0.7),
+             int(rng.random() < 0.4)) for _ in range(n)]
+    prompts = pd.DataFrame(rows, columns=["relation", "subject", "object", "correct_original", "correct_deactivated"])
+    facts = fact_outcomes(prompts)
+    assert dict(zip(zip(facts.relation, facts.subject, facts.object), facts.group)) == _plain_majority(rows)
+    assert facts["n_templates"].sum() == n
+
+
+def test_fact_outcomes_name_missing_columns():
+    from relneurons.errors import InputError
+
+    with pytest.raises(InputError, match="correct_deactivated"):
+        fact_outcomes(pd.DataFrame({"relation": [], "subject": [], "object": [], "correct_original": []}))
 
 
 def test_relative_difference_is_signed_and_undefined_without_sensitive_counts():
@@ -140,6 +195,7 @@ def test_the_experiment_splits_counts_and_tests(study, tmp_path):
     folder = study.out / "frequency"
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["resilient"] == 3 and summary["sensitive"] == 4 and summary["wilcoxon"]["n_relations"] == 2
+    assert summary["facts"] == summary["prompts"] == 8 and summary["unit"].startswith("fact")
     assert summary["wilcoxon"]["p_two_sided"] == pytest.approx(stats.wilcoxon([75, 8], [5, 3]).pvalue)
     facts = pd.read_parquet(folder / "facts.parquet")
     assert facts.set_index("subject")["group"].to_dict() == {"s0": "resilient", "s1": "resilient", "s2": "sensitive", "s3": "sensitive",
@@ -181,3 +237,17 @@ def test_the_figure_draws_undefined_differences_and_names_missing_columns(tmp_pa
     assert png.stat().st_size > 0 and "no resilient facts" in svg.read_text()
     with pytest.raises(InputError, match="relative_difference"):
         plot_frequency(table.drop(columns="relative_difference"), tmp_path / "fig2")
+
+
+def test_the_experiment_writes_one_row_per_fact_when_facts_have_several_templates(study, tmp_path):
+    eva = study.eval_prompts
+    study.__dict__["eval_prompts"] = pd.concat([eva, eva.assign(template="{} was", text=[f"{x} was" for x in eva["subject"]])],
+                                               ignore_index=True)
+    counts = tmp_path / "facts.csv"
+    counts.write_text("relation,subject,object,count\nalpha,s0,o,100\nalpha,s2,o,10\nbeta,s4,o,8\nbeta,s5,o,2\n")
+    frequency(study, counts=str(counts))
+    folder = study.out / "frequency"
+    facts, prompts = pd.read_parquet(folder / "facts.parquet"), pd.read_parquet(folder / "prompts.parquet")
+    assert len(prompts) == 16 and len(facts) == 8 and (facts["n_templates"] == 2).all()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert (summary["facts"], summary["prompts"], summary["resilient"], summary["sensitive"]) == (8, 16, 3, 4)

@@ -1,10 +1,15 @@
 """App. E, Fig. 23: are the facts that survive switching off a relation's top-k neurons the more frequent ones?
 
-For each relation, the P_eva prompts the original model answers correctly are
-split into (a) resilient: still correct with the relation's top-k neurons off,
-and (b) sensitive: wrong then. Each prompt carries the corpus count of its fact
-(documents containing both subject and object). Per relation we compare the
-mean (and median) count of the two groups,
+The unit is the fact (relation, subject, object), as in the paper: a fact
+asked with several templates is one outcome, not one per prompt (its prompts
+are not independent draws, and a frequent fact would otherwise weigh once per
+template). A fact is *answered* in a condition when more than half of its P_eva
+prompts are answered correctly (strict majority: 1 of 2 templates is not
+enough; with one template, the paper's setting, fact = prompt). Per relation,
+the facts the original model answers are split into (a) resilient: still
+answered with the relation's top-k neurons off, and (b) sensitive: not answered
+then. Each fact carries its corpus count (documents containing both subject
+and object). Per relation we compare the mean (and median) count of the two groups,
 
     relative difference = (mean_resilient - mean_sensitive) / mean_sensitive,
 
@@ -13,9 +18,6 @@ text writes the ratio as (b - a) / b, which has the opposite sign for the same
 finding, so we state ours explicitly). Across the relations that have both
 groups, a Wilcoxon signed-rank test (scipy) on the paired group means asks
 whether they differ (two-sided, as the paper) and whether resilient > sensitive.
-
-The unit is the prompt: with one template per fact (the paper's setting) a
-prompt is a fact; with several templates a fact appears once per template.
 """
 
 from __future__ import annotations
@@ -46,12 +48,33 @@ SKIP_HOW = ("set [frequency] counts = \"facts.csv\" (columns relation, subject, 
 # ------------------------------------------------------------------ numerics
 
 def classify(correct_original, correct_deactivated) -> np.ndarray:
-    """Per prompt: 'resilient' (right before and after), 'sensitive' (right before, wrong after), or 'wrong' (wrong before)."""
+    """Per fact (or prompt): 'resilient' (right before and after), 'sensitive' (right before, wrong after), 'wrong' (wrong before)."""
     before = np.asarray(correct_original, dtype=bool)
     after = np.asarray(correct_deactivated, dtype=bool)
     if before.shape != after.shape:
         raise InputError(f"classify: {before.shape} original vs {after.shape} deactivated outcomes")
     return np.where(~before, "wrong", np.where(after, "resilient", "sensitive"))
+
+
+def fact_outcomes(prompts: pd.DataFrame) -> pd.DataFrame:
+    """One row per fact (relation, subject, object) from per-prompt outcomes, in first-appearance order.
+
+    `prompts` has columns relation, subject, object, correct_original, correct_deactivated (one row per
+    template). Returns n_templates, the share of its prompts answered correctly in each condition,
+    correct_original / correct_deactivated (share > 1/2: a strict majority of its templates) and group (`classify`).
+    """
+    missing = [c for c in (*FACT_KEY, "correct_original", "correct_deactivated") if c not in prompts.columns]
+    if missing:
+        raise InputError(f"fact_outcomes: prompts table lacks columns {missing}")
+    outcomes = prompts[FACT_KEY].assign(correct_original=prompts["correct_original"].astype(bool),
+                                        correct_deactivated=prompts["correct_deactivated"].astype(bool))
+    facts = outcomes.groupby(FACT_KEY, sort=False).agg(n_templates=("correct_original", "size"),
+                                                       share_original=("correct_original", "mean"),
+                                                       share_deactivated=("correct_deactivated", "mean")).reset_index()
+    facts["correct_original"] = facts["share_original"] > 0.5
+    facts["correct_deactivated"] = facts["share_deactivated"] > 0.5
+    facts["group"] = classify(facts["correct_original"], facts["correct_deactivated"])
+    return facts
 
 
 def relative_difference(mean_resilient: float, mean_sensitive: float) -> float:
@@ -64,10 +87,10 @@ def relative_difference(mean_resilient: float, mean_sensitive: float) -> float:
 def group_statistics(facts: pd.DataFrame, relations: list[str] | None = None) -> pd.DataFrame:
     """Per relation: sizes, mean and median count of the resilient and sensitive groups, relative difference.
 
-    `facts` has one row per prompt with columns relation, group (see `classify`)
-    and count (NaN where the fact has no count: those prompts are counted in
-    n_missing_count and left out of the means). Relations listed in `relations`
-    but absent from `facts` get a row of zeros/NaN.
+    `facts` has one row per fact (see `fact_outcomes`) with columns relation, group
+    (see `classify`) and count (NaN where the fact has no count: those facts are
+    counted in n_missing_count and left out of the means). Relations listed in
+    `relations` but absent from `facts` get a row of zeros/NaN.
     """
     missing = [c for c in ("relation", "group", "count") if c not in facts.columns]
     if missing:
@@ -78,7 +101,7 @@ def group_statistics(facts: pd.DataFrame, relations: list[str] | None = None) ->
         part = facts[facts["relation"] == relation]
         right = part[part["group"] != "wrong"]
         counted = right[right["count"].notna()]
-        row = {"relation": relation, "n_prompts": len(part), "n_correct": len(right),
+        row = {"relation": relation, "n_facts": len(part), "n_correct": len(right),
                "n_missing_count": int(right["count"].isna().sum())}
         for group in GROUPS:
             values = counted.loc[counted["group"] == group, "count"].to_numpy(dtype=float)
@@ -87,7 +110,7 @@ def group_statistics(facts: pd.DataFrame, relations: list[str] | None = None) ->
             row[f"median_{group}"] = float(np.median(values)) if len(values) else float("nan")
         row["relative_difference"] = relative_difference(row["mean_resilient"], row["mean_sensitive"])
         rows.append(row)
-    columns = ["relation", "n_prompts", "n_correct", "n_missing_count", "n_resilient", "n_sensitive", "mean_resilient",
+    columns = ["relation", "n_facts", "n_correct", "n_missing_count", "n_resilient", "n_sensitive", "mean_resilient",
                "mean_sensitive", "median_resilient", "median_sensitive", "relative_difference"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -116,7 +139,7 @@ def wilcoxon_across_relations(table: pd.DataFrame) -> dict:
 
 
 def attach_counts(prompts: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
-    """`prompts` (relation, subject, object, ...) with the column `count` (NaN where the CSV has no such fact)."""
+    """`prompts` or facts (relation, subject, object, ...) with the column `count` (NaN where the CSV has no such fact)."""
     merged = prompts.merge(counts[FACT_KEY + ["count"]], on=FACT_KEY, how="left", validate="many_to_one")
     return merged.astype({"count": "float64"})
 
@@ -165,14 +188,14 @@ def frequency(study: Study, folder: Path, counts: str = "", corpus: str = "") ->
     judged = study.judge(pd.concat(pairs, ignore_index=True), desc="frequency")
     original = judged[judged["condition"] == "original"].set_index(["relation", "prompt_id"])
     deactivated = judged[judged["condition"] != "original"].set_index(["relation", "prompt_id"]).reindex(original.index)
-    facts = original.drop(columns=["condition", "generation", "correct"]).assign(
+    per_prompt = original.drop(columns=["condition", "generation", "correct"]).assign(
         generation_original=original["generation"], generation_deactivated=deactivated["generation"],
-        correct_original=original["correct"], correct_deactivated=deactivated["correct"],
-        group=classify(original["correct"], deactivated["correct"])).reset_index()
-    facts = attach_counts(facts, count_table)
+        correct_original=original["correct"], correct_deactivated=deactivated["correct"]).reset_index()
+    facts = attach_counts(fact_outcomes(per_prompt), count_table)
     table = group_statistics(facts, study.relations)
     test = wilcoxon_across_relations(table)
 
+    _write(folder, "prompts", per_prompt)
     _write(folder, "facts", facts)
     _write(folder, "frequency", table)
     p = test["p_two_sided"]
@@ -184,15 +207,16 @@ def frequency(study: Study, folder: Path, counts: str = "", corpus: str = "") ->
     io.write_json(folder / "summary.json", {
         "skipped": False, "k": k, "k_text": study.k_text(), "rule": study.rule, **source,
         "relative_difference": "(mean_resilient - mean_sensitive) / mean_sensitive; > 0: resilient facts are more frequent",
-        "unit": "prompt (one per fact and template)",
-        "prompts": len(facts), "correct_prompts": len(right), "resilient": int((right["group"] == "resilient").sum()),
+        "unit": "fact (relation, subject, object); answered = correct on more than half of its templates",
+        "prompts": len(per_prompt), "facts": len(facts), "templates_per_fact_max": int(facts["n_templates"].max()),
+        "correct_facts": len(right), "resilient": int((right["group"] == "resilient").sum()),
         "sensitive": int((right["group"] == "sensitive").sum()),
-        "correct_prompts_without_count": int(right["count"].isna().sum()),
-        "correct_prompts_with_zero_count": int((right["count"] == 0).sum()),
+        "correct_facts_without_count": int(right["count"].isna().sum()),
+        "correct_facts_with_zero_count": int((right["count"] == 0).sum()),
         "wilcoxon": {key: (None if isinstance(v, float) and not np.isfinite(v) else v) for key, v in test.items()},
     })
     return table
 
 
-__all__ = ["COUNT_COLUMNS", "GROUPS", "attach_counts", "classify", "frequency", "group_statistics", "relative_difference",
+__all__ = ["COUNT_COLUMNS", "GROUPS", "attach_counts", "classify", "fact_outcomes", "frequency", "group_statistics", "relative_difference",
            "wilcoxon_across_relations"]
