@@ -7,6 +7,7 @@ the core experiments, whose few options live in [experiments].
 
 from __future__ import annotations
 
+from .amplify import amplify
 from .concepts import concepts
 from .core import CORE
 from .frequency import frequency
@@ -20,3 +21,4 @@ EXPERIMENTS["concepts"] = concepts
 EXPERIMENTS["templates"] = templates
 EXPERIMENTS["types"] = types
 EXPERIMENTS["frequency"] = frequency
+EXPERIMENTS["amplify"] = amplify

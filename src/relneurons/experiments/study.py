@@ -9,6 +9,8 @@ cache can be shared by all experiments:
     random:<seed>:<k>         k neurons drawn from the set with that seed
     ids:<label>:<hash>        explicit global ids registered with `Study.ids_condition` (other neuron
                               sets, concept neurons); the hash of the ids keeps cached generations honest
+    forced:<label>:<hash>     explicit global ids forced to explicit values (`Study.forced_condition`, amplification);
+                              the hash covers ids and values
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Study:
     offload_folder: str | None = None
     _model: tuple | None = field(default=None, repr=False)
     _explicit: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _forced: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         parallel.init()
@@ -167,10 +170,33 @@ class Study:
         self._explicit[name] = ids
         return name
 
+    def forced_condition(self, label: str, ids, values) -> str:
+        """Register a condition forcing explicit global ids to explicit values (one, or one per id); return its name.
+
+        For forcing *up* (amplification) as well as down; `config.force` does not apply. The name ends in a
+        hash of the ids and of the float32 values the hooks apply, so a cached generation is reused only
+        for exactly the same edit.
+        """
+        if ":" in label:
+            raise ValueError(f"condition label {label!r} must not contain ':'")
+        ids = np.asarray(ids, dtype=np.int64)
+        values = np.broadcast_to(np.asarray(values, dtype=np.float32), ids.shape)
+        if np.unique(ids).size != ids.size:
+            raise ValueError(f"condition {label!r}: neuron ids must be distinct")
+        order = np.argsort(ids)
+        ids, values = ids[order], np.ascontiguousarray(values[order])
+        name = f"forced:{label}:{hashlib.sha256(ids.tobytes() + values.tobytes()).hexdigest()[:12]}"
+        self._forced[name] = (ids, values)
+        return name
+
     def condition(self, name: str) -> Condition:
         if name == "original":
             return Condition(name, np.zeros(0, np.int64))
         kind, a, b = name.split(":")
+        if kind == "forced":
+            if name not in self._forced:
+                raise KeyError(f"condition {name!r} was not registered with Study.forced_condition")
+            return Condition(name, *self._forced[name])
         if kind == "ids":
             if name not in self._explicit:
                 raise KeyError(f"condition {name!r} was not registered with Study.ids_condition")
@@ -192,9 +218,14 @@ class Study:
         if self.config.force != "median":
             return float(self.config.force)
         # self-conditioning: each neuron's median output on the positives of the relation (all kept rows for random sets)
+        return np.median(self.positive_outputs(ids, relation), axis=0)
+
+    def positive_outputs(self, ids: np.ndarray, relation: str | None) -> np.ndarray:
+        """Stored mean outputs [n_positives, len(ids)] of neurons `ids` on the validated prompts of `relation`
+        (every kept validated prompt when None): the rows that forcing values (median, quantiles) come from."""
         prompts = self.store.prompts
         rows = prompts.loc[prompts["correct"] & (prompts["act_row"] >= 0) & ((prompts["relation"] == relation) if relation else True), "act_row"]
-        return np.median(self.store.rows(np.unique(rows.to_numpy()))[:, self.nset.columns(ids)], axis=0)
+        return self.store.rows(np.unique(rows.to_numpy()))[:, self.nset.columns(ids)]
 
     # ------------------------------------------------------------------ running
     @cached_property

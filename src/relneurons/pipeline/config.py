@@ -9,7 +9,7 @@ Every key is checked before any model is loaded: unknown keys are named with a
     [experiments]  run, k_sweep, random_seeds, max_det, force, error_tokens
     [bootstrap]    n_boot
     [run]          batch_size, chunk_prompts, out
-    [multilingual] [templates] [concepts] [types] [frequency]
+    [multilingual] [templates] [concepts] [types] [frequency] [amplify]
                    options of those experiments (SPEC §5; see `EXPERIMENT_OPTIONS`)
 
 An empty string means "the default" for optional text values (TOML has no null).
@@ -31,7 +31,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 EXPERIMENT_NAMES = ("layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors",
-                    "multilingual", "templates", "concepts", "types", "frequency")
+                    "multilingual", "templates", "concepts", "types", "frequency", "amplify")
 PRESETS = ("quick", "paper")
 _NEURON_SETS = ("ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all")  # model/sites.py NEURON_SETS
 
@@ -145,8 +145,20 @@ EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = {
                           else f"must be a non-empty list of distinct neuron sets from {', '.join(_NEURON_SETS)}"),
               "k": Key((int, float), lambda v: None if v == 0 else _k(v))},  # 0 = the study's k as a fraction of each set
     "frequency": {"counts": Key((str,)), "corpus": Key((str,))},
+    "amplify": {"levels": Key((list,), lambda v: _amplify_levels(v)),
+                "max_other": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = every P_eva prompt of the other relations)")},
 }
 SCHEMA.update(EXPERIMENT_OPTIONS)
+
+
+def _amplify_levels(v):
+    from ..experiments.amplify import parse_levels  # the experiment's own parser: one definition of a level
+
+    try:
+        parse_levels(v)
+    except ConfigError as exc:
+        return f"is not valid ({exc})"
+    return None
 
 
 def check_value(section: str, key: str, value, source: str) -> None:

@@ -1,0 +1,197 @@
+"""Forcing up, not only down: each relation's top-k set to 0, its median, p90 or a multiple of p90.
+
+The paper only switches neurons off. If a relation's neurons carry its facts,
+forcing them *up* to values they take on the relation's own validated prompts
+(or beyond) should not hurt that relation the way deactivation does, while it
+may disturb the others. For every ranked relation r and forcing level, the
+top-k of r are forced to per-neuron values taken from the activation store
+(each neuron's mean output on r's validated P_det prompts, the rows
+`Study.positive_outputs` returns) and the model answers:
+
+    own    r's P_eva prompts
+    other  the other relations' P_eva prompts (at most `max_other` per relation, seeded; 0 = all),
+           accuracy = mean over the other relations of their accuracies
+
+A level is "zero", "median", "p<q>" (q-th percentile, 0-100) or "<m>x<level>"
+(a multiple, e.g. "2xp90"). Level "zero" with the study's `force = zero` is
+the intra/inter condition itself (`Study.rel`), so it shares their generations.
+The table also holds the original model's accuracy (level "original") on the
+same prompts, the reference the figure draws as dashed lines.
+"""
+
+from __future__ import annotations
+
+import re
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import io
+from ..errors import ConfigError
+from ..report.figures_amplify import plot_amplify
+from .output import experiment as _experiment
+from .output import write_table as _write
+from .stats import accuracy_ci
+from .study import Study
+
+DEFAULT_LEVELS = ("zero", "median", "p90", "2xp90")
+TABLE_COLUMNS = ["relation", "level", "evaluated", "n", "accuracy", "ci_low", "ci_high"]
+VALUE_COLUMNS = ["relation", "level", "global_index", "value"]
+_LEVEL = re.compile(r"^(?:(?P<mult>\d+(?:\.\d+)?)x)?(?P<base>zero|median|p(?P<q>\d+(?:\.\d+)?))$")
+
+
+@dataclass(frozen=True)
+class Level:
+    """A forcing level: `multiple` x (0, the median, or the q-th percentile) of each neuron's positive outputs."""
+
+    name: str
+    base: str  # zero, median or quantile
+    q: float = 0.0  # percentile in [0, 100] when base == quantile
+    multiple: float = 1.0
+
+    def values(self, outputs: np.ndarray) -> np.ndarray:
+        """One value per neuron from `outputs` [n_positives, n_neurons]."""
+        if self.base == "zero":
+            return np.zeros(outputs.shape[1])
+        if self.base == "median":
+            return self.multiple * np.median(outputs, axis=0)  # as force = median does (Study._force_values)
+        return self.multiple * np.quantile(outputs, self.q / 100, axis=0)
+
+
+def parse_levels(levels) -> list[Level]:
+    """Level names -> Levels; one ConfigError naming the bad entry and the accepted forms."""
+    if isinstance(levels, str) or not levels:
+        raise ConfigError(f"option amplify.levels must be a non-empty list such as {list(DEFAULT_LEVELS)}, got {levels!r}")
+    out = []
+    for name in levels:
+        match = _LEVEL.match(name) if isinstance(name, str) else None
+        q = float(match["q"]) if match and match["q"] else 0.0
+        if not match or not 0 <= q <= 100 or (match["base"] == "zero" and match["mult"]):
+            raise ConfigError(f"option amplify.levels: {name!r} is not a level; use zero, median, p<q> with q in 0-100 "
+                              f"(p90) or a multiple such as 2xp90 or 1.5xmedian")
+        base = "quantile" if match["q"] else match["base"]
+        out.append(Level(name, base, q, float(match["mult"]) if match["mult"] else 1.0))
+    if len({lv.name for lv in out}) != len(out):
+        raise ConfigError(f"option amplify.levels lists a level twice: {list(levels)}")
+    return out
+
+
+@dataclass(frozen=True)
+class AmplifySummary:
+    """summary.json of the amplify experiment (NaN, e.g. no other relation, is written as null)."""
+
+    k: int
+    k_text: str
+    levels: list[str]
+    max_other: int
+    forced_relations: list[str]
+    own: dict[str, dict[str, float]]  # relation -> level (and "original") -> own P_eva accuracy
+    other: dict[str, dict[str, float]]  # relation -> level (and "original") -> mean accuracy of the other relations
+    mean_value: dict[str, dict[str, float]]  # relation -> level -> mean forced value over its top-k
+    own_not_below_original: dict[str, list[str]]  # level -> relations whose own accuracy stayed >= the original's
+    experiment: str = "amplify"
+    version: int = 1
+
+
+def _other_sample(groups: dict[str, pd.DataFrame], max_other: int, seed: int) -> dict[str, pd.DataFrame]:
+    """The prompts each relation contributes when it is evaluated as an 'other' relation (same for every forced one)."""
+    if not max_other:
+        return groups
+    return {r: g.sample(min(len(g), max_other), random_state=seed).sort_index() for r, g in groups.items()}
+
+
+def mean_accuracy(correct_by_relation: dict[str, np.ndarray], n_boot: int, seed: int) -> tuple[int, float, float, float]:
+    """(n, accuracy, low, high): the mean of the relations' accuracies and its prompt bootstrap interval.
+
+    Each prompt is weighted by N / (R * n_relation), so the mean of the weighted outcomes is exactly the
+    mean over relations, whatever their sizes."""
+    parts = [c.astype(float) for c in correct_by_relation.values() if c.size]
+    if not parts:
+        return 0, float("nan"), float("nan"), float("nan")
+    total = sum(p.size for p in parts)
+    weighted = np.concatenate([p * total / (len(parts) * p.size) for p in parts])
+    acc, low, high = accuracy_ci(weighted, n_boot, seed)
+    return total, acc, low, high
+
+
+@_experiment("amplify")
+def amplify(study: Study, folder: Path, levels=DEFAULT_LEVELS, max_other: int = 0) -> pd.DataFrame:
+    """Accuracy of each relation (own) and of the others with its top-k forced to every level; table, figures, summary."""
+    parsed = parse_levels(list(levels))
+    if isinstance(max_other, bool) or not isinstance(max_other, int) or max_other < 0:
+        raise ConfigError(f"option amplify.max_other must be a count >= 0 (0 = every prompt), got {max_other!r}")
+    k, relations = study.k, study.relations
+    groups = {r: g.reset_index(drop=True).assign(prompt_id=lambda g: np.arange(len(g)))
+              for r, g in study.eval_prompts.groupby("relation", sort=False)}
+    others = _other_sample(groups, max_other, study.config.seed)
+
+    values, conditions = [], {}  # (forced relation, level) -> condition name
+    for relation in relations:
+        ids = study.ranked(relation, 0, k)
+        outputs = study.positive_outputs(ids, relation)
+        for level in parsed:
+            vals = level.values(outputs)
+            values.append(pd.DataFrame({"relation": relation, "level": level.name, "global_index": ids, "value": vals}))
+            conditions[relation, level.name] = (study.rel(relation, 0, k) if level.base == "zero" and study.config.force == "zero"
+                                                else study.forced_condition(f"{relation}.{level.name}", ids, vals))
+    values = pd.concat(values, ignore_index=True)[VALUE_COLUMNS]
+
+    pairs = [g.assign(condition="original", forced="", level="original") for g in groups.values()]
+    for (relation, level), condition in conditions.items():
+        evaluated = [groups[relation]] + [others[r] for r in groups if r != relation]
+        pairs += [g.assign(condition=condition, forced=relation, level=level) for g in evaluated if len(g)]
+    judged = study.judge(pd.concat(pairs, ignore_index=True), desc="amplify")
+    _write(folder, "generations", judged)
+
+    names = [lv.name for lv in parsed]
+    table = amplify_table(judged, relations, names, others, study)
+    _write(folder, "amplify", table)
+    _write(folder, "forced_values", values)
+    for relation in relations:
+        plot_amplify(table, relation, folder / f"amplify_{relation}", title=f"{relation}: top-k forced to each level; {study.k_text()}")
+    io.write_json(folder / "summary.json", asdict(_summary(study, table, values, names, max_other, relations)))
+    return table
+
+
+def amplify_table(judged: pd.DataFrame, relations: list[str], levels: list[str], others: dict[str, pd.DataFrame],
+                  study: Study) -> pd.DataFrame:
+    """TABLE_COLUMNS rows: for each relation, "original" then every level, evaluated own then other.
+
+    `judged`: pairs with columns relation (evaluated), forced, level, condition, prompt_id, correct."""
+    original = {r: g.sort_values("prompt_id") for r, g in judged[judged["level"] == "original"].groupby("relation")}
+    other_ids = {r: set(g["prompt_id"]) for r, g in others.items()}
+    rows = []
+    for relation in relations:
+        own_orig = original[relation]["correct"].to_numpy()
+        other_orig = {r: g.loc[g["prompt_id"].isin(other_ids[r]), "correct"].to_numpy() for r, g in original.items() if r != relation}
+        cells = {"original": (own_orig, other_orig)}
+        forced = judged[judged["forced"] == relation]
+        for level in levels:
+            part = forced[forced["level"] == level]
+            by = {r: g.sort_values("prompt_id")["correct"].to_numpy() for r, g in part.groupby("relation")}
+            cells[level] = (by.get(relation, np.zeros(0, bool)), {r: c for r, c in by.items() if r != relation})
+        for level, (own, other) in cells.items():
+            for evaluated, correct in (("own", {relation: own}), ("other", other)):
+                n, acc, low, high = mean_accuracy(correct, study.config.n_boot, study.config.seed)
+                rows.append({"relation": relation, "level": level, "evaluated": evaluated, "n": n,
+                             "accuracy": acc, "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def _summary(study: Study, table: pd.DataFrame, values: pd.DataFrame, levels: list[str], max_other: int,
+             relations: list[str]) -> AmplifySummary:
+    acc = table.set_index(["relation", "evaluated", "level"])["accuracy"]
+    every = ["original", *levels]
+    number = lambda v: None if math.isnan(v) else float(v)  # noqa: E731  (strict JSON has no NaN)
+    own = {r: {lv: number(acc[r, "own", lv]) for lv in every} for r in relations}
+    return AmplifySummary(
+        k=int(study.k), k_text=study.k_text(), levels=list(levels), max_other=int(max_other), forced_relations=list(relations),
+        own=own, other={r: {lv: number(acc[r, "other", lv]) for lv in every} for r in relations},
+        mean_value={r: {lv: float(v) for lv, v in part.groupby("level", sort=False)["value"].mean().items()}
+                    for r, part in values.groupby("relation", sort=False)},
+        own_not_below_original={lv: [r for r in relations if None not in (own[r][lv], own[r]["original"])
+                                     and own[r][lv] >= own[r]["original"]] for lv in levels},
+    )
