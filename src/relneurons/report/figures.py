@@ -1,10 +1,15 @@
-"""The paper's figures, drawn headless from tidy tables (matplotlib, Agg backend).
+"""The paper's figures, drawn from tidy tables on `matplotlib.figure.Figure` objects.
 
-Every function takes a DataFrame with the columns documented on it and an
-output path *stem* (``out/fig3`` -> ``out/fig3.png`` and ``out/fig3.svg``),
-writes both files atomically (temporary file beside the target, then
-``os.replace``) and returns ``(png_path, svg_path)``. Extra columns are
-ignored; a missing column raises `InputError`.
+No pyplot and no `matplotlib.use`: importing this module leaves the user's
+backend alone (a Jupyter kernel keeps its inline plots), and figures are not
+kept in pyplot's global registry. PNG and SVG are rendered by matplotlib's
+file canvases whatever the backend.
+
+Every function takes a DataFrame with the columns documented on it and
+returns the `Figure` (a notebook displays it). Given an output path *stem*
+(``out/fig3`` -> ``out/fig3.png`` and ``out/fig3.svg``) it also writes both
+files atomically (temporary file beside the target, then ``os.replace``).
+Extra columns are ignored; a missing column raises `InputError`.
 """
 
 from __future__ import annotations
@@ -15,17 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-
-from relneurons.errors import InputError  # noqa: E402
-from relneurons.io import atomic_path  # noqa: E402
+from relneurons.errors import InputError
+from relneurons.io import atomic_path
 
 __all__ = [
     "INTRA_CONDITIONS",
@@ -38,6 +40,7 @@ __all__ = [
     "plot_multilingual",
     "plot_templates",
     "plot_type_composition",
+    "save_figure",
 ]
 
 #: Bar order and labels of `plot_intra`.
@@ -58,17 +61,26 @@ def _need(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
         raise InputError(f"{what}: table is empty")
 
 
-def _save(fig: Figure, stem: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write `fig` as <stem>.png and <stem>.svg atomically, close it, return both paths."""
+def save_figure(fig: Figure, stem: str | os.PathLike[str], dpi: int = _DPI) -> tuple[Path, Path]:
+    """Write `fig` as <stem>.png and <stem>.svg, each atomically; return both paths."""
     stem = str(stem)
     paths = (Path(stem + ".png"), Path(stem + ".svg"))
-    try:
-        for path, fmt in zip(paths, ("png", "svg")):
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=fmt, dpi=_DPI, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    for path, fmt in zip(paths, ("png", "svg")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
     return paths
+
+
+def _subplots(*grid: int, figsize: tuple[float, float], **kwargs):
+    """`plt.subplots` without pyplot: a free-standing Figure and its axes."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **kwargs)
+
+
+def _done(fig: Figure, stem: str | os.PathLike[str] | None) -> Figure:
+    if stem is not None:
+        save_figure(fig, stem)
+    return fig
 
 
 def _formatter(value_format: str):
@@ -96,15 +108,15 @@ def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
 
 # ----------------------------------------------------------------- Fig. 1
 
-def plot_layer_distribution(df: pd.DataFrame, stem: str | os.PathLike[str],
-                            title: str | None = "Top-k neurons per layer") -> tuple[Path, Path]:
+def plot_layer_distribution(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
+                            title: str | None = "Top-k neurons per layer") -> Figure:
     """Fig. 1: one line per relation, number of its top-k neurons in each layer.
 
     Columns: relation, layer (int), count (the output of
     `relneurons.experiments.layer_distribution`).
     """
     _need(df, ["relation", "layer", "count"], "layer distribution")
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = _subplots(figsize=(8, 4.5))
     for relation, part in df.groupby("relation", sort=False):
         part = part.sort_values("layer")
         ax.plot(part["layer"], part["count"], marker="o", markersize=3, linewidth=1.2, label=str(relation))
@@ -114,16 +126,16 @@ def plot_layer_distribution(df: pd.DataFrame, stem: str | os.PathLike[str],
     if title:
         ax.set_title(title)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    return _save(fig, stem)
+    return _done(fig, stem)
 
 
 # ----------------------------------------------------------------- Figs. 2 and 4
 
-def plot_heatmap(matrix_df: pd.DataFrame, stem: str | os.PathLike[str], title: str = "",
+def plot_heatmap(matrix_df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str = "",
                  value_format: str = "{:.2f}", cmap: str | matplotlib.colors.Colormap = "viridis", undefined_label: str = "n/a",
                  *, vmin: float | None = None, vmax: float | None = None,
                  xlabel: str | None = None, ylabel: str | None = None,
-                 colorbar_label: str | None = None) -> tuple[Path, Path]:
+                 colorbar_label: str | None = None) -> Figure:
     """Figs. 2 and 4: an annotated matrix.
 
     `matrix_df`: rows and columns labelled by the DataFrame's index and
@@ -141,7 +153,7 @@ def plot_heatmap(matrix_df: pd.DataFrame, stem: str | os.PathLike[str], title: s
         raise InputError(f"heatmap: matrix values must be numeric ({exc})") from None
     fmt = _formatter(value_format)
     n_rows, n_cols = values.shape
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.65 * n_cols + 2.5), max(3.0, 0.5 * n_rows + 1.8)))
+    fig, ax = _subplots(figsize=(max(4.0, 0.65 * n_cols + 2.5), max(3.0, 0.5 * n_rows + 1.8)))
     base_cmap = matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
     colormap = base_cmap.with_extremes(bad=_UNDEFINED_COLOR)
     masked = np.ma.masked_invalid(values)
@@ -166,13 +178,13 @@ def plot_heatmap(matrix_df: pd.DataFrame, stem: str | os.PathLike[str], title: s
     ax.set_ylabel(ylabel if ylabel is not None else (matrix_df.index.name or ""))
     if title:
         ax.set_title(title)
-    return _save(fig, stem)
+    return _done(fig, stem)
 
 
 # ----------------------------------------------------------------- Fig. 3
 
-def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str],
-               title: str | None = "Intra-relation accuracy", labels: dict[str, str] | None = None) -> tuple[Path, Path]:
+def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
+               title: str | None = "Intra-relation accuracy", labels: dict[str, str] | None = None) -> Figure:
     """Fig. 3: grouped bars per relation, one panel per prompt split.
 
     Columns: relation, split (e.g. "P_eva", "P_det"; panels in first-appearance
@@ -194,7 +206,7 @@ def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str],
     relations = list(dict.fromkeys(df["relation"]))
     splits = list(dict.fromkeys(df["split"]))
     width = 0.8 / len(INTRA_CONDITIONS)
-    fig, axes = plt.subplots(1, len(splits), figsize=(max(5.0, 0.55 * len(relations) + 2) * len(splits), 4.5),
+    fig, axes = _subplots(1, len(splits), figsize=(max(5.0, 0.55 * len(relations) + 2) * len(splits), 4.5),
                              squeeze=False, sharey=True)
     x = np.arange(len(relations))
     for ax, split in zip(axes[0], splits):
@@ -231,13 +243,13 @@ def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str],
     axes[0][-1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
         fig.suptitle(title)
-    return _save(fig, stem)
+    return _done(fig, stem)
 
 
 # ----------------------------------------------------------------- Figs. 5 and 22
 
-def plot_k_sweep(df: pd.DataFrame, stem: str | os.PathLike[str],
-                 title: str | None = "Accuracy vs number of deactivated neurons") -> tuple[Path, Path]:
+def plot_k_sweep(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
+                 title: str | None = "Accuracy vs number of deactivated neurons") -> Figure:
     """Fig. 5: per deactivated relation, accuracy vs k (log x axis).
 
     Columns: deactivated (relation whose top-k neurons are off; one panel each,
@@ -252,7 +264,7 @@ def plot_k_sweep(df: pd.DataFrame, stem: str | os.PathLike[str],
         raise InputError("k-sweep plot: k must be >= 0")
     panels = list(dict.fromkeys(df["deactivated"]))
     n_rows, n_cols = _grid(len(panels))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False,
+    fig, axes = _subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False,
                              sharex=True, sharey=True)
     for idx, relation in enumerate(panels):
         ax = axes[idx // n_cols][idx % n_cols]
@@ -290,13 +302,13 @@ def plot_k_sweep(df: pd.DataFrame, stem: str | os.PathLike[str],
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    return _save(fig, stem)
+    return _done(fig, stem)
 
 
 # ----------------------------------------------------------------- Fig. 6
 
-def plot_cumulativity(summary_df: pd.DataFrame, stem: str | os.PathLike[str],
-                      title: str | None = "Neuron cumulativity per deactivation range") -> tuple[Path, Path]:
+def plot_cumulativity(summary_df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
+                      title: str | None = "Neuron cumulativity per deactivation range") -> Figure:
     """Fig. 6: macro and micro averaged cumulativity per range (a, b].
 
     Columns: a, b, macro, micro (the output of
@@ -307,7 +319,7 @@ def plot_cumulativity(summary_df: pd.DataFrame, stem: str | os.PathLike[str],
     data = summary_df.sort_values(["a", "b"])
     labels = [f"{int(a)}-{int(b)}" for a, b in zip(data["a"], data["b"])]
     x = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(labels) + 2), 4))
+    fig, ax = _subplots(figsize=(max(5.0, 0.8 * len(labels) + 2), 4))
     ax.plot(x, data["macro"].to_numpy(dtype=float), marker="o", label="macro (mean over relations)")
     ax.plot(x, data["micro"].to_numpy(dtype=float), marker="s", label="micro (pooled over prompts)")
     ax.set_xticks(x, labels, rotation=30, ha="right")
@@ -318,16 +330,16 @@ def plot_cumulativity(summary_df: pd.DataFrame, stem: str | os.PathLike[str],
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    return _save(fig, stem)
+    return _done(fig, stem)
 
 
 # ----------------------------------------------------------------- compare
 
-def plot_compare(df: pd.DataFrame, stem: str | os.PathLike[str], label_a: str, label_b: str,
-                 columns: Sequence[str] = ("acc_original", "acc_relation", "own_drop")) -> tuple[Path, Path]:
+def plot_compare(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, label_a: str = "a", label_b: str = "b",
+                 columns: Sequence[str] = ("acc_original", "acc_relation", "own_drop")) -> Figure:
     """Two runs side by side: one panel per measure, bars per relation (columns `<measure>_a`, `<measure>_b`)."""
     _need(df, ["relation"] + [f"{c}_{s}" for c in columns for s in ("a", "b")], "compare")
-    fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 0.35 * len(df) + 2), squeeze=False)
+    fig, axes = _subplots(1, len(columns), figsize=(4.5 * len(columns), 0.35 * len(df) + 2), squeeze=False)
     y = np.arange(len(df))
     for ax, column in zip(axes[0], columns):
         ax.barh(y - 0.2, df[f"{column}_a"], height=0.4, label=label_a, color="#4c72b0")
@@ -337,12 +349,12 @@ def plot_compare(df: pd.DataFrame, stem: str | os.PathLike[str], label_a: str, l
         ax.set_title(column.replace("_", " "))
     axes[0][0].legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    return _save(fig, stem)
+    return _done(fig, stem)
 
 
 # ----------------------------------------------------------------- Fig. 7
 
-def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str], title: str | None = None) -> tuple[Path, Path]:
+def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str | None = None) -> Figure:
     """Fig. 7: one panel per relation; a bar per language for the original accuracy (with its interval)
     and a horizontal line on it for the accuracy with the relation's top-k off.
 
@@ -358,7 +370,7 @@ def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str], title: str
         raise InputError("multilingual plot: more than one row per (language, relation, condition)")
     languages, relations = list(dict.fromkeys(df["language"])), list(dict.fromkeys(df["relation"]))
     rows, cols = _grid(len(relations), 3)
-    fig, axes = plt.subplots(rows, cols, figsize=(max(3.2, 0.5 * len(languages) + 1.2) * cols, 2.6 * rows + 0.6),
+    fig, axes = _subplots(rows, cols, figsize=(max(3.2, 0.5 * len(languages) + 1.2) * cols, 2.6 * rows + 0.6),
                              squeeze=False, sharey=True)
     table = df.set_index(["relation", "condition", "language"])
     x = np.arange(len(languages))
@@ -382,17 +394,17 @@ def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str], title: str
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy")
-    fig.legend(handles=[plt.Rectangle((0, 0), 1, 1, color="#4c72b0"), Line2D([], [], color="#c44e52", linewidth=2.5)],
+    fig.legend(handles=[Rectangle((0, 0), 1, 1, color="#4c72b0"), Line2D([], [], color="#c44e52", linewidth=2.5)],
                labels=["original", "top-k off"], loc="upper right", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.92, 1))
-    return _save(fig, stem)
+    return _done(fig, stem)
 
 
 # ----------------------------------------------------------------- Fig. 23
 
-def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str], title: str | None = None) -> tuple[Path, Path]:
+def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str | None = None) -> Figure:
     """Fig. 23: per relation, the relative difference of the mean fact counts of resilient vs sensitive facts (left)
     and the two means themselves on a symlog axis (right).
 
@@ -404,7 +416,7 @@ def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str], title: str | 
           "frequency plot")
     y = np.arange(len(df))
     diff = df["relative_difference"].to_numpy(dtype=float) * 100
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.45 * len(df) + 2), sharey=True)
+    fig, (left, right) = _subplots(1, 2, figsize=(11, 0.45 * len(df) + 2), sharey=True)
     colors = np.where(diff > 0, "#55a868", "#c44e52")
     left.barh(y, np.nan_to_num(diff), color=colors)
     for i, row in enumerate(df.itertuples(index=False)):
@@ -430,13 +442,13 @@ def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str], title: str | 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, stem)
+    return _done(fig, stem)
 
 
 # ----------------------------------------------------------------- Fig. 8
 
-def plot_templates(df: pd.DataFrame, stem: str | os.PathLike[str],
-                   title: str | None = "Intra-relation accuracy on P_eva and P_eva-2") -> tuple[Path, Path]:
+def plot_templates(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
+                   title: str | None = "Intra-relation accuracy on P_eva and P_eva-2") -> Figure:
     """Fig. 8: per relation, original / random-k / relation-k bars for each prompt split side by side.
 
     Columns as `plot_intra` (relation, split, condition, accuracy, ci_low, ci_high); exactly two splits
@@ -455,7 +467,7 @@ def plot_templates(df: pd.DataFrame, stem: str | os.PathLike[str],
     bars = [(s, c) for c in INTRA_CONDITIONS for s in splits]
     width = 0.84 / len(bars)
     x = np.arange(len(relations))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 * len(relations) + 2.5), 4.5))
+    fig, ax = _subplots(figsize=(max(6.0, 1.0 * len(relations) + 2.5), 4.5))
     part = df.set_index(["relation", "split", "condition"])
     for b, (split, cond) in enumerate(bars):
         sub = part.reindex([(r, split, cond) for r in relations])
@@ -477,13 +489,13 @@ def plot_templates(df: pd.DataFrame, stem: str | os.PathLike[str],
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
         ax.set_title(title)
-    return _save(fig, stem)
+    return _done(fig, stem)
 
 
 # ----------------------------------------------------------------- Fig. 24
 
-def plot_type_composition(df: pd.DataFrame, stem: str | os.PathLike[str],
-                          title: str | None = "Neuron types in the top-k") -> tuple[Path, Path]:
+def plot_type_composition(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
+                          title: str | None = "Neuron types in the top-k") -> Figure:
     """Fig. 24: stacked bars, one per relation, of how many top-k neurons each module type holds.
 
     Columns: relation, type (e.g. "gate_proj", "q_proj"), count. Types are stacked in first-appearance order.
@@ -494,8 +506,8 @@ def plot_type_composition(df: pd.DataFrame, stem: str | os.PathLike[str],
     relations = list(dict.fromkeys(df["relation"]))
     types = list(dict.fromkeys(df["type"]))
     counts = df.pivot(index="relation", columns="type", values="count").reindex(index=relations, columns=types).fillna(0)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(relations) + 3), 4.5))
-    colors = plt.get_cmap("tab10")
+    fig, ax = _subplots(figsize=(max(5.0, 0.6 * len(relations) + 3), 4.5))
+    colors = matplotlib.colormaps["tab10"]
     bottom = np.zeros(len(relations))
     x = np.arange(len(relations))
     for i, t in enumerate(types):
@@ -508,4 +520,4 @@ def plot_type_composition(df: pd.DataFrame, stem: str | os.PathLike[str],
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
         ax.set_title(title)
-    return _save(fig, stem)
+    return _done(fig, stem)
