@@ -14,6 +14,7 @@ a neuron keeps its index whichever neuron set it is looked at through.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ModelError, NeuronError, did_you_mean
+from ..errors import InputError, ModelError, NeuronError, did_you_mean
 
 # (regex on the module path relative to its decoder layer, role). First match wins.
 ROLE_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -226,8 +227,20 @@ def neuron_set(model: nn.Module, name: str = "ffn") -> NeuronSet:
     return NeuronSet(name, chosen, n_all)
 
 
-def count_neurons(model_or_config, neuron_set_name: str = "ffn") -> int:
-    """Neurons in a set, from a model, a config, or a name/path (built on the meta device, no weights)."""
+_neuron_set = neuron_set  # count_neurons' documented keyword `neuron_set` shadows the function
+
+
+def count_neurons(model_or_config, neuron_set: str = "ffn", *, neuron_set_name: str | None = None) -> int:
+    """Neurons in a set, from a model, a config, or a name/path (built on the meta device, no weights).
+
+    `neuron_set_name` is the old name of `neuron_set`, still accepted with a DeprecationWarning.
+    """
+    if neuron_set_name is not None:
+        warnings.warn("count_neurons(neuron_set_name=...) is deprecated; use neuron_set=...", DeprecationWarning, stacklevel=2)
+        if neuron_set not in ("ffn", neuron_set_name):
+            raise InputError(f"count_neurons got neuron_set={neuron_set!r} and neuron_set_name={neuron_set_name!r}; "
+                              "give neuron_set only")
+        neuron_set = neuron_set_name
     from transformers import PretrainedConfig
 
     from .loading import build_on_meta, config_of
@@ -237,4 +250,4 @@ def count_neurons(model_or_config, neuron_set_name: str = "ffn") -> int:
         model = config_of(str(model))
     if isinstance(model, PretrainedConfig):
         model = build_on_meta(model)
-    return neuron_set(model, neuron_set_name).size
+    return _neuron_set(model, neuron_set).size
