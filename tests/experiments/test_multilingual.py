@@ -71,12 +71,18 @@ def test_accuracy_drops_and_left_out_counts(study):
     assert acc[("de", "landmark_continent", "original")] == 0.5 and acc[("zh", "landmark_continent", "original")] == 0.5
     assert all(acc[(lang, "landmark_continent", "relation")] == 0.25 for lang in ("en", "de", "zh"))
     assert acc[("zh", "company_hq", "original")] == 1.0 and acc[("zh", "company_hq", "relation")] == 0.0
+    # like with like: Springfield has no Chinese entry, so it is dropped from every language, English included
+    assert acc[("en", "company_hq", "original")] == 1.0 and acc[("de", "company_hq", "original")] == 1.0
 
     drops = pd.read_parquet(folder / "drops.parquet").set_index(["language", "relation"])
     assert drops.loc[("en", "landmark_continent"), "drop"] == pytest.approx(2 / 3)
     assert drops.loc[("de", "landmark_continent"), "drop"] == pytest.approx(0.5)
+    # n counts prompts: one company_hq triple (Springfield dropped everywhere) x App. K's two German/Chinese templates
     assert drops.loc[("de", "company_hq"), ["n", "drop"]].tolist() == [2, 1.0]
-    assert drops.loc[("zh", "company_hq"), "n"] == 1  # Springfield left out
+    assert drops.loc[("zh", "company_hq"), "n"] == 2 and drops.loc[("en", "company_hq"), "n"] == 1
+    generations = pd.read_parquet(folder / "generations.parquet")
+    triples = {lang: set(zip(g.relation, g.subject)) for lang, g in generations.groupby("language")}
+    assert triples["en"] == triples["de"] == triples["zh"] and ("company_hq", "Simpsons Inc") not in triples["en"]
     ok = drops.dropna(subset=["drop_low"])
     assert ((ok["drop_low"] <= ok["drop"] + 1e-12) & (ok["drop"] <= ok["drop_high"] + 1e-12)).all()
 
@@ -84,9 +90,15 @@ def test_accuracy_drops_and_left_out_counts(study):
     assert left["left_out"].to_dict() == {("en", "landmark_continent"): 0, ("en", "company_hq"): 0, ("de", "landmark_continent"): 0,
                                           ("de", "company_hq"): 0, ("zh", "landmark_continent"): 0, ("zh", "company_hq"): 1}
     assert left.loc[("zh", "company_hq"), "left_out_objects"] == "Springfield"
+    assert left["evaluated"].to_dict() == {(lang, rel): {"landmark_continent": 4, "company_hq": 1}[rel]
+                                           for lang in ("en", "de", "zh") for rel in ("landmark_continent", "company_hq")}
+    common = pd.read_parquet(folder / "common.parquet").set_index("relation")
+    assert common.loc["company_hq"].tolist() == [2, 1, 1, "zh: 1"] and common.loc["landmark_continent"].tolist() == [4, 4, 0, ""]
 
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["languages"] == ["en", "de", "zh"] and summary["triples_left_out"] == 1
+    assert (summary["triples"], summary["triples_evaluated"], summary["triples_dropped"]) == (6, 5, 1)
+    assert summary["per_language"]["en"]["prompts"] == 5 and summary["per_language"]["de"]["prompts"] == 6
     assert summary["per_language"]["zh"]["triples_kept"] == 5 and summary["per_language"]["zh"]["triples_left_out"] == 1
     assert summary["per_language"]["de"]["mean_acc_original"] == pytest.approx((0.5 + 1.0) / 2)
     assert (folder / "multilingual.png").stat().st_size > 1000 and (folder / "multilingual.svg").is_file()
@@ -94,7 +106,7 @@ def test_accuracy_drops_and_left_out_counts(study):
 
     pairs = study.calls[0]
     zh = pairs[(pairs.language == "zh") & (pairs.subject == "Ganges")]
-    assert zh["text"].tolist() == ["Ganges所位于的大洲名字叫做？答案："] * 2 and zh["object"].iloc[0] == ("亚洲",)
+    assert zh["text"].tolist() == ["Ganges所位于的大洲/大陆名字叫做"] * 2 and zh["object"].iloc[0] == ("亚洲",)  # App. K, Table 9
     assert set(zh["condition"]) == {"original", study.rel("landmark_continent", 0, study.k)}
     generations = pd.read_parquet(folder / "generations.parquet")
     assert generations.loc[generations.subject == "Ganges", "object"].unique().tolist() == ["Asia"]
@@ -139,5 +151,17 @@ def test_a_relation_left_out_entirely_is_counted_not_plotted_as_zero(study, tmp_
     assert left.loc[("de", "company_hq"), ["triples", "kept", "left_out", "left_out_objects"]].tolist() == [2, 0, 2, "London; Springfield"]
     drops = pd.read_parquet(folder / "drops.parquet")
     assert not ((drops.language == "de") & (drops.relation == "company_hq")).any()
-    summary = json.loads((folder / "summary.json").read_text())["per_language"]["de"]
-    assert summary["relations"] == 1 and summary["triples_left_out"] == 2 and summary["prompts"] == 4
+    summary = json.loads((folder / "summary.json").read_text())
+    de, en = summary["per_language"]["de"], summary["per_language"]["en"]
+    assert de["relations"] == 1 and de["triples_left_out"] == 2 and de["prompts"] == 4
+    assert en["relations"] == 1 and en["prompts"] == 4 and summary["triples_dropped"] == 2  # English only where German is
+    assert not ((drops.language == "en") & (drops.relation == "company_hq")).any()
+
+
+def test_our_packs_are_an_alternative(study):
+    multilingual(study, languages=["zh"], packs="ours")
+    generations = pd.read_parquet(study.out / "multilingual" / "generations.parquet")
+    zh = generations[(generations.language == "zh") & (generations.subject == "Ganges")]
+    assert set(zh["text"]) == {"Ganges所位于的大洲名字叫做？答案："}
+    summary = json.loads((study.out / "multilingual" / "summary.json").read_text())
+    assert summary["packs"]["zh"] == ["relneurons/resources/languages/zh.toml", "relneurons/resources/languages/ours/zh.toml"]

@@ -28,7 +28,7 @@ def test_multilingual_on_gemma(tmp_path, lre_dir):
     generations = pd.read_parquet(folder / "generations.parquet")
     assert len(generations) == 2 * 2 * 2 * 8  # languages x relations x conditions x prompts
     zh = generations[generations["language"] == "zh"]
-    assert zh["text"].str.endswith("？答案：").all()
+    assert zh["text"].str.endswith("名字叫做").all()  # App. K's Chinese templates (Tables 9, 18), no suffix
     assert zh["generation"].map(lambda g: bool(re.search(r"[\u4e00-\u9fff]", g))).any()  # answers in Chinese
     # correctness is against the aliases of the language, not the English object
     recomputed = [is_correct(g, a.split(" | "), study.rule) for g, a in zip(generations["generation"], generations["aliases"])]

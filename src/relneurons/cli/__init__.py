@@ -108,7 +108,7 @@ def packs() -> None:
 
 
 @packs.command("list")
-@click.option("--packs", "packs_dir", default=None, type=click.Path(file_okay=False), help="A folder of user packs to include.")
+@click.option("--packs", "packs_dir", default=None, type=click.Path(file_okay=False), help='A folder of user packs to include, or "ours" for our templates instead of the paper\'s (App. K).')
 def packs_list(packs_dir) -> None:
     """Show every language pack: code, name, relations, translated objects, files."""
     from ..data.languages import load_packs

@@ -1,8 +1,11 @@
 """Language packs: the evaluation prompts of a relation in another language (§5.2, App. F).
 
 A pack is one TOML file per language, ``<code>.toml`` (``de``, ``es``, ``fr``,
-``zh``, ``ja`` ship in ``resources/languages/``); a user folder of packs adds
-languages or overrides entries of the shipped ones::
+``zh``, ``ja`` ship in ``resources/languages/``, with the paper's templates of
+App. K, Tables 7-18, and no suffix, as the paper's prompts); ``packs = "ours"``
+selects our earlier templates instead (``resources/languages/ours/<code>.toml``:
+overrides of templates and suffix only, the accepted answers stay the same); a
+user folder of packs adds languages or overrides entries of the shipped ones::
 
     [language]
     name = "German"
@@ -54,6 +57,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 __all__ = [
     "ENGLISH",
+    "OURS",
     "LanguagePack",
     "RelationPack",
     "check_pack_file",
@@ -65,6 +69,8 @@ __all__ = [
 
 #: The baseline language: the store's own (English) prompts, never a pack.
 ENGLISH = "en"
+#: The `packs` value that selects our templates (resources/languages/ours/) instead of App. K's.
+OURS = "ours"
 _CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _TOP_KEYS = ("language", "subjects", "relations")
 _LANGUAGE_KEYS = ("name", "suffix")
@@ -243,16 +249,22 @@ def shipped_codes() -> list[str]:
     return sorted(_shipped_files())
 
 
-def _shipped_parts(code: str) -> tuple[dict[str, Any], str] | None:
+def _shipped_parts(code: str, ours: bool = False) -> tuple[dict[str, Any], tuple[str, ...]] | None:
+    """The shipped pack of `code` (App. K's templates), with our templates merged on top when `ours`."""
     files = _shipped_files()
     if code not in files:
         return None
     source = f"relneurons/resources/languages/{code}.toml"
-    return _parse(_read_doc(files[code].read_bytes(), source), source), source
+    parts = _parse(_read_doc(files[code].read_bytes(), source), source)
+    if not ours:
+        return parts, (source,)
+    entry = resources.files("relneurons") / "resources" / "languages" / OURS / f"{code}.toml"
+    ours_source = f"relneurons/resources/languages/{OURS}/{code}.toml"
+    return _merge(parts, _parse(_read_doc(entry.read_bytes(), ours_source), ours_source)), (source, ours_source)
 
 
 def _user_files(user_dir: str | os.PathLike[str] | None) -> dict[str, Path]:
-    if user_dir is None or str(user_dir) == "":
+    if user_dir is None or str(user_dir) in ("", OURS):
         return {}
     folder = Path(user_dir).expanduser()
     if not folder.is_dir():
@@ -269,23 +281,24 @@ def _pack_from_file(path: Path) -> LanguagePack:
     shipped = _shipped_parts(code)
     if shipped is None:
         return _complete(code, parts, (str(path),))
-    base, source = shipped
-    return _complete(code, _merge(base, parts), (source, str(path)))
+    base, sources = shipped
+    return _complete(code, _merge(base, parts), (*sources, str(path)))
 
 
 def load_pack(code: str, user_dir: str | os.PathLike[str] | None = None) -> LanguagePack:
-    """The pack of language ``code``: shipped, overridden or added by ``user_dir/<code>.toml``."""
+    """The pack of language ``code``: shipped (App. K's templates; ``user_dir="ours"``: our templates),
+    or overridden or added by ``user_dir/<code>.toml``."""
     user = _user_files(user_dir)
     if code in user:
         return _pack_from_file(user[code])
-    shipped = _shipped_parts(code)
+    shipped = _shipped_parts(code, ours=user_dir is not None and str(user_dir) == OURS)
     if shipped is None:
         known = sorted({*shipped_codes(), *user})
-        where = f" or in {user_dir}" if user_dir else ""
+        where = f" or in {user_dir}" if user_dir and str(user_dir) != OURS else ""
         raise ConfigError(f"no language pack {code!r}{did_you_mean(code, known)} shipped{where}; known: {', '.join(known)}. "
                           "To add one, write <code>.toml in a packs folder (see docs/multilingual.md)")
-    parts, source = shipped
-    return _complete(code, parts, (source,))
+    parts, sources = shipped
+    return _complete(code, parts, sources)
 
 
 def load_packs(codes: Iterable[str] | None = None, user_dir: str | os.PathLike[str] | None = None) -> dict[str, LanguagePack]:

@@ -4,9 +4,13 @@ P_eva of every ranked relation is asked in English (the store's own prompts,
 the baseline) and in every configured language (language packs, see
 `relneurons.data.languages`), with the original model and with the relation's
 English-identified top-k switched off. A generation is correct when it
-answers with any accepted alias of the object in that language. Evaluation
-triples whose object has no translation in a language are left out of that
-language and counted in `left_out.csv`.
+answers with any accepted alias of the object in that language.
+
+Like is compared with like: every language, English included, is evaluated on
+the same triples, those whose object has an accepted answer in every requested
+language. A triple one pack cannot translate is dropped from all languages;
+`left_out.csv` counts each language's own untranslatable triples, `common.csv`
+per relation how many triples were evaluated and dropped, and by which languages.
 """
 
 from __future__ import annotations
@@ -26,6 +30,34 @@ from .stats import bootstrap_drop_ci, mcnemar_exact, relative_drop
 from .study import Study
 
 DEFAULT_LANGUAGES = ("de", "es", "fr", "zh", "ja")
+TRIPLE = ["relation", "subject", "object"]
+COMMON_COLUMNS = ["relation", "triples", "evaluated", "dropped", "lacking"]
+
+
+def common_triples(prompts: dict[str, pd.DataFrame], triples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The triples of `triples` that every language of `prompts` (code -> its prompts) has, in their order,
+    and a per-relation table (COMMON_COLUMNS) of how many were evaluated and dropped, and by which languages."""
+    every = triples[TRIPLE].drop_duplicates()
+    common = every
+    for table in prompts.values():
+        common = common.merge(table[TRIPLE].drop_duplicates(), on=TRIPLE)
+    rows = []
+    for relation, group in every.groupby("relation", sort=False):
+        lacking = []
+        for code, table in prompts.items():
+            missing = len(group.merge(table[TRIPLE].drop_duplicates(), on=TRIPLE, how="left", indicator=True)
+                          .query("_merge == 'left_only'"))
+            if missing:
+                lacking.append(f"{code}: {missing}")
+        evaluated = int((common["relation"] == relation).sum())
+        rows.append({"relation": relation, "triples": len(group), "evaluated": evaluated, "dropped": len(group) - evaluated,
+                     "lacking": "; ".join(lacking)})
+    return common, pd.DataFrame(rows, columns=COMMON_COLUMNS)
+
+
+def _restrict(prompts: pd.DataFrame, common: pd.DataFrame) -> pd.DataFrame:
+    """Rows of `prompts` whose triple is in `common`, order kept."""
+    return prompts.merge(common, on=TRIPLE)[list(prompts.columns)]
 
 
 def _english(study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -51,21 +83,27 @@ def multilingual(study: Study, folder: Path, languages=DEFAULT_LANGUAGES, packs:
     """Fig. 7: accuracy per language and relation, original vs the relation's English top-k off."""
     packs_by_code = load_packs(_check_languages(languages), packs or None)  # every pack validated before the model loads
     k = study.k
-    prompts, left = _english(study)
-    prompts, left = [prompts], [left]
-    for pack in packs_by_code.values():
-        translated, lost = translate(pack, study.eval_prompts)
-        prompts.append(translated)
+    english, english_left = _english(study)
+    prompts, left = {ENGLISH: english}, [english_left]
+    for code, pack in packs_by_code.items():
+        prompts[code], lost = translate(pack, study.eval_prompts)
         left.append(lost)
+    common, per_relation = common_triples({c: t for c, t in prompts.items() if c != ENGLISH}, study.eval_prompts)
+    evaluated = per_relation.set_index("relation")["evaluated"]
     left_out = pd.concat(left, ignore_index=True)
+    left_out["evaluated"] = left_out["relation"].map(evaluated).fillna(0).astype(int)
     _write(folder, "left_out", left_out)
+    _write(folder, "common", per_relation)
 
     pairs = []
-    for (_, relation), group in pd.concat(prompts, ignore_index=True).groupby(["language", "relation"], sort=False):
+    asked = pd.concat([_restrict(table, common) for table in prompts.values()], ignore_index=True)
+    for (_, relation), group in asked.groupby(["language", "relation"], sort=False):
         group = group.reset_index(drop=True).assign(prompt_id=lambda g: np.arange(len(g)))
         pairs.extend(group.assign(condition=c) for c in ("original", study.rel(relation, 0, k)))
     if not pairs:
-        raise DataError(f"no evaluation prompt to ask: the store {study.store.folder} has no P_eva triples of a ranked relation")
+        raise DataError(f"no evaluation prompt to ask: the store {study.store.folder} has no P_eva triple of a ranked relation "
+                        "that every requested language can translate (see left_out.csv and common.csv); "
+                        "ask for fewer languages or add the missing objects to the packs")
     pairs = pd.concat(pairs, ignore_index=True)
     # judged against every accepted alias; the table keeps the English object and the aliases joined
     judged = study.judge(pairs.assign(object=pairs["aliases"]), desc="multilingual").assign(object=pairs["object"])
@@ -88,11 +126,11 @@ def multilingual(study: Study, folder: Path, languages=DEFAULT_LANGUAGES, packs:
     _write(folder, "drops", drops)
     figures.plot_multilingual(accuracy, folder / "multilingual",
                               title=f"Accuracy per language: original (bars) vs English-identified top-k off (lines); {study.k_text()}")
-    io.write_json(folder / "summary.json", _summary(study, drops, left_out, packs_by_code))
+    io.write_json(folder / "summary.json", _summary(study, drops, left_out, per_relation, packs_by_code))
     return accuracy
 
 
-def _summary(study: Study, drops: pd.DataFrame, left_out: pd.DataFrame, packs_by_code: dict) -> dict:
+def _summary(study: Study, drops: pd.DataFrame, left_out: pd.DataFrame, per_relation: pd.DataFrame, packs_by_code: dict) -> dict:
     per_language = {}
     for language in dict.fromkeys(left_out["language"]):  # a language whose every triple was left out has no drops
         group, lost = drops[drops["language"] == language], left_out[left_out["language"] == language]
@@ -106,10 +144,14 @@ def _summary(study: Study, drops: pd.DataFrame, left_out: pd.DataFrame, packs_by
             "relations_with_drop": int((group["acc_deactivated"] < group["acc_original"]).sum()),
             "relations_with_drop_p05": int(((group["acc_deactivated"] < group["acc_original"]) & (group["p_mcnemar"] < 0.05)).sum()),
             "triples_kept": int(lost["kept"].sum()), "triples_left_out": int(lost["left_out"].sum()),
+            "triples_evaluated": int(lost["evaluated"].sum()),
         }
     return {"k": study.k, "k_text": study.k_text(), "rule": study.rule, "languages": list(per_language),
             "packs": {code: list(p.sources) for code, p in packs_by_code.items()}, "per_language": per_language,
-            "triples_left_out": int(left_out["left_out"].sum())}
+            "triples_left_out": int(left_out["left_out"].sum()),
+            "comparison": "every language (English too) on the triples every requested language can translate",
+            "triples": int(per_relation["triples"].sum()), "triples_evaluated": int(per_relation["evaluated"].sum()),
+            "triples_dropped": int(per_relation["dropped"].sum())}
 
 
 MULTILINGUAL = {"multilingual": multilingual}

@@ -135,7 +135,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
 EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = {
     "multilingual": {"languages": Key((list,), lambda v: None if v and all(isinstance(c, str) and c for c in v) and len(set(v)) == len(v)
                                       else 'must be a non-empty list of distinct language codes such as ["de", "zh"]'),
-                     "packs": Key((str,))},  # "" = the shipped packs only; else a folder of <code>.toml packs
+                     "packs": Key((str,))},  # "" = the shipped (App. K) packs; "ours" = our templates; else a folder of <code>.toml packs
     "templates": {"extra": Key((str,))},  # P_eva-3: "" = none, "shipped" = resources/templates_eva2.toml, or a template file
     "concepts": {"concepts": Key((str, list), lambda v: None if v == "all" or (isinstance(v, list) and v and all(isinstance(c, str) and c for c in v))
                                  else 'must be "all" or a non-empty list of concept names'),
