@@ -128,7 +128,7 @@ def test_bad_sets_are_named(sets, needle):
 
 def test_config_sections_are_validated():
     config = load_config("quick")
-    assert config["types"]["sets"] == ["all", "self_attn", "up_proj", "gate_proj", "down_proj"] and config["templates"]["file"] == ""
+    assert config["types"]["sets"] == ["all", "self_attn", "up_proj", "gate_proj", "down_proj"] and config["templates"]["extra"] == ""
     with pytest.raises(ConfigError, match="types.sets"):
         load_config("quick", overrides=['types.sets=["al"]'])
     with pytest.raises(ConfigError, match="types.k"):
