@@ -39,7 +39,8 @@ __all__ = [
     "sample_pair",
 ]
 
-#: The two template lists of an LRE file: few-shot-style and zero-shot.
+#: The two template lists of an LRE file. The paper (App. K) uses prompt_templates for P_det/P_eva and
+#: prompt_templates_zs for P_eva-2 (§5.3); see relneurons.data.prompts.select_templates and data.templates.paper_eva2.
 TEMPLATE_FIELDS = ("prompt_templates", "prompt_templates_zs")
 _REGISTRY_RESOURCE = "relneurons/resources/relations.toml"
 
@@ -164,7 +165,7 @@ def _decode(raw: bytes, path: Path) -> Any:
 def check_template(template: Any, where: str) -> str:
     """A prompt template is a string with exactly one '{}', where the subject goes; DataError naming `where` if not.
 
-    The one check for every template source: LRE files, P_eva-2, language packs, concepts.
+    The one check for every template source: LRE files, P_eva-3 files, language packs, concepts.
     """
     if not isinstance(template, str):
         raise DataError(f"{where} must be a string, got {template!r}")
