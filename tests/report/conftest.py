@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from relneurons.experiments.summaries import RelationTest, inter_summary, intra_summary, relation_tests_table, write_summary
 from relneurons.report import figures
 
 #: One relation name needs escaping (it would otherwise become markup).
@@ -33,9 +34,12 @@ def _table(folder: Path, name: str, df: pd.DataFrame) -> None:
 def make_run(root: Path) -> Path:
     """Write a complete little run folder under `root` and return it."""
     k, n = 307, 85248
-    _json(root / "manifest.json", {
-        "config": {"model": "tiny-model", "relations": RELS + ["tiny_rel"], "k": 0.0036, "seeds": 3, "rule": "robust",
-                   "templates": [0, 1], "data_dir": "https://example.invalid/not-a-resource"},
+    _json(root / "manifest.json", {  # the layout `relneurons run` writes: config.toml's sections, the seeds used
+        "config": {"model": {"name": "tiny-model", "dtype": ""}, "neurons": {"k": 0.0036, "set": "ffn"},
+                   "data": {"relations": RELS + ["tiny_rel"], "rule": "robust", "templates": [0, 1],
+                            "dir": "https://example.invalid/not-a-resource"},
+                   "experiments": {"random_seeds": 3}},
+        "seeds": {"data": 0, "random_neurons": 3},
         "versions": {"relneurons": "9.9.9", "torch": "2.0"},
         "started": "2030-01-02T03:04:05Z", "finished": "2030-01-02T03:10:05Z",
         "stages": {"collect": {"seconds": 35.1, "status": "done"}, "identify": {"seconds": 125.0, "status": "done"}},
@@ -85,16 +89,17 @@ def make_run(root: Path) -> Path:
         ("company_hq", "P_det", "random", 10, 0.9, 0.7, 1.0, 0.8, 1.0),
     ], columns=["relation", "split", "condition", "n", "accuracy", "ci_low", "ci_high", "seed_low", "seed_high"])
     _table(res / "intra", "intra", intra)
-    tests = pd.DataFrame([
-        ("company_hq", "P_eva", 0.20, 0.20, 0.25, 1.0, 1.0),
-        (ODD, "P_eva", 0.80, 0.75, 0.10, 0.0123, 0.0004),
-        ("company_hq", "P_det", 1.0, 0.9, 0.7, 0.5, 0.25),
-    ], columns=["relation", "split", "acc_original", "acc_random", "acc_relation", "p_relation_vs_random", "p_relation_vs_original"])
+    tests = relation_tests_table([
+        RelationTest(r, sp, 20, 20, orig, rnd, rel, pct, p, 3, rnd - 0.2, rnd + 0.2, rel - rnd, rel - rnd - 0.1, rel - rnd + 0.1,
+                     "t-prediction", p_orig)
+        for r, sp, orig, rnd, rel, pct, p, p_orig in (
+            ("company_hq", "P_eva", 0.20, 0.20, 0.25, 50.0, 0.4, 1.0),
+            (ODD, "P_eva", 0.80, 0.75, 0.10, 0.0, 0.0123, 0.0004),
+            ("company_hq", "P_det", 1.0, 0.9, 0.7, 0.0, 0.05, 0.25))])
     _table(res / "intra", "tests", tests)
     figures.plot_intra(intra, res / "intra" / "intra")
     shutil.copy(res / "layers" / "layers.png", res / "intra" / "extra_view.png")  # an extra figure of a known experiment
-    _json(res / "intra" / "summary.json", {"k": k, "k_text": "k = 307 (0.36% of 85,248 ffn neurons)", "seeds": 3,
-                                           "relations": 2, "relation_below_random": 1, "relation_below_random_p05": 1})
+    write_summary(res / "intra", intra_summary(tests, k, "k = 307 (0.36% of 85,248 ffn neurons)", "robust", [0, 1, 2]))
     # Fig. 4: one undefined cell (acc_original = 0)
     inter = pd.DataFrame([
         ("company_hq", "company_hq", 20, 0.0, 0.0, np.nan, np.nan, np.nan),
@@ -105,7 +110,7 @@ def make_run(root: Path) -> Path:
     _table(res / "inter", "inter", inter)
     figures.plot_heatmap(inter.pivot(index="evaluated", columns="deactivated", values="drop") * 100, res / "inter" / "inter",
                          value_format="{:.0f}", cmap="RdBu_r", vmin=-100, vmax=100)
-    _json(res / "inter" / "summary.json", {"k": k, "undefined_cells": 2})
+    write_summary(res / "inter", inter_summary(inter, ["company_hq", ODD], k, "k = 307 (0.36% of 85,248 ffn neurons)"))
     # Fig. 5
     sweep = []
     for d in RELS:

@@ -115,20 +115,24 @@ def test_report_is_self_contained_and_states_key_numbers(small_run):
 
     text = _text(checker)
     # header: model, k both ways, rule, seeds, versions, timings, start/end
-    for expected in ("tiny-model", "k = 307 (0.36% of 85,248 ffn neurons)", "robust", "3 random-k seeds",
+    for expected in ("tiny-model", "k = 307 (0.36% of 85,248 ffn neurons)", "robust", "3 random-k sets (seeds 0, 1, 2), sampling seed 0",
                      "relneurons 9.9.9", "35.1 s", "2 min 5 s", "2030-01-02T03:04:05Z", "2030-01-02T03:10:05Z (6 min 0 s)"):
         assert expected in text, expected
     # prompt counts: P_det, validated count and %, positives/negatives, skipped reason
     assert re.search(r"company_hq 40 10 25% 10 15 20 used", text), text[:3000]
     assert "tiny_rel (only 2 validated prompts (< 5))" in text
     # intra: headline and per-relation numbers with intervals, p-values to 3 decimals
-    assert ("Deactivating its own top-k lowered P_eva accuracy below the random baseline for 1 of 2 relations "
-            "(p < 0.05 for 1)") in text
+    assert ("Deactivating its own top-k lowered P_eva accuracy below the mean of 3 random sets for 1 of 2 relations "
+            "(p < 0.05 for 1, with the random sets as replicates)") in text
     assert "company_hq: P_eva original 0.20 [0.05, 0.40], random 0.20, relation 0.25 [0.10, 0.45]" in text
-    assert "p vs random 0.012" in text and "< 0.001" in text
+    # per relation: percentile among the random sets, p, interval, how many sets
+    assert ("percentile 0 among 3 random sets, p vs random 0.012, relation − random -0.65 [-0.75, -0.55]") in text
+    assert "< 0.001" in text and "[0.55, 0.95]" in text  # p vs original; the random sets' prediction interval
     # inter: own drop with interval; undefined cells
     assert "own drop 37.5% [0.0%, 75.0%]" in text
     assert "2 cells undefined" in text and "own drop n/a" in text
+    # the inter headline is the summary's (one rule: relations with both drops defined)
+    assert "Over the 1 relation whose own and mean other drops are defined" in text and "1 of 1 relations" in text
     # overlap, layers, sweep, cumulativity, errors
     assert "The largest overlap between two different relations is 12 neurons (3.9% of k)" in text
     assert "peak at layer 1 (150 of 307, 49%)" in text

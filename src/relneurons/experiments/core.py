@@ -18,8 +18,9 @@ from .cumulativity import cumulativity_from_long, summarise_cumulativity
 from .error_analysis import error_table, error_table_wide
 from .output import experiment as _experiment
 from .output import write_table as _write
-from .stats import bootstrap_drop_ci, mcnemar_exact, paired_permutation_test, relative_drop
+from .stats import accuracy_ci, bootstrap_drop_ci, mcnemar_exact, relation_vs_random, relative_drop, triple_clusters
 from .study import Study
+from .summaries import RelationTest, inter_summary, intra_summary, relation_tests_table, write_summary
 from .tables import layer_distribution, matrix_to_long, overlap_matrix
 
 PAPER_K_SWEEP = (10, 50, 200, 500, 1000, 3000, 10000, 20000, 50000)
@@ -88,41 +89,43 @@ def intra(study: Study, folder: Path) -> pd.DataFrame:
     _write(folder, "intra", table)
     _write(folder, "tests", tests)
     figures.plot_intra(table, folder / "intra", title=f"Intra-relation accuracy, {study.k_text()}")
-    eva = tests[tests["split"] == "P_eva"]
-    lower = eva[(eva["acc_relation"] < eva["acc_random"])]
-    io.write_json(folder / "summary.json", {
-        "k": k, "k_text": study.k_text(), "seeds": study.config.seeds, "rule": study.rule,
-        "relations": len(eva), "relation_below_random": len(lower),
-        "relation_below_random_p05": int((lower["p_relation_vs_random"] < 0.05).sum()),
-    })
+    write_summary(folder, intra_summary(tests, k, study.k_text(), study.rule, list(seeds)))
     return table
 
 
 def intra_tables(study: Study, judged: pd.DataFrame, own: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Accuracy table, tests and per-seed random accuracies of judged intra pairs (columns relation, split,
-    condition, kind, prompt_id, correct; conditions original, the relation's top-k and random seeds 0..seeds-1).
-    `own` names each group's own condition (kind "relation") when it is not the relation's top-k (e.g. concept neurons)."""
+    condition, kind, prompt_id, correct, and subject, object for the triples; conditions original, the relation's
+    top-k and random seeds 0..seeds-1). `own` names each group's own condition (kind "relation") when it is not the
+    relation's top-k (e.g. concept neurons). Each random seed's set is one replicate (`relation_vs_random`); when a
+    triple has several prompts (templates) its prompts are one cluster. The tests have the fields of `RelationTest`."""
     k, seeds = study.k, range(study.config.seeds)
     per_seed = study.accuracy_rows(judged[judged["kind"] == "random"], ["relation", "split", "condition"])
+    n_boot, seed = study.config.n_boot, study.config.seed
     rows, tests = [], []
     for (relation, split_name), group in judged.groupby(["relation", "split"], sort=False):
-        by = {c: g.sort_values("prompt_id")["correct"].to_numpy() for c, g in group.groupby("condition")}
-        random_correct = np.mean([by[study.rnd(s, k)] for s in seeds], axis=0)  # per prompt, mean over seeds
-        seed_acc = per_seed[(per_seed.relation == relation) & (per_seed.split == split_name)]["accuracy"]
+        ordered = {c: g.sort_values("prompt_id") for c, g in group.groupby("condition")}
+        by = {c: g["correct"].to_numpy() for c, g in ordered.items()}
+        clusters = triple_clusters(ordered["original"])
+        random_sets = np.stack([by[study.rnd(s, k)] for s in seeds])  # [n_sets, n_prompts]
+        random_correct = random_sets.mean(axis=0)  # per prompt, mean over sets (for the bar and its interval)
+        seed_acc = random_sets.mean(axis=1)
         stats = study.accuracy_rows(group[group["kind"] != "random"], ["kind"]).set_index("kind")
         for kind in ("original", "relation"):
             rows.append({"relation": relation, "split": split_name, "condition": kind, **stats.loc[kind, ["n", "accuracy", "ci_low", "ci_high"]].to_dict()})
-        boot = study.accuracy_rows(pd.DataFrame({"correct": random_correct, "g": 0}), ["g"]).iloc[0]
+        acc, low, high = accuracy_ci(random_correct, n_boot, seed, clusters=clusters)
         rows.append({"relation": relation, "split": split_name, "condition": "random", "n": len(random_correct),
-                     "accuracy": float(random_correct.mean()), "ci_low": boot["ci_low"], "ci_high": boot["ci_high"],
+                     "accuracy": acc, "ci_low": low, "ci_high": high,
                      "seed_low": float(seed_acc.min()), "seed_high": float(seed_acc.max())})
         rel = by[own[relation] if own else study.rel(relation, 0, k)]
-        tests.append({"relation": relation, "split": split_name,
-                      "acc_original": float(by["original"].mean()), "acc_random": float(random_correct.mean()),
-                      "acc_relation": float(rel.mean()),
-                      "p_relation_vs_random": paired_permutation_test(rel.astype(float), random_correct, seed=study.config.seed),
-                      "p_relation_vs_original": mcnemar_exact(by["original"], rel)[2]})
-    return pd.DataFrame(rows), pd.DataFrame(tests), per_seed
+        vs = relation_vs_random(rel, random_sets, clusters, n_boot, seed)
+        tests.append(RelationTest(
+            relation=relation, split=split_name, n=vs.n_prompts, n_clusters=vs.n_clusters,
+            acc_original=float(by["original"].mean()), acc_random=vs.acc_random_mean, acc_relation=vs.acc_relation,
+            percentile=vs.percentile, p_relation_vs_random=vs.p_value, n_random_sets=vs.n_sets,
+            random_low=vs.random_low, random_high=vs.random_high, diff=vs.diff, diff_low=vs.diff_low, diff_high=vs.diff_high,
+            test=vs.method, p_relation_vs_original=mcnemar_exact(by["original"], rel, clusters, seed=seed)[2]))
+    return pd.DataFrame(rows), relation_tests_table(tests), per_seed
 
 
 # --------------------------------------------------------------------- Fig. 4
@@ -137,22 +140,21 @@ def inter(study: Study, folder: Path) -> pd.DataFrame:
                                    ignore_index=True), desc="inter")
     table = inter_table(study, judged, {r: study.rel(r, 0, k) for r in relations})
     _write(folder, "inter", table)
-    numbers = inter_figure(table, relations, folder / "inter", study.k_text())
-    io.write_json(folder / "summary.json", {"k": k, "k_text": study.k_text(), **numbers})
+    inter_figure(table, relations, folder / "inter", study.k_text())
+    write_summary(folder, inter_summary(table, relations, k, study.k_text()))
     return table
 
 
 def inter_figure(table: pd.DataFrame, relations: list[str], stem: Path, k_text: str) -> dict:
-    """Heatmap of an inter table (evaluated x deactivated, drop in %) and its key numbers for summary.json."""
+    """Heatmap of an inter table (evaluated x deactivated, drop in %) and its key numbers (`summaries.inter_summary`)."""
     matrix = table.pivot(index="evaluated", columns="deactivated", values="drop").reindex(index=relations, columns=relations) * 100
     figures.plot_heatmap(matrix, stem, title=f"Accuracy drop (%) of row when column's neurons are off; {k_text}",
                          value_format="{:.0f}", cmap="RdBu_r", vmin=-100, vmax=100,
                          xlabel="deactivated relation", ylabel="evaluated relation", colorbar_label="accuracy drop (%)")
-    diag = table[table.evaluated == table.deactivated].set_index("evaluated")["drop"]
-    off = table[table.evaluated != table.deactivated].groupby("evaluated")["drop"].mean()
-    return {"undefined_cells": int(table["drop"].isna().sum()),
-            "own_drop_exceeds_mean_other": int((diag > off.reindex(diag.index)).sum()), "relations": len(relations),
-            "mean_own_drop": float(diag.mean()), "mean_other_drop": float(off.mean())}
+    summary = inter_summary(table, relations, 0, k_text)
+    return {"undefined_cells": summary.undefined_cells, "own_drop_exceeds_mean_other": summary.own_drop_exceeds_mean_other,
+            "compared": summary.compared, "relations": summary.n_relations,
+            "mean_own_drop": summary.mean_own_drop, "mean_other_drop": summary.mean_other_drop}
 
 
 def inter_table(study: Study, judged: pd.DataFrame, deactivations: dict[str, str]) -> pd.DataFrame:
@@ -162,10 +164,12 @@ def inter_table(study: Study, judged: pd.DataFrame, deactivations: dict[str, str
     `deactivations` (deactivated relation -> condition name)."""
     rows = []
     for evaluated, group in judged.groupby("relation", sort=False):
-        by = {c: g.sort_values("prompt_id")["correct"].to_numpy() for c, g in group.groupby("condition")}
+        ordered = {c: g.sort_values("prompt_id") for c, g in group.groupby("condition")}
+        by = {c: g["correct"].to_numpy() for c, g in ordered.items()}
+        clusters = triple_clusters(ordered["original"])
         for deactivated, condition in deactivations.items():
             deact = by[condition]
-            drop, low, high = bootstrap_drop_ci(by["original"], deact, study.config.n_boot, study.config.seed)
+            drop, low, high = bootstrap_drop_ci(by["original"], deact, study.config.n_boot, study.config.seed, clusters=clusters)
             rows.append({"evaluated": evaluated, "deactivated": deactivated, "n": len(deact),
                          "acc_original": float(by["original"].mean()), "acc_deactivated": float(deact.mean()),
                          "drop": relative_drop(float(by["original"].mean()), float(deact.mean())), "drop_low": low, "drop_high": high})

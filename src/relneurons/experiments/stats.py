@@ -45,6 +45,7 @@ __all__ = [
     "relation_vs_random",
     "RelationVsRandom",
     "relative_drop",
+    "triple_clusters",
 ]
 
 #: Most index cells drawn at once by the bootstrap (bounds memory for large n).
@@ -106,6 +107,15 @@ def _cluster_sums(x: np.ndarray, codes: np.ndarray | None) -> tuple[np.ndarray, 
         return x, np.ones(x.size)
     m = int(codes.max()) + 1 if codes.size else 0
     return np.bincount(codes, weights=x, minlength=m), np.bincount(codes, minlength=m).astype(np.float64)
+
+
+def triple_clusters(prompts) -> np.ndarray | None:
+    """Triple index of every row of `prompts` (a DataFrame with subject and object) when some triple has
+    several prompts (templates), else None: with one prompt per triple the prompt-level procedures apply unchanged."""
+    if not {"subject", "object"} <= set(prompts.columns):
+        return None
+    codes = prompts.groupby(["subject", "object"], sort=False, dropna=False).ngroup().to_numpy()
+    return codes if np.unique(codes).size < codes.size else None
 
 
 def _check_boot(n_boot: int, level: float) -> None:

@@ -33,7 +33,7 @@ from ..intervention.evaluate import GenerationCache, generate_pairs, random_neur
 from ..intervention.hooks import Condition
 from ..model.loading import load_model, model_fingerprint
 from ..model.tokenization import make_policy
-from .stats import accuracy_ci
+from .stats import accuracy_ci, triple_clusters
 
 FORCE_CHOICES = ("zero", "median")
 
@@ -248,10 +248,12 @@ class Study:
         return out
 
     def accuracy_rows(self, judged: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-        """Accuracy with a seeded 95% bootstrap interval per group."""
+        """Accuracy with a seeded 95% bootstrap interval per group (whole triples resampled when a group
+        holds several templates of a triple)."""
         rows = []
         for key, group in judged.groupby(by, sort=False):
-            acc, low, high = accuracy_ci(group["correct"].to_numpy(), self.config.n_boot, self.config.seed)
+            acc, low, high = accuracy_ci(group["correct"].to_numpy(), self.config.n_boot, self.config.seed,
+                                         clusters=triple_clusters(group))
             rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "n": len(group),
                          "accuracy": acc, "ci_low": low, "ci_high": high})
         return pd.DataFrame(rows)

@@ -43,6 +43,8 @@ import numpy as np
 import pandas as pd
 
 from relneurons import io
+from relneurons.errors import DataError
+from relneurons.experiments.summaries import InterSummary, IntraSummary, read_summary
 
 __all__ = ["build_report", "render_report", "EXPERIMENT_ORDER"]
 
@@ -393,13 +395,14 @@ class _Run:
         if not isinstance(self.identify, dict):
             self.identify = {}
         self.config = self.manifest.get("config") if isinstance(self.manifest.get("config"), dict) else {}
+        self.settings = _config_settings(self.config)
         identity = self.store.get("identity")
         self.identity = identity if isinstance(identity, dict) else {}
         self.results = root / "results"
 
     def get(self, key: str, default: Any = None) -> Any:
         """A setting from the store identity, else the run configuration."""
-        for source in (self.identity, self.config):
+        for source in (self.identity, self.settings):
             if key in source and source[key] is not None:
                 return source[key]
         return default
@@ -410,7 +413,7 @@ class _Run:
 
     @property
     def relations(self) -> list[str]:
-        for source in (self.identity.get("relations"), self.config.get("relations"),
+        for source in (self.identity.get("relations"), self.settings.get("relations"),
                        list((self.identify.get("relations") or {}).keys())):
             if isinstance(source, list) and source:
                 return [str(r) for r in source]
@@ -426,8 +429,8 @@ class _Run:
             summary = _read_json(self.results / exp / "summary.json", None, self.root)
             if isinstance(summary, dict) and summary.get("k_text"):
                 return str(summary["k_text"])
-        if "k" in self.config:
-            k = self.config["k"]
+        if "k" in self.settings:
+            k = self.settings["k"]
             return f"k = {k:.2%} of the neuron set" if isinstance(k, float) and k < 1 else f"k = {k}"
         return None
 
@@ -435,6 +438,47 @@ class _Run:
     def k(self) -> int | None:
         k = self.identify.get("k")
         return int(k) if isinstance(k, (int, float)) else None
+
+
+    def summary(self, experiment: str, cls: type, notes: _Notes) -> Any:
+        """The experiment's typed summary (`experiments.summaries`), or None with a note saying what to rerun."""
+        if not (self.results / experiment / "summary.json").is_file():
+            return None
+        try:
+            return read_summary(self.results / experiment, cls)
+        except DataError as exc:
+            notes.add(str(exc).replace(str(self.root), "RUN"))
+            return None
+
+    @property
+    def random_seeds(self) -> list[int] | None:
+        """The seeds of the random-k sets: the intra summary's, else the count the manifest records."""
+        try:
+            return list(read_summary(self.results / "intra", IntraSummary).random_seeds)
+        except DataError:
+            pass
+        recorded = self.manifest.get("seeds")
+        n = recorded.get("random_neurons") if isinstance(recorded, dict) else self.settings.get("random_seeds")
+        return list(range(int(n))) if isinstance(n, (int, float)) and not isinstance(n, bool) else None
+
+
+#: Where the report finds a setting in the run's config (manifest.json "config" = config.toml's sections).
+_CONFIG_PLACES = {"model": ("model", "name"), "dtype": ("model", "dtype"), "relations": ("data", "relations"),
+                  "templates": ("data", "templates"), "suffix": ("data", "suffix"), "rule": ("data", "rule"),
+                  "seed": ("data", "seed"), "n_eval": ("data", "n_eval"), "k": ("neurons", "k"),
+                  "neuron_set": ("neurons", "set"), "random_seeds": ("experiments", "random_seeds"),
+                  "n_boot": ("bootstrap", "n_boot")}
+
+
+def _config_settings(config: dict) -> dict:
+    """Flat settings from the sectioned config the pipeline writes (empty values are unset)."""
+    out = {}
+    for name, (section, key) in _CONFIG_PLACES.items():
+        part = config.get(section)
+        value = part.get(key) if isinstance(part, dict) else None
+        if value is not None and value != "":
+            out[name] = value
+    return out
 
 
 # ----------------------------------------------------------------- header sections
@@ -456,7 +500,7 @@ def _settings(run: _Run) -> str:
         pairs.append(("model file", f'<code class="hash">{_e(idn["model_fingerprint"])}</code>'))
     if idn.get("model_dtype") or run.get("dtype"):
         pairs.append(("dtype", _e(idn.get("model_dtype") or run.get("dtype"))))
-    nset = run.identify.get("neuron_set") or idn.get("neuron_set") or run.config.get("neuron_set")
+    nset = run.identify.get("neuron_set") or idn.get("neuron_set") or run.settings.get("neuron_set")
     n_neurons = run.identify.get("n_neurons") or idn.get("n_neurons")
     if nset is not None:
         size = f" ({int(n_neurons):,} neurons)" if isinstance(n_neurons, (int, float)) else ""
@@ -477,8 +521,10 @@ def _settings(run: _Run) -> str:
     if idn.get("n_eval") is not None:
         pairs.append(("P_eva prompts per relation", _e(idn["n_eval"])))
     seeds = []
-    if run.config.get("seeds") is not None:
-        seeds.append(f"{run.config['seeds']} random-k seeds")
+    random_seeds = run.random_seeds
+    if random_seeds:
+        listed = ", ".join(map(str, random_seeds)) if len(random_seeds) <= 5 else f"{random_seeds[0]}–{random_seeds[-1]}"
+        seeds.append(f"{_plural(len(random_seeds), 'random-k set')} (seeds {listed})")
     if run.get("seed") is not None:
         seeds.append(f"sampling seed {run.get('seed')}")
     if seeds:
@@ -706,23 +752,21 @@ def _overlap(s: _Section) -> None:
 
 def _intra(s: _Section) -> None:
     df = s.table("intra", ["relation", "split", "condition", "accuracy"])
-    tests = s.table("tests", ["relation", "split"], optional=True)
-    summary = s.summary if isinstance(s.summary, dict) else {}
-    k_text = _kline(s.run, summary)
-    seeds = summary.get("seeds", s.run.config.get("seeds"))
-    seed_txt = f" (mean over {seeds} seeds)" if seeds is not None else ""
+    s.used_tables.add("tests")  # shown from the summary, which holds the same rows
+    summary = s.run.summary("intra", IntraSummary, s.notes)
+    k_text = summary.k_text if summary else _kline(s.run, s.summary)
+    n_sets = len(summary.random_seeds) if summary else None
+    seed_txt = f" (mean over {_plural(n_sets, 'random set')})" if n_sets else ""
     caption = (f"Accuracy of each relation on P_eva and on the validated P_det prompts with the original model, with "
                f"k random neurons off{seed_txt}, and with the relation's own top-k neurons off; {_e(k_text)}. "
-               "Black bars: 95% bootstrap intervals; orange: spread of the random-k accuracy over seeds.")
+               "Black bars: 95% bootstrap intervals; orange: spread of the random-k accuracy over the random sets.")
     s.body.append(s.figure("intra", caption))
     if df is None:
         return
     df = df.assign(relation=df["relation"].astype(str), split=df["split"].astype(str))
     relations = _order(df["relation"], s.run.relations)
     splits = _order(df["split"], ["P_eva", "P_det"])
-    t = None
-    if _has(tests, ["relation", "split", "acc_relation", "acc_random"]):
-        t = tests.assign(relation=tests["relation"].astype(str), split=tests["split"].astype(str)).set_index(["relation", "split"])
+    tests = {(t.relation, t.split): t for t in summary.tests} if summary else {}
     idx = df.set_index(["relation", "split", "condition"])
 
     def get(r: str, sp: str, c: str, col: str) -> Any:
@@ -731,14 +775,11 @@ def _intra(s: _Section) -> None:
         except KeyError:
             return float("nan")
 
-    # headline: relation-k below random on P_eva
-    if t is not None:
-        eva = t.xs("P_eva", level="split") if "P_eva" in t.index.get_level_values("split") else None
-        if eva is not None and len(eva):
-            lower = eva[eva["acc_relation"] < eva["acc_random"]]
-            p05 = int((lower["p_relation_vs_random"] < 0.05).sum()) if "p_relation_vs_random" in lower else 0
-            s.body.append(f'<p class="headline">Deactivating its own top-k lowered P_eva accuracy below the random '
-                          f"baseline for <b>{len(lower)} of {len(eva)}</b> relations (p &lt; 0.05 for {p05}).</p>")
+    if summary and summary.n_relations:
+        s.body.append(f'<p class="headline">Deactivating its own top-k lowered P_eva accuracy below the mean of '
+                      f"{_plural(n_sets, 'random set')} for <b>{summary.relation_below_random} of {summary.n_relations}</b> "
+                      f"relations (p &lt; 0.05 for {summary.relation_below_random_p05}, with the random sets as "
+                      "replicates).</p>")
     means = []
     for sp in splits:
         part = df[df["split"] == sp]
@@ -746,17 +787,23 @@ def _intra(s: _Section) -> None:
         means.append(f"{_e(sp)}: original {_f2(acc.get('original'))}, random-k {_f2(acc.get('random'))}, "
                      f"relation-k {_f2(acc.get('relation'))}")
     s.body.append(f"<p>Mean accuracy over {_plural(len(relations), 'relation')}: " + "; ".join(means) + ".</p>")
+
+    def versus(t: Any) -> str:
+        pct = _NA if _missing(t.percentile) else f"{t.percentile:.0f}"
+        return (f"percentile {pct} among {_plural(t.n_random_sets, 'random set')}, p vs random {_fp(t.p_relation_vs_random)}, "
+                f"relation − random {_with_ci(t.diff, t.diff_low, t.diff_high)}")
+
     items = []
     for r in relations:
         bits = []
         for sp in splits:
             if (r, sp, "original") not in idx.index and (r, sp, "relation") not in idx.index:
                 continue
-            p = t.loc[(r, sp), "p_relation_vs_random"] if t is not None and (r, sp) in t.index and "p_relation_vs_random" in t else None
+            t = tests.get((r, sp))
             bits.append(f"{_e(sp)} original {_with_ci(get(r, sp, 'original', 'accuracy'), get(r, sp, 'original', 'ci_low'), get(r, sp, 'original', 'ci_high'))}, "
                         f"random {_f2(get(r, sp, 'random', 'accuracy'))}, relation "
                         f"{_with_ci(get(r, sp, 'relation', 'accuracy'), get(r, sp, 'relation', 'ci_low'), get(r, sp, 'relation', 'ci_high'))}"
-                        + (f" (p vs random {_fp(p)})" if p is not None else ""))
+                        + (f" ({_e(versus(t))})" if t else ""))
         items.append(f"<li><b>{_e(r)}</b>: " + "; ".join(bits) + "</li>")
     s.body.append("<ul class='keys'>" + "".join(items) + "</ul>")
 
@@ -767,19 +814,28 @@ def _intra(s: _Section) -> None:
                 continue
             seed = ""
             if not _missing(get(r, sp, "random", "seed_low")):
-                seed = f' <span class="dim">seeds {_f2(get(r, sp, "random", "seed_low"))}–{_f2(get(r, sp, "random", "seed_high"))}</span>'
+                seed = f' <span class="dim">sets {_f2(get(r, sp, "random", "seed_low"))}–{_f2(get(r, sp, "random", "seed_high"))}</span>'
             row = [_e(r), _e(sp), _e(_int(get(r, sp, "original", "n")))]
             for c in ("original", "random", "relation"):
                 row.append(_e(_with_ci(get(r, sp, c, "accuracy"), get(r, sp, c, "ci_low"), get(r, sp, c, "ci_high")))
                            + (seed if c == "random" else ""))
-            for col in ("p_relation_vs_random", "p_relation_vs_original"):
-                v = t.loc[(r, sp), col] if t is not None and (r, sp) in t.index and col in t.columns else float("nan")
-                row.append(_e(_fp(v)))
+            t = tests.get((r, sp))
+            if t:
+                row += [_e(_int(t.n_random_sets)), _e(_NA if _missing(t.percentile) else f"{t.percentile:.0f}"),
+                        _e(_fp(t.p_relation_vs_random)), _e(_ci(t.random_low, t.random_high) or _NA),
+                        _e(_with_ci(t.diff, t.diff_low, t.diff_high)), _e(_fp(t.p_relation_vs_original))]
+            else:
+                row += [_e(_NA)] * 6
             rows.append(row)
     s.body.append(_table(rows, ["relation", "split", "n", "original [95% CI]", "random-k [95% CI]", "relation-k [95% CI]",
-                                "p vs random", "p vs original"], numeric=[False, False, True, True, True, True, True, True]))
-    s.body.append('<p class="small">p vs random: paired permutation test of the relation-k against the per-prompt mean '
-                  "random-k correctness; p vs original: exact McNemar test.</p>")
+                                "random sets", "percentile", "p vs random", "random set 95% PI", "relation − random [95% CI]",
+                                "p vs original"], numeric=[False, False] + [True] * 10))
+    s.body.append('<p class="small">percentile: share (%) of the random sets less accurate than the relation set '
+                  "(ties count half). p vs random: one-sided test that the relation set lowers accuracy more than one more "
+                  "random set would: a prediction-interval t-test over the random sets' accuracies (exact rank test from "
+                  "20 sets on; none with one set). random set 95% PI: where one more random set's accuracy would fall. "
+                  "relation − random: bootstrap interval over prompts (whole triples when several templates are used). "
+                  "p vs original: exact McNemar test.</p>")
 
 
 def _inter(s: _Section) -> None:
@@ -823,15 +879,15 @@ def _inter(s: _Section) -> None:
                            row_title="evaluated", col_title="deactivated", legend="accuracy drop (%)"))
     s.body.append(f'<p class="caption">{caption}</p>')
 
-    diag = df[df["evaluated"] == df["deactivated"]].set_index("evaluated")["drop"]
-    others = df[df["evaluated"] != df["deactivated"]].groupby("evaluated")["drop"].mean()
-    undefined = int(df["drop"].isna().sum())
-    both = diag.dropna().index.intersection(others.dropna().index)
-    exceeds = int((diag[both] > others[both]).sum())
-    s.body.append(f'<p class="headline">Deactivating a relation\'s own top-k neurons lowered its accuracy by '
-                  f"<b>{_pct(diag.mean())}</b> on average; deactivating another relation's lowered it by "
-                  f"<b>{_pct(others.mean())}</b>. The own drop exceeded the mean drop caused by the other relations for "
-                  f"<b>{exceeds} of {len(both)}</b> relations; {_plural(undefined, 'cell')} undefined (original accuracy 0).</p>")
+    summary = s.run.summary("inter", InterSummary, s.notes)
+    others = {o.relation: o.other_drop for o in summary.relations} if summary else {}
+    if summary:
+        s.body.append(f'<p class="headline">Over the {_plural(summary.compared, "relation")} whose own and mean other drops are '
+                      f"defined, deactivating a relation's own top-k neurons lowered its accuracy by "
+                      f"<b>{_pct(summary.mean_own_drop)}</b> on average; deactivating another relation's lowered it by "
+                      f"<b>{_pct(summary.mean_other_drop)}</b>. The own drop exceeded the mean drop caused by the other relations for "
+                      f"<b>{summary.own_drop_exceeds_mean_other} of {summary.compared}</b> relations; "
+                      f"{_plural(summary.undefined_cells, 'cell')} undefined (original accuracy 0).</p>")
     items = []
     for r in rows_r:
         if r not in cols_r:

@@ -1,0 +1,176 @@
+"""Typed summaries: the one place headline numbers are computed (issue 11, section 5).
+
+Each core experiment writes `summary.json` from one of these dataclasses (with
+`experiment` and `version` fields); the HTML report and `relneurons compare`
+only read them (`read_summary`), never recompute. NaN is written as null and
+read back as NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from .. import io
+from ..errors import DataError
+
+#: Bump when a field changes meaning or is removed; readers refuse other versions with a clear message.
+SUMMARY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RelationTest:
+    """Relation-k vs random-k and vs original on one relation's prompts of one split (a row of intra/tests)."""
+
+    relation: str
+    split: str
+    n: int  # prompts
+    n_clusters: int  # triples (= n with one template)
+    acc_original: float
+    acc_random: float  # mean over the random sets
+    acc_relation: float
+    percentile: float  # % of random sets less accurate than the relation set (ties half)
+    p_relation_vs_random: float  # stats.relation_vs_random, one-sided
+    n_random_sets: int
+    random_low: float  # 95% prediction interval of one random set's accuracy
+    random_high: float
+    diff: float  # acc_relation - acc_random
+    diff_low: float  # 95% bootstrap interval over prompts (whole triples with several templates)
+    diff_high: float
+    test: str  # t-prediction, rank or none
+    p_relation_vs_original: float  # exact McNemar (cluster sign-flip with several templates)
+
+
+@dataclass(frozen=True)
+class IntraSummary:
+    k: int
+    k_text: str
+    rule: str
+    random_seeds: list[int]  # the seeds of the random sets (each is one replicate)
+    n_relations: int  # on P_eva
+    relation_below_random: int  # P_eva: acc_relation < acc_random
+    relation_below_random_p05: int  # ... and p_relation_vs_random < 0.05
+    tests: list[RelationTest]
+    experiment: str = "intra"
+    version: int = SUMMARY_VERSION
+
+
+@dataclass(frozen=True)
+class OwnVsOther:
+    relation: str
+    own_drop: float  # relative drop when its own top-k are off (nan: original accuracy 0)
+    own_low: float
+    own_high: float
+    other_drop: float  # mean of the defined drops when another relation's top-k are off
+    n_other: int  # how many other relations' drops were defined
+
+
+@dataclass(frozen=True)
+class InterSummary:
+    """Own vs other drop, one rule: relations whose own drop and mean other drop are both defined are compared."""
+
+    k: int
+    k_text: str
+    n_relations: int
+    undefined_cells: int
+    compared: int  # relations with both drops defined
+    own_drop_exceeds_mean_other: int  # of `compared`
+    mean_own_drop: float  # over `compared`
+    mean_other_drop: float  # over `compared`
+    relations: list[OwnVsOther] = field(default_factory=list)
+    experiment: str = "inter"
+    version: int = SUMMARY_VERSION
+
+
+Summary = TypeVar("Summary", IntraSummary, InterSummary)
+_ITEMS = {"tests": RelationTest, "relations": OwnVsOther}
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (np.integer, np.floating)):
+        return _clean(value.item())
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_summary(folder: Path, summary: IntraSummary | InterSummary) -> None:
+    io.write_json(Path(folder) / "summary.json", _clean(asdict(summary)))
+
+
+def _build(cls: type, data: dict, where: str) -> Any:
+    names = {f.name: f for f in fields(cls)}
+    missing = [n for n, f in names.items() if n not in data and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        raise DataError(f"{where} lacks the fields {missing}; rerun the experiment with this version of relneurons")
+    kwargs = {}
+    for name, value in data.items():
+        if name not in names:
+            continue
+        if name in _ITEMS and isinstance(value, list):
+            value = [_build(_ITEMS[name], item, where) for item in value]
+        elif value is None and names[name].type == "float":
+            value = math.nan
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def read_summary(folder: Path, cls: type[Summary]) -> Summary:
+    """The typed summary of a results folder (e.g. results/intra), or a DataError saying what to rerun."""
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run the {cls.experiment} experiment first")
+    try:
+        data = io.read_json(path)
+    except ValueError as err:
+        raise DataError(f"{path} is not valid JSON ({err}); rerun the {cls.experiment} experiment") from None
+    if not isinstance(data, dict) or data.get("experiment") != cls.experiment or data.get("version") != SUMMARY_VERSION:
+        found = (data.get("experiment"), data.get("version")) if isinstance(data, dict) else type(data).__name__
+        raise DataError(f"{path} is not a version-{SUMMARY_VERSION} {cls.experiment} summary (found {found}); "
+                        f"rerun the {cls.experiment} experiment with this version of relneurons")
+    return _build(cls, data, str(path))
+
+
+def relation_tests_table(tests: list[RelationTest]) -> pd.DataFrame:
+    """Tests as a table (the columns of intra/tests.parquet, in field order)."""
+    return pd.DataFrame([asdict(t) for t in tests], columns=[f.name for f in fields(RelationTest)])
+
+
+def intra_summary(tests: pd.DataFrame, k: int, k_text: str, rule: str, random_seeds: list[int]) -> IntraSummary:
+    """From an intra tests table (`relation_tests_table`)."""
+    names = [f.name for f in fields(RelationTest)]
+    tests = [RelationTest(**{n: (v.item() if hasattr(v, "item") else v) for n, v in zip(names, row)})
+             for row in tests[names].itertuples(index=False, name=None)]
+    eva = [t for t in tests if t.split == "P_eva"]
+    below = [t for t in eva if t.acc_relation < t.acc_random]
+    return IntraSummary(k=k, k_text=k_text, rule=rule, random_seeds=list(random_seeds), n_relations=len(eva),
+                        relation_below_random=len(below),
+                        relation_below_random_p05=sum(t.p_relation_vs_random < 0.05 for t in below), tests=tests)
+
+
+def inter_summary(table: pd.DataFrame, relations: list[str], k: int, k_text: str) -> InterSummary:
+    """From an inter table (evaluated, deactivated, drop, drop_low, drop_high)."""
+    rows = []
+    for r in relations:
+        own = table[(table.evaluated == r) & (table.deactivated == r)]
+        other = table[(table.evaluated == r) & (table.deactivated != r)]["drop"].dropna()
+        first = own.iloc[0] if len(own) else None
+        rows.append(OwnVsOther(relation=r, own_drop=float(first["drop"]) if first is not None else math.nan,
+                               own_low=float(first["drop_low"]) if first is not None else math.nan,
+                               own_high=float(first["drop_high"]) if first is not None else math.nan,
+                               other_drop=float(other.mean()) if len(other) else math.nan, n_other=int(len(other))))
+    both = [o for o in rows if not (math.isnan(o.own_drop) or math.isnan(o.other_drop))]
+    return InterSummary(k=k, k_text=k_text, n_relations=len(relations), undefined_cells=int(table["drop"].isna().sum()),
+                        compared=len(both), own_drop_exceeds_mean_other=sum(o.own_drop > o.other_drop for o in both),
+                        mean_own_drop=float(np.mean([o.own_drop for o in both])) if both else math.nan,
+                        mean_other_drop=float(np.mean([o.other_drop for o in both])) if both else math.nan,
+                        relations=rows)
