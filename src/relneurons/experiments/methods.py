@@ -1,0 +1,251 @@
+"""`methods`: which identification method finds the most relation-specific neurons? (issue 12 §2)
+
+Every scorer (expertise.SCORERS, plus the model-based `attribution`) picks its
+top-k per relation from the same example sets as `identify` (identify's
+examples.parquet); each top-k is switched off on P_eva of every relation with
+the same controlled generation. Per method and relation:
+
+    own drop          relative accuracy drop on the relation's own P_eva
+    other drop        mean relative drop on the other relations' P_eva
+    specificity       own drop - mean other drop, with a paired bootstrap interval (`specificity_ci`)
+
+next to the distribution of k random neurons (the random:<seed>:<k> conditions
+of intra, so their generations are shared). The `ap` top-k is identify's own,
+evaluated under its rel:<relation>:0-k condition (shared with intra/inter).
+
+Writes, in OUT/methods/: methods (per method and relation), inter (every
+evaluated x deactivated cell), overlap (|top-k ∩| and Jaccard between methods),
+timing (wall time per scorer), topk (every method's neurons), specificity.png
+(methods x relations heatmap) and specificity_ci.png, summary.json (`MethodsSummary`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import io
+from ..errors import ConfigError, InputError
+from ..expertise.identify import rank_descending
+from ..expertise.scorers import SCORERS, check_scorers, top_columns
+from ..expertise.stability import jaccard
+from ..report import figures, figures_methods
+from .core import _pairs, inter_table
+from .output import experiment as _experiment
+from .output import write_table as _write
+from .stats import bool_vector
+from .study import Study
+
+DEFAULT_SCORERS = ("ap", "mean_diff", "activation_rate", "attribution")
+
+
+# ------------------------------------------------------------------ the statistic
+
+def _drop(original: np.ndarray, deactivated: np.ndarray) -> np.ndarray:
+    """Relative drop along the last axis; NaN where the original accuracy is 0."""
+    a0, a1 = original.mean(axis=-1), deactivated.mean(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(a0 > 0, (a0 - a1) / a0, np.nan)
+
+
+def specificity_ci(original: dict[str, np.ndarray], deactivated: dict[str, np.ndarray], own: str,
+                   n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """(specificity, low, high): own relative drop minus the mean relative drop of the other relations.
+
+    `original[r]`, `deactivated[r]`: bool [n_prompts of r], correctness of r's prompts without and with the
+    method's neurons of `own` off. Drops with an original accuracy of 0 are undefined and left out of the mean
+    of the others (no defined other drop, or an undefined own drop: NaN). Bootstrap contract: with
+    ``rng = numpy.random.default_rng(seed)``, for each relation in the order own, then the others in the
+    order of `original`, ``idx = rng.integers(0, n_r, size=(n_boot, n_r))``; replicate b resamples every
+    relation's prompts with row b (original and deactivated outcomes of a prompt stay paired). Replicates
+    whose statistic is undefined are skipped; the interval is the (1-level)/2, (1+level)/2 quantile pair.
+    """
+    if own not in original:
+        raise InputError(f"relation {own!r} has no prompts")
+    if int(n_boot) != n_boot or n_boot < 1:
+        raise InputError(f"n_boot must be a positive integer, got {n_boot!r}")
+    order = [own] + [r for r in original if r != own]
+    pairs = {}
+    for r in order:
+        o, d = bool_vector(original[r], f"original[{r!r}]"), bool_vector(deactivated[r], f"deactivated[{r!r}]")
+        if o.shape != d.shape or o.size == 0:
+            raise InputError(f"relation {r!r}: original and deactivated must cover the same, non-empty prompts ({o.size} vs {d.size})")
+        pairs[r] = (o, d)
+
+    def statistic(drops: list[np.ndarray]) -> np.ndarray:
+        others = np.stack(drops[1:]) if len(drops) > 1 else np.full((1,) + np.shape(drops[0]), np.nan)
+        with warnings.catch_warnings():  # an all-NaN column (no defined other drop) is NaN, said in the docstring
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return drops[0] - np.nanmean(others, axis=0)
+
+    point = float(statistic([_drop(*pairs[r]) for r in order]))
+    rng = np.random.default_rng(seed)
+    replicates = []
+    for r in order:
+        o, d = pairs[r]
+        idx = rng.integers(0, o.size, size=(n_boot, o.size))
+        replicates.append(_drop(o[idx], d[idx]))
+    reps = statistic(replicates)
+    reps = reps[~np.isnan(reps)]
+    if math.isnan(point) or reps.size == 0:
+        return (point, math.nan, math.nan)
+    low, high = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
+    return (point, float(low), float(high))
+
+
+# ------------------------------------------------------------------ summary
+
+@dataclass(frozen=True)
+class MethodScore:
+    specificity: float | None
+    low: float | None
+    high: float | None
+    own_drop: float | None
+    other_drop: float | None
+    acc_own: float
+    below_every_random_set: bool  # own accuracy lower than with any of the random sets
+
+
+@dataclass(frozen=True)
+class MethodsSummary:
+    k: int
+    k_text: str
+    scorers: list[str]
+    relations: list[str]
+    prompts_per_relation: int  # P_eva prompts evaluated per relation
+    seeds: int
+    rule: str
+    seconds: dict[str, float]  # wall time per scorer (its top-k for every relation)
+    specificity: dict[str, dict[str, MethodScore]]  # method -> relation -> score
+    mean_specificity: dict[str, float | None]  # method -> mean over relations with a defined value
+    most_specific: dict[str, str | None]  # relation -> method with the highest specificity
+    most_specific_overall: str | None  # method with the highest mean specificity
+    ap_matches_identify: bool  # the ap scorer's top-k equals identify's (the same engine, the same examples)
+
+
+def _num(value) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+# ------------------------------------------------------------------ the experiment
+
+def eval_sample(group: pd.DataFrame, max_eval: int, seed: int) -> pd.DataFrame:
+    """At most `max_eval` prompts of one relation's P_eva (0 = all), a seeded sample in the original order: the
+    stability and methods experiments draw the same prompts, so their generations are shared."""
+    return group.sample(max_eval, random_state=seed).sort_index() if max_eval and len(group) > max_eval else group
+
+
+def _check(scorers, max_eval) -> tuple[list[str], int]:
+    names = check_scorers(list(scorers) if not isinstance(scorers, str) else scorers, "methods option scorers")
+    if isinstance(max_eval, bool) or not isinstance(max_eval, int) or max_eval < 0:
+        raise ConfigError(f"methods option max_eval must be an integer >= 0 (0 = every P_eva prompt), got {max_eval!r}")
+    return names, max_eval
+
+
+def _attribution_topk(study: Study, examples: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Top-k by mean attribution over each relation's positives (E+_r of identify): forward + backward passes."""
+    from ..expertise.attribution import attribution_scores
+
+    model, tokenizer, policy = study.model
+    prompts = study.store.prompts
+    kept = prompts[prompts["correct"] & (prompts["act_row"] >= 0)]
+    out = {}
+    for relation in study.relations:
+        rows = examples.loc[(examples["relation"] == relation) & examples["positive"], "act_row"]
+        facts = kept[kept["relation"] == relation].drop_duplicates("act_row").set_index("act_row").loc[rows.to_numpy()]
+        scores = attribution_scores(model, tokenizer, policy, study.nset, facts["text"].tolist(), facts["object"].tolist(),
+                                    batch_size=min(study.config.batch_size, 16))
+        out[relation] = study.nset.global_ids[rank_descending(scores)[:study.k]]
+    return out
+
+
+@_experiment("methods")
+def methods(study: Study, folder: Path, scorers: list[str] = list(DEFAULT_SCORERS), max_eval: int = 0) -> pd.DataFrame:
+    """Every scorer's top-k, switched off on every relation's P_eva: own vs other drops, specificity, random sets."""
+    names, max_eval = _check(scorers, max_eval)
+    k, relations, store, cfg = study.k, study.relations, study.store, study.config
+    examples = pd.read_parquet(study.identify_dir / "examples.parquet")
+    groups = {r: g for r, g in examples.groupby("relation", sort=False)}
+    subsets = [(groups[r]["act_row"].to_numpy(), groups[r]["positive"].to_numpy()) for r in relations]
+    block = int(study.summary["config"].get("block", 16384))
+
+    tops, seconds = {}, {}
+    for name in names:
+        started = time.perf_counter()
+        if name in SCORERS:
+            columns = top_columns(store.columns, store.n_neurons, subsets, k, scorer=name, block=block)
+            tops[name] = {r: study.nset.global_ids[c] for r, c in zip(relations, columns)}
+        else:
+            tops[name] = _attribution_topk(study, examples)
+        seconds[name] = round(time.perf_counter() - started, 2)
+    ap_matches = all(np.array_equal(np.sort(tops["ap"][r]), study.ranked(r, 0, k)) for r in relations) if "ap" in tops else True
+
+    conditions = {name: {r: (study.rel(r, 0, k) if name == "ap" and ap_matches else study.ids_condition(f"{name}-{r}", ids))
+                         for r, ids in per.items()} for name, per in tops.items()}
+    randoms = [study.rnd(s, k) for s in range(cfg.seeds)]
+    conds = ["original", *dict.fromkeys(c for per in conditions.values() for c in per.values()), *randoms]
+    parts = []
+    for relation, group in study.eval_prompts.groupby("relation", sort=False):
+        group = eval_sample(group, max_eval, cfg.seed)
+        parts.append(_pairs(group.reset_index(drop=True), conds, "P_eva"))
+    judged = study.judge(pd.concat(parts, ignore_index=True), desc="methods")
+    _write(folder, "generations", judged)
+
+    outcome = {(r, c): g.sort_values("prompt_id")["correct"].to_numpy() for (r, c), g in judged.groupby(["relation", "condition"])}
+    random_acc = {r: [outcome[(r, c)].mean() for c in randoms] for r in relations}
+    inter, rows = [], []
+    for name in names:
+        cell = inter_table(study, judged[judged["condition"].isin(["original", *conditions[name].values()])], conditions[name])
+        inter.append(cell.assign(method=name))
+        for r in relations:
+            own = conditions[name][r]
+            spec, low, high = specificity_ci({e: outcome[(e, "original")] for e in relations}, {e: outcome[(e, own)] for e in relations},
+                                             r, cfg.n_boot, cfg.seed)
+            others = cell[(cell.deactivated == r) & (cell.evaluated != r)]
+            own_cell = cell[(cell.deactivated == r) & (cell.evaluated == r)].iloc[0]
+            rows.append({"method": name, "relation": r, "k": k, "n": int(own_cell["n"]), "acc_original": own_cell["acc_original"],
+                         "acc_own": own_cell["acc_deactivated"], "own_drop": own_cell["drop"], "own_low": own_cell["drop_low"],
+                         "own_high": own_cell["drop_high"], "acc_other_mean": others["acc_deactivated"].mean(),
+                         "other_drop_mean": others["drop"].mean(), "specificity": spec, "spec_low": low, "spec_high": high,
+                         "random_acc_mean": float(np.mean(random_acc[r])), "random_acc_min": float(np.min(random_acc[r])),
+                         "random_acc_max": float(np.max(random_acc[r])),
+                         "below_every_random_set": bool(own_cell["acc_deactivated"] < np.min(random_acc[r]))})
+    table = pd.DataFrame(rows)
+    inter = pd.concat(inter, ignore_index=True)[["method", "evaluated", "deactivated", "n", "acc_original", "acc_deactivated",
+                                                  "drop", "drop_low", "drop_high"]]
+    overlap = pd.DataFrame([{"relation": r, "method_a": a, "method_b": b, "overlap": int(np.intersect1d(tops[a][r], tops[b][r]).size),
+                             "jaccard": jaccard(tops[a][r], tops[b][r])} for r in relations for a, b in combinations(names, 2)],
+                           columns=["relation", "method_a", "method_b", "overlap", "jaccard"])
+    timing = pd.DataFrame([{"method": n, "seconds": seconds[n], "needs": "the activation store" if n in SCORERS else
+                            "the model: one forward and one backward pass per batch of positives"} for n in names])
+    topk = pd.concat([pd.DataFrame({"method": n, "relation": r, "global_index": np.sort(ids)}) for n in names for r, ids in tops[n].items()],
+                     ignore_index=True)
+    for stem, frame in (("methods", table), ("inter", inter), ("overlap", overlap), ("timing", timing), ("topk", topk)):
+        _write(folder, stem, frame)
+
+    matrix = table.pivot(index="method", columns="relation", values="specificity").reindex(index=names, columns=relations)
+    figures.plot_heatmap(matrix, folder / "specificity", title=f"Specificity (own drop - mean other drop), {study.k_text()}",
+                         value_format="{:.2f}", cmap="RdBu_r", vmin=-1, vmax=1, xlabel="relation", ylabel="method",
+                         colorbar_label="specificity")
+    figures_methods.plot_specificity(table, folder / "specificity_ci", title=f"Specificity with 95% bootstrap intervals, {study.k_text()}")
+
+    means = table.groupby("method", sort=False)["specificity"].mean()
+    best = table.dropna(subset=["specificity"]).sort_values(["relation", "specificity"], ascending=[True, False]).drop_duplicates("relation")
+    summary = MethodsSummary(
+        k=k, k_text=study.k_text(), scorers=names, relations=relations, prompts_per_relation=int(judged.groupby("relation")["prompt_id"].nunique().min()),
+        seeds=cfg.seeds, rule=study.rule, seconds=seconds,
+        specificity={n: {r["relation"]: MethodScore(_num(r["specificity"]), _num(r["spec_low"]), _num(r["spec_high"]), _num(r["own_drop"]),
+                                                    _num(r["other_drop_mean"]), float(r["acc_own"]), r["below_every_random_set"])
+                         for r in table[table.method == n].to_dict("records")} for n in names},
+        mean_specificity={n: _num(means.get(n)) for n in names},
+        most_specific={r: best.set_index("relation")["method"].get(r) for r in relations},
+        most_specific_overall=None if means.dropna().empty else str(means.dropna().idxmax()), ap_matches_identify=bool(ap_matches))
+    io.write_json(folder / "summary.json", asdict(summary))
+    return table

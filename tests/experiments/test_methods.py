@@ -1,0 +1,165 @@
+"""The methods experiment: the specificity statistic against a plain loop, and end to end on a tiny model
+(every method's top-k recomputed independently, every number counted from the generations)."""
+
+import json
+import math
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from relneurons.errors import ConfigError, InputError
+from relneurons.experiments.methods import specificity_ci
+from relneurons.experiments.registry import EXPERIMENTS
+from relneurons.expertise import SCORERS
+from relneurons.expertise.attribution import attribution_scores
+from relneurons.expertise.identify import rank_descending
+from relneurons.pipeline.config import EXPERIMENT_OPTIONS, experiment_options, tomllib
+from tiny_study import tiny_study
+
+
+# ------------------------------------------------------------------ the statistic
+
+def _drop(o, d):
+    return math.nan if sum(o) == 0 else (sum(o) / len(o) - sum(d) / len(d)) / (sum(o) / len(o))
+
+
+def _specificity_reference(original, deactivated, own, n_boot, seed):
+    """Plain loops over replicates and relations, the documented resampling contract."""
+    order = [own] + [r for r in original if r != own]
+
+    def stat(pairs):
+        own_drop = _drop(*pairs[0])
+        others = [x for x in (_drop(*p) for p in pairs[1:]) if not math.isnan(x)]
+        return math.nan if math.isnan(own_drop) or not others else own_drop - sum(others) / len(others)
+
+    point = stat([(list(original[r]), list(deactivated[r])) for r in order])
+    rng = np.random.default_rng(seed)
+    draws = {r: rng.integers(0, len(original[r]), size=(n_boot, len(original[r]))) for r in order}
+    reps = []
+    for b in range(n_boot):
+        value = stat([([original[r][i] for i in draws[r][b]], [deactivated[r][i] for i in draws[r][b]]) for r in order])
+        if not math.isnan(value):
+            reps.append(value)
+    return point, reps
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_specificity_matches_a_plain_loop(seed):
+    rng = np.random.default_rng(seed)
+    original = {r: rng.random(n) < 0.6 for r, n in (("a", 12), ("b", 7), ("c", 9), ("d", 5))}
+    original["d"][:] = False  # an other relation whose drop is undefined
+    deactivated = {r: o & (rng.random(o.size) < (0.3 if r == "b" else 0.8)) for r, o in original.items()}
+    for own in ("a", "b"):
+        point, low, high = specificity_ci(original, deactivated, own, n_boot=300, seed=seed)
+        want, reps = _specificity_reference(original, deactivated, own, 300, seed)
+        assert point == pytest.approx(want)
+        assert (low, high) == pytest.approx(tuple(np.quantile(reps, [0.025, 0.975])))
+        assert low <= point <= high
+
+
+def test_specificity_edge_cases():
+    yes, no = np.ones(4, bool), np.zeros(4, bool)
+    assert specificity_ci({"a": yes, "b": yes}, {"a": no, "b": yes}, "a", n_boot=50) == (1.0, 1.0, 1.0)
+    assert math.isnan(specificity_ci({"a": no, "b": yes}, {"a": no, "b": no}, "a", n_boot=50)[0])  # own drop undefined
+    assert math.isnan(specificity_ci({"a": yes}, {"a": no}, "a", n_boot=50)[0])  # no other relation
+    with pytest.raises(InputError, match="same, non-empty"):
+        specificity_ci({"a": yes, "b": yes}, {"a": no, "b": no[:2]}, "a")
+    with pytest.raises(InputError, match="no prompts"):
+        specificity_ci({"a": yes}, {"a": no}, "z")
+
+
+def test_options_are_checked_and_both_presets_set_every_one():
+    assert experiment_options("methods", ['scorers=["ap", "attribution"]', "max_eval=5"]) == {"scorers": ["ap", "attribution"], "max_eval": 5}
+    with pytest.raises(ConfigError, match="did you mean 'mean_diff'"):
+        experiment_options("methods", ['scorers=["mean_dif"]'])
+    with pytest.raises(ConfigError, match="max_eval"):
+        experiment_options("methods", ["max_eval=-1"])
+    for preset in ("quick", "paper"):
+        doc = tomllib.loads((resources.files("relneurons") / "resources" / "presets" / f"{preset}.toml").read_text())
+        assert set(doc["methods"]) == set(EXPERIMENT_OPTIONS["methods"]), preset
+        assert "methods" in doc["experiments"]["run"] and "stability" in doc["experiments"]["run"], preset
+    assert tomllib.loads((resources.files("relneurons") / "resources" / "presets" / "paper.toml").read_text())["methods"]["scorers"] == \
+        ["ap", "mean_diff", "activation_rate", "attribution"]
+
+
+# ------------------------------------------------------------------ end to end
+
+def answered_study(root, lre_dir):
+    """A tiny-model study whose P_eva objects are the model's own answers, so the original model is right and
+    switching neurons off can break it (a random model answers no LRE fact)."""
+    study = tiny_study(root, lre_dir)
+    prompts = study.eval_prompts.copy()
+    judged = study.judge(prompts.assign(condition="original"), desc="answers")
+    prompts["object"] = [g.strip() or "none" for g in judged["generation"]]
+    study.__dict__["eval_prompts"] = prompts  # the cached property, replaced before any experiment reads it
+    return study
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, lre_dir):
+    s = answered_study(tmp_path_factory.mktemp("methods"), lre_dir)
+    EXPERIMENTS["methods"](s, scorers=["ap", "mean_diff", "activation_rate", "attribution"], max_eval=3)
+    return s
+
+
+def _positives_and_negatives(study, relation):
+    examples = pd.read_parquet(study.identify_dir / "examples.parquet")
+    group = examples[examples.relation == relation]
+    rows = study.store.rows(group["act_row"].to_numpy())
+    positive = group["positive"].to_numpy()
+    return rows[positive], rows[~positive], group[group.positive]
+
+
+def test_every_methods_top_k_is_recomputed_independently(study):
+    topk = pd.read_parquet(study.out / "methods" / "topk.parquet")
+    model, tokenizer, policy = study.model
+    prompts = study.store.prompts
+    for relation in study.relations:
+        pos, neg, positives = _positives_and_negatives(study, relation)
+        for name in ("ap", "mean_diff", "activation_rate"):
+            want = np.sort(study.nset.global_ids[rank_descending(SCORERS[name](pos, neg))[:study.k]])
+            got = topk[(topk.method == name) & (topk.relation == relation)]["global_index"].to_numpy()
+            np.testing.assert_array_equal(got, want, err_msg=f"{name} {relation}")
+        facts = [prompts[(prompts.relation == relation) & (prompts.act_row == row) & prompts.correct].iloc[0] for row in positives["act_row"]]
+        scores = attribution_scores(model, tokenizer, policy, study.nset, [f.text for f in facts], [f.object for f in facts])
+        got = topk[(topk.method == "attribution") & (topk.relation == relation)]["global_index"].to_numpy()
+        np.testing.assert_array_equal(got, np.sort(study.nset.global_ids[rank_descending(scores)[:study.k]]))
+        np.testing.assert_array_equal(topk[(topk.method == "ap") & (topk.relation == relation)]["global_index"], study.ranked(relation, 0, study.k))
+
+
+def test_table_numbers_are_the_generations_counted(study):
+    folder = study.out / "methods"
+    judged = pd.read_parquet(folder / "generations.parquet")
+    table = pd.read_parquet(folder / "methods.parquet").set_index(["method", "relation"])
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["ap_matches_identify"] is True and summary["prompts_per_relation"] == 3
+    assert len(table) == 4 * len(study.relations)
+    assert judged.groupby(["relation", "condition"]).size().eq(3).all()
+    randoms = [study.rnd(s, study.k) for s in range(study.config.seeds)]
+    for (method, relation), row in table.iterrows():
+        own = study.rel(relation, 0, study.k) if method == "ap" else judged[judged.condition.str.startswith(f"ids:{method}-{relation}:")]["condition"].iloc[0]
+        acc = {e: judged[(judged.relation == e) & (judged.condition == own)]["correct"].mean() for e in study.relations}
+        original = {e: judged[(judged.relation == e) & (judged.condition == "original")]["correct"].mean() for e in study.relations}
+        assert original[relation] == 1.0  # the objects are the model's own answers
+        assert row["acc_own"] == pytest.approx(acc[relation])
+        assert row["acc_other_mean"] == pytest.approx(np.mean([acc[e] for e in study.relations if e != relation]))
+        drops = [(original[e] - acc[e]) / original[e] for e in study.relations if e != relation]
+        assert row["specificity"] == pytest.approx((1 - acc[relation]) - np.mean(drops))
+        assert row["spec_low"] <= row["specificity"] + 1e-12 <= row["spec_high"] + 2e-12
+        per_seed = [judged[(judged.relation == relation) & (judged.condition == c)]["correct"].mean() for c in randoms]
+        assert (row["random_acc_min"], row["random_acc_max"]) == pytest.approx((min(per_seed), max(per_seed)))
+        assert summary["specificity"][method][relation]["specificity"] == pytest.approx(row["specificity"])
+    assert set(summary["seconds"]) == {"ap", "mean_diff", "activation_rate", "attribution"}
+    assert (folder / "specificity.png").stat().st_size > 1000 and (folder / "specificity_ci.png").stat().st_size > 1000
+
+
+def test_overlap_is_counted_from_the_top_k_lists(study):
+    topk = pd.read_parquet(study.out / "methods" / "topk.parquet")
+    overlap = pd.read_parquet(study.out / "methods" / "overlap.parquet")
+    assert len(overlap) == len(study.relations) * 6
+    for row in overlap.itertuples():
+        a = set(topk[(topk.method == row.method_a) & (topk.relation == row.relation)]["global_index"])
+        b = set(topk[(topk.method == row.method_b) & (topk.relation == row.relation)]["global_index"])
+        assert row.overlap == len(a & b) and row.jaccard == pytest.approx(len(a & b) / len(a | b))
