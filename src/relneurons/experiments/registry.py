@@ -11,8 +11,10 @@ from .amplify import amplify
 from .concepts import concepts
 from .core import CORE
 from .frequency import frequency
+from .methods import methods
 from .multilingual import multilingual
 from .neuron_types import types
+from .stability import stability
 from .templates import templates
 
 EXPERIMENTS = {**CORE}
@@ -22,3 +24,5 @@ EXPERIMENTS["templates"] = templates
 EXPERIMENTS["types"] = types
 EXPERIMENTS["frequency"] = frequency
 EXPERIMENTS["amplify"] = amplify
+EXPERIMENTS["stability"] = stability
+EXPERIMENTS["methods"] = methods

@@ -9,7 +9,7 @@ Every key is checked before any model is loaded: unknown keys are named with a
     [experiments]  run, k_sweep, random_seeds, max_det, force, error_tokens
     [bootstrap]    n_boot
     [run]          batch_size, chunk_prompts, out
-    [multilingual] [templates] [concepts] [types] [frequency] [amplify]
+    [multilingual] [templates] [concepts] [types] [frequency] [amplify] [stability] [methods]
                    options of those experiments (SPEC §5; see `EXPERIMENT_OPTIONS`)
 
 An empty string means "the default" for optional text values (TOML has no null).
@@ -31,7 +31,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 EXPERIMENT_NAMES = ("layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors",
-                    "multilingual", "templates", "concepts", "types", "frequency", "amplify")
+                    "multilingual", "templates", "concepts", "types", "frequency", "amplify", "stability", "methods")
 PRESETS = ("quick", "paper")
 _NEURON_SETS = ("ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all")  # model/sites.py NEURON_SETS
 
@@ -145,10 +145,25 @@ EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = {
                           else f"must be a non-empty list of distinct neuron sets from {', '.join(_NEURON_SETS)}"),
               "k": Key((int, float), lambda v: None if v == 0 else _k(v))},  # 0 = the study's k as a fraction of each set
     "frequency": {"counts": Key((str,)), "corpus": Key((str,))},
+    "stability": {"resamples": Key((int,), lambda v: None if v >= 2 else "must be >= 2 (a Jaccard needs two resamples)"),
+                  "core": Key((int, float), lambda v: None if 0 < v <= 1 else "must be a share in (0, 1]"),
+                  "max_eval": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = every P_eva prompt)")},
+    "methods": {"scorers": Key((list,), lambda v: _scorers(v)),
+                "max_eval": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = every P_eva prompt)")},
     "amplify": {"levels": Key((list,), lambda v: _amplify_levels(v)),
                 "max_other": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = every P_eva prompt of the other relations)")},
 }
 SCHEMA.update(EXPERIMENT_OPTIONS)
+
+
+def _scorers(v):
+    from ..expertise.scorers import check_scorers  # the registry's own check: one list of scorer names
+
+    try:
+        check_scorers(v)
+    except ConfigError as exc:
+        return f"is not valid ({exc})"
+    return None
 
 
 def _amplify_levels(v):
