@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +28,26 @@ def cli() -> None:
     """Find the relation-specific neurons of a causal LM and switch them off (Liu et al., 2025)."""
 
 
+class _ConsoleHandler(logging.StreamHandler):
+    """Shows the library's log messages (skipped relations, a GGUF conversion, a halved batch) as `relneurons: ...`."""
+
+
+def _show_library_logs() -> None:
+    logger = logging.getLogger("relneurons")
+    for old in [h for h in logger.handlers if isinstance(h, _ConsoleHandler)]:  # main() called again (tests)
+        logger.removeHandler(old)
+    handler = _ConsoleHandler(sys.stderr)  # the current stderr (stdout carries the command's results)
+    handler.setFormatter(logging.Formatter("relneurons: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors print one line and exit 2; Ctrl-C exits 130."""
+    """Console entry point: user errors print one line and exit 2; Ctrl-C exits 130.
+
+    An inherited *ignored* SIGINT (a background job of a non-interactive shell) is kept, as POSIX programs do.
+    """
+    _show_library_logs()
     try:
         cli.main(args=argv, prog_name="relneurons", standalone_mode=False)
     except click.exceptions.Exit as exc:  # --help, --version

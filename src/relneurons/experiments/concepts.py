@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,8 @@ from .core import intra_tables
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .study import Study
+
+log = logging.getLogger(__name__)
 
 BLOCK = 16384  # neurons per AP step (bounds the working copy of the activations)
 SPLIT = "LRE prompts of the concept"
@@ -132,7 +135,7 @@ def concepts(study: Study, folder: Path, concepts: str | list[str] = "all", max_
     skipped.update(no_negatives)
     chosen = [c for c in chosen if c not in no_negatives]
     for concept, reason in skipped.items():
-        print(f"relneurons: skipping concept {concept}: {reason}", flush=True)
+        log.warning("skipping concept %s: %s", concept, reason)
     if not chosen:
         raise DataError(f"no concept can be identified (skipped: {skipped}); lower min_subjects or add relations to {spec.source}")
 

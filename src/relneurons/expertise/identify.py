@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ from ..activations.store import ActivationStore
 from ..data.splits import relation_rng
 from ..errors import ConfigError, DataError
 from .average_precision import average_precision_subsets, working_set_bytes
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def identify(store_dir: str | Path, out: str | Path, config: IdentifyConfig = Id
     k = resolve_k(config.k, nset.size)
     examples, skipped = example_sets(store.prompts, config.negative_ratio, config.min_positives, config.seed)
     for relation, reason in skipped.items():
-        print(f"relneurons: skipping relation {relation}: {reason}", flush=True)
+        log.warning("skipping relation %s: %s", relation, reason)
     relations = list(dict.fromkeys(examples["relation"]))
     if not relations:
         raise DataError(f"no relation in {store.folder} has enough validated prompts (min_positives = {config.min_positives}); "

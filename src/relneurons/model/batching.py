@@ -18,10 +18,12 @@ fixed-batch run in the last float bits when a batch was split.
 from __future__ import annotations
 
 import gc
-import sys
+import logging
 from typing import Callable, Sequence, TypeVar
 
 from ..errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
 
 AUTO_BATCH_SIZE = 64  # the upper cap of batch_size = "auto"
 
@@ -87,6 +89,5 @@ class Shrinking:
                 raise ModelError(f"{self.what}: out of memory with a single prompt; use a smaller dtype (bfloat16), "
                                  "a device with more memory, or device = auto to spread the model over several devices")
             self.size = max(1, failed // 2)
-            print(f"relneurons: {self.what}: out of memory with {failed} rows per batch; going on with {self.size}",
-                  file=sys.stderr, flush=True)
+            log.warning("%s: out of memory with %d rows per batch; going on with %d", self.what, failed, self.size)
         return out

@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -24,6 +25,8 @@ import torch
 
 from ..data.lre import file_sha256
 from ..errors import ModelError, did_you_mean
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def _convert_gguf(gguf: Path) -> Path:
     if (target / _CONVERTED_MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    print(f"relneurons: converting {gguf.name} to a Hugging Face folder (once; about a minute or two)...", flush=True)
+    log.info("converting %s to a Hugging Face folder (once; about a minute or two)...", gguf.name)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # transformers marks a GGUF-loaded model as quantized although its weights are

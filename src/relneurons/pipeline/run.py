@@ -24,6 +24,7 @@ import logging
 import os
 import platform
 import shutil
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -113,7 +114,12 @@ class Run:
             handler = logging.FileHandler(folder / "logs" / "run.log")
             handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
             handlers.append(handler)
+            if not quiet:  # the stage lines on the console too
+                console = logging.StreamHandler(sys.stdout)
+                console.setFormatter(logging.Formatter("%(message)s"))
+                handlers.append(console)
         log.handlers = handlers
+        log.propagate = False  # these handlers only, not again through a `relneurons` handler (the CLI's)
         log.setLevel(logging.INFO)
         self.timings: dict[str, dict] = {}
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -122,8 +128,6 @@ class Run:
         if not parallel.is_main():
             return
         log.info(text)
-        if not self.quiet:
-            print(text, flush=True)
 
     def marker(self, stage: str) -> dict | None:
         path = self.folder / "stages" / f"{stage}.json"
