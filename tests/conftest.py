@@ -6,13 +6,21 @@ from pathlib import Path
 
 import pytest
 
-#: The read-only local copy of the LRE dataset, next to the repository checkout.
-LRE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "lre"
-
 
 @pytest.fixture(scope="session")
 def lre_dir() -> Path:
-    """The real LRE data folder (../shared/lre relative to the repo root)."""
-    if not (LRE_DIR / "factual" / "company_hq.json").is_file():
-        pytest.fail(f"LRE test data not found at {LRE_DIR}; the tests need the shared copy there")
-    return LRE_DIR
+    """The real LRE data folder, found as a user's run finds it: $RELNEURONS_DATA, else the per-user cache.
+
+    Tests never download it: CI sets RELNEURONS_DATA to its local copy (../shared/lre, see .ci/run).
+    """
+    from relneurons.data.lre import DATA_ENV, resolve_data_dir
+    from relneurons.errors import DataError
+
+    try:
+        folder = resolve_data_dir(download=False).resolve()
+    except DataError as exc:
+        pytest.fail(f"LRE test data not found: {exc}. The tests read the real LRE data: set {DATA_ENV} to its folder "
+                    f"(CI uses ../shared/lre), e.g. `export {DATA_ENV}=$PWD/../shared/lre`")
+    if not (folder / "factual" / "company_hq.json").is_file():
+        pytest.fail(f"{folder} (the LRE data folder) has no factual/company_hq.json: point {DATA_ENV} at the LRE data/ folder")
+    return folder

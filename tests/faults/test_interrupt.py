@@ -79,8 +79,12 @@ def test_ctrl_c_in_every_stage_then_resume(tiny_run, overrides, tmp_path, capsys
     assert tables(out) == tables(tiny_run)
 
 
+# The child first restores Python's Ctrl-C handler: a test run started as a background job (`pytest &`, nohup, CI
+# runners) hands its children an *ignored* SIGINT, which Python keeps (POSIX: a background job must not die of the
+# terminal's Ctrl-C, so relneurons itself keeps an inherited ignore too). Here the child plays a foreground run.
 WRAPPER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from contextlib import contextmanager
     from pathlib import Path
     import relneurons.io as rio
