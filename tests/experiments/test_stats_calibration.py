@@ -12,7 +12,12 @@ import math
 import numpy as np
 import pytest
 
-from relneurons.experiments.calibration import MEASURED_SET_ACCURACIES, rejection_rates, simulate_study
+from relneurons.experiments.calibration import (
+    MEASURED_SET_ACCURACIES,
+    MEASURED_TEMPLATE_ICC,
+    rejection_rates,
+    simulate_study,
+)
 
 
 def _limit(n: int, alpha: float = 0.05) -> float:
@@ -29,6 +34,20 @@ def test_simulator_reproduces_the_measured_between_set_variation():
     measured_sd = float(np.std(MEASURED_SET_ACCURACIES, ddof=1))
     assert math.sqrt(np.mean(np.square(sds))) == pytest.approx(measured_sd, rel=0.15)
     assert np.mean(means) == pytest.approx(np.mean(MEASURED_SET_ACCURACIES), abs=0.02)
+
+
+def _icc(table: np.ndarray) -> float:
+    """One-way ANOVA intraclass correlation of a [triples, templates] 0/1 table (written out, no library)."""
+    k = table.shape[1]
+    ms_between = k * table.mean(axis=1).var(ddof=1)
+    ms_within = ((table - table.mean(axis=1, keepdims=True)) ** 2).sum() / (table.shape[0] * (k - 1))
+    return (ms_between - ms_within) / (ms_between + (k - 1) * ms_within)
+
+
+def test_simulator_reproduces_the_measured_within_triple_correlation():
+    rng = np.random.default_rng(1)
+    iccs = [_icc(simulate_study(rng, n_sets=1, n_templates=2).random[0].reshape(50, 2).astype(float)) for _ in range(300)]
+    assert min(MEASURED_TEMPLATE_ICC) - 0.05 <= np.nanmean(iccs) <= max(MEASURED_TEMPLATE_ICC)
 
 
 @pytest.mark.parametrize(("n_sets", "n_templates", "n_studies"), [(3, 1, 1500), (5, 3, 800), (20, 1, 800)])
