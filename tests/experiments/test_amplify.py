@@ -18,6 +18,7 @@ from relneurons.activations.store import ActivationStore
 from relneurons.errors import ConfigError
 from relneurons.experiments.amplify import TABLE_COLUMNS, AmplifySummary, mean_accuracy, parse_levels
 from relneurons.experiments.registry import EXPERIMENTS
+from relneurons.experiments.stats import bootstrap_ci
 from relneurons.experiments.study import Study, StudyConfig
 from relneurons.pipeline import load_config, run_study
 
@@ -38,10 +39,21 @@ def test_levels_parse_and_bad_ones_are_named():
 
 
 def test_other_accuracy_is_the_mean_over_relations_whatever_their_sizes():
-    n, acc, low, high = mean_accuracy({"a": np.array([1, 1, 1, 0], bool), "b": np.array([0, 1], bool), "c": np.zeros(0, bool)}, 500, 0)
+    def part(correct, subjects=None):
+        subjects = subjects or [f"s{i}" for i in range(len(correct))]
+        return pd.DataFrame({"correct": np.array(correct, bool), "subject": subjects, "object": "o"})
+
+    n, acc, low, high = mean_accuracy({"a": part([1, 1, 1, 0]), "b": part([0, 1]), "c": part([])}, 500, 0)
     assert n == 6 and acc == pytest.approx((0.75 + 0.5) / 2) and low <= acc <= high  # pooled would be 4/6
-    assert mean_accuracy({"a": np.ones(3, bool)}, 50, 0) == (3, 1.0, 1.0, 1.0)
+    assert mean_accuracy({"a": part([1, 1, 1])}, 50, 0) == (3, 1.0, 1.0, 1.0)
     assert np.isnan(mean_accuracy({}, 50, 0)[1])
+    # two templates per triple: whole triples are resampled, so a triple's two prompts always move together; with the
+    # same subject names in two relations they are still different triples
+    a, b = part([1, 1, 0, 0], ["x", "x", "y", "y"]), part([1, 0], ["x", "z"])
+    weights = np.array([1, 1, 1, 1, 2, 2]) * 6 / 8  # N / (R n_relation)
+    clusters = np.array([0, 0, 1, 1, 2, 3])
+    want = bootstrap_ci(np.array([1, 1, 0, 0, 1, 0]) * weights, 300, 4, clusters=clusters)
+    assert mean_accuracy({"a": a, "b": b}, 300, 4)[2:] == pytest.approx(want)
 
 
 def test_options_are_checked_in_the_configuration():

@@ -34,7 +34,7 @@ from ..errors import ConfigError
 from ..report.figures_amplify import plot_amplify
 from .output import experiment as _experiment
 from .output import write_table as _write
-from .stats import accuracy_ci
+from .stats import accuracy_ci, triple_clusters
 from .study import Study
 
 DEFAULT_LEVELS = ("zero", "median", "p90", "2xp90")
@@ -103,17 +103,19 @@ def _other_sample(groups: dict[str, pd.DataFrame], max_other: int, seed: int) ->
     return {r: g.sample(min(len(g), max_other), random_state=seed).sort_index() for r, g in groups.items()}
 
 
-def mean_accuracy(correct_by_relation: dict[str, np.ndarray], n_boot: int, seed: int) -> tuple[int, float, float, float]:
-    """(n, accuracy, low, high): the mean of the relations' accuracies and its prompt bootstrap interval.
+def mean_accuracy(parts: dict[str, pd.DataFrame], n_boot: int, seed: int) -> tuple[int, float, float, float]:
+    """(n, accuracy, low, high): the mean of the relations' accuracies and its bootstrap interval.
 
-    Each prompt is weighted by N / (R * n_relation), so the mean of the weighted outcomes is exactly the
-    mean over relations, whatever their sizes."""
-    parts = [c.astype(float) for c in correct_by_relation.values() if c.size]
+    `parts`: relation -> its judged prompts (columns correct, subject, object). Each prompt is weighted by
+    N / (R * n_relation), so the mean of the weighted outcomes is exactly the mean over relations, whatever
+    their sizes; prompts of one triple (several templates) are resampled together (stats clusters)."""
+    parts = {r: p for r, p in parts.items() if len(p)}
     if not parts:
-        return 0, float("nan"), float("nan"), float("nan")
-    total = sum(p.size for p in parts)
-    weighted = np.concatenate([p * total / (len(parts) * p.size) for p in parts])
-    acc, low, high = accuracy_ci(weighted, n_boot, seed)
+        return 0, math.nan, math.nan, math.nan
+    total = sum(len(p) for p in parts.values())
+    weighted = np.concatenate([p["correct"].to_numpy(dtype=float) * total / (len(parts) * len(p)) for p in parts.values()])
+    frame = pd.concat([p.assign(subject=r + "\x1f" + p["subject"].astype(str)) for r, p in parts.items()])  # triples within relations
+    acc, low, high = accuracy_ci(weighted, n_boot, seed, clusters=triple_clusters(frame))
     return total, acc, low, high
 
 
@@ -165,14 +167,13 @@ def amplify_table(judged: pd.DataFrame, relations: list[str], levels: list[str],
     other_ids = {r: set(g["prompt_id"]) for r, g in others.items()}
     rows = []
     for relation in relations:
-        own_orig = original[relation]["correct"].to_numpy()
-        other_orig = {r: g.loc[g["prompt_id"].isin(other_ids[r]), "correct"].to_numpy() for r, g in original.items() if r != relation}
-        cells = {"original": (own_orig, other_orig)}
+        other_orig = {r: g[g["prompt_id"].isin(other_ids[r])] for r, g in original.items() if r != relation}
+        cells = {"original": (original[relation], other_orig)}
         forced = judged[judged["forced"] == relation]
         for level in levels:
             part = forced[forced["level"] == level]
-            by = {r: g.sort_values("prompt_id")["correct"].to_numpy() for r, g in part.groupby("relation")}
-            cells[level] = (by.get(relation, np.zeros(0, bool)), {r: c for r, c in by.items() if r != relation})
+            by = {r: g.sort_values("prompt_id") for r, g in part.groupby("relation")}
+            cells[level] = (by.get(relation, part.iloc[:0]), {r: g for r, g in by.items() if r != relation})
         for level, (own, other) in cells.items():
             for evaluated, correct in (("own", {relation: own}), ("other", other)):
                 n, acc, low, high = mean_accuracy(correct, study.config.n_boot, study.config.seed)
