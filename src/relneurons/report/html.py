@@ -11,7 +11,12 @@ What it shows: the study settings (model, neuron set, k stated both as a count
 and as a fraction, correctness rule, templates, seeds, versions, per-stage
 timings), per-relation prompt counts, then one section per experiment present,
 in the paper's order, each with its figure, a caption, the key numbers (with
-intervals) computed from the experiment's tables, and the tables themselves.
+intervals) and the tables themselves. The headline numbers of intra and inter
+(relation vs random sets, own vs other drop) are read from their typed
+summaries (`experiments.summaries`), never recomputed here; a summary of another
+version gives a note asking to rerun the experiment. Settings come from what
+the run folder holds: the store identity, manifest.json's sectioned config and
+its seeds.
 The two heatmaps (overlap, inter-relation drop) are drawn as HTML grids whose
 cells carry their values as tooltips (``title``; works without script) and,
 with script, in a read-out line under the grid; the matplotlib PNG is kept
