@@ -67,3 +67,39 @@ def test_capture_means_without_generation_matches_the_reference_in_input_order(a
     for row, seq in enumerate(prompts):
         torch.testing.assert_close(torch.from_numpy(means[row]), _reference_means(model, nset, seq), rtol=1e-4, atol=1e-5)
     assert all(not m._forward_hooks for m in model.modules())
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_mean_without_bos_is_the_plain_mean_over_the_prompt_tokens(arch):
+    """mean_bos=False: each row's mean leaves out its BOS (position 0 after left padding), in both capture paths."""
+    model = tiny_model(arch)
+    nset = neuron_set(model, "ffn")
+    prompts = random_prompts(5, seed=7, min_len=1, max_len=8)  # every prompt starts with BOS=1
+    policy = TokenizerPolicy(add_bos=True, bos_token_id=1, pad_token_id=0, mean_bos=False)
+    with capturing(model, nset) as cap:
+        batched = capture_batch(model, cap, prompts, policy, max_new_tokens=2).means
+    unbatched = torch.from_numpy(capture_means(model, nset, prompts, policy, batch_size=2))
+    for row, seq in enumerate(prompts):
+        outs = {}
+        handles = [model.get_submodule(s.path).register_forward_hook(
+            lambda m, a, o, p=s.path: outs.__setitem__(p, o[0, 1:].mean(0))) for s in nset.sites]  # tokens after the BOS
+        try:
+            with torch.no_grad():
+                model(input_ids=torch.tensor([seq]))
+        finally:
+            for h in handles:
+                h.remove()
+        reference = torch.cat([outs[s.path] for s in nset.sites])
+        torch.testing.assert_close(batched[row], reference, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(unbatched[row], reference, rtol=1e-4, atol=1e-5)
+    with_bos = capture_means(model, nset, prompts, TokenizerPolicy(add_bos=True, bos_token_id=1, pad_token_id=0), batch_size=2)
+    assert not torch.allclose(torch.from_numpy(with_bos), unbatched)  # the option changes the means
+
+
+def test_mean_without_bos_of_a_bos_only_prompt_is_refused():
+    from relneurons.errors import DataError
+
+    model = tiny_model("llama")
+    policy = TokenizerPolicy(add_bos=True, bos_token_id=1, pad_token_id=0, mean_bos=False)
+    with pytest.raises(DataError, match="mean_bos"):
+        capture_means(model, neuron_set(model, "ffn"), [[1], [1, 5, 6]], policy)

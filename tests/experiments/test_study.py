@@ -3,8 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from relneurons.errors import ConfigError
+from relneurons.errors import ConfigError, DataError
 from relneurons.experiments.study import Study, StudyConfig
 from relneurons.expertise.identify import IdentifyConfig, identify
 from synthetic_store import synthetic_store
@@ -88,3 +89,72 @@ def test_a_moved_store_and_identification_still_open_together(parts):
 
     moved = Study(ActivationStore(tmp_path / "moved" / "store"), tmp_path / "moved" / "id", tmp_path / "o2", StudyConfig(k=10), progress=False)
     assert moved.relations == study(parts).relations
+
+
+# ------------------------------------------------- the same model in every stage (tiny real model, CPU)
+
+def _tiny_store(root, lre_dir, dtype):
+    """A store of a tiny random model whose checkpoint is saved in `dtype`, collected with no dtype asked as on a GPU
+    (where that means the checkpoint's dtype; on the CPU it means float32), 3 of 4 prompts marked validated, identified."""
+    from transformers import AutoModelForCausalLM
+
+    import relneurons.model.loading as loading
+    from relneurons import io
+    from relneurons.activations import ActivationStore, CollectConfig, collect
+    from tiny_models import save_tiny_folder
+
+    folder = str(save_tiny_folder(root / "model"))
+    AutoModelForCausalLM.from_pretrained(folder).to(getattr(torch, dtype)).save_pretrained(folder)
+    real = loading.parse_dtype
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loading, "parse_dtype", lambda d, device: real(d, "accelerator"))  # the GPU default: the checkpoint's dtype
+        store = collect(CollectConfig(model=folder, data_dir=str(lre_dir), relations=("company_hq", "star_constellation"),
+                                      templates=(0,), n_eval=4, max_prompts_per_relation=12, keep_all=True, batch_size=8,
+                                      device="cpu"), root / "store", progress=False)
+    assert store.identity["dtype"] is None
+    prompts = pd.read_parquet(store.folder / "prompts.parquet")
+    prompts["correct"] = np.arange(len(prompts)) % 4 != 3
+    io.write_table(store.folder / "prompts.parquet", prompts)
+    identify(store.folder, root / "id", IdentifyConfig(k=8, min_positives=3), progress=False)
+    return ActivationStore(store.folder)
+
+
+@pytest.fixture(scope="module", params=["float32", "bfloat16"])
+def dtype_store(request, tmp_path_factory, lre_dir):
+    root = tmp_path_factory.mktemp(request.param)
+    return request.param, _tiny_store(root, lre_dir, request.param), root
+
+
+def test_the_study_runs_the_model_in_the_store_dtype(dtype_store, lre_dir):
+    """Collected in bfloat16 (or float32) with no dtype asked, evaluated on the CPU (where no dtype means float32) in the same dtype."""
+    dtype, store, root = dtype_store
+    assert store.identity["model_dtype"] == f"torch.{dtype}"
+    s = Study(store, root / "id", root / "out", StudyConfig(k=8, seeds=1, batch_size=8), data_dir=str(lre_dir), device="cpu", progress=False)
+    model, _, _ = s.model
+    assert str(model.dtype) == f"torch.{dtype}"
+    assert s.runtime == {"dtype": dtype, "device": "cpu"} and s.cache.identity["runtime"] == s.runtime
+    judged = s.judge(s.eval_prompts.head(3).assign(condition="original"))
+    assert len(judged) == 3
+
+
+def test_a_store_evaluated_in_another_dtype_is_refused(dtype_store, lre_dir, monkeypatch):
+    import relneurons.experiments.study as study_module
+
+    dtype, store, root = dtype_store
+    other = {"float32": torch.bfloat16, "bfloat16": torch.float32}[dtype]
+    real = study_module.load_model
+    monkeypatch.setattr(study_module, "load_model", lambda *a, **k: (lambda m, t: (m.to(other), t))(*real(*a, **k)))
+    s = Study(store, root / "id", root / "out-other", StudyConfig(k=8), device="cpu", progress=False)
+    with pytest.raises(DataError, match=f"collected in {dtype} but the model loaded in {str(other).removeprefix('torch.')}"):
+        s.model
+
+
+def test_generations_of_another_device_type_are_not_reused(dtype_store):
+    """One results folder, one runtime: a study on another device type (no model is loaded to see it) refuses the cache."""
+    dtype, store, root = dtype_store
+    cpu = Study(store, root / "id", root / "shared-out", StudyConfig(k=8), device="cpu", progress=False)
+    assert cpu.cache.identity["runtime"] == {"dtype": dtype, "device": "cpu"}
+    gpu = Study(store, root / "id", root / "shared-out", StudyConfig(k=8), device="cuda:0", progress=False)
+    assert gpu.runtime == {"dtype": dtype, "device": "cuda"}
+    with pytest.raises(DataError, match="another model/store"):
+        gpu.cache

@@ -2,7 +2,8 @@
 
 The prompt pass of the greedy generation is the pass whose activations we
 need: hooks on every site of the neuron set record, for each neuron, the mean
-of its output over the prompt's real (non-padding) tokens, then disarm, and the
+of its output over the prompt's real (non-padding) tokens (the BOS included
+unless the policy says otherwise: `tokenization.mean_mask`), then disarm, and the
 generation goes on with the KV cache to decide whether the prompt is kept.
 """
 
@@ -17,7 +18,7 @@ import torch
 
 from ..model.generation import generate_batch, input_device
 from ..model.sites import NeuronSet
-from ..model.tokenization import TokenizerPolicy, pad_left
+from ..model.tokenization import TokenizerPolicy, mean_mask, pad_left
 
 
 class MeanCapture:
@@ -32,7 +33,7 @@ class MeanCapture:
         self._seen: set[str] = set()
 
     def arm(self, attention_mask: torch.Tensor) -> None:
-        """The next forward pass records means over the positions where `attention_mask` is 1."""
+        """The next forward pass records means over the positions where `attention_mask` is 1 (see `mean_mask`)."""
         self._mask = attention_mask.bool()[:, :, None]
         self._out = torch.empty((attention_mask.shape[0], self.nset.size), dtype=torch.float32)
         self._seen = set()
@@ -93,7 +94,7 @@ def capture_batch(
 ) -> CapturedBatch:
     """One prompt pass: greedy continuation and the neurons' token means, for one batch."""
     batch = pad_left(sequences, policy.pad_token_id, input_device(model))
-    capture.arm(batch.attention_mask)
+    capture.arm(mean_mask(batch, policy))
     new = generate_batch(model, batch, max_new_tokens, after_prompt=capture.disarm)
     return CapturedBatch(new.cpu(), capture.result().clone())
 
@@ -118,7 +119,7 @@ def capture_means(
         for start in range(0, len(order), batch_size):
             part = order[start:start + batch_size]
             batch = pad_left([sequences[i] for i in part], policy.pad_token_id, input_device(model))
-            capture.arm(batch.attention_mask)
+            capture.arm(mean_mask(batch, policy))
             model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
                   use_cache=False, logits_to_keep=1)
             capture.disarm()

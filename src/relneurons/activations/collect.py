@@ -49,6 +49,7 @@ class CollectConfig:
     batch_size: int = 16
     max_new_tokens: int = 2
     bos: str = "auto"
+    mean_bos: bool = True  # the BOS position counts in the token means (as the paper's code); False: prompt tokens only
     keep_all: bool = False  # store every text's activations, not only validated ones
     chunk_prompts: int | None = None  # texts per stored chunk (None: ~256 MB of activations)
 
@@ -106,7 +107,7 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) ->
         model, tokenizer = load_model(config.model, config.dtype, parallel.local_device(config.device),
                                       max_memory=config.max_memory, offload_folder=config.offload_folder)
     nset = neuron_set(model, config.neuron_set)
-    policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), config.bos)
+    policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), config.bos, config.mean_bos)
     settings = asdict(config)
     for local in ("device", "data_dir", "max_memory", "offload_folder"):  # do not change the result
         settings.pop(local)

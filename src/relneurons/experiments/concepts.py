@@ -63,7 +63,8 @@ def cross_overlap(rows: dict[str, np.ndarray], columns: dict[str, np.ndarray]) -
 def _activations(study: Study, texts: list[str], desc: str = "concept activations") -> np.ndarray:
     """[len(texts), n_neurons] float32 token means of the store's set, cached by model, set and texts."""
     s, nset = study.settings, study.nset
-    identity = {"model": s["model_fingerprint"], "dtype": s["dtype"], "bos": s["bos"], "set": nset.name, "n": nset.size, "texts": texts}
+    identity = {"model": s["model_fingerprint"], "runtime": study.runtime, "bos": s["bos"], "mean_bos": s.get("mean_bos", True),
+                "set": nset.name, "n": nset.size, "texts": texts}
     key = hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
     cache = study.out / ".cache"
     path = cache / f"concepts-activations-{key}.npy"

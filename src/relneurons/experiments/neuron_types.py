@@ -142,7 +142,7 @@ def kept_texts(study: Study) -> list[str]:
 def captured(study: Study, extra: NeuronSet) -> tuple[np.ndarray, Path]:
     """Token means [store rows, extra.size] of the extra sites over the store's kept texts; cached under OUT/.cache/ (hidden: the report lists only experiment folders)."""
     texts = kept_texts(study)
-    key = hashlib.sha256(json.dumps({"store": study.store.identity, "sites": [[s.path, s.width] for s in extra.sites],
+    key = hashlib.sha256(json.dumps({"store": study.store.identity, "runtime": study.runtime, "sites": [[s.path, s.width] for s in extra.sites],
                                      "texts": hashlib.sha256("\x1e".join(texts).encode()).hexdigest()},
                                     sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = study.out / ".cache" / f"types-{key}.npy"

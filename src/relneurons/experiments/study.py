@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .. import io, parallel
 from ..activations.store import ActivationStore
@@ -31,7 +32,7 @@ from ..errors import ConfigError, DataError
 from ..expertise.identify import resolve_k
 from ..intervention.evaluate import GenerationCache, generate_pairs, random_neurons
 from ..intervention.hooks import Condition
-from ..model.loading import load_model, model_fingerprint
+from ..model.loading import default_device, load_model, model_fingerprint
 from ..model.tokenization import make_policy
 from .stats import accuracy_ci, triple_clusters
 
@@ -102,16 +103,36 @@ class Study:
     def rule(self) -> str:
         return self.settings["rule"]
 
+    @property
+    def model_dtype(self) -> str | None:
+        """The dtype the store's activations were computed in ("float32", ...): every later stage runs the model in it,
+        whatever the device, so that rankings, forcing values and generations come from the same numbers."""
+        recorded = self.settings.get("model_dtype")  # stores before it was recorded: the requested dtype
+        return str(recorded).removeprefix("torch.") if recorded else self.settings.get("dtype")
+
+    @cached_property
+    def runtime(self) -> dict:
+        """What decides a generation besides the store and the condition: the model's dtype and the device type.
+        Part of every cache identity, so that one results folder never mixes float16 and float32 generations."""
+        device = parallel.local_device(self.device) or default_device()
+        return {"dtype": self.model_dtype, "device": "auto" if device == "auto" else torch.device(device).type}
+
     @cached_property
     def model(self):
-        """(model, tokenizer, policy), loaded on first use and checked against the store's model."""
+        """(model, tokenizer, policy), loaded in the store's dtype on first use and checked against the store's model."""
         name = self.settings["model"]
+        with parallel.main_first("load the model"):  # a first load may convert the model into the shared cache
+            model, tokenizer = load_model(name, self.model_dtype, parallel.local_device(self.device),
+                                          max_memory=self.max_memory, offload_folder=self.offload_folder)
+        # after loading: a Hub model's fingerprint is its commit in the local cache, which the load fills
         if model_fingerprint(name) != self.settings["model_fingerprint"]:
             raise DataError(f"the model {name!r} is not the one the store {self.store.folder} was collected with (weights differ)")
-        with parallel.main_first("load the model"):  # a first load may convert the model into the shared cache
-            model, tokenizer = load_model(name, self.settings["dtype"], parallel.local_device(self.device),
-                                          max_memory=self.max_memory, offload_folder=self.offload_folder)
-        return model, tokenizer, make_policy(tokenizer, getattr(model.config, "model_type", ""), self.settings["bos"])
+        if self.model_dtype and str(model.dtype) != f"torch.{self.model_dtype}":
+            raise DataError(f"the store {self.store.folder} was collected in {self.model_dtype} but the model loaded in "
+                            f"{str(model.dtype).removeprefix('torch.')}; evaluate on a device that runs {self.model_dtype}, "
+                            "or collect again with --dtype / model.dtype set to the dtype you evaluate in")
+        policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), self.settings["bos"], self.settings.get("mean_bos", True))
+        return model, tokenizer, policy
 
     @cached_property
     def eval_prompts(self) -> pd.DataFrame:
@@ -233,7 +254,7 @@ class Study:
         # the rankings depend on the examples, not on k: a new k reuses every generation it can
         ranking = {key: v for key, v in self.summary["config"].items() if key not in ("k", "block", "memory_gb")}
         identity = {"store": self.settings, "rankings": json.dumps(ranking, sort_keys=True),
-                    "force": self.config.force, "seed": self.config.seed}
+                    "force": self.config.force, "seed": self.config.seed, "runtime": self.runtime}
         return GenerationCache(self.out / "generations.parquet", json.loads(json.dumps(identity, default=str)))
 
     def judge(self, pairs: pd.DataFrame, max_new_tokens: int = 2, desc: str = "generate") -> pd.DataFrame:

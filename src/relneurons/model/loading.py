@@ -279,14 +279,31 @@ def build_on_meta(config):
         return AutoModelForCausalLM.from_config(config)
 
 
-def model_fingerprint(name_or_path: str) -> str:
-    """A hash that changes when the weights do: the GGUF's sha256, or config + weight file names and sizes."""
+def hub_commit(repo_id: str, revision: str | None = None) -> str:
+    """The commit a Hub id (at `revision`, default main) resolves to in the local Hugging Face cache, without the network.
+
+    The cache keeps each download under snapshots/<commit>/, so the commit of the cached
+    config.json is the commit whose weights `from_pretrained` loads offline.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    if not isinstance(cached, str):
+        raise ModelError(f"model {repo_id!r}{'@' + revision if revision else ''} is not in the local Hugging Face cache, so its "
+                         "commit is unknown; load it once (e.g. `relneurons generate --model ...`) or download it with "
+                         "`huggingface-cli download`")
+    return Path(cached).parent.name
+
+
+def model_fingerprint(name_or_path: str, revision: str | None = None) -> str:
+    """A hash that changes when the weights do: the GGUF's sha256, config + weight file names and sizes of a
+    folder, or a Hub id's resolved commit ("hub:<id>@<commit>"; a name alone would not notice a new upload)."""
     source = resolve_source(name_or_path)
     if source.gguf_file is not None:
         return "gguf-sha256:" + gguf_sha256(source.gguf_file)
     folder = Path(source.path)
     if not folder.is_dir():
-        return f"hub:{name_or_path}"  # the revision is recorded by the caller
+        return f"hub:{name_or_path}@{hub_commit(name_or_path, revision)}"
     digest = hashlib.sha256((folder / "config.json").read_bytes())
     for weights in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
         digest.update(f"{weights.name}:{weights.stat().st_size}".encode())

@@ -10,6 +10,10 @@ added here, so that the policy is explicit and recorded, never implied:
 - `position_ids` = cumulative sum of the attention mask - 1, so that padding
   does not shift positions (absolute-position models such as GPT-2 are wrong
   otherwise).
+- `mean_bos`: whether the BOS position counts in a neuron's token mean (the
+  default, as the paper's reference code averages over every real token). The
+  BOS sees no prompt token, so it adds the same value to every prompt's mean;
+  leaving it out measures what the prompt itself changes.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class TokenizerPolicy:
     add_bos: bool
     bos_token_id: int | None
     pad_token_id: int
+    mean_bos: bool = True  # the BOS position counts in token means (see module docstring)
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,8 @@ class Batch:
     position_ids: torch.Tensor  # (B, T)
 
 
-def make_policy(tokenizer, model_type: str = "", bos: str = "auto") -> TokenizerPolicy:
-    """Decide BOS and padding for this tokenizer (see module docstring)."""
+def make_policy(tokenizer, model_type: str = "", bos: str = "auto", mean_bos: bool = True) -> TokenizerPolicy:
+    """Decide BOS, padding and whether the BOS counts in token means (see module docstring)."""
     if bos not in BOS_CHOICES:
         raise ConfigError(f"bos must be one of {', '.join(BOS_CHOICES)}, not {bos!r}")
     bos_id = tokenizer.bos_token_id
@@ -53,7 +58,7 @@ def make_policy(tokenizer, model_type: str = "", bos: str = "auto") -> Tokenizer
     pad = tokenizer.pad_token_id
     if pad is None:
         pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-    return TokenizerPolicy(add_bos=add, bos_token_id=bos_id, pad_token_id=int(pad))
+    return TokenizerPolicy(add_bos=add, bos_token_id=bos_id, pad_token_id=int(pad), mean_bos=bool(mean_bos))
 
 
 def token_ids(tokenizer, policy: TokenizerPolicy, texts: Sequence[str]) -> list[list[int]]:
@@ -85,6 +90,17 @@ def check_context(model, sequences: Sequence[Sequence[int]], new_tokens: int, te
         raise DataError(f"a prompt is too long for the model: {len(sequences[longest])} tokens{shown} + {new_tokens} new tokens "
                         f"need {need} positions, more than the model's context of {limit}; shorten the templates or the suffix, "
                         "or use a model with a longer context")
+
+
+def mean_mask(batch: Batch, policy: TokenizerPolicy) -> torch.Tensor:
+    """(B, T) bool: the positions a token mean averages over (real tokens; without the BOS unless policy.mean_bos)."""
+    mask = batch.attention_mask.bool()
+    if policy.add_bos and not policy.mean_bos:
+        mask = mask & (batch.position_ids != 0)  # the BOS is each row's first real token (position 0)
+        if not mask.any(dim=1).all():
+            raise DataError("a prompt has no token besides the BOS, so its token mean without the BOS is undefined; "
+                            "use non-empty prompts or mean_bos = true")
+    return mask
 
 
 def pad_left(sequences: Sequence[Sequence[int]], pad_token_id: int, device: torch.device | str = "cpu") -> Batch:
