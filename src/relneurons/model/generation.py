@@ -33,8 +33,13 @@ def input_device(model) -> torch.device:
     return execution_device(model.get_input_embeddings())
 
 
-def _accepts_logits_to_keep(model) -> bool:
-    return "logits_to_keep" in inspect.signature(model.forward).parameters
+def _forward_options(model) -> tuple[dict, str]:
+    """Keyword arguments the model's forward takes: last-position logits if it can, and the name of its KV-cache
+    argument and output field: `cache` in recent transformers 5 releases (which deprecate `past_key_values`, to be
+    removed in 5.40), `past_key_values` in the earlier 5.x releases the dependency range allows."""
+    parameters = inspect.signature(model.forward).parameters
+    extra = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
+    return extra, "cache" if "cache" in parameters else "past_key_values"
 
 
 @torch.inference_mode()
@@ -47,7 +52,7 @@ def generate_batch(
     after_prompt: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """Greedy new token ids, shape (B, max_new_tokens). `after_prompt` runs after the prompt pass."""
-    extra = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
+    extra, cache_key = _forward_options(model)
     ids, mask, positions = batch.input_ids, batch.attention_mask, batch.position_ids
     check_context(model, [range(ids.shape[1])], max_new_tokens)  # left padding: every row is as wide as the longest prompt
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=use_cache, **extra)
@@ -61,7 +66,7 @@ def generate_batch(
         if use_cache:
             out = model(
                 input_ids=step, attention_mask=mask, position_ids=positions[:, -1:],
-                past_key_values=out.past_key_values, use_cache=True, **extra,
+                use_cache=True, **{cache_key: getattr(out, cache_key)}, **extra,
             )
         else:
             ids = torch.cat([ids, step], dim=1)
