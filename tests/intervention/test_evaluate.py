@@ -1,4 +1,5 @@
 import numpy as np
+import torch
 import pytest
 
 from relneurons.intervention import Condition, deactivate
@@ -57,3 +58,36 @@ def test_random_neurons_are_seeded_and_from_the_set():
     a, b, c = random_neurons(ids, 50, 0), random_neurons(ids, 50, 0), random_neurons(ids, 50, 1)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert set(a) <= set(ids) and len(set(a)) == 50
+
+
+def test_every_batch_plan_gives_the_same_generations(tiny):
+    """Batches of one condition (in-place setter), of none (no edit) and mixed ones (torch.where on the set
+    columns) write the same values: generations do not depend on the batch size that groups them."""
+    model, tokenizer, policy = tiny
+    ffn = neuron_set(model, "ffn").global_ids
+    rng = np.random.default_rng(1)
+    shared = np.sort(rng.choice(ffn, 40, replace=False))  # the two conditions overlap, with different values
+    catalogue = {"original": Condition("original", np.zeros(0, np.int64)),
+                 "a": Condition("a", shared),
+                 "b": Condition("b", np.union1d(shared[:20], rng.choice(ffn, 20, replace=False)), value=-1.5)}
+    texts = [t for t in TEXTS for _ in catalogue]
+    conds = [c for _ in TEXTS for c in catalogue]
+    runs = [generate_pairs(model, tokenizer, policy, texts, conds, catalogue, max_new_tokens=3, batch_size=size, progress=False)
+            for size in (1, 4, 7, len(texts))]
+    assert all(run == runs[0] for run in runs[1:])
+    assert len({tuple(g for g, c in zip(runs[0], conds) if c == name) for name in catalogue}) == 3
+
+
+def test_site_plans():
+    from relneurons.intervention.hooks import _SiteTable
+
+    table = _SiteTable(3, [(0, np.array([2, 5]), np.array([0.0, 0.0])), (1, np.array([5, 9]), np.array([1.0, 2.0]))],
+                       torch.device("cpu"))
+    assert table.plan(np.array([0, 0])) is None  # original rows only
+    assert table.plan(np.array([3, 3])) is None  # condition 2 does not touch this site
+    kind, units, values = table.plan(np.array([2, 2]))
+    assert kind == "set" and units.tolist() == [5, 9] and values.tolist() == [1.0, 2.0]
+    kind, units, mask, values = table.plan(np.array([1, 0, 2]))
+    assert kind == "where" and units.tolist() == [2, 5, 9]
+    assert mask.tolist() == [[True, True, False], [False, False, False], [False, True, True]]
+    assert values[2].tolist() == [0.0, 1.0, 2.0]

@@ -128,31 +128,70 @@ class Condition:
     value: float | np.ndarray = 0.0
 
 
+class _SiteTable:
+    """One site's edits under every condition, over the union of the units any condition sets there.
+
+    mask[c, j] / values[c, j]: condition c-1 sets unit units[j] to that value (row 0 = no edit). Kept in
+    numpy, to plan each batch cheaply, and on the site's device, to apply the plan."""
+
+    def __init__(self, n_conditions: int, edits: list[tuple[int, np.ndarray, np.ndarray]], device: torch.device) -> None:
+        self.units = np.unique(np.concatenate([units for _, units, _ in edits]))
+        self.mask = np.zeros((n_conditions + 1, self.units.size), dtype=bool)
+        self.values = np.zeros((n_conditions + 1, self.units.size), dtype=np.float32)
+        for c, units, vals in edits:
+            columns = np.searchsorted(self.units, units)
+            self.mask[c + 1, columns] = True
+            self.values[c + 1, columns] = vals
+        self.device = device
+
+    def plan(self, rows: np.ndarray):
+        """What the hook does for a batch whose row i carries condition line rows[i]: None (no row edits this
+        site), ("set", units, values) when every row gets the same edit, else ("where", units, mask, values)."""
+        mask, values = self.mask[rows], self.values[rows]  # (B, U)
+        used = mask.any(axis=0)
+        if not used.any():
+            return None
+        units, mask, values = self.units[used], mask[:, used], values[:, used]
+        if (mask == mask[0]).all() and (values == values[0]).all():
+            return "set", *(torch.as_tensor(a, device=self.device) for a in (units[mask[0]], values[0][mask[0]]))
+        return "where", *(torch.as_tensor(a, device=self.device) for a in (units, mask, values))
+
+
 class ConditionBatch:
     """Many conditions in one batch: each row of the batch carries its own condition.
 
-    Per site, a table mask[c, unit] / value[c, unit] holds every condition's
-    edit (row 0 = no edit); the hook picks each batch row's line with
-    `torch.where`, so the 12x12 inter-relation matrix, random seeds and the k
-    sweep run as large mixed batches instead of one generate() per condition.
+    Rows are sorted by condition before batching (see `generate_pairs`), so most batches carry one
+    condition: `select` then plans, per site, the plain in-place setter of `deactivate` (or nothing,
+    for the original model or a site the condition does not touch). Only a batch whose rows edit a site
+    differently picks each row's edit with `torch.where`, on the columns some row sets (a few units of
+    the site's thousands), written back in place. Every plan writes the same values, so the generations
+    do not depend on which conditions share a batch.
     """
 
-    def __init__(self) -> None:
-        self._rows: torch.Tensor | None = None  # (B,) table line per batch row
+    def __init__(self, tables: list[_SiteTable]) -> None:
+        self._tables = tables
+        self._plans: list | None = None
 
     def select(self, condition_per_row: Sequence[int]) -> None:
         """Condition index (into the conditions given to `conditions()`) of each row of the next batches."""
-        self._rows = torch.as_tensor(np.asarray(condition_per_row, dtype=np.int64) + 1)
+        rows = np.asarray(condition_per_row, dtype=np.int64) + 1
+        self._plans = [table.plan(rows) for table in self._tables]
 
-    def hook_for(self, mask: torch.Tensor, values: torch.Tensor):
+    def hook_for(self, site: int):
         def hook(module, args, output):
-            if self._rows is None:
+            if self._plans is None:
                 raise RuntimeError("ConditionBatch.select() must be called before running the model")
-            rows = self._rows.to(output.device)
-            m, v = mask[rows], values[rows].to(output.dtype)  # (B, W)
-            if output.ndim == 3:
-                m, v = m[:, None, :], v[:, None, :]
-            return torch.where(m, v, output)
+            plan = self._plans[site]
+            if plan is None:
+                return None
+            if plan[0] == "set":
+                return _setter(plan[1], plan[2])(module, args, output)
+            _, units, mask, values = plan
+            if mask.shape[0] != output.shape[0]:
+                raise RuntimeError(f"ConditionBatch: {mask.shape[0]} rows selected for a batch of {output.shape[0]}")
+            shape = (mask.shape[0],) + (1,) * (output.ndim - 2) + (mask.shape[1],)
+            output[..., units] = torch.where(mask.view(shape), values.to(output.dtype).view(shape), output[..., units])
+            return output
 
         return hook
 
@@ -166,16 +205,7 @@ def conditions(model, conds: Sequence[Condition]) -> Iterator[ConditionBatch]:
         ids = as_neuron_ids(cond.neurons, everything.n_all)
         for site, (units, vals) in _per_site(everything, ids, _values(ids, cond.value)).items():
             per_site.setdefault(site, []).append((c, units, vals))
-    batch = ConditionBatch()
-    pairs = []
-    for site, edits in per_site.items():
-        module = _module(model, site)
-        mask = torch.zeros((len(conds) + 1, site.width), dtype=torch.bool)
-        values = torch.zeros((len(conds) + 1, site.width), dtype=torch.float32)
-        for c, units, vals in edits:
-            mask[c + 1, units] = True
-            values[c + 1, units] = torch.as_tensor(vals, dtype=torch.float32)
-        device = _device(module)
-        pairs.append((module, batch.hook_for(mask.to(device), values.to(device))))
-    with _hooks(pairs):
+    modules = [_module(model, site) for site in per_site]
+    batch = ConditionBatch([_SiteTable(len(conds), edits, _device(module)) for module, edits in zip(modules, per_site.values())])
+    with _hooks([(module, batch.hook_for(i)) for i, module in enumerate(modules)]):
         yield batch
