@@ -123,3 +123,109 @@ def test_range_as_damaging_as_topb_gives_zero_and_harmless_range_gives_one(pair)
         assert same["cumulativity"] == 0.0 and none["cumulativity"] == 1.0
     else:
         assert math.isnan(same["cumulativity"]) and math.isnan(none["cumulativity"])
+
+
+def test_long_format_needs_ranges_only_for_flipped_prompts():
+    rows = []
+    for k, arr in R1_TOP.items():
+        rows += [("r1", 0, k, i, bool(v)) for i, v in enumerate(arr)]
+    flipped = {(10, 50): [1, 2, 5], (50, 200): [0]}
+    for (a, b), arr in R1_RANGE.items():
+        rows += [("r1", a, b, i, bool(arr[i])) for i in flipped[(a, b)]]
+    long = pd.DataFrame(rows, columns=["relation", "lo", "hi", "prompt_id", "correct"])
+    pd.testing.assert_frame_equal(cumulativity_from_long(long), cumulativity_counts("r1", R1_TOP, R1_RANGE))
+    # a range with no flipped prompt needs no rows at all
+    r2 = [("r2", 0, k, i, bool(v)) for k, arr in R2_TOP.items() for i, v in enumerate(arr)]
+    r2 += [("r2", 50, 200, i, bool(R2_RANGE[(50, 200)][i])) for i in (2, 3)]
+    got = cumulativity_from_long(pd.DataFrame(r2, columns=long.columns))
+    pd.testing.assert_frame_equal(got, cumulativity_counts("r2", R2_TOP, R2_RANGE))
+    # a flipped prompt without its range row is an error, naming the prompt and the range
+    with pytest.raises(InputError, match=r"prompt 5 flips between top-10 and top-50.*\(10, 50\]"):
+        cumulativity_from_long(long[~((long.lo == 10) & (long.prompt_id == 5))])
+    with pytest.raises(InputError, match="top-k conditions"):
+        cumulativity_from_long(long[~((long.lo == 0) & (long.hi == 50) & (long.prompt_id == 4))])
+
+
+# ------------------------------------------------------------------ the experiment on a real tiny model
+
+KS = (1, 2, 4, 8, 16)  # with neurons forced to 3, some prompts of the tiny model flip between 2 and 8
+
+
+@pytest.fixture(scope="module")
+def answering(tmp_path_factory, lre_dir):
+    """A tiny model's store and identification over two relations whose objects are its own answers (so the
+    original model is right on every P_eva prompt and switching neurons off flips some)."""
+    from faults.tiny_study import answering_relations, save_model
+    from relneurons.activations import CollectConfig, collect
+    from relneurons.expertise.identify import IdentifyConfig, identify
+
+    root = tmp_path_factory.mktemp("cumulativity")
+    model = save_model(root / "model")
+    relations = answering_relations(model, lre_dir, root / "relations")
+    store = collect(CollectConfig(model=model, device="cpu", data_dir=str(lre_dir), relations=tuple(relations), templates=(0,),
+                                  n_eval=7, batch_size=8), root / "store", progress=False)
+    identify(store.folder, root / "identify", IdentifyConfig(k=8, min_positives=3), progress=False)
+    return store.folder, root / "identify", lre_dir
+
+
+def _study(answering, out, force="zero"):
+    from relneurons.activations import ActivationStore
+    from relneurons.experiments.study import Study, StudyConfig
+
+    store, identify_dir, lre_dir = answering
+    return Study(ActivationStore(store), identify_dir, out, StudyConfig(k=8, seeds=2, n_boot=50, batch_size=8, force=force),
+                 data_dir=str(lre_dir), device="cpu", progress=False)
+
+
+def _tables(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.suffix in (".parquet", ".csv", ".json")}
+
+
+def test_ranges_for_flipped_prompts_only_give_the_same_tables(answering, tmp_path):
+    from relneurons.experiments.core import cumulativity
+
+    full, short = _study(answering, tmp_path / "full", "3"), _study(answering, tmp_path / "short", "3")
+    counts = cumulativity(full, ks=KS, only_flipped=False)
+    cumulativity(short, ks=KS)
+    assert _tables(full.out / "cumulativity") == _tables(short.out / "cumulativity")
+    # the shortcut has work to skip: some prompts flip, not all of them
+    assert 0 < counts["total"].sum() < counts["n_prompts"].sum()  # n_prompts: per relation and range
+    ranges = lambda study: sum(c.startswith("rel:") and not c.split(":")[2].startswith("0-") for c, _, _ in study.cache.table)  # noqa: E731
+    assert ranges(short) == counts["total"].sum() < ranges(full) == counts["n_prompts"].sum()
+
+
+def test_the_sweep_at_the_study_k_reuses_the_generations_of_intra_and_inter(answering, tmp_path, monkeypatch):
+    """The sweep's conditions at the study's k have the names intra and inter wrote, so the cache serves them:
+    a batch of the sweep runs only if it holds a generation not yet cached. Batches are cut from the
+    condition-sorted pairs whatever is cached (so a resumed run sees the same batches), so a batch that
+    straddles a study-k condition and a new one is computed whole: at most two such batches per condition."""
+    from contextlib import contextmanager
+
+    from relneurons.experiments import core
+    from relneurons.intervention import evaluate
+
+    study = _study(answering, tmp_path / "run")
+    core.intra(study)
+    core.inter(study)
+    study_k = {study.rel(r, 0, study.k) for r in study.relations} | {"original"}
+    assert study_k <= {c for c, _, _ in study.cache.table}
+    batches: list[list[str]] = []
+    real = evaluate.conditions
+
+    @contextmanager
+    def spying(model, conds):
+        with real(model, conds) as batch:
+            select = batch.select
+            batch.select = lambda rows: (batches.append([conds[i].name for i in rows]), select(rows))[1]
+            yield batch
+
+    monkeypatch.setattr(evaluate, "conditions", spying)
+    ks = (study.k // 2, study.k, study.k * 2)
+    table = core.sweep(study, ks=ks)
+    assert len(table) == len(study.relations) ** 2 * (len(ks) + 1)
+    assert all(set(names) - study_k for names in batches)  # no batch of cached generations only
+    computed = [name for names in batches for name in names]
+    assert len([c for c in computed if c not in study_k]) == len(study.eval_prompts) * len(study.relations) * 2
+    again = len([c for c in computed if c in study_k])  # cached, recomputed in straddling batches
+    assert again <= 2 * (study.config.batch_size - 1) * len(study_k)
+    assert again < len(study.eval_prompts) * len(study_k)  # the cache served the rest

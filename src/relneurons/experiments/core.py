@@ -206,15 +206,25 @@ def sweep(study: Study, folder: Path, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd
 # ---------------------------------------------------------------- Fig. 6, Table 2
 
 @_experiment("cumulativity")
-def cumulativity(study: Study, folder: Path, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd.DataFrame:
-    """Fig. 6 / Table 2: is the extra damage between k = a and b caused by ranks a+1..b alone?"""
+def cumulativity(study: Study, folder: Path, ks: tuple[int, ...] = PAPER_K_SWEEP, only_flipped: bool = True) -> pd.DataFrame:
+    """Fig. 6 / Table 2: is the extra damage between k = a and b caused by ranks a+1..b alone?
+
+    The range (a, b] enters the counts only for prompts that flip (right with top-a off, wrong with top-b off),
+    so by default it is generated for those prompts alone; `only_flipped=False` generates it for every prompt
+    (the full computation, same tables: tested)."""
     ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
-    parts = []
-    for relation, group in study.eval_prompts.groupby("relation", sort=False):
-        group = group.reset_index(drop=True)
-        conds = [study.rel(relation, 0, k) for k in ks] + [study.rel(relation, a, b) for a, b in zip(ks, ks[1:])]
-        parts.append(_pairs(group, conds, "P_eva"))
-    judged = study.judge(pd.concat(parts, ignore_index=True), desc="cumulativity")
+    groups = [(relation, group.reset_index(drop=True)) for relation, group in study.eval_prompts.groupby("relation", sort=False)]
+    top = study.judge(pd.concat([_pairs(group, [study.rel(relation, 0, k) for k in ks], "P_eva") for relation, group in groups],
+                                ignore_index=True), desc="cumulativity")
+    ranges = []
+    for relation, group in groups:
+        mine = top[top["relation"] == relation]
+        correct = {k: mine[mine["condition"] == study.rel(relation, 0, k)].sort_values("prompt_id")["correct"].to_numpy() for k in ks}
+        for a, b in zip(ks, ks[1:]):
+            needed = correct[a] & ~correct[b] if only_flipped else np.ones(len(group), dtype=bool)
+            ranges.append(_pairs(group, [study.rel(relation, a, b)], "P_eva")[needed])
+    ranges = pd.concat(ranges, ignore_index=True) if ranges else top.iloc[:0]
+    judged = pd.concat([top, study.judge(ranges, desc="cumulativity (ranges)")], ignore_index=True) if len(ranges) else top
     bounds = judged["condition"].str.split(":").str[2].str.split("-")
     long = judged.assign(lo=bounds.str[0].astype(int), hi=bounds.str[1].astype(int))[["relation", "lo", "hi", "prompt_id", "correct"]]
     counts = cumulativity_from_long(long)

@@ -88,6 +88,11 @@ def cumulativity_from_long(df: pd.DataFrame) -> pd.DataFrame:
     (a, b] have lo = a, hi = b. The k list of a relation is its set of hi
     values with lo = 0 (plus 0 itself if (0, 0] rows, the original model, are
     given). Relations keep their first-appearance order.
+
+    Top-k rows must cover every prompt. A range (a, b] enters the counts only
+    through the prompts that flip between top-a and top-b, so its rows are
+    needed for those prompts only (the experiment generates no more); a flipped
+    prompt without one is an error.
     """
     need = {"relation", "lo", "hi", "prompt_id", "correct"}
     missing = need - set(df.columns)
@@ -98,11 +103,21 @@ def cumulativity_from_long(df: pd.DataFrame) -> pd.DataFrame:
     out = []
     for relation, part in df.groupby("relation", sort=False):
         wide = part.pivot(index="prompt_id", columns=["lo", "hi"], values="correct")
-        if wide.isna().any().any():
-            raise InputError(f"{relation}: not every condition covers the same prompts")
-        conds = {(int(lo), int(hi)): wide[(lo, hi)].to_numpy().astype(bool) for lo, hi in wide.columns}
-        topk = {hi: v for (lo, hi), v in conds.items() if lo == 0}
-        out.append(cumulativity_counts(str(relation), topk, conds))
+        columns = {(int(lo), int(hi)): wide[(lo, hi)] for lo, hi in wide.columns}
+        if any(column.isna().any() for (lo, _), column in columns.items() if lo == 0):
+            raise InputError(f"{relation}: the top-k conditions do not all cover the same prompts")
+        topk = {hi: column.to_numpy().astype(bool) for (lo, hi), column in columns.items() if lo == 0}
+        ks = sorted(topk)
+        ranges = {}
+        for a, b in zip(ks, ks[1:]):
+            values = columns[(a, b)].to_numpy(dtype=object) if (a, b) in columns else np.full(len(wide), None, dtype=object)
+            missing = pd.isna(values)
+            lacking = wide.index[topk[a] & ~topk[b] & missing].tolist()
+            if len(lacking):
+                raise InputError(f"{relation}: prompt {lacking[0]!r} flips between top-{a} and top-{b} but has no row for "
+                                 f"the range ({a}, {b}]")
+            ranges[(a, b)] = np.where(missing, True, values).astype(bool)  # unflipped prompts do not enter the counts
+        out.append(cumulativity_counts(str(relation), topk, ranges))
     if not out:
         return pd.DataFrame(columns=CUMULATIVITY_COLUMNS)
     return pd.concat(out, ignore_index=True)
