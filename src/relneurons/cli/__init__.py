@@ -6,12 +6,13 @@ import json
 import logging
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import click
 
 from ..errors import RelneuronsError
-from ..pipeline.config import EXPERIMENT_NAMES
+from ..experiments.registry import BY_NAME, NAMES, SPECS
 
 EPILOG_MAIN = """\b
 Examples:
@@ -337,22 +338,33 @@ def _parse_ks(text: str) -> tuple[int, ...]:
         raise click.BadParameter(f"{text!r}: give comma-separated counts such as 10,50,200", param_hint="--ks") from None
 
 
-@cli.command(epilog="""\b
-Experiments: layers (Fig. 1), overlap (Fig. 2), intra (Fig. 3), inter (Fig. 4),
-sweep (Fig. 5), cumulativity (Fig. 6, Table 2), errors (App. J, Table 3),
-multilingual (Fig. 7), templates (Fig. 8), concepts (App. H), types (App. G),
-frequency (App. E), all.
+def _experiments_epilog() -> str:
+    """The experiments and their --opt keys with defaults, from the specs (experiments/registry.py)."""
+    def value(v) -> str:
+        return json.dumps(v, ensure_ascii=False)
+
+    lines = ["\b", "Experiments (in run and report order) and their --opt KEY=DEFAULT:"]
+    for spec in SPECS:
+        lines.append(f"  {spec.name:13s} {spec.title} ({spec.ref or 'beyond the paper'})")
+        for key, default in spec.defaults().items():
+            where = " (also [experiments] of the run configuration)" if spec.config_section != spec.name else ""
+            lines += textwrap.wrap(f"{key}={value(default)}: {spec.help()[key]}{where}", 100,
+                                   initial_indent=" " * 16, subsequent_indent=" " * 20)
+    return "\n".join(lines) + """
 Examples:
   relneurons experiment intra inter --store runs/g/store --identify runs/g/identify --k 0.0036 --out runs/g/results
   relneurons experiment sweep --ks 10,50,200,500 --store runs/g/store --identify runs/g/identify --out runs/g/results
   relneurons experiment multilingual --opt 'languages=["de","zh"]' --store runs/g/store --identify runs/g/identify --out runs/g/results
-Options of an experiment NAME are the keys of section [NAME] of the run configuration.
-Generations are cached in OUT/generations.parquet: experiments share them and an interrupted one resumes.""")
+Options of an experiment NAME are the keys of section [NAME] of the run configuration (shown above with their defaults).
+Generations are cached in OUT/generations.parquet: experiments share them and an interrupted one resumes."""
+
+
+@cli.command(epilog=_experiments_epilog())
 @click.argument("names", nargs=-1, required=True,
-                type=click.Choice([*EXPERIMENT_NAMES, "all"]))
+                type=click.Choice([*NAMES, "all"]))
 @_study_options
-@click.option("--ks", default="10,50,200,500,1000,3000,10000,20000,50000", show_default=True, help="k values of sweep and cumulativity.")
-@click.option("--tokens", default=20, show_default=True, type=click.IntRange(1), help="New tokens of the errors experiment.")
+@click.option("--ks", default=None, help="k values of sweep and cumulativity, e.g. 10,50,200 (= --opt k_sweep=[10,50,200]).")
+@click.option("--tokens", default=None, type=click.IntRange(1), help="New tokens of the errors experiment (= --opt error_tokens=N).")
 @click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE",
               help="Option of the chosen experiment (repeatable; value in TOML syntax), e.g. 'languages=[\"de\"]'.")
 def experiment(names, store, identify_dir, out, k, max_det, seeds, n_boot, force, batch_size, data_dir, device, quiet, ks, tokens,
@@ -362,20 +374,21 @@ def experiment(names, store, identify_dir, out, k, max_det, seeds, n_boot, force
 
     if opts and ("all" in names or len(set(names)) != 1):
         raise click.UsageError("--opt applies to one experiment; name exactly one")
-    checked = experiment_options(names[0], list(opts)) if opts else {}
-    extra = {"sweep": {"ks": _parse_ks(ks)}, "cumulativity": {"ks": _parse_ks(ks)}, "errors": {"new_tokens": tokens}}
+    chosen = list(NAMES) if "all" in names else list(dict.fromkeys(names))
+    shortcuts = [*([f"k_sweep=[{','.join(map(str, _parse_ks(ks)))}]"] if ks is not None else []),
+                 *([f"error_tokens={tokens}"] if tokens is not None else [])]
+    given = {name: experiment_options(name, [*(s for s in shortcuts if s.split("=")[0] in BY_NAME[name].keys()), *opts])
+             for name in chosen}  # configuration keys; the specs' defaults fill the rest
     k_value = parse_k(k)
     # every option checked: now the heavy imports (torch, pandas)
     from ..activations.store import ActivationStore
-    from ..experiments.registry import EXPERIMENTS
     from ..experiments.study import Study, StudyConfig
 
-    chosen = list(EXPERIMENTS) if "all" in names else list(dict.fromkeys(names))
-    options = {name: checked if opts else extra.get(name, {}) for name in chosen}
     config = StudyConfig(k=k_value, seeds=seeds, n_boot=n_boot, max_det=max_det, force=force, batch_size=batch_size)
     study = Study(ActivationStore(store), identify_dir, out, config, data_dir=data_dir, device=device, progress=not quiet)
     for name in chosen:
-        result = EXPERIMENTS[name](study, **options[name])
+        spec = BY_NAME[name]
+        result = spec.function()(study, **spec.kwargs(given[name]))
         click.echo(f"{name:13s} -> {Path(out) / name}  ({len(result)} rows; {study.k_text()})")
 
 

@@ -1,28 +1,163 @@
-"""Every experiment by name, in the order `relneurons run` and the report use.
+"""Every experiment, declared once (`SPECS`), in the order of `relneurons run`, the configuration and the report.
 
-Each value is `run(study, **options)`; the options of experiment NAME are the
-keys of the configuration section [NAME] (see pipeline/config.py), except for
-the core experiments, whose few options live in [experiments].
+Adding an experiment: write its module (`run(study, **options)`, see experiments/output.py), declare its options
+dataclass here if it has options, and add one `ExperimentSpec` line to `SPECS`. The configuration section
+[<name>], `relneurons experiment <name> --opt`, the run stage and the report section follow from that line
+(tests/experiments/test_spec.py checks they agree). This module imports no experiment code (startup stays fast);
+`EXPERIMENTS[name]` imports the experiment's module on first use.
 """
 
 from __future__ import annotations
 
-from .amplify import amplify
-from .concepts import concepts
-from .core import CORE
-from .frequency import frequency
-from .methods import methods
-from .multilingual import multilingual
-from .neuron_types import types
-from .stability import stability
-from .templates import templates
+from dataclasses import dataclass
 
-EXPERIMENTS = {**CORE}
-EXPERIMENTS["multilingual"] = multilingual
-EXPERIMENTS["concepts"] = concepts
-EXPERIMENTS["templates"] = templates
-EXPERIMENTS["types"] = types
-EXPERIMENTS["frequency"] = frequency
-EXPERIMENTS["amplify"] = amplify
-EXPERIMENTS["stability"] = stability
-EXPERIMENTS["methods"] = methods
+from .spec import ExperimentSpec, LazyExperiments, at_least, k_value, option, positive
+
+#: The neuron sets of model/sites.py (NEURON_SETS), for checks that must not import torch.
+NEURON_SETS = ("ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all")
+
+
+def _distinct_words(v, what: str) -> str | None:
+    return None if v and all(isinstance(x, str) and x for x in v) and len(set(v)) == len(v) else what
+
+
+def _k_sweep(v) -> str | None:
+    return None if v and all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in v) else \
+        "must be a non-empty list of positive counts"
+
+
+def _scorers(v) -> str | None:
+    from ..errors import ConfigError
+    from ..expertise.scorers import check_scorers  # the registry's own check: one list of scorer names
+
+    try:
+        check_scorers(v)
+    except ConfigError as exc:
+        return f"is not valid ({exc})"
+    return None
+
+
+def _amplify_levels(v) -> str | None:
+    from ..errors import ConfigError
+    from .amplify import parse_levels  # the experiment's own parser: one definition of a level
+
+    try:
+        parse_levels(v)
+    except ConfigError as exc:
+        return f"is not valid ({exc})"
+    return None
+
+
+_EVERY_PROMPT = "0 = every P_eva prompt"
+
+
+@dataclass(frozen=True)
+class KSweep:
+    """sweep and cumulativity: the k values, kept in [experiments] as k_sweep."""
+
+    ks: list[int] = option((10, 50, 200, 500, 1000, 3000, 10000, 20000, 50000), key="k_sweep", check=_k_sweep,
+                           help="k values deactivated in turn (the paper's Fig. 5)")
+
+
+@dataclass(frozen=True)
+class Errors:
+    new_tokens: int = option(20, key="error_tokens", check=positive, help="greedy tokens generated for each broken prompt")
+
+
+@dataclass(frozen=True)
+class Multilingual:
+    languages: list[str] = option(("de", "es", "fr", "zh", "ja"), check=lambda v: _distinct_words(
+        v, 'must be a non-empty list of distinct language codes such as ["de", "zh"]'),
+        help="P_eva translated with the language packs (English, the store's prompts, is the baseline)")
+    packs: str = option("", help='the shipped packs ("": the paper\'s App. K templates), "ours" (our earlier templates), '
+                                 "or a folder of <code>.toml packs that add or override")
+
+
+@dataclass(frozen=True)
+class Templates:
+    extra: str = option("", help='an extra P_eva-3 beside P_eva-2 (LRE prompt_templates_zs): none (""), "shipped" '
+                                 "(resources/templates_eva2.toml) or a TOML file of the same format")
+
+
+@dataclass(frozen=True)
+class Concepts:
+    concepts: str | list[str] = option("all", types=(str, list), check=lambda v: None if v == "all" or (
+        isinstance(v, list) and v and all(isinstance(c, str) and c for c in v)) else 'must be "all" or a non-empty list of concept names',
+        help='"all" or a list of concept names (subject types of LRE relations, resources/concepts.toml)')
+    max_subjects: int = option(50, check=positive, help="subjects per concept for identification (x 8 templates)")
+    min_subjects: int = option(10, check=positive, help="concepts with fewer subjects are skipped and listed")
+    n_ablation: int = option(100, check=at_least(0, "0 = no ablation"), help="LRE prompts per concept evaluated with its neurons off")
+    file: str = option("", help='a concepts file ("": the shipped resources/concepts.toml)')
+
+
+@dataclass(frozen=True)
+class Types:
+    sets: list[str] = option(("all", "self_attn", "up_proj", "gate_proj", "down_proj"), check=lambda v: None if v and all(
+        isinstance(s, str) and s in NEURON_SETS for s in v) and len(set(v)) == len(v)
+        else f"must be a non-empty list of distinct neuron sets from {', '.join(NEURON_SETS)}", help="neuron sets compared")
+    k: float = option(0, types=(int, float), check=lambda v: None if v == 0 else k_value(v),
+                      help="a count or fraction for every set; 0: the study's k as a fraction of each set")
+
+
+@dataclass(frozen=True)
+class Frequency:
+    counts: str = option("", help="CSV of per-fact corpus counts (relation,subject,object,count); see docs/frequency.md")
+    corpus: str = option("", help='or a local corpus (.txt/.jsonl[.gz] file or folder) counted here; neither given: skipped, with a note')
+
+
+@dataclass(frozen=True)
+class Amplify:
+    levels: list[str] = option(("zero", "median", "p90", "2xp90"), check=_amplify_levels,
+                               help="top-k forced to 0, or to each neuron's median / p<q> / <m>x<level> on its relation's positives")
+    max_other: int = option(0, check=at_least(0, f"{_EVERY_PROMPT} of the other relations"),
+                            help="P_eva prompts per other relation evaluated at each level (seeded)")
+
+
+@dataclass(frozen=True)
+class Stability:
+    resamples: int = option(20, check=at_least(2, "a Jaccard needs two resamples"),
+                            help="seeded half-samples of every relation's validated P_det (by triple); no forward pass")
+    core: float = option(0.9, types=(int, float), check=lambda v: None if 0 < v <= 1 else "must be a share in (0, 1]",
+                         help="the stable core: neurons in the top-k of at least this share of the resamples")
+    max_eval: int = option(0, check=at_least(0, _EVERY_PROMPT), help="P_eva prompts per relation in the core vs top-k comparison (seeded)")
+
+
+@dataclass(frozen=True)
+class Methods:
+    scorers: list[str] = option(("ap", "mean_diff", "activation_rate", "attribution"), check=_scorers,
+                                help="identification methods compared (expertise.SCORERS; attribution: backward passes)")
+    max_eval: int = option(0, check=at_least(0, _EVERY_PROMPT), help="P_eva prompts per relation evaluated with every method's top-k off (seeded)")
+
+
+_X = "relneurons.experiments."
+SPECS: tuple[ExperimentSpec, ...] = (
+    ExperimentSpec("layers", "Layer distribution of relation-specific neurons", "Layers", "§4.1, Fig. 1", _X + "core:layers"),
+    ExperimentSpec("overlap", "Overlap between relations' neuron sets", "Overlap", "§4.1, Fig. 2", _X + "core:overlap"),
+    ExperimentSpec("intra", "Intra-relation effect of deactivation", "Intra-relation", "§4.2.1, Fig. 3", _X + "core:intra",
+                   summary=_X + "summaries:IntraSummary"),
+    ExperimentSpec("inter", "Inter-relation effect of deactivation", "Inter-relation", "§4.2.2, Fig. 4", _X + "core:inter",
+                   summary=_X + "summaries:InterSummary"),
+    ExperimentSpec("sweep", "Accuracy as more neurons are deactivated (k sweep)", "k sweep", "§5.1, Figs. 5, 22", _X + "core:sweep",
+                   KSweep, section="experiments"),
+    ExperimentSpec("cumulativity", "Neuron cumulativity", "Cumulativity", "§5.1, Fig. 6, Table 2", _X + "core:cumulativity",
+                   KSweep, section="experiments"),
+    ExperimentSpec("errors", "Error analysis of broken prompts", "Errors", "App. J, Table 3", _X + "core:errors", Errors,
+                   section="experiments"),
+    ExperimentSpec("multilingual", "Multilingual prompts", "Multilingual", "§5.2, Fig. 7", _X + "multilingual:multilingual", Multilingual),
+    ExperimentSpec("templates", "Template robustness", "Templates", "§5.3, Fig. 8", _X + "templates:templates", Templates),
+    ExperimentSpec("concepts", "Concept neurons", "Concepts", "§5.4, App. H", _X + "concepts:concepts", Concepts),
+    ExperimentSpec("types", "Neuron types", "Neuron types", "App. G", _X + "neuron_types:types", Types),
+    ExperimentSpec("frequency", "Fact frequency and resilience", "Frequency", "App. E, Fig. 23", _X + "frequency:frequency", Frequency),
+    ExperimentSpec("amplify", "Forcing the neurons up (amplification)", "Amplify", "", _X + "amplify:amplify", Amplify,
+                   summary=_X + "amplify:AmplifySummary"),
+    ExperimentSpec("stability", "Stability of the top-k under resampled identification", "Stability", "", _X + "stability:stability",
+                   Stability, summary=_X + "stability:StabilitySummary"),
+    ExperimentSpec("methods", "Identification methods compared", "Methods", "", _X + "methods:methods", Methods,
+                   summary=_X + "methods:MethodsSummary"),
+)
+
+BY_NAME: dict[str, ExperimentSpec] = {s.name: s for s in SPECS}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+#: name -> run(study, **options), imported on first lookup (tests and notebooks: EXPERIMENTS["intra"](study)).
+EXPERIMENTS = LazyExperiments(SPECS)

@@ -6,58 +6,37 @@ Every key is checked before any model is loaded: unknown keys are named with a
     [model]        name, dtype, device, max_memory, offload_folder
     [data]         dir, relations, templates, suffix, rule, n_eval, max_prompts_per_relation, seed
     [neurons]      set, k, negative_ratio, min_positives, memory_gb
-    [experiments]  run, k_sweep, random_seeds, max_det, force, error_tokens
+    [experiments]  run, random_seeds, max_det, force, and the core experiments' options k_sweep, error_tokens
     [bootstrap]    n_boot
     [run]          batch_size, chunk_prompts, out
-    [multilingual] [templates] [concepts] [types] [frequency] [amplify] [stability] [methods]
-                   options of those experiments (SPEC §5; see `EXPERIMENT_OPTIONS`)
+    [<experiment>] the options of each experiment that has options ([multilingual], [templates], ...)
 
+The experiments' sections and keys, their checks and defaults are derived from the experiment specs
+(experiments/registry.py, `SPECS`): a key left out of those sections takes its option's default, so presets
+only override. The other sections are complete in a preset; a configuration without preset must give them all.
 An empty string means "the default" for optional text values (TOML has no null).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError, did_you_mean
+from ..experiments.registry import BY_NAME, NAMES, NEURON_SETS, SPECS
+from ..experiments.spec import Key
+from ..experiments.spec import choice as _choice
+from ..experiments.spec import k_value as _k
+from ..experiments.spec import positive as _positive
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-EXPERIMENT_NAMES = ("layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors",
-                    "multilingual", "templates", "concepts", "types", "frequency", "amplify", "stability", "methods")
+EXPERIMENT_NAMES = NAMES  # in run, configuration and report order
 PRESETS = ("quick", "paper")
-_NEURON_SETS = ("ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all")  # model/sites.py NEURON_SETS
-
-
-@dataclass(frozen=True)
-class Key:
-    """One configuration key: its type(s) and an optional check returning an error text or None."""
-
-    types: tuple[type, ...]
-    check: Any = None
-
-
-def _positive(v):
-    return None if v >= 1 else "must be >= 1"
-
-
-def _k(v):
-    if isinstance(v, bool) or not v > 0:
-        return "must be a positive count or a fraction in (0, 1)"
-    if v >= 1 and v != int(v):
-        return "must be a whole number when >= 1"
-    return None
-
-
-def _choice(*choices):
-    return lambda v: None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
 
 
 def _templates(v):
@@ -78,10 +57,6 @@ def _experiments(v):
         return "must be a list of experiment names (strings)"
     bad = [e for e in v if e not in EXPERIMENT_NAMES]
     return f"has unknown experiment {bad[0]!r}{did_you_mean(bad[0], EXPERIMENT_NAMES)}" if bad else None
-
-
-def _k_sweep(v):
-    return None if v and all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in v) else "must be a non-empty list of positive counts"
 
 
 def _force(v):
@@ -119,61 +94,53 @@ SCHEMA: dict[str, dict[str, Key]] = {
              "suffix": Key((str,)), "rule": Key((str,), _choice("robust", "paper")), "n_eval": Key((int,), _positive),
              "max_prompts_per_relation": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = all)"),
              "seed": Key((int,))},
-    "neurons": {"set": Key((str,), _choice("ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all")),
+    "neurons": {"set": Key((str,), _choice(*NEURON_SETS)),
                 "k": Key((int, float), _k), "negative_ratio": Key((int,), _positive), "min_positives": Key((int,), _positive),
                 "memory_gb": Key((int, float), lambda v: None if v >= 0 else "must be >= 0 (0 = no budget)")},
-    "experiments": {"run": Key((list,), _experiments), "k_sweep": Key((list,), _k_sweep), "random_seeds": Key((int,), _positive),
-                    "max_det": Key((int,), _positive), "force": Key((str,), _force), "error_tokens": Key((int,), _positive)},
+    "experiments": {"run": Key((list,), _experiments), "random_seeds": Key((int,), _positive),
+                    "max_det": Key((int,), _positive), "force": Key((str,), _force)},
     "bootstrap": {"n_boot": Key((int,), _positive)},
     "run": {"batch_size": Key((int, str), _batch),
             "chunk_prompts": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = about 256 MB of activations per chunk)"),
             "out": Key((str,), lambda v: None if v else "must not be empty")},
 }
 
-#: Options of the complementary experiments: section [NAME] of the configuration, keyword options of the
-#: experiment function, `--opt KEY=VALUE` of `relneurons experiment NAME`.
-EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = {
-    "multilingual": {"languages": Key((list,), lambda v: None if v and all(isinstance(c, str) and c for c in v) and len(set(v)) == len(v)
-                                      else 'must be a non-empty list of distinct language codes such as ["de", "zh"]'),
-                     "packs": Key((str,))},  # "" = the shipped (App. K) packs; "ours" = our templates; else a folder of <code>.toml packs
-    "templates": {"extra": Key((str,))},  # P_eva-3: "" = none, "shipped" = resources/templates_eva2.toml, or a template file
-    "concepts": {"concepts": Key((str, list), lambda v: None if v == "all" or (isinstance(v, list) and v and all(isinstance(c, str) and c for c in v))
-                                 else 'must be "all" or a non-empty list of concept names'),
-                 "max_subjects": Key((int,), _positive), "min_subjects": Key((int,), _positive),
-                 "n_ablation": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = no ablation)"), "file": Key((str,))},
-    "types": {"sets": Key((list,), lambda v: None if v and all(isinstance(s, str) and s in _NEURON_SETS for s in v) and len(set(v)) == len(v)
-                          else f"must be a non-empty list of distinct neuron sets from {', '.join(_NEURON_SETS)}"),
-              "k": Key((int, float), lambda v: None if v == 0 else _k(v))},  # 0 = the study's k as a fraction of each set
-    "frequency": {"counts": Key((str,)), "corpus": Key((str,))},
-    "stability": {"resamples": Key((int,), lambda v: None if v >= 2 else "must be >= 2 (a Jaccard needs two resamples)"),
-                  "core": Key((int, float), lambda v: None if 0 < v <= 1 else "must be a share in (0, 1]"),
-                  "max_eval": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = every P_eva prompt)")},
-    "methods": {"scorers": Key((list,), lambda v: _scorers(v)),
-                "max_eval": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = every P_eva prompt)")},
-    "amplify": {"levels": Key((list,), lambda v: _amplify_levels(v)),
-                "max_other": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = every P_eva prompt of the other relations)")},
-}
+def _derive_options() -> tuple[dict[str, dict[str, Key]], dict[str, dict]]:
+    """Keys and defaults of every experiment's options, by configuration section, from the specs.
+
+    Options kept in [experiments] (k_sweep, error_tokens) join that section; two experiments may share a key
+    (sweep and cumulativity read k_sweep) when they declare it the same way.
+    """
+    keys: dict[str, dict[str, Key]] = {}
+    defaults: dict[str, dict] = {}
+    for spec in SPECS:
+        section = spec.config_section
+        for key, value in spec.keys().items():
+            if keys.get(section, {}).get(key, value) != value:
+                raise AssertionError(f"experiments declare {section}.{key} in two different ways")  # a registry bug
+            keys.setdefault(section, {})[key] = value
+            defaults.setdefault(section, {})[key] = spec.defaults()[key]
+    return keys, defaults
+
+
+_OPTION_KEYS, OPTION_DEFAULTS = _derive_options()
+SCHEMA["experiments"].update(_OPTION_KEYS.pop("experiments", {}))
+OPTION_DEFAULTS["experiments"] = OPTION_DEFAULTS.get("experiments", {})
+
+#: Options of each experiment with a section of its own: section [NAME] of the configuration, keyword options of
+#: the experiment function, `--opt KEY=VALUE` of `relneurons experiment NAME`. Derived from the specs.
+EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = _OPTION_KEYS
 SCHEMA.update(EXPERIMENT_OPTIONS)
 
 
-def _scorers(v):
-    from ..expertise.scorers import check_scorers  # the registry's own check: one list of scorer names
-
-    try:
-        check_scorers(v)
-    except ConfigError as exc:
-        return f"is not valid ({exc})"
-    return None
-
-
-def _amplify_levels(v):
-    from ..experiments.amplify import parse_levels  # the experiment's own parser: one definition of a level
-
-    try:
-        parse_levels(v)
-    except ConfigError as exc:
-        return f"is not valid ({exc})"
-    return None
+def with_defaults(config: dict) -> dict:
+    """A copy of `config` in which every experiment option not given holds its default (OPTION_DEFAULTS)."""
+    config = copy.deepcopy(config)
+    for section, defaults in OPTION_DEFAULTS.items():
+        table = config.get(section, {})
+        if isinstance(table, dict):
+            config[section] = {**table, **{k: copy.deepcopy(v) for k, v in defaults.items() if k not in table}}
+    return config
 
 
 def check_value(section: str, key: str, value, source: str) -> None:
@@ -188,19 +155,24 @@ def check_value(section: str, key: str, value, source: str) -> None:
 
 
 def experiment_options(name: str, items: list[str]) -> dict:
-    """`key=value` items (TOML values) checked against the options of experiment `name`."""
+    """`key=value` items (TOML values) checked against the options of experiment `name` (its spec), keyed as in
+    the configuration (sweep's k values: k_sweep, as in [experiments])."""
+    spec = BY_NAME.get(name)
+    if spec is None:
+        raise ConfigError(f"unknown experiment {name!r}{did_you_mean(name, NAMES)}; experiments: {', '.join(NAMES)}")
+    keys = spec.keys()
     options = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"option {item!r} must look like key=value")
-        if key not in SCHEMA.get(name, {}):
-            known = ", ".join(SCHEMA.get(name, {})) or "none"
-            raise ConfigError(f"--opt {item!r}: experiment {name} has no option {key!r}{did_you_mean(key, SCHEMA.get(name, {}))}; "
+        if key not in keys:
+            known = ", ".join(keys) or "none"
+            raise ConfigError(f"--opt {item!r}: experiment {name} has no option {key!r}{did_you_mean(key, keys)}; "
                               f"its options: {known}")
         options[key] = _parse_value(value.strip())
-        check_value(name, key, options[key], "--opt")
+        check_value(spec.config_section, key, options[key], "--opt")
     return options
 
 
@@ -227,7 +199,8 @@ def _type_ok(value, types) -> bool:
 
 
 def validate(config: dict, source: str) -> dict:
-    """Check every section/key of `config` against SCHEMA; raise ConfigError naming the first bad key."""
+    """Check every section/key of `config` against SCHEMA; raise ConfigError naming the first bad key.
+    Returns a copy with the defaults of the experiment options not given."""
     for section, table in config.items():
         if section not in SCHEMA:
             raise ConfigError(f"{source}: unknown section [{section}]{did_you_mean(section, SCHEMA)}; sections: {', '.join(SCHEMA)}")
@@ -239,6 +212,7 @@ def validate(config: dict, source: str) -> dict:
                 raise ConfigError(f"{source}: unknown key {section}.{key}{did_you_mean(key, SCHEMA[section])}; "
                                   f"keys of [{section}]: {', '.join(SCHEMA[section])}")
             check_value(section, key, value, source)
+    config = with_defaults(config)
     missing = [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys if k not in config.get(s, {})]
     if missing:
         raise ConfigError(f"{source}: missing keys {', '.join(missing)} (start from a preset: --preset quick)")

@@ -33,7 +33,7 @@ from .. import io, parallel
 from ..activations.collect import CollectConfig, collect, versions
 from ..activations.store import ActivationStore
 from ..data import PAPER_RELATIONS
-from ..experiments.registry import EXPERIMENTS
+from ..experiments.registry import BY_NAME, EXPERIMENTS
 from ..experiments.study import Study, StudyConfig
 from ..expertise.identify import IdentifyConfig, identify
 from ..model.batching import resolve_batch_size
@@ -71,13 +71,10 @@ def file_stamp(value: str) -> list | None:
 
 
 def experiment_options(config: dict, name: str) -> dict:
-    """Keyword options of experiment `name`: its own section, or the few core options kept in [experiments]."""
-    e = config["experiments"]
-    if name in ("sweep", "cumulativity"):
-        return {"ks": tuple(e["k_sweep"])}
-    if name == "errors":
-        return {"new_tokens": e["error_tokens"]}
-    return dict(config.get(name, {}))
+    """Keyword options of experiment `name` from the configuration section its spec names (its own, or
+    [experiments] for the core's k_sweep and error_tokens); defaults for keys the section lacks."""
+    spec = BY_NAME[name]
+    return spec.kwargs(config.get(spec.config_section, {}))
 
 
 def _toml(config: dict) -> str:

@@ -10,7 +10,7 @@ fetched.
 What it shows: the study settings (model, neuron set, k stated both as a count
 and as a fraction, correctness rule, templates, seeds, versions, per-stage
 timings), per-relation prompt counts, then one section per experiment present,
-in the paper's order, each with its figure, a caption, the key numbers (with
+in the order of the experiment specs (experiments/registry.py), each with its figure, a caption, the key numbers (with
 intervals) and the tables themselves. The headline numbers of intra and inter
 (relation vs random sets, own vs other drop) are read from their typed
 summaries (`experiments.summaries`), never recomputed here; a summary of another
@@ -49,32 +49,16 @@ import pandas as pd
 
 from relneurons import io
 from relneurons.errors import DataError
+from relneurons.experiments.registry import SPECS
 from relneurons.experiments.summaries import InterSummary, IntraSummary, read_summary
 
 __all__ = ["build_report", "render_report", "EXPERIMENT_ORDER"]
 
-#: Experiment folders in the paper's order; known ones get a dedicated section.
-EXPERIMENT_ORDER = ("layers", "overlap", "intra", "inter", "sweep", "cumulativity", "multilingual", "templates",
-                    "concepts", "types", "errors", "frequency")
-
-_TITLES = {
-    "layers": ("Layer distribution of relation-specific neurons", "§4.1, Fig. 1"),
-    "overlap": ("Overlap between relations' neuron sets", "§4.1, Fig. 2"),
-    "intra": ("Intra-relation effect of deactivation", "§4.2.1, Fig. 3"),
-    "inter": ("Inter-relation effect of deactivation", "§4.2.2, Fig. 4"),
-    "sweep": ("Accuracy as more neurons are deactivated (k sweep)", "§5.1, Figs. 5, 22"),
-    "cumulativity": ("Neuron cumulativity", "§5.1, Fig. 6, Table 2"),
-    "multilingual": ("Multilingual prompts", "§5.2, Fig. 7"),
-    "templates": ("Template robustness", "§5.3, Fig. 8"),
-    "concepts": ("Concept neurons", "§5.4, App. H"),
-    "types": ("Neuron types", "App. G"),
-    "errors": ("Error analysis of broken prompts", "App. J, Table 3"),
-    "frequency": ("Fact frequency and resilience", "App. E, Fig. 23"),
-}
-
-_SHORT = {"layers": "Layers", "overlap": "Overlap", "intra": "Intra-relation", "inter": "Inter-relation",
-          "sweep": "k sweep", "cumulativity": "Cumulativity", "multilingual": "Multilingual", "templates": "Templates",
-          "concepts": "Concepts", "types": "Neuron types", "errors": "Errors", "frequency": "Frequency"}
+#: Experiment folders in the registry's order (experiments/registry.py SPECS), with their titles and paper
+#: references; folders of other names follow, shown generically.
+EXPERIMENT_ORDER = tuple(spec.name for spec in SPECS)
+_TITLES = {spec.name: (spec.title, spec.ref) for spec in SPECS}
+_SHORT = {spec.name: spec.short for spec in SPECS}
 
 _GENERIC_MAX_ROWS = 50
 _CELL_MAX_CHARS = 300

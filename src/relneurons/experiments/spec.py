@@ -1,0 +1,138 @@
+"""`ExperimentSpec`: the one declaration of an experiment, from which everything else that names it is derived.
+
+The configuration schema of its options (pipeline/config.py), the `--opt` checks and the choices and help of
+`relneurons experiment` (cli), the run order (pipeline/run.py) and the report's sections and titles
+(report/html.py) all read `experiments.registry.SPECS`. Nothing here imports an experiment module: the run
+function and the typed summary are dotted paths ("relneurons.experiments.core:intra") resolved on use, so the
+command line can list and check experiments without loading torch or pandas.
+
+An experiment's options are a frozen dataclass whose fields are declared with `option(...)`: the field's
+default is the one default of that option (presets only override it), its metadata hold the TOML types, a
+range check and a help line. The function keywords are the field names; the configuration keys are the same
+names, except where `option(key=...)` keeps an older name of the shared [experiments] section (k_sweep).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: its TOML type(s) and an optional check returning an error text or None."""
+
+    types: tuple[type, ...]
+    check: Callable[[Any], str | None] | None = None
+
+
+def option(default: Any, *, check: Callable[[Any], str | None] | None = None, types: tuple[type, ...] | None = None,
+           key: str | None = None, help: str = "") -> Any:  # noqa: A002 - the word users read
+    """A field of an options dataclass: `default` (a list default is copied for every instance), the accepted TOML
+    types (inferred from the default unless given), `check` (value -> error text or None), the configuration
+    `key` when it differs from the field name, and a one-line `help`."""
+    if types is None:
+        types = {bool: (bool,), int: (int,), float: (float,), str: (str,), list: (list,), tuple: (list,)}[type(default)]
+    meta = {"key": key, "types": types, "check": check, "help": help}
+    if isinstance(default, (list, tuple)):
+        frozen = tuple(default)
+        return dataclasses.field(default_factory=lambda: list(frozen), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+# ---------------------------------------------------------------- checks shared by options and configuration keys
+
+def positive(v) -> str | None:
+    return None if v >= 1 else "must be >= 1"
+
+
+def at_least(minimum: int, meaning: str = "") -> Callable[[Any], str | None]:
+    """`v >= minimum`, with what the bound means ("0 = all") in the message."""
+    extra = f" ({meaning})" if meaning else ""
+    return lambda v: None if v >= minimum else f"must be >= {minimum}{extra}"
+
+
+def k_value(v) -> str | None:
+    """A top-k size: a positive count, or a fraction of the neuron set in (0, 1)."""
+    if isinstance(v, bool) or not v > 0:
+        return "must be a positive count or a fraction in (0, 1)"
+    if v >= 1 and v != int(v):
+        return "must be a whole number when >= 1"
+    return None
+
+
+def choice(*choices) -> Callable[[Any], str | None]:
+    return lambda v: None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
+
+
+def resolve(dotted: str) -> Any:
+    """"package.module:name" -> the object (the import happens here, on use)."""
+    module, _, name = dotted.partition(":")
+    return getattr(import_module(module), name)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """One experiment: what the report, the configuration, the CLI and the run know about it."""
+
+    name: str  # folder results/<name>, stage name, configuration section, CLI choice
+    title: str  # report heading
+    short: str  # report table of contents
+    ref: str  # where in the paper ("§4.2.1, Fig. 3"); "" for our own additions
+    run: str  # "module:function": run(study, **options), writes results/<name>/
+    options: type | None = None  # frozen dataclass of option(...) fields; None: no options
+    section: str = ""  # configuration section of the options: "" = [<name>]; "experiments" for the core's shared keys
+    summary: str | None = None  # "module:Class" of the typed summary.json, None when it is a plain dict
+
+    @property
+    def config_section(self) -> str:
+        return self.section or self.name
+
+    def fields(self) -> tuple[dataclasses.Field, ...]:
+        return dataclasses.fields(self.options) if self.options else ()
+
+    def keys(self) -> dict[str, Key]:
+        """Configuration key -> Key of every option, in declaration order."""
+        return {_key(f): Key(f.metadata["types"], f.metadata["check"]) for f in self.fields()}
+
+    def defaults(self) -> dict[str, Any]:
+        """Configuration key -> default value (lists as lists: what TOML gives)."""
+        values = dataclasses.asdict(self.options()) if self.options else {}
+        return {_key(f): values[f.name] for f in self.fields()}
+
+    def help(self) -> dict[str, str]:
+        return {_key(f): f.metadata["help"] for f in self.fields()}
+
+    def kwargs(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Keyword options of the run function from configuration-keyed `values`; defaults for keys not given."""
+        given = {**self.defaults(), **values}
+        return {f.name: given[_key(f)] for f in self.fields()}
+
+    def function(self) -> Callable:
+        return resolve(self.run)
+
+    def summary_type(self) -> type | None:
+        return resolve(self.summary) if self.summary else None
+
+
+def _key(f: dataclasses.Field) -> str:
+    return f.metadata["key"] or f.name
+
+
+class LazyExperiments(Mapping):
+    """name -> run function, in registry order; a module is imported when its experiment is first looked up."""
+
+    def __init__(self, specs: tuple[ExperimentSpec, ...]) -> None:
+        self._specs = {s.name: s for s in specs}
+
+    def __getitem__(self, name: str) -> Callable:
+        return self._specs[name].function()
+
+    def __iter__(self):
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)

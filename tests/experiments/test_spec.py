@@ -1,0 +1,151 @@
+"""The experiment specs (experiments/registry.py) are the one list: configuration sections, run order, CLI choices,
+`--opt` checks and report sections are derived from them and agree, in the same order."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+
+from relneurons.cli import cli
+from relneurons.errors import ConfigError
+from relneurons.experiments.registry import BY_NAME, EXPERIMENTS, NAMES, NEURON_SETS, SPECS
+from relneurons.experiments.spec import ExperimentSpec, LazyExperiments, option
+from relneurons.pipeline import config as cfg
+from relneurons.pipeline.run import experiment_options as run_options
+from relneurons.report import html
+
+EXPECTED = ("layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors", "multilingual", "templates",
+            "concepts", "types", "frequency", "amplify", "stability", "methods")
+
+
+def test_every_experiment_is_declared_once():
+    assert NAMES == EXPECTED
+    assert len(set(NAMES)) == len(NAMES)
+
+
+def test_config_cli_report_and_run_order_are_the_specs():
+    own_sections = [s.name for s in SPECS if s.options and s.config_section == s.name]
+    assert [s for s in cfg.SCHEMA if s in NAMES] == own_sections  # the experiments' sections, in registry order
+    assert list(cfg.EXPERIMENT_OPTIONS) == own_sections
+    assert cfg.EXPERIMENT_NAMES == NAMES
+    shared = [k for s in SPECS if s.config_section == "experiments" for k in s.keys()]
+    assert set(shared) == {"k_sweep", "error_tokens"} and set(shared) <= set(cfg.SCHEMA["experiments"])
+
+    names_param = next(p for p in cli.commands["experiment"].params if p.name == "names")
+    assert isinstance(names_param.type, click.Choice)
+    assert tuple(names_param.type.choices) == (*NAMES, "all")
+    epilog = cli.commands["experiment"].epilog
+    positions = [epilog.index(f"  {name} ") for name in NAMES]
+    assert positions == sorted(positions)  # the help lists every experiment, in order
+
+    assert html.EXPERIMENT_ORDER == NAMES
+    assert list(html._TITLES) == list(NAMES) == list(html._SHORT)
+    assert set(html._RENDERERS) <= set(NAMES)  # every dedicated renderer belongs to a declared experiment
+    assert list(EXPERIMENTS) == list(NAMES)  # the run order (pipeline/run.py iterates EXPERIMENTS)
+
+
+def test_report_sections_follow_the_registry(tmp_path):
+    """Folders written in another order come out in the registry's order; unknown folders follow, generically."""
+    for name in ["methods", "zzz_mine", "layers", "errors", "sweep"]:
+        (tmp_path / "results" / name).mkdir(parents=True)
+    page = html.render_report(tmp_path)
+    found = [page.index(f'id="exp-{n}"') for n in ["layers", "sweep", "errors", "methods", "zzz_mine"]]
+    assert found == sorted(found)
+    assert f"4. {BY_NAME['sweep'].title}" in page and BY_NAME["sweep"].ref in page  # layers, sweep, errors, ...
+
+
+def test_run_function_and_summary_resolve_lazily_and_defaults_match_the_functions():
+    """The dotted paths point at the experiment functions; each option's default is the function's keyword default,
+    so a library call without options and a run with an empty section do the same."""
+    for spec in SPECS:
+        fn = spec.function()
+        assert EXPERIMENTS[spec.name] is fn and fn.experiment_name == spec.name
+        params = inspect.signature(fn).parameters
+        for f in spec.fields():
+            assert f.name in params, (spec.name, f.name)
+            default = params[f.name].default
+            assert default is not inspect.Parameter.empty, (spec.name, f.name)
+            expected = spec.defaults()[f.metadata["key"] or f.name]
+            assert (list(default) if isinstance(default, tuple) else default) == expected, (spec.name, f.name)
+        if spec.summary:
+            assert dataclasses.is_dataclass(spec.summary_type())
+    from relneurons.model.sites import NEURON_SETS as SITES
+
+    assert set(NEURON_SETS) == set(SITES)
+
+
+def test_run_options_come_from_the_section_the_spec_names():
+    config = cfg.load_config("quick", overrides=["experiments.k_sweep=[5, 7]", "experiments.error_tokens=4",
+                                                 "stability.core=0.5"])
+    assert run_options(config, "sweep") == run_options(config, "cumulativity") == {"ks": [5, 7]}
+    assert run_options(config, "errors") == {"new_tokens": 4}
+    assert run_options(config, "intra") == {}
+    assert run_options(config, "stability")["core"] == 0.5
+    assert run_options(config, "multilingual") == {"languages": ["de", "es", "fr", "zh", "ja"], "packs": ""}
+
+
+def test_defaults_fill_what_a_preset_or_file_leaves_out(tmp_path):
+    """Presets only override: a section left out entirely takes every option's default."""
+    path = tmp_path / "study.toml"
+    path.write_text("[stability]\nresamples = 3\n")
+    config = cfg.load_config("quick", path)
+    assert config["stability"]["resamples"] == 3
+    assert config["stability"]["core"] == BY_NAME["stability"].defaults()["core"]
+    for spec in SPECS:
+        for key, value in spec.defaults().items():
+            assert key in config[spec.config_section]
+            assert type(config[spec.config_section][key]) is type(value)
+    assert load_twice_equal()
+
+
+def load_twice_equal() -> bool:
+    return cfg.load_config("paper") == cfg.validate(cfg.load_config("paper"), "again")
+
+
+@pytest.mark.parametrize("name, item, needles", [
+    ("sweep", "k_sweep=[0]", ["--opt: experiments.k_sweep = [0]", "positive counts"]),
+    ("errors", "error_tokenz=3", ["experiment errors has no option 'error_tokenz'", "did you mean 'error_tokens'"]),
+    ("intra", "k=3", ["experiment intra has no option 'k'", "its options: none"]),
+    ("types", 'sets=["mlp"]', ["types.sets", "ffn"]),
+    ("stability", "resamples=1", ["stability.resamples = 1", "must be >= 2 (a Jaccard needs two resamples)"]),
+    ("nosuch", "a=1", ["unknown experiment 'nosuch'"]),
+])
+def test_opt_checks_come_from_the_spec(name, item, needles):
+    with pytest.raises(ConfigError) as info:
+        cfg.experiment_options(name, [item])
+    for needle in needles:
+        assert needle in str(info.value)
+
+
+def test_a_new_experiment_is_one_spec():
+    """What the registry derives for a new spec: keys, defaults, kwargs, list defaults never shared."""
+    @dataclasses.dataclass(frozen=True)
+    class Opts:
+        n: int = option(3, check=lambda v: None if v > 0 else "must be > 0", help="how many")
+        words: list[str] = option(("a", "b"), key="the_words")
+
+    spec = ExperimentSpec("demo", "A demo", "Demo", "", "relneurons.experiments.core:layers", Opts)
+    assert list(spec.keys()) == ["n", "the_words"] and spec.keys()["n"].types == (int,)
+    assert spec.defaults() == {"n": 3, "the_words": ["a", "b"]}
+    assert spec.kwargs({"the_words": ["c"]}) == {"n": 3, "words": ["c"]}
+    first, second = Opts(), Opts()
+    first.words.append("z")
+    assert second.words == ["a", "b"]
+    lazy = LazyExperiments((spec,))
+    assert list(lazy) == ["demo"] and len(lazy) == 1
+
+
+def test_the_registry_imports_no_experiment_code():
+    """The CLI reads the specs at start: no torch, pandas, matplotlib or scipy behind them."""
+    probe = ("import json, sys; import relneurons.experiments.registry as r; r.SPECS[0].keys(); "
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & "
+             "{'torch', 'transformers', 'pandas', 'matplotlib', 'scipy', 'pyarrow'})))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
