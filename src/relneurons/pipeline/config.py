@@ -4,8 +4,8 @@ Every key is checked before any model is loaded: unknown keys are named with a
 "did you mean", values are checked for type and range. Sections and keys:
 
     [model]        name, dtype, device, max_memory, offload_folder
-    [data]         dir, relations, templates, suffix, rule, n_eval, max_prompts_per_relation, seed
-    [neurons]      set, k, negative_ratio, min_positives, memory_gb
+    [data]         dir, relations, templates, suffix, bos, rule, n_eval, max_prompts_per_relation, seed
+    [neurons]      set, k, negative_ratio, min_positives, memory_gb, mean_bos
     [experiments]  run, random_seeds, max_det, force, and the core experiments' options k_sweep, error_tokens
     [bootstrap]    n_boot
     [run]          batch_size, chunk_prompts, out
@@ -91,12 +91,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
               "dtype": Key((str,), _choice("", "auto", "float32", "bfloat16", "float16")),
               "device": Key((str,)), "max_memory": Key((str,), _max_memory), "offload_folder": Key((str,))},
     "data": {"dir": Key((str,)), "relations": Key((str, list), _relations), "templates": Key((str, list), _templates),
-             "suffix": Key((str,)), "rule": Key((str,), _choice("robust", "paper")), "n_eval": Key((int,), _positive),
+             "suffix": Key((str,)), "bos": Key((str,), _choice("auto", "always", "never")), "rule": Key((str,), _choice("robust", "paper")), "n_eval": Key((int,), _positive),
              "max_prompts_per_relation": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = all)"),
              "seed": Key((int,))},
     "neurons": {"set": Key((str,), _choice(*NEURON_SETS)),
                 "k": Key((int, float), _k), "negative_ratio": Key((int,), _positive), "min_positives": Key((int,), _positive),
-                "memory_gb": Key((int, float), lambda v: None if v >= 0 else "must be >= 0 (0 = no budget)")},
+                "memory_gb": Key((int, float), lambda v: None if v >= 0 else "must be >= 0 (0 = no budget)"),
+                "mean_bos": Key((bool,))},
     "experiments": {"run": Key((list,), _experiments), "random_seeds": Key((int,), _positive),
                     "max_det": Key((int,), _positive), "force": Key((str,), _force)},
     "bootstrap": {"n_boot": Key((int,), _positive)},

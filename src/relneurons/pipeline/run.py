@@ -33,6 +33,7 @@ from .. import io, parallel
 from ..activations.collect import CollectConfig, collect, versions
 from ..activations.store import ActivationStore
 from ..data import PAPER_RELATIONS
+from ..errors import DataError
 from ..experiments.registry import BY_NAME, EXPERIMENTS
 from ..experiments.study import Study, StudyConfig
 from ..expertise.identify import IdentifyConfig, identify
@@ -55,7 +56,7 @@ def collect_config(config: dict, batch_size: int) -> CollectConfig:
     return CollectConfig(model=m["name"], dtype=_opt(m["dtype"]), device=_opt(m["device"]), data_dir=_opt(d["dir"]),
                          max_memory=_opt(m["max_memory"]), offload_folder=_opt(m["offload_folder"]),
                          relations=tuple(relations), templates=d["templates"] if isinstance(d["templates"], str) else tuple(d["templates"]),
-                         suffix=d["suffix"], rule=d["rule"], n_eval=d["n_eval"], seed=d["seed"],
+                         suffix=d["suffix"], bos=d["bos"], mean_bos=config["neurons"]["mean_bos"], rule=d["rule"], n_eval=d["n_eval"], seed=d["seed"],
                          max_prompts_per_relation=d["max_prompts_per_relation"] or None, neuron_set=config["neurons"]["set"],
                          batch_size=batch_size, chunk_prompts=config["run"].get("chunk_prompts") or None)
 
@@ -181,6 +182,26 @@ class Run:
         })
 
 
+def check_survivors(config: dict, collect_cfg: CollectConfig, store: ActivationStore) -> None:
+    """DataError naming a prompt style that would work when no relation has enough validated prompts (a model that
+    answers the paper's style with a new line, as SmolLM2-135M does), instead of a study of nothing."""
+    from ..expertise.identify import example_sets
+
+    min_positives = config["neurons"]["min_positives"]
+    examples, _ = example_sets(store.prompts, config["neurons"]["negative_ratio"], min_positives, config["data"]["seed"])
+    if len(examples):
+        return
+    from .calibrate import Style, no_survivors_error
+
+    templates = collect_cfg.templates if isinstance(collect_cfg.templates, str) else json.dumps(list(collect_cfg.templates))
+    used = Style(collect_cfg.suffix, templates, collect_cfg.bos)
+    prompts = store.prompts
+    raise DataError(no_survivors_error(collect_cfg.model, used, int(prompts["correct"].sum()), len(prompts), min_positives,
+                                       data_dir=collect_cfg.data_dir, relations=collect_cfg.relations, seed=collect_cfg.seed,
+                                       calibrate_now=parallel.world() == 1, rule=collect_cfg.rule, dtype=collect_cfg.dtype,
+                                       device=collect_cfg.device, batch_size=collect_cfg.batch_size))
+
+
 def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = False) -> Path:
     """Run every stage of the configured study; return the run folder."""
     from ..report.html import build_report
@@ -202,6 +223,7 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
               clear=[folder / "store"])
     store = ActivationStore(folder / "store")
     run.write_manifest(False)
+    check_survivors(config, collect_cfg, store)
 
     ident = IdentifyConfig(k=n["k"], negative_ratio=n["negative_ratio"], min_positives=n["min_positives"], seed=config["data"]["seed"],
                            memory_gb=n["memory_gb"] or None)

@@ -505,6 +505,9 @@ def _settings(run: _Run) -> str:
         pairs.append(("templates", _e(text) + ' <span class="dim">(texts per relation in section 2)</span>'))
     if run.get("suffix") is not None:
         pairs.append(("prompt suffix", f"<code>{_e(repr(run.get('suffix')))}</code>"))
+    if idn.get("add_bos") is not None:  # the rest of the prompt style (relneurons calibrate), and what the token means average
+        pairs.append(("BOS token", _e(f"{'added' if idn['add_bos'] else 'none'} (bos = {idn.get('bos', 'auto')}); "
+                                      f"{'in' if idn.get('mean_bos', True) else 'left out of'} the token means")))
     if idn.get("max_new_tokens") is not None:
         pairs.append(("new tokens judged", _e(idn["max_new_tokens"])))
     if idn.get("n_eval") is not None:

@@ -1,0 +1,160 @@
+"""`relneurons calibrate`: which prompt style lets a model answer, before a whole study is spent on it.
+
+The paper's style ("<template>? Answer:", the LRE `prompt_templates`, the
+tokenizer's BOS) suits the models of the paper; others answer it with a new
+line (SmolLM2-135M validates 0% of P_det with it, so every relation is
+skipped). A style is (suffix, template set, BOS); calibration validates a small
+seeded sample of P_det prompts per relation under every style, with the model
+loaded once, and reports each style's validation rate. A style is three
+configuration keys (`Style.overrides`), all part of the store identity.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from itertools import product
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..data import (DEFAULT_SUFFIX, PAPER_RELATIONS, build_prompts, is_correct, load_relations, resolve_data_dir,
+                    select_templates, split)
+from ..data.splits import relation_rng
+from ..errors import ConfigError
+
+SUFFIXES = ("? Answer:", " ", "", ":")
+TEMPLATE_SETS = ("standard", "zs")  # the LRE prompt_templates (the paper's P_det) and prompt_templates_zs
+BOS_CHOICES = ("always", "never")
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a prompt is written: suffix after the filled template, template set, BOS token."""
+
+    suffix: str = DEFAULT_SUFFIX
+    templates: str = "standard"
+    bos: str = "auto"
+
+    def overrides(self) -> list[str]:
+        """The `relneurons run --set` overrides that select this style."""
+        return [f"data.suffix={json.dumps(self.suffix)}", f"data.templates={json.dumps(self.templates)}", f"data.bos={json.dumps(self.bos)}"]
+
+    def describe(self) -> str:
+        return f"suffix {self.suffix!r}, templates {self.templates}, BOS {self.bos}"
+
+
+PAPER_STYLE = Style()
+
+
+def styles(suffixes: Sequence[str] = SUFFIXES, template_sets: Sequence[str] = TEMPLATE_SETS,
+           bos: Sequence[str] = BOS_CHOICES) -> list[Style]:
+    """Every combination, the paper's suffix first."""
+    return [Style(s, t, b) for s, t, b in product(suffixes, template_sets, bos)]
+
+
+def calibration_prompts(data_dir=None, relations: Sequence[str] | None = None, n: int = 20, seed: int = 0, n_eval: int = 50,
+                        template_set: str = "standard", suffix: str = DEFAULT_SUFFIX) -> pd.DataFrame:
+    """A seeded sample of at most `n` P_det prompts per relation (one template drawn per sampled triple).
+
+    The triples and template positions depend on the seed and relation only, so every
+    suffix and BOS setting is measured on the same triples.
+    """
+    if n < 1:
+        raise ConfigError(f"option n (prompts per relation) must be >= 1, got {n}")
+    rows = []
+    for relation in load_relations(tuple(relations or PAPER_RELATIONS), resolve_data_dir(data_dir)):
+        _, det = split(relation, n_eval=n_eval, seed=seed)
+        rng = relation_rng(seed, relation.name)
+        chosen = np.sort(rng.choice(len(det), min(n, len(det)), replace=False)) if det else []
+        draws = rng.random(len(chosen))
+        if not select_templates_or_none(relation, template_set):
+            continue  # the relation has no template of this set
+        for i, u in zip(chosen, draws):
+            options = build_prompts(relation, [det[i]], template_set, suffix)
+            prompt = options[int(u * len(options))]
+            rows.append({"relation": relation.name, "subject": prompt.subject, "object": prompt.object, "text": prompt.text})
+    return pd.DataFrame(rows, columns=["relation", "subject", "object", "text"])
+
+
+def select_templates_or_none(relation, template_set: str) -> list[str]:
+    try:
+        return select_templates(relation, template_set)
+    except ConfigError:
+        return []
+
+
+def calibrate(model: str, data_dir=None, *, relations: Sequence[str] | None = None, n: int = 20, seed: int = 0,
+              candidates: Sequence[Style] | None = None, rule: str = "robust", dtype: str | None = None, device: str | None = None,
+              max_new_tokens: int = 2, batch_size: int = 16, loaded=None, echo=print) -> pd.DataFrame:
+    """Validation rate of every prompt style on `n` seeded P_det prompts per relation; the model is loaded once.
+
+    Returns one row per style (suffix, templates, bos, n_prompts, n_correct, rate,
+    relations_nonzero: relations with at least one validated prompt), best rate first,
+    and prints it as a table through `echo` (None: silent). `loaded` = (model, tokenizer)
+    reuses a model already in memory.
+    """
+    from ..model.generation import greedy_generate
+    from ..model.loading import load_model
+    from ..model.tokenization import make_policy
+
+    candidates = list(candidates or styles())
+    lm, tokenizer = loaded or load_model(model, dtype, device)
+    model_type = getattr(lm.config, "model_type", "")
+    if tokenizer.bos_token_id is None:  # no BOS to add: "always" cannot be tried
+        candidates = [s for s in candidates if s.bos != "always"]
+    rows = []
+    for style in candidates:
+        prompts = calibration_prompts(data_dir, relations, n, seed, template_set=style.templates, suffix=style.suffix)
+        policy = make_policy(tokenizer, model_type, style.bos)
+        generated = greedy_generate(lm, tokenizer, prompts["text"].tolist(), max_new_tokens, batch_size=batch_size, policy=policy)
+        correct = np.array([is_correct(g, o, rule) for g, o in zip(generated, prompts["object"])], dtype=bool)
+        per_relation = pd.Series(correct).groupby(prompts["relation"].to_numpy()).sum()
+        rows.append({"suffix": style.suffix, "templates": style.templates, "bos": style.bos, "n_prompts": len(correct),
+                     "n_correct": int(correct.sum()), "rate": float(correct.mean()) if len(correct) else 0.0,
+                     "relations_nonzero": int((per_relation > 0).sum())})
+    table = pd.DataFrame(rows).sort_values(["rate", "relations_nonzero"], ascending=False, kind="stable").reset_index(drop=True)
+    if echo is not None:
+        echo(format_table(table, model))
+    return table
+
+
+def format_table(table: pd.DataFrame, model: str) -> str:
+    lines = [f"validation rate of each prompt style on {model} (best first):",
+             f"  {'suffix':12s} {'templates':9s} {'bos':6s} {'rate':>6s} {'correct':>9s} {'relations':>9s}"]
+    for row in table.itertuples(index=False):
+        lines.append(f"  {json.dumps(row.suffix):12s} {row.templates:9s} {row.bos:6s} {row.rate:6.1%} "
+                     f"{row.n_correct:4d}/{row.n_prompts:<4d} {row.relations_nonzero:9d}")
+    return "\n".join(lines)
+
+
+def best_style(table: pd.DataFrame) -> Style | None:
+    """The style with the highest validation rate (None when no style validates any prompt)."""
+    if table.empty or table["rate"].iloc[0] <= 0:
+        return None
+    top = table.iloc[0]
+    return Style(top["suffix"], top["templates"], top["bos"])
+
+
+def no_survivors_error(model: str, used: Style, validated: int, total: int, min_positives: int, *, data_dir=None,
+                       relations: Sequence[str] | None = None, seed: int = 0, n: int = 10, calibrate_now: bool = True,
+                       **options) -> str:
+    """The one-line message of a run in which no relation has `min_positives` validated prompts: which style would work.
+
+    With `calibrate_now`, a quick calibration (n prompts per relation) names the best style and
+    its --set overrides; otherwise, and when no style validates anything, it names the command.
+    """
+    head = (f"no relation survived validation: {validated} of {total} P_det prompts were answered correctly with the style "
+            f"{used.describe()} (each relation needs min_positives = {min_positives})")
+    command = f"`relneurons calibrate --model {model}`"
+    if not calibrate_now:
+        return f"{head}; run {command} to see which prompt style this model answers, then rerun with its --set overrides"
+    table = calibrate(model, data_dir, relations=relations, n=n, seed=seed, echo=None, **options)
+    best = best_style(table)
+    if best is None:
+        return (f"{head}; no prompt style of {command} validated any of {int(table['n_prompts'].max())} sampled prompts per style, "
+                "so this model may not know these facts (try a larger model)")
+    rate = table["rate"].iloc[0]
+    return (f"{head}; the style {best.describe()} validates {rate:.0%} of a {n}-prompt sample per relation: rerun with "
+            + " ".join(f"--set '{o}'" for o in best.overrides()) + f" (all styles: {command})")
