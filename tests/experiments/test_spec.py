@@ -149,3 +149,28 @@ def test_the_registry_imports_no_experiment_code():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+def test_experiment_command_defaults_are_the_study_config():
+    from relneurons.experiments.spec import StudyConfig
+
+    params = {p.name: p.default for p in cli.commands["experiment"].params}
+    assert (params["seeds"], params["n_boot"], params["max_det"], params["force"], params["batch_size"]) == \
+        (StudyConfig.seeds, StudyConfig.n_boot, StudyConfig.max_det, StudyConfig.force, StudyConfig.batch_size)
+    assert float(params["k"]) == StudyConfig.k
+    assert params["ks"] is None and params["tokens"] is None  # the shortcuts fall back to the specs' defaults
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["sweep", "--ks", "0,5"], "experiments.k_sweep = [0, 5]"),
+    (["cumulativity", "--opt", "k_sweep=[]"], "experiments.k_sweep = []"),
+    (["errors", "--opt", "tokens=3"], "did you mean 'error_tokens'"),
+])
+def test_experiment_command_checks_shortcuts_and_opt_with_the_spec(tmp_path, capsys, args, needle):
+    from relneurons.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["experiment", *args, "--store", str(tmp_path), "--identify", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -13,6 +13,7 @@ import click
 
 from ..errors import RelneuronsError
 from ..experiments.registry import BY_NAME, NAMES, SPECS
+from ..experiments.spec import StudyConfig
 
 EPILOG_MAIN = """\b
 Examples:
@@ -315,13 +316,16 @@ def _study_options(func):
         click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
         click.option("--device", default=None, help="cpu, cuda, cuda:1 or auto."),
         data_option,
-        click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Rows (prompt x condition) per batch."),
-        click.option("--force", default="zero", show_default=True, help="Value forced on the chosen neurons: zero, median (of the positives, "
-                     "self-conditioning), or a number."),
-        click.option("--n-boot", default=2000, show_default=True, type=click.IntRange(1), help="Bootstrap resamples for intervals."),
-        click.option("--seeds", default=10, show_default=True, type=click.IntRange(1), help="Random-neuron baselines."),
-        click.option("--max-det", default=100, show_default=True, type=click.IntRange(1), help="Validated P_det prompts evaluated per relation."),
-        click.option("--k", "k", default="3000", show_default=True, help="Top-k: a count or a fraction of the neuron set (< 1)."),
+        # defaults: StudyConfig's (experiments/spec.py), the one place they are written
+        click.option("--batch-size", default=StudyConfig.batch_size, show_default=True, type=click.IntRange(1),
+                     help="Rows (prompt x condition) per batch."),
+        click.option("--force", default=StudyConfig.force, show_default=True, help="Value forced on the chosen neurons: zero, median "
+                     "(of the positives, self-conditioning), or a number."),
+        click.option("--n-boot", default=StudyConfig.n_boot, show_default=True, type=click.IntRange(1), help="Bootstrap resamples for intervals."),
+        click.option("--seeds", default=StudyConfig.seeds, show_default=True, type=click.IntRange(1), help="Random-neuron baselines."),
+        click.option("--max-det", default=StudyConfig.max_det, show_default=True, type=click.IntRange(1),
+                     help="Validated P_det prompts evaluated per relation."),
+        click.option("--k", "k", default=f"{StudyConfig.k:g}", show_default=True, help="Top-k: a count or a fraction of the neuron set (< 1)."),
         click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Results folder."),
         click.option("--identify", "identify_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Folder written by identify."),
         click.option("--store", required=True, type=click.Path(exists=True, file_okay=False), help="Folder written by collect."),

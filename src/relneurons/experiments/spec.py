@@ -122,6 +122,34 @@ def _key(f: dataclasses.Field) -> str:
     return f.metadata["key"] or f.name
 
 
+FORCE_CHOICES = ("zero", "median")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The settings every experiment of a study shares; its defaults are those of `relneurons experiment`."""
+
+    k: float = 3000  # count or fraction of the neuron set
+    seeds: int = 10  # random baselines
+    n_boot: int = 2000
+    max_det: int = 100  # validated P_det prompts evaluated per relation (seeded subsample)
+    force: str = "zero"  # zero, median (of the positives), or a number
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from ..errors import ConfigError
+
+        if self.force not in FORCE_CHOICES:
+            try:
+                float(self.force)
+            except ValueError:
+                raise ConfigError(f"option force must be zero, median or a number, got {self.force!r}") from None
+        for name in ("seeds", "n_boot", "max_det", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"option {name} must be >= 1, got {getattr(self, name)!r}")
+
+
 class LazyExperiments(Mapping):
     """name -> run function, in registry order; a module is imported when its experiment is first looked up."""
 

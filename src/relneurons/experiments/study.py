@@ -36,28 +36,7 @@ from ..model.loading import default_device, load_model, model_fingerprint
 from ..model.tokenization import make_policy
 from .stats import accuracy_ci, triple_clusters
 
-FORCE_CHOICES = ("zero", "median")
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    k: float = 3000  # count or fraction of the neuron set
-    seeds: int = 10  # random baselines
-    n_boot: int = 2000
-    max_det: int = 100  # validated P_det prompts evaluated per relation (seeded subsample)
-    force: str = "zero"  # zero, median (of the positives), or a number
-    batch_size: int = 32
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.force not in FORCE_CHOICES:
-            try:
-                float(self.force)
-            except ValueError:
-                raise ConfigError(f"option force must be zero, median or a number, got {self.force!r}") from None
-        for name in ("seeds", "n_boot", "max_det", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"option {name} must be >= 1, got {getattr(self, name)!r}")
+from .spec import FORCE_CHOICES, StudyConfig  # noqa: F401 - declared where the CLI reads its defaults without torch
 
 
 @dataclass
