@@ -16,11 +16,12 @@ from .errors import RelneuronsError  # light (standard library only)
 __version__ = "0.1.0"
 
 __all__ = [
-    "RelneuronsError", "__version__", "average_precision", "count_neurons", "deactivate",
+    "ExperimentResult", "RelneuronsError", "Session", "__version__", "average_precision", "count_neurons", "deactivate",
     "is_correct", "load_model", "split_relation",
 ]
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real objects
+    from .api import ExperimentResult, Session
     from .data import is_correct, split_relation
     from .expertise import average_precision
     from .intervention import deactivate
@@ -29,7 +30,9 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real objects
 
 def __getattr__(name: str):
     # Plain relative imports (not importlib.import_module): one branch per submodule; add new public names here.
-    if name in ("is_correct", "split_relation"):
+    if name in ("ExperimentResult", "Session"):  # the notebook API (relneurons/api.py)
+        from . import api as module
+    elif name in ("is_correct", "split_relation"):
         from . import data as module
     elif name == "average_precision":
         from . import expertise as module

@@ -93,8 +93,11 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "pandas": pd.__version__, "python": platform.python_version()}
 
 
-def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) -> ActivationStore:
+def collect(config: CollectConfig, out: str | Path, *, progress: bool = True, model: tuple | None = None) -> ActivationStore:
     """Validate every P_det prompt and store the activations of the kept ones; resumes an interrupted run.
+
+    `model`: an already loaded (model, tokenizer) of `config.model` (a notebook session loads it once);
+    None loads it here. The store's identity records `config.model`'s fingerprint, so pass that model.
 
     Under torchrun, process r captures the chunks i with i % world == r (the same
     chunks and batches as one process would run), and process 0 merges them.
@@ -103,9 +106,12 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True) ->
     parallel.init()
     data_dir = resolve_data_dir(config.data_dir)
     table, data_hashes = detection_prompts(replace(config, data_dir=str(data_dir)))
-    with parallel.main_first("load the model"):  # a first load may convert the model into the shared cache
-        model, tokenizer = load_model(config.model, config.dtype, parallel.local_device(config.device),
-                                      max_memory=config.max_memory, offload_folder=config.offload_folder)
+    if model is not None:
+        model, tokenizer = model
+    else:
+        with parallel.main_first("load the model"):  # a first load may convert the model into the shared cache
+            model, tokenizer = load_model(config.model, config.dtype, parallel.local_device(config.device),
+                                          max_memory=config.max_memory, offload_folder=config.offload_folder)
     nset = neuron_set(model, config.neuron_set)
     policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), config.bos, config.mean_bos)
     settings = asdict(config)

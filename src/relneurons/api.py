@@ -1,0 +1,211 @@
+"""`relneurons.Session`: a study from Python (a notebook), the model loaded once, every step returning objects.
+
+    session = relneurons.Session("gemma3-270m", "runs/nb")   # folder None: a temporary folder, deleted with the session
+    prompts = session.collect(relations=["landmark_country", "person_pro_sport"], max_prompts_per_relation=40)
+    top = session.identify(k=100)                              # DataFrame: relation, rank, global_index, layer, module, unit, ap
+    result = session.run("intra", seeds=1)                      # ExperimentResult: table, summary, figures, folder
+
+A thin facade over the command line's stages (`activations.collect`, `expertise.identify`,
+the experiments registry run on an `experiments.study.Study`, the per-experiment context
+this session builds): the folder has a run folder's layout (store/, identify/, results/), so
+a session on a folder reuses what an earlier session or `relneurons run` computed there:
+the store's captured chunks, identification's AP blocks and the cached generations.
+The name differs from `experiments.study.Study` on purpose: that one is the context one
+experiment runs in, this one is the whole study a user drives.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import io
+from .activations.collect import CollectConfig, collect
+from .activations.store import ActivationStore
+from .errors import ConfigError, DataError
+from .experiments.study import Study, StudyConfig
+from .expertise.identify import IdentifyConfig, identify, load_topk
+from .model.loading import DEFAULT_MODEL, load_model, model_fingerprint
+from .model.tokenization import make_policy
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ExperimentResult", "Session"]
+
+
+def _registry() -> dict:
+    """The experiments by name: the one place this module reads the registry."""
+    from .experiments.registry import EXPERIMENTS
+
+    return EXPERIMENTS
+
+
+def _png_figure(path: Path) -> Figure:
+    """A Figure showing a saved PNG at its own size (a notebook displays it; no pyplot)."""
+    from matplotlib.image import imread
+
+    image = imread(path)
+    dpi = 100
+    fig = Figure(figsize=(image.shape[1] / dpi, image.shape[0] / dpi), dpi=dpi)
+    axes = fig.add_axes((0, 0, 1, 1))
+    axes.imshow(image)
+    axes.set_axis_off()
+    return fig
+
+
+@dataclass
+class ExperimentResult:
+    """What one experiment produced; `table` is what it returned, the rest is what it wrote into `folder`."""
+
+    name: str
+    table: pd.DataFrame
+    summary: dict
+    folder: Path
+    figure_paths: dict[str, Path] = field(default_factory=dict)  # figure stem -> its PNG
+
+    @cached_property
+    def figures(self) -> dict[str, Figure]:
+        """Every figure the experiment saved, by file stem (e.g. "intra"), each a matplotlib Figure of its PNG."""
+        return {stem: _png_figure(path) for stem, path in self.figure_paths.items()}
+
+
+class Session:
+    """One study driven from Python: collect -> identify -> run(experiment), on one loaded model.
+
+    `model`: an embedded alias ("gemma3-270m"), a Hub id, a folder or a .gguf, as for `relneurons run`.
+    `folder`: where the store, identification and results go (a run folder's layout, reused when it
+    holds them already); None uses a temporary folder that lives as long as the session.
+    `data_dir`: the LRE data (None: $RELNEURONS_DATA, else the cache). `seed` fixes the P_eva/P_det split,
+    the prompt subsample, the negatives and the random neuron sets.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, folder: str | Path | None = None, *, data_dir: str | None = None,
+                 device: str | None = None, dtype: str | None = None, seed: int = 0, progress: bool = True) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="relneurons-session-") if folder is None else None
+        self.folder = Path(self._tmp.name if self._tmp else folder)
+        self.model_name, self.data_dir, self.device, self.dtype = model, data_dir, device, dtype
+        self.seed, self.progress = seed, progress
+        self._studies: dict[StudyConfig, Study] = {}
+
+    def __repr__(self) -> str:
+        return f"Session(model={self.model_name!r}, folder={str(self.folder)!r})"
+
+    @staticmethod
+    def experiments() -> list[str]:
+        """Every experiment `run` accepts, in the order `relneurons run` runs them."""
+        return list(_registry())
+
+    # ------------------------------------------------------------------ model and stages
+    @cached_property
+    def model(self) -> tuple:
+        """(model, tokenizer), loaded on first use and shared by every step."""
+        return load_model(self.model_name, self.dtype, self.device)
+
+    @property
+    def store(self) -> ActivationStore:
+        """The activation store in FOLDER/store (collected by `collect`, here or in an earlier session)."""
+        return ActivationStore(self.folder / "store")
+
+    def collect(self, relations: list[str] | tuple[str, ...] | None = None, **options) -> pd.DataFrame:
+        """Build and validate P_det and capture activations (resumed, or reused when FOLDER/store holds them).
+
+        `relations`: names or relation files (None: the paper's 12); `options`: any field of
+        `activations.CollectConfig` (n_eval, max_prompts_per_relation, templates, batch_size, ...).
+        Returns one row per prompt: relation, subject, object, template, text, generation, correct, act_row.
+        """
+        for fixed in ("model", "dtype", "device", "data_dir", "seed"):
+            if fixed in options:
+                raise ConfigError(f"collect option {fixed!r} is the session's; give it to relneurons.Session(...)")
+        if isinstance(options.get("templates"), list):  # as the configuration file gives them
+            options["templates"] = tuple(options["templates"])
+        config = CollectConfig(model=self.model_name, dtype=self.dtype, device=self.device, data_dir=self.data_dir,
+                               seed=self.seed, relations=tuple(relations) if relations is not None else None, **options)
+        store = collect(config, self.folder / "store", progress=self.progress, model=self.model)
+        self._studies.clear()
+        return store.prompts
+
+    def identify(self, **options) -> pd.DataFrame:
+        """Score every neuron for every relation (AP blocks reused when cached) and return the top-k neurons.
+
+        `options`: fields of `expertise.IdentifyConfig` (k as a count or a fraction, negative_ratio, min_positives).
+        Returns relation, rank, global_index, layer, module, unit, ap (readable names from the store's neuron set).
+        """
+        if "seed" in options:
+            raise ConfigError("identify option 'seed' is the session's; give it to relneurons.Session(...)")
+        identify(self.folder / "store", self.folder / "identify", IdentifyConfig(seed=self.seed, **options), progress=self.progress)
+        self._studies.clear()
+        return load_topk(self.folder / "identify")
+
+    def ap(self, relation: str) -> pd.DataFrame:
+        """Every neuron's AP for `relation` with its rank (global_index, layer, module, unit, ap, rank)."""
+        path = self.folder / "identify" / "ap" / f"{relation}.parquet"
+        if not path.is_file():
+            raise DataError(f"{path} does not exist: {relation!r} has no ranking; run Session.identify() first "
+                            "(a relation with fewer than min_positives validated prompts is skipped)")
+        return pd.read_parquet(path)
+
+    def study(self, *, k: float | None = None, seeds: int = 3, n_boot: int = 1000, max_det: int = 20, force: str = "zero",
+              batch_size: int = 32) -> Study:
+        """The experiment context (`experiments.study.Study`) for these settings, sharing the session's model.
+
+        `k`: None takes identification's k. The defaults are the quick preset's.
+        """
+        path = self.folder / "identify" / "summary.json"
+        if k is None and not path.is_file():
+            raise DataError(f"{path.parent} holds no identification; run Session.identify() first")
+        config = StudyConfig(k=io.read_json(path)["k"] if k is None else k, seeds=seeds, n_boot=n_boot, max_det=max_det, force=force,
+                             batch_size=batch_size, seed=self.seed)
+        if config not in self._studies:
+            study = Study(self.store, self.folder / "identify", self.folder / "results", config, data_dir=self.data_dir,
+                          device=self.device, progress=self.progress)
+            study.model = self._checked_model(study)  # the loaded model instead of a second load (a cached_property)
+            self._studies[config] = study
+        return self._studies[config]
+
+    def _checked_model(self, study: Study) -> tuple:
+        """(model, tokenizer, policy) of the session, after the checks `Study.model` makes on a model it loads."""
+        settings = study.settings
+        if settings["model"] != self.model_name or settings["model_fingerprint"] != model_fingerprint(self.model_name):
+            raise DataError(f"{self.folder / 'store'} was collected with the model {settings['model']!r}, not this session's "
+                            f"{self.model_name!r}; open relneurons.Session({settings['model']!r}, ...) or use another folder")
+        model, tokenizer = self.model
+        if study.model_dtype and str(model.dtype) != f"torch.{study.model_dtype}":
+            raise DataError(f"{self.folder / 'store'} was collected in {study.model_dtype}, but the session's model is "
+                            f"{str(model.dtype).removeprefix('torch.')}; open the session with dtype={study.model_dtype!r}")
+        return model, tokenizer, make_policy(tokenizer, getattr(model.config, "model_type", ""), settings["bos"],
+                                             settings.get("mean_bos", True))
+
+    def run(self, name: str, *, k: float | None = None, seeds: int = 3, n_boot: int = 1000, max_det: int = 20,
+            force: str = "zero", batch_size: int = 32, **options) -> ExperimentResult:
+        """Run experiment `name` (see `Session.experiments()`) and return its table, summary and figures.
+
+        `k` ... `batch_size` are the experiment context's settings (`study`); `options` are the experiment's
+        own (the keys of its [name] configuration section, e.g. ks=(100, 1000) for sweep). Generations are
+        cached in FOLDER/results, so a rerun or another experiment on the same conditions generates nothing.
+        """
+        experiments = _registry()
+        if name not in experiments:
+            raise ConfigError(f"unknown experiment {name!r}; choose one of: {', '.join(experiments)}")
+        study = self.study(k=k, seeds=seeds, n_boot=n_boot, max_det=max_det, force=force, batch_size=batch_size)
+        table = experiments[name](study, **options)
+        folder = study.out / name
+        summary_path = folder / "summary.json"
+        return ExperimentResult(name, table, io.read_json(summary_path) if summary_path.is_file() else {}, folder,
+                                {p.stem: p for p in sorted(folder.rglob("*.png"))})
+
+    def close(self) -> None:
+        """Delete the temporary folder (a session opened with folder=None); a given folder is kept."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
