@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import time
 from pathlib import Path
@@ -217,10 +218,12 @@ def print_profile(model, tokenizer, policy, run, texts, bs, n) -> None:
 
     forward, head = model.forward, model.lm_head.forward
 
+    @functools.wraps(forward)  # generate_batch reads the forward's signature (logits_to_keep, the cache argument)
     def labelled_forward(*a, **kw):
         with record_function("prefill" if kw["input_ids"].shape[1] > 1 else "decode step"):
             return forward(*a, **kw)
 
+    @functools.wraps(head)
     def labelled_head(*a, **kw):
         with record_function("LM head"):
             return head(*a, **kw)
