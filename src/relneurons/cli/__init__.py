@@ -485,3 +485,34 @@ def frequency_count(corpus, out, relations, data_dir, document, text_field, quie
                f"({stats.bytes_read / 1e6:,.1f} MB); {int((table['count'] > 0).sum()):,} facts found at least once -> {out}")
     if stats.skipped_files:
         click.echo(f"skipped {len(stats.skipped_files)} files of other types, e.g. {stats.skipped_files[0]}")
+
+
+# --------------------------------------------------------------------- calibrate
+
+@cli.command(epilog="""\b
+Tries every prompt style (suffix "? Answer:", " ", "", ":"; templates standard or zs; BOS always or never)
+on N seeded P_det prompts per relation, loading the model once, and prints each style's validation rate.
+Examples:
+  relneurons calibrate --model smollm2-135m --data ../shared/lre
+  relneurons run --set model.name=smollm2-135m --set data.suffix='""' --set data.templates='"standard"' --set data.bos='"never"'""")
+@model_options
+@data_option
+@relations_option
+@click.option("--n", "n", default=20, show_default=True, type=click.IntRange(1), help="Sampled P_det prompts per relation.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sample.")
+@click.option("--out", "-o", default=None, type=click.Path(dir_okay=False), help="Also write the table (CSV if OUT ends in .csv, else Parquet).")
+def calibrate(model, dtype, device, data_dir, relations, n, seed, out) -> None:
+    """Validation rate of each prompt style on a small sample: which style this model answers (before a whole study)."""
+    from ..pipeline.calibrate import best_style
+    from ..pipeline.calibrate import calibrate as run_calibrate
+
+    table = run_calibrate(model, data_dir, relations=split_names(relations), n=n, seed=seed, dtype=dtype, device=device, echo=click.echo)
+    best = best_style(table)
+    if best is None:
+        click.echo("no style validated any sampled prompt: this model may not know these facts")
+    else:
+        click.echo("best style: relneurons run " + " ".join(f"--set '{o}'" for o in best.overrides()))
+    if out:
+        from ..io import write_table
+
+        write_table(Path(out), table)
