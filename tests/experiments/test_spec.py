@@ -60,24 +60,42 @@ def test_report_sections_follow_the_registry(tmp_path):
     assert f"4. {BY_NAME['sweep'].title}" in page and BY_NAME["sweep"].ref in page  # layers, sweep, errors, ...
 
 
-def test_run_function_and_summary_resolve_lazily_and_defaults_match_the_functions():
-    """The dotted paths point at the experiment functions; each option's default is the function's keyword default,
-    so a library call without options and a run with an empty section do the same."""
+def test_run_function_and_summary_resolve_lazily_and_defaults_live_in_the_spec():
+    """The dotted paths point at the experiment functions; the functions declare their options without defaults
+    (keyword-only), and the decorated run fills them from the spec: one place for every default."""
     for spec in SPECS:
         fn = spec.function()
         assert EXPERIMENTS[spec.name] is fn and fn.experiment_name == spec.name
-        params = inspect.signature(fn).parameters
+        params = inspect.signature(fn.__wrapped__).parameters
         for f in spec.fields():
-            assert f.name in params, (spec.name, f.name)
-            default = params[f.name].default
-            assert default is not inspect.Parameter.empty, (spec.name, f.name)
-            expected = spec.defaults()[f.metadata["key"] or f.name]
-            assert (list(default) if isinstance(default, tuple) else default) == expected, (spec.name, f.name)
+            assert params[f.name].kind is inspect.Parameter.KEYWORD_ONLY, (spec.name, f.name)
+            assert params[f.name].default is inspect.Parameter.empty, (spec.name, f.name)
         if spec.summary:
             assert dataclasses.is_dataclass(spec.summary_type())
     from relneurons.model.sites import NEURON_SETS as SITES
 
     assert set(NEURON_SETS) == set(SITES)
+
+
+def test_the_decorated_run_fills_the_spec_defaults(tmp_path, monkeypatch):
+    """A stand-in experiment under a declared name receives every default, given options win, lists are fresh."""
+    from types import SimpleNamespace
+
+    from relneurons.experiments.output import experiment
+
+    seen = []
+
+    @experiment("multilingual")
+    def fake(study, folder, *, languages, packs):
+        seen.append((list(languages), packs))
+        languages.append("xx")  # must not leak into the next call's default
+
+    study = SimpleNamespace(out=tmp_path)
+    fake(study)
+    fake(study, packs="ours")
+    fake(study, languages=["de"])
+    assert seen == [(["de", "es", "fr", "zh", "ja"], ""), (["de", "es", "fr", "zh", "ja"], "ours"), (["de"], "")]
+    assert (tmp_path / "multilingual").is_dir()
 
 
 def test_run_options_come_from_the_section_the_spec_names():

@@ -105,4 +105,4 @@ def test_options_are_checked_and_both_presets_set_every_one():
         doc = tomllib.loads((resources.files("relneurons") / "resources" / "presets" / f"{preset}.toml").read_text())
         assert set(doc.get("stability", {})) <= set(EXPERIMENT_OPTIONS["stability"]), preset  # presets only override defaults
     with pytest.raises(ConfigError, match="resamples"):
-        EXPERIMENTS["stability"].__wrapped__(None, None, resamples=1)
+        EXPERIMENTS["stability"].__wrapped__(None, None, resamples=1, core=0.9, max_eval=0)

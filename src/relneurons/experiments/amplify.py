@@ -33,11 +33,11 @@ from .. import io
 from ..errors import ConfigError
 from ..report.figures_amplify import plot_amplify
 from .output import experiment as _experiment
+from .registry import BY_NAME
 from .output import write_table as _write
 from .stats import accuracy_ci, triple_clusters
 from .study import Study
 
-DEFAULT_LEVELS = ("zero", "median", "p90", "2xp90")
 TABLE_COLUMNS = ["relation", "level", "evaluated", "n", "accuracy", "ci_low", "ci_high"]
 VALUE_COLUMNS = ["relation", "level", "global_index", "value"]
 _LEVEL = re.compile(r"^(?:(?P<mult>\d+(?:\.\d+)?)x)?(?P<base>zero|median|p(?P<q>\d+(?:\.\d+)?))$")
@@ -64,7 +64,7 @@ class Level:
 def parse_levels(levels) -> list[Level]:
     """Level names -> Levels; one ConfigError naming the bad entry and the accepted forms."""
     if isinstance(levels, str) or not levels:
-        raise ConfigError(f"option amplify.levels must be a non-empty list such as {list(DEFAULT_LEVELS)}, got {levels!r}")
+        raise ConfigError(f"option amplify.levels must be a non-empty list such as {BY_NAME['amplify'].defaults()['levels']}, got {levels!r}")
     out = []
     for name in levels:
         match = _LEVEL.match(name) if isinstance(name, str) else None
@@ -120,7 +120,7 @@ def mean_accuracy(parts: dict[str, pd.DataFrame], n_boot: int, seed: int) -> tup
 
 
 @_experiment("amplify")
-def amplify(study: Study, folder: Path, levels=DEFAULT_LEVELS, max_other: int = 0) -> pd.DataFrame:
+def amplify(study: Study, folder: Path, *, levels: list[str], max_other: int) -> pd.DataFrame:
     """Accuracy of each relation (own) and of the others with its top-k forced to every level; table, figures, summary."""
     parsed = parse_levels(list(levels))
     if isinstance(max_other, bool) or not isinstance(max_other, int) or max_other < 0:

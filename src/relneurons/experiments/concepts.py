@@ -118,8 +118,8 @@ def _check(name: str, value, minimum: int) -> int:
 
 
 @_experiment("concepts")
-def concepts(study: Study, folder: Path, concepts: str | list[str] = "all", max_subjects: int = 50, min_subjects: int = 10,
-             n_ablation: int = 100, file: str = "") -> pd.DataFrame:
+def concepts(study: Study, folder: Path, *, concepts: str | list[str], max_subjects: int, min_subjects: int, n_ablation: int,
+             file: str) -> pd.DataFrame:
     """Fig. 9/30/31: concept neurons, their overlap with relation neurons, and concept ablation. Returns the overlap."""
     max_subjects, min_subjects = _check("max_subjects", max_subjects, 1), _check("min_subjects", min_subjects, 1)
     n_ablation = _check("n_ablation", n_ablation, 0)

@@ -23,7 +23,6 @@ from .study import Study
 from .summaries import RelationTest, inter_summary, intra_summary, relation_tests_table, write_summary
 from .tables import layer_distribution, matrix_to_long, overlap_matrix
 
-PAPER_K_SWEEP = (10, 50, 200, 500, 1000, 3000, 10000, 20000, 50000)
 
 
 def _topk(study: Study) -> pd.DataFrame:
@@ -179,7 +178,7 @@ def inter_table(study: Study, judged: pd.DataFrame, deactivations: dict[str, str
 # ------------------------------------------------------------------ Fig. 5, 22
 
 @_experiment("sweep")
-def sweep(study: Study, folder: Path, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd.DataFrame:
+def sweep(study: Study, folder: Path, *, ks: tuple[int, ...]) -> pd.DataFrame:
     """Fig. 5/22: accuracy of every relation on P_eva with r's top-k off, for each k."""
     ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
     relations, prompts = study.relations, study.eval_prompts
@@ -206,7 +205,7 @@ def sweep(study: Study, folder: Path, ks: tuple[int, ...] = PAPER_K_SWEEP) -> pd
 # ---------------------------------------------------------------- Fig. 6, Table 2
 
 @_experiment("cumulativity")
-def cumulativity(study: Study, folder: Path, ks: tuple[int, ...] = PAPER_K_SWEEP, only_flipped: bool = True) -> pd.DataFrame:
+def cumulativity(study: Study, folder: Path, *, ks: tuple[int, ...], only_flipped: bool = True) -> pd.DataFrame:
     """Fig. 6 / Table 2: is the extra damage between k = a and b caused by ranks a+1..b alone?
 
     The range (a, b] enters the counts only for prompts that flip (right with top-a off, wrong with top-b off),
@@ -239,7 +238,7 @@ def cumulativity(study: Study, folder: Path, ks: tuple[int, ...] = PAPER_K_SWEEP
 # ------------------------------------------------------------------ App. J
 
 @_experiment("errors")
-def errors(study: Study, folder: Path, new_tokens: int = 20) -> pd.DataFrame:
+def errors(study: Study, folder: Path, *, new_tokens: int) -> pd.DataFrame:
     """App. J / Table 3: what the model says instead, for P_eva prompts broken by the relation's top-k."""
     k = study.k
     prompts = study.eval_prompts

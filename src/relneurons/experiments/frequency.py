@@ -170,7 +170,7 @@ def _counts_for(study: Study, prompts: pd.DataFrame, counts: str, corpus: str, f
 
 
 @_experiment("frequency")
-def frequency(study: Study, folder: Path, counts: str = "", corpus: str = "") -> pd.DataFrame:
+def frequency(study: Study, folder: Path, *, counts: str, corpus: str) -> pd.DataFrame:
     """App. E / Fig. 23: corpus frequency of resilient vs sensitive facts under the relation's top-k deactivation."""
     if counts and corpus:
         raise ConfigError("frequency: give counts or corpus, not both")

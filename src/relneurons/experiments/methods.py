@@ -43,7 +43,6 @@ from .output import write_table as _write
 from .stats import bool_vector
 from .study import Study
 
-DEFAULT_SCORERS = ("ap", "mean_diff", "activation_rate", "attribution")
 
 
 # ------------------------------------------------------------------ the statistic
@@ -167,7 +166,7 @@ def _attribution_topk(study: Study, examples: pd.DataFrame) -> dict[str, np.ndar
 
 
 @_experiment("methods")
-def methods(study: Study, folder: Path, scorers: list[str] = list(DEFAULT_SCORERS), max_eval: int = 0) -> pd.DataFrame:
+def methods(study: Study, folder: Path, *, scorers: list[str], max_eval: int) -> pd.DataFrame:
     """Every scorer's top-k, switched off on every relation's P_eva: own vs other drops, specificity, random sets."""
     names, max_eval = _check(scorers, max_eval)
     k, relations, store, cfg = study.k, study.relations, study.store, study.config

@@ -29,7 +29,6 @@ from .output import write_table as _write
 from .stats import bootstrap_drop_ci, mcnemar_exact, relative_drop
 from .study import Study
 
-DEFAULT_LANGUAGES = ("de", "es", "fr", "zh", "ja")
 TRIPLE = ["relation", "subject", "object"]
 COMMON_COLUMNS = ["relation", "triples", "evaluated", "dropped", "lacking"]
 
@@ -79,7 +78,7 @@ def _check_languages(languages) -> list[str]:
 
 
 @_experiment("multilingual")
-def multilingual(study: Study, folder: Path, languages=DEFAULT_LANGUAGES, packs: str = "") -> pd.DataFrame:
+def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str) -> pd.DataFrame:
     """Fig. 7: accuracy per language and relation, original vs the relation's English top-k off."""
     packs_by_code = load_packs(_check_languages(languages), packs or None)  # every pack validated before the model loads
     k = study.k

@@ -44,7 +44,6 @@ from .output import experiment as _experiment
 from .output import write_table as _write
 from .study import Study
 
-DEFAULT_SETS = ("all", "self_attn", "up_proj", "gate_proj", "down_proj")
 BLOCK = 16384  # neurons scored per step (memory: rows x BLOCK float32 plus the AP working set)
 
 
@@ -180,7 +179,7 @@ def composition(topk: pd.DataFrame, nsets: dict[str, NeuronSet]) -> pd.DataFrame
 
 
 @_experiment("types")
-def types(study: Study, folder: Path, sets: tuple[str, ...] | list[str] = DEFAULT_SETS, k: float = 0) -> pd.DataFrame:
+def types(study: Study, folder: Path, *, sets: list[str], k: float) -> pd.DataFrame:
     """App. G: identification with other neuron sets; type composition of the top-k; inter matrix per set."""
     sets = check_sets(sets)
     if isinstance(k, bool) or not k >= 0:

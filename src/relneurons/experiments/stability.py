@@ -97,7 +97,7 @@ def _none(value: float) -> float | None:
 
 
 @_experiment("stability")
-def stability(study: Study, folder: Path, resamples: int = 20, core: float = 0.9, max_eval: int = 0) -> pd.DataFrame:
+def stability(study: Study, folder: Path, *, resamples: int, core: float, max_eval: int) -> pd.DataFrame:
     """Resampled identification (half of every relation's triples, `resamples` times), stable core, intra comparison."""
     resamples, core = _check(resamples, core, max_eval)
     k, relations, store = study.k, study.relations, study.store

@@ -93,7 +93,7 @@ def extra_prompts(study: Study, extra: str) -> tuple[pd.DataFrame, str] | None:
 
 
 @_experiment("templates")
-def templates(study: Study, folder: Path, extra: str = "") -> pd.DataFrame:
+def templates(study: Study, folder: Path, *, extra: str) -> pd.DataFrame:
     """Fig. 8: accuracy with nothing, k random or the relation's top-k off, on P_eva and P_eva-2 (and P_eva-3)."""
     k, seeds = study.k, range(study.config.seeds)
     eva2 = eval2_prompts(study)  # validated before any generation
