@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,7 +35,8 @@ def _session(tiny, folder) -> relneurons.Session:
 def _steps(session, relations) -> tuple:
     prompts = session.collect(relations, **OPTIONS)
     top = session.identify(k=8, min_positives=3)
-    return prompts, top, session.run("layers", **STUDY), session.run("intra", **STUDY)
+    study = session.study(**STUDY)
+    return prompts, top, session.run("layers", study), session.run("intra", study)
 
 
 def test_public_name_is_lazy_and_light():
@@ -78,6 +78,12 @@ def test_each_step_returns_the_documented_objects(tiny, tmp_path):
         session.run("nope")
     with pytest.raises(ConfigError, match="'seed' is the session's"):
         session.collect(relations, seed=3)
+    study = session.study(**STUDY)
+    assert study.k == 8 and study.config.seeds == 2 and session.study(**STUDY) is study  # one Study per settings
+    assert session.study(**STUDY, k=4).k == 4
+    session.identify(k=8, min_positives=3)  # new rankings: studies made before are not this session's any more
+    with pytest.raises(ConfigError, match="made by this session's study"):
+        session.run("layers", study)
 
 
 def test_collect_with_the_loaded_model_equals_collect_loading_it(tiny, tmp_path):

@@ -17,8 +17,8 @@
 #
 # Run it as a script (`python docs/examples/quick_study.py`: figures are saved under the output folder) or open
 # it as a notebook (`pip install jupytext && jupytext --to notebook docs/examples/quick_study.py`: figures shown
-# inline). `RELNEURONS_EXAMPLE_SMALL=1` runs a reduced study (2 relations, few prompts, 1 random seed: about a
-# minute of CPU), which the test suite executes; `RELNEURONS_EXAMPLE_OUT` sets the output folder. The LRE data
+# inline). `RELNEURONS_EXAMPLE_SMALL=1` runs a reduced study (2 relations, few prompts, 1 random seed: about
+# 1.5 min of CPU), which the test suite executes; `RELNEURONS_EXAMPLE_OUT` sets the output folder. The LRE data
 # comes from `$RELNEURONS_DATA` or the cache, as for `relneurons run`.
 
 # %%
@@ -76,8 +76,9 @@ prompts.groupby("relation")["correct"].agg(["mean", "sum", "size"])
 # %%
 top = session.identify(**IDENTIFY)
 print(top.groupby("relation").head(3).to_string())
-layers = session.run("layers", **STUDY)  # Fig. 1: where the top-k neurons sit
-overlap = session.run("overlap", **STUDY)  # Fig. 2: how much the relations' sets share
+study = session.study(**STUDY)  # the settings every experiment shares (k: identification's)
+layers = session.run("layers", study)  # Fig. 1: where the top-k neurons sit
+overlap = session.run("overlap", study)  # Fig. 2: how much the relations' sets share
 show(layers)
 show(overlap)
 
@@ -87,8 +88,8 @@ show(overlap)
 # top-k neurons off (Fig. 3), and every relation's neurons off on every relation (inter).
 
 # %%
-intra = session.run("intra", **STUDY)
-inter = session.run("inter", **STUDY)
+intra = session.run("intra", study)
+inter = session.run("inter", study)
 print(intra.table[["relation", "split", "condition", "accuracy", "ci_low", "ci_high"]].to_string())
 show(intra)
 show(inter)
@@ -97,6 +98,6 @@ show(inter)
 # ## 4. How many neurons does it take?
 
 # %%
-sweep = session.run("sweep", ks=SWEEP_KS, **STUDY)
+sweep = session.run("sweep", study, ks=SWEEP_KS)
 show(sweep)
 sweep.table

@@ -3,7 +3,8 @@
     session = relneurons.Session("gemma3-270m", "runs/nb")   # folder None: a temporary folder, deleted with the session
     prompts = session.collect(relations=["landmark_country", "person_pro_sport"], max_prompts_per_relation=40)
     top = session.identify(k=100)                              # DataFrame: relation, rank, global_index, layer, module, unit, ap
-    result = session.run("intra", seeds=1)                      # ExperimentResult: table, summary, figures, folder
+    study = session.study(seeds=1, max_det=5)                  # the experiments' shared settings (k: identify's)
+    result = session.run("intra", study)                       # ExperimentResult: table, summary, figures, folder
 
 A thin facade over the command line's stages (`activations.collect`, `expertise.identify`,
 the experiments registry run on an `experiments.study.Study`, the per-experiment context
@@ -16,8 +17,8 @@ experiment runs in, this one is the whole study a user drives.
 
 from __future__ import annotations
 
-import logging
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -34,12 +35,10 @@ from .expertise.identify import IdentifyConfig, identify, load_topk
 from .model.loading import DEFAULT_MODEL, load_model, model_fingerprint
 from .model.tokenization import make_policy
 
-log = logging.getLogger(__name__)
-
 __all__ = ["ExperimentResult", "Session"]
 
 
-def _registry() -> dict:
+def _registry() -> Mapping:
     """The experiments by name: the one place this module reads the registry."""
     from .experiments.registry import EXPERIMENTS
 
@@ -150,17 +149,20 @@ class Session:
                             "(a relation with fewer than min_positives validated prompts is skipped)")
         return pd.read_parquet(path)
 
-    def study(self, *, k: float | None = None, seeds: int = 3, n_boot: int = 1000, max_det: int = 20, force: str = "zero",
-              batch_size: int = 32) -> Study:
-        """The experiment context (`experiments.study.Study`) for these settings, sharing the session's model.
+    def study(self, **settings) -> Study:
+        """The experiment context (`experiments.study.Study`) that `run` hands to experiments, on the session's model.
 
-        `k`: None takes identification's k. The defaults are the quick preset's.
+        `settings`: fields of `StudyConfig` (seeds, n_boot, max_det, force, batch_size; k: identification's
+        when not given), defaults as `relneurons experiment`'s. One Study per settings, kept until `identify`.
         """
-        path = self.folder / "identify" / "summary.json"
-        if k is None and not path.is_file():
-            raise DataError(f"{path.parent} holds no identification; run Session.identify() first")
-        config = StudyConfig(k=io.read_json(path)["k"] if k is None else k, seeds=seeds, n_boot=n_boot, max_det=max_det, force=force,
-                             batch_size=batch_size, seed=self.seed)
+        if "seed" in settings:
+            raise ConfigError("study setting 'seed' is the session's; give it to relneurons.Session(...)")
+        if "k" not in settings:
+            path = self.folder / "identify" / "summary.json"
+            if not path.is_file():
+                raise DataError(f"{path.parent} holds no identification; run Session.identify() first")
+            settings = {"k": io.read_json(path)["k"], **settings}
+        config = StudyConfig(**settings, seed=self.seed)
         if config not in self._studies:
             study = Study(self.store, self.folder / "identify", self.folder / "results", config, data_dir=self.data_dir,
                           device=self.device, progress=self.progress)
@@ -181,18 +183,20 @@ class Session:
         return model, tokenizer, make_policy(tokenizer, getattr(model.config, "model_type", ""), settings["bos"],
                                              settings.get("mean_bos", True))
 
-    def run(self, name: str, *, k: float | None = None, seeds: int = 3, n_boot: int = 1000, max_det: int = 20,
-            force: str = "zero", batch_size: int = 32, **options) -> ExperimentResult:
+    def run(self, name: str, study: Study | None = None, **options) -> ExperimentResult:
         """Run experiment `name` (see `Session.experiments()`) and return its table, summary and figures.
 
-        `k` ... `batch_size` are the experiment context's settings (`study`); `options` are the experiment's
-        own (the keys of its [name] configuration section, e.g. ks=(100, 1000) for sweep). Generations are
-        cached in FOLDER/results, so a rerun or another experiment on the same conditions generates nothing.
+        `study`: the shared settings, from `session.study(seeds=..., ...)` (None: `session.study()`); `options`:
+        the experiment's own (the keys of its [name] configuration section, e.g. ks=(100, 1000) for sweep).
+        Generations are cached in FOLDER/results: a rerun, or another experiment on the same conditions, generates nothing.
         """
         experiments = _registry()
         if name not in experiments:
             raise ConfigError(f"unknown experiment {name!r}; choose one of: {', '.join(experiments)}")
-        study = self.study(k=k, seeds=seeds, n_boot=n_boot, max_det=max_det, force=force, batch_size=batch_size)
+        if study is None:
+            study = self.study()
+        elif not any(study is mine for mine in self._studies.values()):
+            raise ConfigError("run(name, study): pass a study made by this session's study() since its last identify()")
         table = experiments[name](study, **options)
         folder = study.out / name
         summary_path = folder / "summary.json"
