@@ -73,6 +73,8 @@ def test_each_step_returns_the_documented_objects(tiny, tmp_path):
     pd.testing.assert_frame_equal(intra.table.reset_index(drop=True), pd.read_parquet(intra.folder / "intra.parquet"),
                                   check_dtype=False)
     assert set(intra.table["condition"]) == {"original", "random", "relation"}
+    sweep = session.run("sweep", session.study(**STUDY), ks=[4, 8])  # the experiment's own options pass through
+    assert sweep.summary["ks"] == [4, 8] and "sweep" in sweep.figures
 
     with pytest.raises(ConfigError, match="unknown experiment 'nope'.*intra"):
         session.run("nope")
