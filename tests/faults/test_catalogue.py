@@ -34,8 +34,12 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def one_line_error(err: str, *needles: str) -> None:
-    """What the user sees on a bad input: a single 'relneurons: error: ...' line naming the culprit."""
+    """What the user sees on a bad input: a single 'relneurons: error: ...' line naming the culprit.
+
+    Progress bars and the library's informational log lines ('relneurons: downloading ...') may come before it.
+    """
     lines = [line for line in err.splitlines() if line.strip() and not _PROGRESS.search(line)]
+    lines = [line for line in lines if line.startswith("relneurons: error") or not line.startswith("relneurons: ")]
     assert len(lines) == 1 and lines[0].startswith("relneurons: error: "), err
     assert "Traceback" not in err
     for needle in needles:

@@ -39,7 +39,7 @@ class CollectConfig:
     offload_folder: str | None = None  # device "auto": where layers that fit nowhere go
     data_dir: str | None = None
     relations: tuple[str, ...] | None = None  # None: the paper's 12
-    templates: str | tuple = "all"
+    templates: str | tuple = "icl"  # the LRE prompt_templates: the paper's P_det/P_eva (App. K, above the dashed line)
     suffix: str = DEFAULT_SUFFIX
     rule: str = "robust"
     n_eval: int = 50

@@ -85,7 +85,7 @@ def select_templates_or_none(relation, template_set: str) -> list[str]:
         return []
 
 
-def calibrate(model: str, data_dir=None, *, relations: Sequence[str] | None = None, n: int = 20, seed: int = 0,
+def calibrate(model: str, data_dir=None, *, relations: Sequence[str] | None = None, n: int = 20, seed: int = 0, n_eval: int = 50,
               candidates: Sequence[Style] | None = None, rule: str = "robust", dtype: str | None = None, device: str | None = None,
               max_new_tokens: int = 2, batch_size: int = 16, loaded=None, echo=print) -> pd.DataFrame:
     """Validation rate of every prompt style on `n` seeded P_det prompts per relation; the model is loaded once.
@@ -106,7 +106,7 @@ def calibrate(model: str, data_dir=None, *, relations: Sequence[str] | None = No
         candidates = [s for s in candidates if s.bos != "always"]
     rows = []
     for style in candidates:
-        prompts = calibration_prompts(data_dir, relations, n, seed, template_set=style.templates, suffix=style.suffix)
+        prompts = calibration_prompts(data_dir, relations, n, seed, n_eval, template_set=style.templates, suffix=style.suffix)
         policy = make_policy(tokenizer, model_type, style.bos)
         generated = greedy_generate(lm, tokenizer, prompts["text"].tolist(), max_new_tokens, batch_size=batch_size, policy=policy)
         correct = np.array([is_correct(g, o, rule) for g, o in zip(generated, prompts["object"])], dtype=bool)

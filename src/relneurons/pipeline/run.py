@@ -182,6 +182,11 @@ class Run:
         })
 
 
+#: Below this share of validated P_det prompts, a run in which no relation survives blames the prompt style
+#: (SmolLM2-135M validates 0% with the paper's "? Answer:") and calibrates; above it, min_positives.
+_STYLE_PROBLEM_RATE = 0.05
+
+
 def check_survivors(config: dict, collect_cfg: CollectConfig, store: ActivationStore) -> None:
     """DataError naming a prompt style that would work when no relation has enough validated prompts (a model that
     answers the paper's style with a new line, as SmolLM2-135M does), instead of a study of nothing."""
@@ -193,10 +198,16 @@ def check_survivors(config: dict, collect_cfg: CollectConfig, store: ActivationS
         return
     from .calibrate import Style, no_survivors_error
 
+    prompts = store.prompts
+    validated = int(prompts["correct"].sum())
+    if validated >= _STYLE_PROBLEM_RATE * len(prompts):  # the style works; the relations are just too small for min_positives
+        most = int(prompts.groupby("relation")["correct"].sum().max())
+        raise DataError(f"no relation in {store.folder} has enough validated prompts (min_positives = {min_positives}; the most "
+                        f"any relation has is {most}): lower neurons.min_positives, or collect more prompts per relation "
+                        "(data.max_prompts_per_relation = 0 takes all)")
     templates = collect_cfg.templates if isinstance(collect_cfg.templates, str) else json.dumps(list(collect_cfg.templates))
     used = Style(collect_cfg.suffix, templates, collect_cfg.bos)
-    prompts = store.prompts
-    raise DataError(no_survivors_error(collect_cfg.model, used, int(prompts["correct"].sum()), len(prompts), min_positives,
+    raise DataError(no_survivors_error(collect_cfg.model, used, validated, len(prompts), min_positives, n_eval=collect_cfg.n_eval,
                                        data_dir=collect_cfg.data_dir, relations=collect_cfg.relations, seed=collect_cfg.seed,
                                        calibrate_now=parallel.world() == 1, rule=collect_cfg.rule, dtype=collect_cfg.dtype,
                                        device=collect_cfg.device, batch_size=collect_cfg.batch_size))

@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 import math
 import numbers
 import struct
@@ -1191,6 +1192,8 @@ def render_report(run_dir: str | Path) -> str:
     sections = [_experiment(run, name, i + 3) for i, name in enumerate(names)]
     toc = ['<a href="#settings">1. Settings</a>', '<a href="#prompts">2. Prompts</a>']
     toc += [f'<a href="#exp-{_e(n)}">{i + 3}. {_e(_SHORT.get(n, n))}</a>' for i, n in enumerate(names)]
+    if (root / "explorer.html").is_file():
+        toc.append('<a href="explorer.html">Neuron explorer</a>')
     settings = _settings(run).replace("<h2>Study settings</h2>", "<h2>1. Study settings</h2>", 1)
     prompts = _prompt_counts(run).replace("<h2>Prompts per relation</h2>", "<h2>2. Prompts per relation</h2>", 1)
     notes = "".join(_note(n) for n in run.notes.items)
@@ -1228,6 +1231,14 @@ def build_report(run_dir: str | Path) -> Path:
         from relneurons.errors import DataError
 
         raise DataError(f"run folder {root} does not exist")
+    from relneurons.errors import RelneuronsError
+
+    from .explorer import write_explorer
+
+    try:  # a page beside the report; a store or AP table it cannot read must not cost the report itself
+        write_explorer(root)
+    except (RelneuronsError, OSError, KeyError, ValueError) as exc:
+        logging.getLogger(__name__).warning("neuron explorer not written: %s", exc)
     target = root / "report.html"
     io.write_bytes(target, render_report(root).encode("utf-8"))
     return target
