@@ -91,3 +91,29 @@ def test_site_plans():
     assert kind == "where" and units.tolist() == [2, 5, 9]
     assert mask.tolist() == [[True, True, False], [False, False, False], [False, True, True]]
     assert values[2].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_batches_hold_one_condition_each(tiny, monkeypatch):
+    """generate_pairs cuts batches at condition boundaries (faster: see intervention/evaluate.py), so no
+    batch mixes conditions, even when a condition's rows do not fill whole batches."""
+    from relneurons.intervention import hooks
+
+    model, tokenizer, policy = tiny
+    ffn = neuron_set(model, "ffn").global_ids
+    catalogue = {"original": Condition("original", np.zeros(0, np.int64)), "a": Condition("a", ffn[:40])}
+    texts = TEXTS * 2
+    conds = ["original"] * len(TEXTS) + ["a"] * len(TEXTS)
+    seen: list[set[int]] = []
+    select = hooks.ConditionBatch.select
+    monkeypatch.setattr(hooks.ConditionBatch, "select", lambda self, rows: (seen.append(set(rows)), select(self, rows))[1])
+    generate_pairs(model, tokenizer, policy, texts, conds, catalogue, batch_size=4, progress=False)
+    assert [len(s) for s in seen] == [1, 1, 1, 1]  # 6 rows per condition in batches of 4: 4 + 2, twice
+    assert {next(iter(s)) for s in seen} == {0, 1}
+
+
+def test_runs_of_equal_values():
+    from relneurons.intervention.evaluate import _runs
+
+    assert _runs([]) == []
+    assert _runs([3]) == [(0, 1)]
+    assert _runs([0, 0, 1, 1, 1, 0]) == [(0, 2), (2, 5), (5, 6)]

@@ -8,28 +8,18 @@ report/figures.py.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from relneurons.errors import InputError
-from relneurons.io import atomic_path
+from relneurons.report.figures import save_figure
 
 __all__ = ["plot_amplify"]
 
 _COLORS = {"own": "#c44e52", "other": "#4c72b0"}
 _LABELS = {"own": "own relation", "other": "other relations (mean)"}
-
-
-def save_figure(fig: Figure, stem: str | os.PathLike[str], dpi: int = 100) -> tuple[Path, Path]:
-    """Write `fig` as <stem>.png and <stem>.svg, each through a temporary file then os.replace."""
-    paths = (Path(f"{stem}.png"), Path(f"{stem}.svg"))
-    for path, fmt in zip(paths, ("png", "svg")):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-    return paths
 
 
 def _label(level: str) -> str:

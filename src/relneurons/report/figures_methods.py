@@ -7,29 +7,19 @@ atomically and returns both paths.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..errors import InputError
-from ..io import atomic_path
+from .figures import save_figure
 
-_DPI = 150
 _KINDS = {"original": ("original", "#4c72b0"), "core": ("stable core off", "#55a868"),
           "topk": ("top-k off", "#c44e52"), "random": ("k random off", "#8c8c8c")}
 
 
-def _save(fig: Figure, stem: str | os.PathLike[str]) -> tuple[Path, Path]:
-    paths = (Path(f"{stem}.png"), Path(f"{stem}.svg"))
-    for path, fmt in zip(paths, ("png", "svg")):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=_DPI, bbox_inches="tight")
-    return paths
-
-
-def plot_stability(intra: pd.DataFrame, table: pd.DataFrame, stem: str | os.PathLike[str], title: str = "") -> tuple[Path, Path]:
+def plot_stability(intra: pd.DataFrame, table: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str = "") -> Figure:
     """Grouped bars per relation: accuracy with nothing, the stable core, the top-k, k random neurons off (95% CI).
 
     `intra`: relation, kind (original/core/topk/random), accuracy, ci_low, ci_high; `table`: relation, core_size,
@@ -62,10 +52,12 @@ def plot_stability(intra: pd.DataFrame, table: pd.DataFrame, stem: str | os.Path
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, stem)
+    if stem is not None:
+        save_figure(fig, stem)
+    return fig
 
 
-def plot_specificity(table: pd.DataFrame, stem: str | os.PathLike[str], title: str = "") -> tuple[Path, Path]:
+def plot_specificity(table: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str = "") -> Figure:
     """Points with 95% intervals: specificity (own drop - mean other drop) per relation, one colour per method.
 
     `table`: method, relation, specificity, spec_low, spec_high.
@@ -93,4 +85,6 @@ def plot_specificity(table: pd.DataFrame, stem: str | os.PathLike[str], title: s
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, stem)
+    if stem is not None:
+        save_figure(fig, stem)
+    return fig
