@@ -165,3 +165,24 @@ def test_our_packs_are_an_alternative(study):
     assert set(zh["text"]) == {"Ganges所位于的大洲名字叫做？答案："}
     summary = json.loads((study.out / "multilingual" / "summary.json").read_text())
     assert summary["packs"]["zh"] == ["relneurons/resources/languages/zh.toml", "relneurons/resources/languages/ours/zh.toml"]
+
+
+def test_drop_intervals_and_tests_take_whole_triples(study, monkeypatch):
+    """A language's templates of one triple are one cluster: the drop interval and McNemar get the triple of
+    every prompt (App. K gives German two company_hq templates; the continents have one, so no clusters)."""
+    from relneurons.experiments import multilingual as module
+
+    seen = {}
+    for name in ("bootstrap_drop_ci", "mcnemar_exact"):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **kw: (seen.setdefault(_name, []).append(kw.get("clusters")), _real(*a, **kw))[1])
+    multilingual(study, languages=["de"])
+    generations = pd.read_parquet(study.out / "multilingual" / "generations.parquet")
+    order = list(dict.fromkeys(zip(generations.language, generations.relation)))
+    for name, calls in seen.items():
+        by_group = dict(zip(order, calls))
+        company = generations[(generations.language == "de") & (generations.relation == "company_hq") & (generations.kind == "original")]
+        expected = pd.factorize(company.sort_values("prompt_id")["subject"])[0]
+        assert len(expected) > len(set(expected)), "German company_hq should have several templates per triple"
+        assert by_group[("de", "company_hq")].tolist() == expected.tolist(), name
+        assert by_group[("de", "landmark_continent")] is None, name  # one template per triple: prompt-level, as before

@@ -26,7 +26,7 @@ from ..errors import ConfigError, DataError
 from ..report import figures
 from .output import experiment as _experiment
 from .output import write_table as _write
-from .stats import bootstrap_drop_ci, mcnemar_exact, relative_drop
+from .stats import bootstrap_drop_ci, mcnemar_exact, relative_drop, triple_clusters
 from .study import Study
 
 TRIPLE = ["relation", "subject", "object"]
@@ -114,12 +114,13 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
     _write(folder, "accuracy", accuracy)
     rows = []
     for (language, relation), group in judged.groupby(["language", "relation"], sort=False):
-        by = {c: g.sort_values("prompt_id")["correct"].to_numpy() for c, g in group.groupby("kind")}
-        orig, deact = by["original"], by["relation"]
-        drop, low, high = bootstrap_drop_ci(orig, deact, study.config.n_boot, study.config.seed)
+        by = {c: g.sort_values("prompt_id") for c, g in group.groupby("kind")}
+        orig, deact = by["original"]["correct"].to_numpy(), by["relation"]["correct"].to_numpy()
+        clusters = triple_clusters(by["original"])  # a language's templates of one triple are one cluster
+        drop, low, high = bootstrap_drop_ci(orig, deact, study.config.n_boot, study.config.seed, clusters=clusters)
         rows.append({"language": language, "relation": relation, "n": len(orig), "acc_original": float(orig.mean()),
                      "acc_deactivated": float(deact.mean()), "drop": relative_drop(orig.mean(), deact.mean()),
-                     "drop_low": low, "drop_high": high, "p_mcnemar": mcnemar_exact(orig, deact)[2]})
+                     "drop_low": low, "drop_high": high, "p_mcnemar": mcnemar_exact(orig, deact, clusters=clusters)[2]})
     drops = pd.DataFrame(rows, columns=["language", "relation", "n", "acc_original", "acc_deactivated", "drop", "drop_low",
                                         "drop_high", "p_mcnemar"])
     _write(folder, "drops", drops)
