@@ -32,8 +32,7 @@ from .activations.store import ActivationStore
 from .errors import ConfigError, DataError
 from .experiments.study import Study, StudyConfig
 from .expertise.identify import IdentifyConfig, identify, load_topk
-from .model.loading import DEFAULT_MODEL, load_model, model_fingerprint
-from .model.tokenization import make_policy
+from .model.loading import DEFAULT_MODEL, load_model
 
 __all__ = ["ExperimentResult", "Session"]
 
@@ -171,17 +170,13 @@ class Session:
         return self._studies[config]
 
     def _checked_model(self, study: Study) -> tuple:
-        """(model, tokenizer, policy) of the session, after the checks `Study.model` makes on a model it loads."""
+        """(model, tokenizer, policy) of the session: the store must name the session's model; `Study.checked_model`
+        then checks its weights and dtype as for a model the study loads itself."""
         settings = study.settings
-        if settings["model"] != self.model_name or settings["model_fingerprint"] != model_fingerprint(self.model_name):
+        if settings["model"] != self.model_name:
             raise DataError(f"{self.folder / 'store'} was collected with the model {settings['model']!r}, not this session's "
                             f"{self.model_name!r}; open relneurons.Session({settings['model']!r}, ...) or use another folder")
-        model, tokenizer = self.model
-        if study.model_dtype and str(model.dtype) != f"torch.{study.model_dtype}":
-            raise DataError(f"{self.folder / 'store'} was collected in {study.model_dtype}, but the session's model is "
-                            f"{str(model.dtype).removeprefix('torch.')}; open the session with dtype={study.model_dtype!r}")
-        return model, tokenizer, make_policy(tokenizer, getattr(model.config, "model_type", ""), settings["bos"],
-                                             settings.get("mean_bos", True))
+        return study.checked_model(*self.model)
 
     def run(self, name: str, study: Study | None = None, **options) -> ExperimentResult:
         """Run experiment `name` (see `Session.experiments()`) and return its table, summary and figures.

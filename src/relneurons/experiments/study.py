@@ -99,10 +99,15 @@ class Study:
     @cached_property
     def model(self):
         """(model, tokenizer, policy), loaded in the store's dtype on first use and checked against the store's model."""
-        name = self.settings["model"]
         with parallel.main_first("load the model"):  # a first load may convert the model into the shared cache
-            model, tokenizer = load_model(name, self.model_dtype, parallel.local_device(self.device),
+            model, tokenizer = load_model(self.settings["model"], self.model_dtype, parallel.local_device(self.device),
                                           max_memory=self.max_memory, offload_folder=self.offload_folder)
+        return self.checked_model(model, tokenizer)
+
+    def checked_model(self, model, tokenizer) -> tuple:
+        """(model, tokenizer, policy) for a loaded model, after checking it is the store's (weights, dtype); also
+        for a model loaded elsewhere (relneurons.Session hands its own in)."""
+        name = self.settings["model"]
         # after loading: a Hub model's fingerprint is its commit in the local cache, which the load fills
         if model_fingerprint(name) != self.settings["model_fingerprint"]:
             raise DataError(f"the model {name!r} is not the one the store {self.store.folder} was collected with (weights differ)")
