@@ -19,6 +19,17 @@ _KINDS = {"original": ("original", "#4c72b0"), "core": ("stable core off", "#55a
           "topk": ("top-k off", "#c44e52"), "random": ("k random off", "#8c8c8c")}
 
 
+def _finish(fig: Figure, ax, stem: str | os.PathLike[str] | None, title: str) -> Figure:
+    """The common end of both plots: grid, legend outside the axes, title; written when `stem` is given."""
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if stem is not None:
+        save_figure(fig, stem)
+    return fig
+
+
 def plot_stability(intra: pd.DataFrame, table: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str = "") -> Figure:
     """Grouped bars per relation: accuracy with nothing, the stable core, the top-k, k random neurons off (95% CI).
 
@@ -48,13 +59,7 @@ def plot_stability(intra: pd.DataFrame, table: pd.DataFrame, stem: str | os.Path
     ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy on P_eva")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    if title:
-        ax.set_title(title, fontsize=9)
-    if stem is not None:
-        save_figure(fig, stem)
-    return fig
+    return _finish(fig, ax, stem, title)
 
 
 def plot_specificity(table: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str = "") -> Figure:
@@ -81,10 +86,4 @@ def plot_specificity(table: pd.DataFrame, stem: str | os.PathLike[str] | None = 
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(np.arange(len(relations)), relations, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("specificity (own drop - mean other drop)")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    if title:
-        ax.set_title(title, fontsize=9)
-    if stem is not None:
-        save_figure(fig, stem)
-    return fig
+    return _finish(fig, ax, stem, title)
