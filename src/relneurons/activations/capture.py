@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..model.generation import generate_batch, input_device
-from ..model.sites import NeuronSet
+from ..model.sites import NeuronSet, forward_hooks
 from ..model.tokenization import TokenizerPolicy, mean_mask, pad_left
 
 
@@ -69,14 +69,8 @@ class MeanCapture:
 def capturing(model, nset: NeuronSet) -> Iterator[MeanCapture]:
     """Install capture hooks for the sites of `nset`; always removed on exit."""
     capture = MeanCapture(nset)
-    handles = []
-    try:
-        for site in nset.sites:
-            handles.append(model.get_submodule(site.path).register_forward_hook(capture.hook_for(site.path)))
+    with forward_hooks((model.get_submodule(site.path), capture.hook_for(site.path)) for site in nset.sites):
         yield capture
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @dataclass(frozen=True)

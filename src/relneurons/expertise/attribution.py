@@ -36,7 +36,7 @@ import torch
 
 from ..errors import InputError
 from ..model.generation import input_device
-from ..model.sites import NeuronSet
+from ..model.sites import NeuronSet, forward_hooks
 from ..model.tokenization import TokenizerPolicy, pad_left, token_ids
 
 __all__ = ["attribution_scores", "object_token", "prompt_attributions"]
@@ -68,14 +68,9 @@ class _Probe:
 
 @contextmanager
 def _probing(model, nset: NeuronSet) -> Iterator[_Probe]:
-    probe, handles = _Probe(), []
-    try:
-        for site in nset.sites:
-            handles.append(model.get_submodule(site.path).register_forward_hook(probe.hook_for(site.path)))
+    probe = _Probe()
+    with forward_hooks((model.get_submodule(site.path), probe.hook_for(site.path)) for site in nset.sites):
         yield probe
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def prompt_attributions(model, nset: NeuronSet, sequences: Sequence[Sequence[int]], targets: Sequence[int],

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import NeuronError
 from ..model.generation import execution_device
-from ..model.sites import NeuronSet, Site, neuron_set
+from ..model.sites import NeuronSet, Site, forward_hooks, neuron_set
 
 
 @dataclass(frozen=True)
@@ -86,19 +86,6 @@ def _values(ids: np.ndarray, value) -> np.ndarray:
 
 
 @contextmanager
-def _hooks(modules_and_hooks) -> Iterator[int]:
-    """Register (module, hook) pairs; yield how many; always remove them."""
-    handles = []
-    try:
-        for module, hook in modules_and_hooks:
-            handles.append(module.register_forward_hook(hook))
-        yield len(handles)
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-@contextmanager
 def deactivate(model, neurons, value: float | Sequence[float] | np.ndarray = 0.0) -> Iterator[InterventionReport]:
     """Force the outputs of `neurons` (global indices) to `value` (0 = deactivate) inside the block.
 
@@ -115,7 +102,7 @@ def deactivate(model, neurons, value: float | Sequence[float] | np.ndarray = 0.0
         device = _device(module)
         pairs.append((module, _setter(torch.as_tensor(units, device=device),
                                       torch.as_tensor(site_values, dtype=torch.float32, device=device))))
-    with _hooks(pairs) as n_sites:
+    with forward_hooks(pairs) as n_sites:
         yield InterventionReport(n_units=int(ids.size), n_sites=n_sites)
 
 
@@ -207,5 +194,5 @@ def conditions(model, conds: Sequence[Condition]) -> Iterator[ConditionBatch]:
             per_site.setdefault(site, []).append((c, units, vals))
     modules = [_module(model, site) for site in per_site]
     batch = ConditionBatch([_SiteTable(len(conds), edits, _device(module)) for module, edits in zip(modules, per_site.values())])
-    with _hooks([(module, batch.hook_for(i)) for i, module in enumerate(modules)]):
+    with forward_hooks([(module, batch.hook_for(i)) for i, module in enumerate(modules)]):
         yield batch

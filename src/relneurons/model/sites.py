@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import re
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -251,3 +253,19 @@ def count_neurons(model_or_config, neuron_set: str = "ffn", *, neuron_set_name: 
     if isinstance(model, PretrainedConfig):
         model = build_on_meta(model)
     return _neuron_set(model, neuron_set).size
+
+
+@contextmanager
+def forward_hooks(modules_and_hooks: Iterable[tuple[nn.Module, object]]) -> Iterator[int]:
+    """Register (module, forward hook) pairs; yield how many; always remove them, exceptions included.
+
+    Hooks are global state on the model: capture, attribution and interventions install theirs only here.
+    """
+    handles = []
+    try:
+        for module, hook in modules_and_hooks:
+            handles.append(module.register_forward_hook(hook))
+        yield len(handles)
+    finally:
+        for handle in handles:
+            handle.remove()
