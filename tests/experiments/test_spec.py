@@ -7,6 +7,7 @@ import dataclasses
 import inspect
 import json
 import subprocess
+from importlib import resources
 import sys
 
 import click
@@ -15,7 +16,7 @@ import pytest
 from relneurons.cli import cli
 from relneurons.errors import ConfigError
 from relneurons.experiments.registry import BY_NAME, EXPERIMENTS, NAMES, NEURON_SETS, SPECS
-from relneurons.experiments.spec import ExperimentSpec, LazyExperiments, option
+from relneurons.experiments.spec import ExperimentSpec, LazyExperiments, option, resolve
 from relneurons.pipeline import config as cfg
 from relneurons.pipeline.run import experiment_options as run_options
 from relneurons.report import html
@@ -45,8 +46,11 @@ def test_config_cli_report_and_run_order_are_the_specs():
     assert positions == sorted(positions)  # the help lists every experiment, in order
 
     assert html.EXPERIMENT_ORDER == NAMES
-    assert list(html._TITLES) == list(NAMES) == list(html._SHORT)
-    assert set(html._RENDERERS) <= set(NAMES)  # every dedicated renderer belongs to a declared experiment
+    # every report section template belongs to a spec whose builder resolves, and every builder has its template
+    folder = resources.files("relneurons.report").joinpath("templates", "sections")
+    templates = {p.name.removesuffix(".html.j2") for p in folder.iterdir() if p.name.endswith(".html.j2")} - {"generic"}
+    assert templates == {s.name for s in SPECS if s.report}
+    assert all(callable(resolve(s.report)) for s in SPECS if s.report)
     assert list(EXPERIMENTS) == list(NAMES)  # the run order (pipeline/run.py iterates EXPERIMENTS)
 
 

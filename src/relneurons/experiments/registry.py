@@ -130,8 +130,10 @@ class Methods:
 
 
 _X = "relneurons.experiments."
+_R = "relneurons.report.sections."
 SPECS: tuple[ExperimentSpec, ...] = (
-    ExperimentSpec("layers", "Layer distribution of relation-specific neurons", "Layers", "§4.1, Fig. 1", _X + "core:layers"),
+    ExperimentSpec("layers", "Layer distribution of relation-specific neurons", "Layers", "§4.1, Fig. 1", _X + "core:layers",
+                   report=_R + "layers:build"),
     ExperimentSpec("overlap", "Overlap between relations' neuron sets", "Overlap", "§4.1, Fig. 2", _X + "core:overlap"),
     ExperimentSpec("intra", "Intra-relation effect of deactivation", "Intra-relation", "§4.2.1, Fig. 3", _X + "core:intra",
                    summary=_X + "summaries:IntraSummary"),

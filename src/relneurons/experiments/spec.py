@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
+from ..expertise.config import IdentifyConfig
+
 
 @dataclass(frozen=True)
 class Key:
@@ -86,6 +88,7 @@ class ExperimentSpec:
     options: type | None = None  # frozen dataclass of option(...) fields; None: no options
     section: str = ""  # configuration section of the options: "" = [<name>]; "experiments" for the core's shared keys
     summary: str | None = None  # "module:Class" of the typed summary.json, None when it is a plain dict
+    report: str = ""  # "module:function" building its report section (template sections/<name>.html.j2); "": generic
 
     @property
     def config_section(self) -> str:
@@ -129,7 +132,7 @@ FORCE_CHOICES = ("zero", "median")
 class StudyConfig:
     """The settings every experiment of a study shares; its defaults are those of `relneurons experiment`."""
 
-    k: float = 3000  # count or fraction of the neuron set
+    k: float = IdentifyConfig.k  # count or fraction of the neuron set: identify's top-k unless a study chooses another
     seeds: int = 10  # random baselines
     n_boot: int = 2000
     max_det: int = 100  # validated P_det prompts evaluated per relation (seeded subsample)

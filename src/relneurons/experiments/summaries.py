@@ -9,9 +9,9 @@ read back as NaN.
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -87,8 +87,7 @@ class InterSummary:
     version: int = SUMMARY_VERSION
 
 
-Summary = TypeVar("Summary", IntraSummary, InterSummary)
-_ITEMS = {"tests": RelationTest, "relations": OwnVsOther}
+Summary = TypeVar("Summary")
 
 
 def _clean(value: Any) -> Any:
@@ -103,8 +102,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_summary(folder: Path, summary: IntraSummary | InterSummary) -> None:
+def write_summary(folder: Path, summary: Any) -> None:
+    """`folder/summary.json` from a summary dataclass (with `experiment` and `version` fields); NaN as null."""
     io.write_json(Path(folder) / "summary.json", _clean(asdict(summary)))
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    """`value` read from JSON as the annotated type `hint`: nested summary dataclasses in lists, dicts or alone are
+    rebuilt, null floats become NaN."""
+    origin, args = get_origin(hint), get_args(hint)
+    if is_dataclass(hint) and isinstance(value, dict):
+        return _build(hint, value, where)
+    if origin is list and args and isinstance(value, list):
+        return [_value(args[0], v, where) for v in value]
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        return {k: _value(args[1], v, where) for k, v in value.items()}
+    if value is None and (hint is float or float in args):
+        return math.nan
+    return value
 
 
 def _build(cls: type, data: dict, where: str) -> Any:
@@ -112,31 +127,27 @@ def _build(cls: type, data: dict, where: str) -> Any:
     missing = [n for n, f in names.items() if n not in data and f.default is MISSING and f.default_factory is MISSING]
     if missing:
         raise DataError(f"{where} lacks the fields {missing}; rerun the experiment with this version of relneurons")
-    kwargs = {}
-    for name, value in data.items():
-        if name not in names:
-            continue
-        if name in _ITEMS and isinstance(value, list):
-            value = [_build(_ITEMS[name], item, where) for item in value]
-        elif value is None and names[name].type == "float":
-            value = math.nan
-        kwargs[name] = value
-    return cls(**kwargs)
+    hints = get_type_hints(cls)
+    return cls(**{name: _value(hints[name], value, where) for name, value in data.items() if name in names})
 
 
 def read_summary(folder: Path, cls: type[Summary]) -> Summary:
-    """The typed summary of a results folder (e.g. results/intra), or a DataError saying what to rerun."""
+    """The typed summary of a results folder (e.g. results/intra), or a DataError saying what to rerun.
+
+    `cls` is a dataclass with `experiment` and `version` defaults; a summary of another experiment or version is
+    refused rather than misread."""
     path = Path(folder) / "summary.json"
+    experiment = cls.experiment
     if not path.is_file():
-        raise DataError(f"{path} is missing: run the {cls.experiment} experiment first")
+        raise DataError(f"{path} is missing: run the {experiment} experiment first")
     try:
         data = io.read_json(path)
     except ValueError as err:
-        raise DataError(f"{path} is not valid JSON ({err}); rerun the {cls.experiment} experiment") from None
-    if not isinstance(data, dict) or data.get("experiment") != cls.experiment or data.get("version") != SUMMARY_VERSION:
+        raise DataError(f"{path} is not valid JSON ({err}); rerun the {experiment} experiment") from None
+    if not isinstance(data, dict) or data.get("experiment") != experiment or data.get("version") != cls.version:
         found = (data.get("experiment"), data.get("version")) if isinstance(data, dict) else type(data).__name__
-        raise DataError(f"{path} is not a version-{SUMMARY_VERSION} {cls.experiment} summary (found {found}); "
-                        f"rerun the {cls.experiment} experiment with this version of relneurons")
+        raise DataError(f"{path} is not a version-{cls.version} {experiment} summary (found {found}); "
+                        f"rerun the {experiment} experiment with this version of relneurons")
     return _build(cls, data, str(path))
 
 

@@ -1,0 +1,1089 @@
+"""TRANSITIONAL (issue 13): the f-string sections not yet moved to templates/sections/. Delete with the last.
+
+The run report: one self-contained HTML file (``RUN/report.html``).
+
+`build_report(run_dir)` reads a run folder (manifest, activation store,
+identification summary, ``results/<experiment>/`` tables and figures) and
+writes ``report.html`` beside them, atomically. The file opens from disk with
+no server and no network: figures are embedded as base64 PNG data URIs, the
+CSS and the (small, optional) script are inline, no fonts or resources are
+fetched.
+
+What it shows: the study settings (model, neuron set, k stated both as a count
+and as a fraction, correctness rule, templates, seeds, versions, per-stage
+timings), per-relation prompt counts, then one section per experiment present,
+in the order of the experiment specs (experiments/registry.py), each with its figure, a caption, the key numbers (with
+intervals) and the tables themselves. The headline numbers of intra and inter
+(relation vs random sets, own vs other drop) are read from their typed
+summaries (`experiments.summaries`), never recomputed here; a summary of another
+version gives a note asking to rerun the experiment. Settings come from what
+the run folder holds: the store identity, manifest.json's sectioned config and
+its seeds.
+The two heatmaps (overlap, inter-relation drop) are drawn as HTML grids whose
+cells carry their values as tooltips (``title``; works without script) and,
+with script, in a read-out line under the grid; the matplotlib PNG is kept
+below each grid as a plain image. Folders the report does not know are shown
+generically (summary, tables, figures).
+
+Missing pieces never crash the build: an absent experiment folder is simply
+not shown, a missing or unreadable store / identify / manifest file or table
+gives a visible note. Every text taken from the run (relation names,
+generations, configuration values) is HTML-escaped. The output depends only on
+the run folder's contents (no build timestamp), so rebuilding gives the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import math
+import numbers
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from relneurons import io
+from relneurons.errors import DataError
+from relneurons.experiments.registry import SPECS
+from relneurons.experiments.summaries import InterSummary, IntraSummary, read_summary
+
+
+
+#: Experiment folders in the registry's order (experiments/registry.py SPECS), with their titles and paper
+#: references; folders of other names follow, shown generically.
+EXPERIMENT_ORDER = tuple(spec.name for spec in SPECS)
+_TITLES = {spec.name: (spec.title, spec.ref) for spec in SPECS}
+_SHORT = {spec.name: spec.short for spec in SPECS}
+
+_GENERIC_MAX_ROWS = 50
+_CELL_MAX_CHARS = 300
+_NA = "n/a"
+_NA_COLOR = "#d9d9d9"
+
+# ----------------------------------------------------------------- formatting
+
+
+def _e(value: Any) -> str:
+    """HTML-escape any value's text (quotes included, safe in attributes)."""
+    return html.escape(str(value), quote=True)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _f2(value: Any) -> str:
+    """Accuracy-like number, 2 decimals; NaN -> n/a."""
+    return _NA if _missing(value) else f"{float(value):.2f}"
+
+
+def _fp(value: Any) -> str:
+    """p-value, 3 decimals (< 0.001 below that); NaN -> n/a."""
+    if _missing(value):
+        return _NA
+    value = float(value)
+    return "< 0.001" if 0 <= value < 0.001 else f"{value:.3f}"
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    """A fraction shown as a percentage."""
+    return _NA if _missing(value) else f"{float(value) * 100:.{digits}f}%"
+
+
+def _int(value: Any) -> str:
+    return _NA if _missing(value) else f"{int(value):,}"
+
+
+def _ci(low: Any, high: Any, fmt: Callable[[Any], str] = _f2) -> str:
+    """'[low, high]', or '' when the interval is absent."""
+    if _missing(low) and _missing(high):
+        return ""
+    return f"[{fmt(low)}, {fmt(high)}]"
+
+
+def _with_ci(value: Any, low: Any, high: Any, fmt: Callable[[Any], str] = _f2) -> str:
+    interval = _ci(low, high, fmt) if not _missing(value) else ""
+    return f"{fmt(value)} {interval}".strip()
+
+
+def _seconds(value: Any) -> str:
+    if _missing(value):
+        return _NA
+    s = float(value)
+    if s < 60:
+        return f"{s:.1f} s"
+    minutes, sec = divmod(int(round(s)), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _number(value: Any) -> str:
+    """A number of unknown meaning, for generic tables and summaries."""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}" if abs(int(value)) >= 10000 else str(int(value))
+    v = float(value)
+    if math.isnan(v):
+        return _NA
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v.is_integer() and abs(v) < 1e15:
+        return _number(int(v))
+    if abs(v) < 0.01:
+        return f"{v:.2g}"
+    return f"{v:.2f}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def _text(value: Any, limit: int = _CELL_MAX_CHARS) -> str:
+    """Free text (a prompt, a generation) escaped, shortened, with line breaks shown as a dim ↵."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return _e(text).replace("\r", "").replace("\n", '<span class="nl">↵</span>')
+
+
+def _is_p_column(column: str) -> bool:
+    col = column.lower()
+    return col.startswith("p_") or col in ("p", "pvalue") or col.endswith("_p") or col.endswith("p_value")
+
+
+def _column_formatter(column: str, series: pd.Series) -> Callable[[Any], str]:
+    """How to show one column of a generic table: p-values to 3 decimals, accuracies etc. to 2,
+    whole-number float columns as integers, tiny values with 2 significant digits."""
+    if pd.api.types.is_bool_dtype(series):
+        return lambda v: _NA if _missing(v) else ("yes" if v else "no")
+    if pd.api.types.is_numeric_dtype(series):
+        if _is_p_column(column):
+            return _fp
+        values = pd.to_numeric(series, errors="coerce").dropna()
+        values = values[np.isfinite(values)]
+        if pd.api.types.is_integer_dtype(series) or (len(values) and (values == values.round()).all()):
+            return lambda v: _e(_number(v))
+        small = len(values) and values.abs().max() < 0.01
+        return lambda v: _NA if _missing(v) else (f"{float(v):.2g}" if small else _e(_number(v) if abs(float(v)) >= 1000 else f"{float(v):.2f}"))
+
+    def fmt(v: Any) -> str:
+        if _missing(v):
+            return _NA
+        if isinstance(v, (list, tuple, dict, np.ndarray)):
+            v = json.dumps(v if not isinstance(v, np.ndarray) else v.tolist(), default=str)
+        return _text(v)
+
+    return fmt
+
+
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
+# ----------------------------------------------------------------- loading
+
+
+class _Notes:
+    """Problems met while reading the run folder, shown in the report."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, text: str) -> None:
+        self.items.append(text)
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _read_json(path: Path, notes: _Notes | None, root: Path) -> Any:
+    if not path.is_file():
+        if notes is not None:
+            notes.add(f"{_rel(path, root)} not found.")
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        if notes is not None:
+            notes.add(f"{_rel(path, root)} could not be read ({type(exc).__name__}: {exc}).")
+        return None
+
+
+def _read_table(folder: Path, name: str, notes: _Notes | None = None, root: Path | None = None) -> pd.DataFrame | None:
+    """`<name>.parquet`, else `<name>.csv`, else None (with a note if `notes`)."""
+    for suffix, reader in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
+        path = folder / f"{name}{suffix}"
+        if path.is_file():
+            try:
+                return reader(path)
+            except Exception as exc:  # noqa: BLE001 - a corrupt table must not stop the report
+                if notes is not None:
+                    notes.add(f"{_rel(path, root or folder)} could not be read ({type(exc).__name__}: {exc}).")
+                return None
+    if notes is not None:
+        notes.add(f"{_rel(folder / (name + '.parquet'), root or folder)} not found.")
+    return None
+
+
+def _has(df: pd.DataFrame | None, columns: Iterable[str]) -> bool:
+    return df is not None and not df.empty and all(c in df.columns for c in columns)
+
+
+def _order(values: Iterable[Any], preferred: Sequence[str] = ()) -> list[str]:
+    """Distinct values as strings: those in `preferred` first (in its order), then first appearance."""
+    seen = list(dict.fromkeys(str(v) for v in values))
+    first = [p for p in preferred if p in seen]
+    return first + [v for v in seen if v not in first]
+
+
+# ----------------------------------------------------------------- HTML pieces
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if len(data) >= 24 and data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    return None
+
+
+def _img(path: Path, root: Path, alt: str) -> str:
+    data = path.read_bytes()
+    size = _png_size(data)
+    dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
+    return (f'<img class="plot" src="data:image/png;base64,{base64.b64encode(data).decode("ascii")}"{dims} '
+            f'alt="{_e(alt)}" data-figure="{_e(_rel(path, root))}">')
+
+
+def _figure(path: Path, root: Path, caption: str, alt: str | None = None) -> str:
+    """A <figure> with the embedded PNG; `caption` is already HTML."""
+    return (f'<figure>{_img(path, root, alt or path.stem)}'
+            f'<figcaption>{caption}<span class="file">{_e(_rel(path, root))}</span></figcaption></figure>')
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{_e(text)}</p>'
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str], *, numeric: Sequence[bool] | None = None,
+           cls: str = "", caption: str = "") -> str:
+    """A table from already-escaped cell strings."""
+    numeric = numeric or [False] * len(header)
+    head = "".join(f'<th{" class=num" if n else ""} scope="col">{h}</th>' for h, n in zip(header, numeric))
+    body = "".join("<tr>" + "".join(f'<td class={"num" if n else "txt"}>{c}</td>' for c, n in zip(row, numeric)) + "</tr>"
+                   for row in rows)
+    cap = f"<caption>{caption}</caption>" if caption else ""
+    return (f'<div class="tablewrap"><table class="data {cls}">{cap}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def _generic_table(df: pd.DataFrame, max_rows: int = _GENERIC_MAX_ROWS) -> str:
+    shown = df.head(max_rows)
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    formats = [_column_formatter(str(c), df[c]) for c in df.columns]
+    rows = [[f(v) for f, v in zip(formats, row)] for row in shown.itertuples(index=False, name=None)]
+    caption = f"first {max_rows} of {len(df):,} rows" if len(df) > max_rows else ""
+    return _table(rows, [_e(c) for c in df.columns], numeric=numeric, caption=caption)
+
+
+def _details(summary: str, body: str, open_: bool = False) -> str:
+    return f'<details{" open" if open_ else ""}><summary>{summary}</summary>{body}</details>'
+
+
+def _kv(pairs: Sequence[tuple[str, str]], cls: str = "kv") -> str:
+    """Key/value table; keys and values already escaped."""
+    rows = "".join(f'<tr><th scope="row">{k}</th><td>{v}</td></tr>' for k, v in pairs)
+    return f'<table class="{cls}"><tbody>{rows}</tbody></table>'
+
+
+def _jsonish(value: Any) -> str:
+    """A config / summary value as short escaped text."""
+    if isinstance(value, str):
+        return _e(value)
+    if isinstance(value, float) and math.isnan(value):
+        return _NA
+    if isinstance(value, (bool, int, float)) or value is None:
+        return _e(json.dumps(value))
+    return f"<code>{_e(json.dumps(value, default=str, sort_keys=True))}</code>"
+
+
+def _hex(rgba: Sequence[float]) -> str:
+    r, g, b = (int(round(255 * max(0.0, min(1.0, c)))) for c in rgba[:3])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _heatmap(name: str, rows: list[str], cols: list[str], values: np.ndarray, labels: list[list[str]],
+             tips: list[list[str]], *, cmap: str, vmin: float, vmax: float, row_title: str, col_title: str,
+             legend: str) -> str:
+    """An HTML grid heatmap: coloured cells with the value, tooltips (title) and a script read-out line.
+
+    NaN cells are grey and read "n/a". Works without script (tooltips are the
+    native `title`), the script only mirrors the hovered/focused cell's text
+    into the read-out line and highlights its row and column.
+    """
+    import matplotlib
+
+    colormap = matplotlib.colormaps[cmap]
+    span = (vmax - vmin) or 1.0
+    head = "".join(f'<th class="colh" scope="col" data-c="{j}"><span>{_e(c)}</span></th>' for j, c in enumerate(cols))
+    body = []
+    for i, r in enumerate(rows):
+        cells = []
+        for j in range(len(cols)):
+            v = values[i, j]
+            tip = _e(tips[i][j])
+            if np.isnan(v):
+                cells.append(f'<td class="cell na" tabindex="0" data-r="{i}" data-c="{j}" title="{tip}" data-tip="{tip}">{_NA}</td>')
+                continue
+            rgba = colormap(min(1.0, max(0.0, (float(v) - vmin) / span)))
+            lum = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2]
+            style = f"background:{_hex(rgba)};color:{'#111' if lum > 0.5 else '#fff'}"
+            cells.append(f'<td class="cell" tabindex="0" data-r="{i}" data-c="{j}" style="{style}" '
+                         f'title="{tip}" data-tip="{tip}">{_e(labels[i][j])}</td>')
+        body.append(f'<tr><th class="rowh" scope="row" data-r="{i}">{_e(r)}</th>{"".join(cells)}</tr>')
+    stops = ", ".join(_hex(colormap(x)) for x in np.linspace(0, 1, 11))
+    legend_html = (f'<div class="hm-legend"><span>{_e(_number(vmin))}</span>'
+                   f'<span class="bar" style="background:linear-gradient(to right, {stops})"></span>'
+                   f'<span>{_e(_number(vmax))}</span><span class="lab">{_e(legend)}</span>'
+                   f'<span class="na-key">n/a</span><span class="lab">undefined</span></div>')
+    return (f'<div class="heatmap" data-heatmap="{_e(name)}">'
+            f'<div class="hm-scroll"><table class="hm"><thead><tr><th class="corner">'
+            f'<span class="rt">{_e(row_title)} ↓</span><span class="ct">{_e(col_title)} →</span></th>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>{legend_html}'
+            f'<p class="hm-readout" aria-live="polite">Hover over (or focus) a cell to see its values.</p></div>')
+
+
+# ----------------------------------------------------------------- run context
+
+
+class _Run:
+    """Everything read once from the run folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.notes = _Notes()
+        self.manifest = _read_json(root / "manifest.json", self.notes, root) or {}
+        self.store = _read_json(root / "store" / "manifest.json", self.notes, root) or {}
+        self.identify = _read_json(root / "identify" / "summary.json", self.notes, root) or {}
+        self.prompts = _read_table(root / "store", "prompts", self.notes, root)
+        if not isinstance(self.manifest, dict):
+            self.manifest = {}
+        if not isinstance(self.store, dict):
+            self.store = {}
+        if not isinstance(self.identify, dict):
+            self.identify = {}
+        self.config = self.manifest.get("config") if isinstance(self.manifest.get("config"), dict) else {}
+        self.settings = _config_settings(self.config)
+        identity = self.store.get("identity")
+        self.identity = identity if isinstance(identity, dict) else {}
+        self.results = root / "results"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A setting from the store identity, else the run configuration."""
+        for source in (self.identity, self.settings):
+            if key in source and source[key] is not None:
+                return source[key]
+        return default
+
+    @property
+    def model(self) -> str:
+        return str(self.get("model", "unknown model"))
+
+    @property
+    def relations(self) -> list[str]:
+        for source in (self.identity.get("relations"), self.settings.get("relations"),
+                       list((self.identify.get("relations") or {}).keys())):
+            if isinstance(source, list) and source:
+                return [str(r) for r in source]
+        return []
+
+    @property
+    def k_text(self) -> str | None:
+        k, n = self.identify.get("k"), self.identify.get("n_neurons") or self.identity.get("n_neurons")
+        name = self.identify.get("neuron_set") or self.identity.get("neuron_set") or ""
+        if isinstance(k, (int, float)) and isinstance(n, (int, float)) and n:
+            return f"k = {int(k):,} ({k / n:.2%} of {int(n):,} {name} neurons)".replace("  ", " ")
+        for exp in ("intra", "inter", "layers"):
+            summary = _read_json(self.results / exp / "summary.json", None, self.root)
+            if isinstance(summary, dict) and summary.get("k_text"):
+                return str(summary["k_text"])
+        if "k" in self.settings:
+            k = self.settings["k"]
+            return f"k = {k:.2%} of the neuron set" if isinstance(k, float) and k < 1 else f"k = {k}"
+        return None
+
+    @property
+    def k(self) -> int | None:
+        k = self.identify.get("k")
+        return int(k) if isinstance(k, (int, float)) else None
+
+
+    def summary(self, experiment: str, cls: type, notes: _Notes) -> Any:
+        """The experiment's typed summary (`experiments.summaries`), or None with a note saying what to rerun."""
+        if not (self.results / experiment / "summary.json").is_file():
+            return None
+        try:
+            return read_summary(self.results / experiment, cls)
+        except DataError as exc:
+            notes.add(str(exc).replace(str(self.root), "RUN"))
+            return None
+
+    @property
+    def random_seeds(self) -> list[int] | None:
+        """The seeds of the random-k sets: the intra summary's, else the count the manifest records."""
+        try:
+            return list(read_summary(self.results / "intra", IntraSummary).random_seeds)
+        except DataError:
+            pass
+        recorded = self.manifest.get("seeds")
+        n = recorded.get("random_neurons") if isinstance(recorded, dict) else self.settings.get("random_seeds")
+        return list(range(int(n))) if isinstance(n, (int, float)) and not isinstance(n, bool) else None
+
+
+#: Where the report finds a setting in the run's config (manifest.json "config" = config.toml's sections).
+_CONFIG_PLACES = {"model": ("model", "name"), "dtype": ("model", "dtype"), "relations": ("data", "relations"),
+                  "templates": ("data", "templates"), "suffix": ("data", "suffix"), "rule": ("data", "rule"),
+                  "seed": ("data", "seed"), "n_eval": ("data", "n_eval"), "k": ("neurons", "k"),
+                  "neuron_set": ("neurons", "set"), "random_seeds": ("experiments", "random_seeds"),
+                  "n_boot": ("bootstrap", "n_boot")}
+
+
+def _config_settings(config: dict) -> dict:
+    """Flat settings from the sectioned config the pipeline writes (empty values are unset)."""
+    out = {}
+    for name, (section, key) in _CONFIG_PLACES.items():
+        part = config.get(section)
+        value = part.get(key) if isinstance(part, dict) else None
+        if value is not None and value != "":
+            out[name] = value
+    return out
+
+
+# ----------------------------------------------------------------- header sections
+
+
+def _duration(start: Any, end: Any) -> str | None:
+    try:
+        a = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        b = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return _seconds((b - a).total_seconds())
+
+
+def _settings(run: _Run) -> str:
+    m, idn = run.manifest, run.identity
+    pairs: list[tuple[str, str]] = [("model", _e(run.model))]
+    if idn.get("model_fingerprint"):
+        pairs.append(("model file", f'<code class="hash">{_e(idn["model_fingerprint"])}</code>'))
+    if idn.get("model_dtype") or run.get("dtype"):
+        pairs.append(("dtype", _e(idn.get("model_dtype") or run.get("dtype"))))
+    nset = run.identify.get("neuron_set") or idn.get("neuron_set") or run.settings.get("neuron_set")
+    n_neurons = run.identify.get("n_neurons") or idn.get("n_neurons")
+    if nset is not None:
+        size = f" ({int(n_neurons):,} neurons)" if isinstance(n_neurons, (int, float)) else ""
+        pairs.append(("neuron set", _e(f"{nset}{size}")))
+    if run.k_text:
+        pairs.append(("k", _e(run.k_text)))
+    rule = run.get("rule")
+    if rule is not None:
+        pairs.append(("correctness rule", _e(rule)))
+    templates = run.get("templates")
+    if templates is not None:
+        text = ", ".join(f"#{t}" for t in templates) if isinstance(templates, list) else str(templates)
+        pairs.append(("templates", _e(text) + ' <span class="dim">(texts per relation in section 2)</span>'))
+    if run.get("suffix") is not None:
+        pairs.append(("prompt suffix", f"<code>{_e(repr(run.get('suffix')))}</code>"))
+    if idn.get("add_bos") is not None:  # the rest of the prompt style (relneurons calibrate), and what the token means average
+        pairs.append(("BOS token", _e(f"{'added' if idn['add_bos'] else 'none'} (bos = {idn.get('bos', 'auto')}); "
+                                      f"{'in' if idn.get('mean_bos', True) else 'left out of'} the token means")))
+    if idn.get("max_new_tokens") is not None:
+        pairs.append(("new tokens judged", _e(idn["max_new_tokens"])))
+    if idn.get("n_eval") is not None:
+        pairs.append(("P_eva prompts per relation", _e(idn["n_eval"])))
+    seeds = []
+    random_seeds = run.random_seeds
+    if random_seeds:
+        listed = ", ".join(map(str, random_seeds)) if len(random_seeds) <= 5 else f"{random_seeds[0]}–{random_seeds[-1]}"
+        seeds.append(f"{_plural(len(random_seeds), 'random-k set')} (seeds {listed})")
+    if run.get("seed") is not None:
+        seeds.append(f"sampling seed {run.get('seed')}")
+    if seeds:
+        pairs.append(("seeds", _e(", ".join(seeds))))
+    if run.relations:
+        pairs.append(("relations", _e(f"{len(run.relations)}: " + ", ".join(run.relations))))
+    versions = m.get("versions")
+    if isinstance(versions, dict) and versions:
+        pairs.append(("versions", _e(", ".join(f"{k} {v}" for k, v in sorted(versions.items())))))
+    if m.get("machine") or run.store.get("machine"):
+        machine = m.get("machine") or run.store.get("machine")
+        if isinstance(machine, dict):  # run manifests record the machine as fields
+            machine = ", ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in machine.items())
+        pairs.append(("machine", _e(machine)))
+    if m.get("started") is not None:
+        pairs.append(("started", _e(m["started"])))
+    if m.get("finished") is not None:
+        dur = _duration(m.get("started"), m["finished"])
+        pairs.append(("finished", _e(m["finished"]) + (f" ({_e(dur)})" if dur else "")))
+
+    stages = m.get("stages")
+    stage_html = ""
+    if isinstance(stages, dict) and stages:
+        rows, total = [], 0.0
+        for name, info in stages.items():
+            info = info if isinstance(info, dict) else {"status": info}
+            sec = info.get("seconds")
+            if isinstance(sec, (int, float)) and not math.isnan(sec):
+                total += float(sec)
+            rows.append([_e(name), _e(info.get("status", "")), _e(_seconds(sec))])
+        rows.append(["<b>total</b>", "", f"<b>{_e(_seconds(total))}</b>"])
+        stage_html = _table(rows, ["stage", "status", "time"], numeric=[False, False, True], cls="compact")
+    else:
+        stage_html = _note("No per-stage timings in manifest.json.")
+
+    config_html = ""
+    if run.config:
+        config_html = _details("Full configuration (as resolved)",
+                               _kv([(_e(k), _jsonish(v)) for k, v in sorted(run.config.items())], cls="kv small"))
+    return (f'<section id="settings"><h2>Study settings</h2><div class="cols">'
+            f'<div>{_kv(pairs)}</div><div><h3>Stage timings</h3>{stage_html}</div></div>{config_html}</section>')
+
+
+def _prompt_counts(run: _Run) -> str:
+    parts = []
+    positives = run.identify.get("relations") if isinstance(run.identify.get("relations"), dict) else {}
+    skipped = run.identify.get("skipped") if isinstance(run.identify.get("skipped"), dict) else {}
+    prompts = run.prompts
+    counts = None
+    if _has(prompts, ["relation", "correct"]):
+        counts = prompts.groupby(prompts["relation"].astype(str), sort=False)["correct"].agg(["size", "sum"])
+    elif prompts is not None:
+        parts.append(_note("store/prompts.parquet lacks the relation / correct columns; P_det counts unavailable."))
+    eva = None
+    intra = _read_table(run.results / "intra", "intra") if (run.results / "intra").is_dir() else None
+    if _has(intra, ["relation", "split", "condition", "n"]):
+        sel = intra[(intra["split"] == "P_eva") & (intra["condition"] == "original")]
+        eva = dict(zip(sel["relation"].astype(str), sel["n"]))
+    relations = _order(list(run.relations) + (list(counts.index) if counts is not None else [])
+                       + list(positives) + list(skipped))
+    if not relations:
+        parts.append(_note("No relations found (store and identify summaries missing)."))
+        return f'<section id="prompts"><h2>Prompts per relation</h2>{"".join(parts)}</section>'
+
+    rows = []
+    templates = {}
+    if _has(prompts, ["relation", "template"]):
+        templates = {str(r): list(dict.fromkeys(g["template"].astype(str))) for r, g in prompts.groupby("relation", sort=False)}
+    for r in relations:
+        if counts is not None and r in counts.index:
+            size, correct = int(counts.loc[r, "size"]), int(counts.loc[r, "sum"])
+            det = [_int(size), _int(correct), _pct(correct / size if size else float("nan"), 0)]
+        else:
+            det = [_NA, _NA, _NA]
+        pos = positives.get(r, {}) if isinstance(positives.get(r), dict) else {}
+        status = "skipped (see below)" if r in skipped else ("used" if pos else "")  # the reason is listed under the table
+        rows.append([_e(r), *[_e(x) for x in det], _e(_int(pos.get("positives"))), _e(_int(pos.get("negatives"))),
+                     _e(_int(eva.get(r)) if eva and r in eva else _NA), _e(status),
+                     "<br>".join(f"<code>{_e(t)}</code>" for t in templates.get(r, []))])
+    header = ["relation", "P_det prompts", "validated (correct)", "%", "positives", "negatives", "P_eva prompts", "status", "templates"]
+    intro = ("<p>P_det: the prompts the neurons were identified on; <i>validated</i> = the original model answers them "
+             f"correctly under the <b>{_e(run.get('rule', '?'))}</b> rule. Positives are the validated prompts of the "
+             "relation, negatives the prompts of other relations used against them (per relation). P_eva: held-out "
+             "prompts used to measure accuracy.</p>")
+    skipped_html = ""
+    if skipped:
+        skipped_html = "<p><b>Skipped relations:</b> " + "; ".join(f"{_e(r)} ({_e(why)})" for r, why in skipped.items()) + ".</p>"
+    table = _table(rows, header, numeric=[False, True, True, True, True, True, True, False, False])
+    return f'<section id="prompts"><h2>Prompts per relation</h2>{intro}{"".join(parts)}{table}{skipped_html}</section>'
+
+
+# ----------------------------------------------------------------- experiments
+
+
+class _Section:
+    """Collects the pieces of one experiment's section."""
+
+    def __init__(self, run: _Run, name: str) -> None:
+        self.run, self.name = run, name
+        self.folder = run.results / name
+        self.notes = _Notes()
+        self.body: list[str] = []
+        self.used_png: set[str] = set()
+        self.used_tables: set[str] = {"summary"}
+        self.summary = _read_json(self.folder / "summary.json", None, run.root)
+
+    def table(self, name: str, required: Sequence[str] = (), optional: bool = False) -> pd.DataFrame | None:
+        """A table of this experiment; a missing one gives a note unless `optional`."""
+        self.used_tables.add(name)
+        if optional and not any((self.folder / f"{name}{ext}").is_file() for ext in (".parquet", ".csv")):
+            return None
+        df = _read_table(self.folder, name, self.notes, self.run.root)
+        if df is not None and required and not _has(df, required):
+            missing = [c for c in required if c not in df.columns]
+            self.notes.add(f"{name}: " + (f"lacks columns {missing}." if missing else "empty."))
+            return None
+        return df
+
+    def figure(self, stem: str, caption: str) -> str:
+        path = self.folder / f"{stem}.png"
+        if not path.is_file():
+            return ""
+        self.used_png.add(path.name)
+        return _figure(path, self.run.root, caption, alt=f"{self.name}: {stem}")
+
+    def fallback_figure(self, stem: str, caption: str) -> str:
+        """The PNG behind a <details> (for heatmaps whose HTML grid is the primary view)."""
+        path = self.folder / f"{stem}.png"
+        if not path.is_file():
+            return ""
+        self.used_png.add(path.name)
+        return _details("Static image (PNG)", _figure(path, self.run.root, caption, alt=f"{self.name}: {stem}"))
+
+    def rest(self) -> str:
+        """Figures not shown yet, and a list of the other files in the folder."""
+        out = []
+        for png in sorted(self.folder.glob("*.png")):
+            if png.name not in self.used_png:
+                self.used_png.add(png.name)
+                out.append(_figure(png, self.run.root, f"Figure {_e(png.stem)}."))
+        others = sorted(p.name for p in self.folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                        and p.suffix in (".parquet", ".csv") and p.stem not in self.used_tables)
+        if others:
+            out.append(f'<p class="files">Also in this folder: {", ".join(f"<code>{_e(o)}</code>" for o in others)}.</p>')
+        return "".join(out)
+
+
+def _kline(run: _Run, summary: Any) -> str:
+    if isinstance(summary, dict) and summary.get("k_text"):
+        return str(summary["k_text"])
+    return run.k_text or "k = ?"
+
+
+def _layers(s: _Section) -> None:
+    df = s.table("layers", ["relation", "layer", "count"])
+    k_text = _kline(s.run, s.summary)
+    s.body.append(s.figure("layers", f"Number of each relation's top-k neurons in each layer of the model, one line per relation; "
+                                     f"{_e(k_text)}."))
+    if df is None:
+        return
+    df = df.assign(relation=df["relation"].astype(str))
+    relations = _order(df["relation"], s.run.relations)
+    n_layers = int(df["layer"].max()) + 1
+    lines, early = [], []
+    for r in relations:
+        part = df[df["relation"] == r].sort_values("layer")
+        total = int(part["count"].sum())
+        if total == 0:
+            lines.append(f"{_e(r)}: no neurons")
+            continue
+        peak = part.loc[part["count"].idxmax()]
+        first = int(part[part["layer"] < n_layers / 2]["count"].sum())
+        early.append(first / total)
+        lines.append(f"<b>{_e(r)}</b>: peak at layer {int(peak['layer'])} ({int(peak['count']):,} of {total:,}, "
+                     f"{peak['count'] / total:.0%}); {first / total:.0%} in the first half")
+    key = ""
+    if early:
+        key = (f"<p>On average <b>{np.mean(early):.0%}</b> of a relation's top-k neurons lie in the first half of the "
+               f"model's {n_layers} layers (layers 0–{math.ceil(n_layers / 2) - 1}).</p>")
+    s.body.append(key + "<ul class='keys'>" + "".join(f"<li>{x}</li>" for x in lines) + "</ul>")
+    wide = df.pivot_table(index="relation", columns="layer", values="count", aggfunc="sum", fill_value=0)
+    wide = wide.reindex(relations)
+    rows = [[_e(r)] + [_int(v) for v in wide.loc[r]] for r in relations]
+    s.body.append(_details("Counts per layer", _table(rows, ["relation"] + [_e(c) for c in wide.columns],
+                                                      numeric=[False] + [True] * len(wide.columns), cls="compact")))
+
+
+def _overlap(s: _Section) -> None:
+    df = s.table("overlap", ["relation_i", "relation_j", "overlap"])
+    k_text = _kline(s.run, _read_json(s.run.results / "intra" / "summary.json", None, s.run.root))
+    caption = (f"Number of neurons shared by the top-k sets of two relations; the diagonal is k itself; {_e(k_text)}.")
+    if df is None:
+        s.body.append(s.figure("overlap", caption))
+        return
+    df = df.assign(relation_i=df["relation_i"].astype(str), relation_j=df["relation_j"].astype(str))
+    relations = _order(list(df["relation_i"]) + list(df["relation_j"]), s.run.relations)
+    m = df.pivot_table(index="relation_i", columns="relation_j", values="overlap", aggfunc="first")
+    m = m.reindex(index=relations, columns=relations).to_numpy(dtype=float)
+    diag = np.diag(m)
+    labels = [[_NA if np.isnan(v) else _number(v) for v in row] for row in m]
+    tips = [[(f"{ri} ∩ {rj}: " + (_NA if np.isnan(m[i, j]) else f"{int(m[i, j]):,} neurons")
+              + ("" if np.isnan(m[i, j]) or np.isnan(diag[i]) or not diag[i] else f" ({m[i, j] / diag[i]:.1%} of k)"))
+             for j, rj in enumerate(relations)] for i, ri in enumerate(relations)]
+    vmax = float(np.nanmax(m)) if np.isfinite(m).any() else 1.0
+    s.body.append(_heatmap("overlap", relations, relations, m, labels, tips, cmap="Blues", vmin=0.0, vmax=vmax or 1.0,
+                           row_title="relation", col_title="relation", legend="shared neurons"))
+    s.body.append(f'<p class="caption">{caption}</p>')
+    n = len(relations)
+    if n < 2:
+        s.body.append("<p>Only one relation: no pairs to compare.</p>")
+    else:
+        off = ~np.eye(n, dtype=bool) & ~np.isnan(m)
+        vals = m[off]
+        if vals.size:
+            i, j = np.unravel_index(np.where(off, m, -np.inf).argmax(), m.shape)
+            k = s.run.k or (diag[i] if not np.isnan(diag[i]) else None)
+            share = f" ({m[i, j] / k:.1%} of k)" if k else ""
+            n_zero = int((vals == 0).sum() // 2) if np.allclose(m, m.T, equal_nan=True) else int((vals == 0).sum())
+            pairs = n * (n - 1) // 2 if np.allclose(m, m.T, equal_nan=True) else n * (n - 1)
+            s.body.append(f"<p>The largest overlap between two different relations is <b>{int(m[i, j]):,}</b> neurons{share}, "
+                          f"for {_e(relations[i])} and {_e(relations[j])}; the mean off-diagonal overlap is "
+                          f"<b>{vals.mean():.1f}</b> neurons, and {n_zero:,} of {pairs:,} pairs share no neuron at all.</p>")
+    s.body.append(s.fallback_figure("overlap", caption))
+
+
+def _intra(s: _Section) -> None:
+    df = s.table("intra", ["relation", "split", "condition", "accuracy"])
+    s.used_tables.add("tests")  # shown from the summary, which holds the same rows
+    summary = s.run.summary("intra", IntraSummary, s.notes)
+    k_text = summary.k_text if summary else _kline(s.run, s.summary)
+    n_sets = len(summary.random_seeds) if summary else None
+    seed_txt = f" (mean over {_plural(n_sets, 'random set')})" if n_sets else ""
+    caption = (f"Accuracy of each relation on P_eva and on the validated P_det prompts with the original model, with "
+               f"k random neurons off{seed_txt}, and with the relation's own top-k neurons off; {_e(k_text)}. "
+               "Black bars: 95% bootstrap intervals; orange: spread of the random-k accuracy over the random sets.")
+    s.body.append(s.figure("intra", caption))
+    if df is None:
+        return
+    df = df.assign(relation=df["relation"].astype(str), split=df["split"].astype(str))
+    relations = _order(df["relation"], s.run.relations)
+    splits = _order(df["split"], ["P_eva", "P_det"])
+    tests = {(t.relation, t.split): t for t in summary.tests} if summary else {}
+    idx = df.set_index(["relation", "split", "condition"])
+
+    def get(r: str, sp: str, c: str, col: str) -> Any:
+        try:
+            return idx.loc[(r, sp, c), col] if col in idx.columns else float("nan")
+        except KeyError:
+            return float("nan")
+
+    if summary and summary.n_relations:
+        s.body.append(f'<p class="headline">Deactivating its own top-k lowered P_eva accuracy below the mean of '
+                      f"{_plural(n_sets, 'random set')} for <b>{summary.relation_below_random} of {summary.n_relations}</b> "
+                      f"relations (p &lt; 0.05 for {summary.relation_below_random_p05}, with the random sets as "
+                      "replicates).</p>")
+    means = []
+    for sp in splits:
+        part = df[df["split"] == sp]
+        acc = part.groupby("condition")["accuracy"].mean()
+        means.append(f"{_e(sp)}: original {_f2(acc.get('original'))}, random-k {_f2(acc.get('random'))}, "
+                     f"relation-k {_f2(acc.get('relation'))}")
+    s.body.append(f"<p>Mean accuracy over {_plural(len(relations), 'relation')}: " + "; ".join(means) + ".</p>")
+
+    def versus(t: Any) -> str:
+        pct = _NA if _missing(t.percentile) else f"{t.percentile:.0f}"
+        return (f"percentile {pct} among {_plural(t.n_random_sets, 'random set')}, p vs random {_fp(t.p_relation_vs_random)}, "
+                f"relation − random {_with_ci(t.diff, t.diff_low, t.diff_high)}")
+
+    items = []
+    for r in relations:
+        bits = []
+        for sp in splits:
+            if (r, sp, "original") not in idx.index and (r, sp, "relation") not in idx.index:
+                continue
+            t = tests.get((r, sp))
+            bits.append(f"{_e(sp)} original {_with_ci(get(r, sp, 'original', 'accuracy'), get(r, sp, 'original', 'ci_low'), get(r, sp, 'original', 'ci_high'))}, "
+                        f"random {_f2(get(r, sp, 'random', 'accuracy'))}, relation "
+                        f"{_with_ci(get(r, sp, 'relation', 'accuracy'), get(r, sp, 'relation', 'ci_low'), get(r, sp, 'relation', 'ci_high'))}"
+                        + (f" ({_e(versus(t))})" if t else ""))
+        items.append(f"<li><b>{_e(r)}</b>: " + "; ".join(bits) + "</li>")
+    s.body.append("<ul class='keys'>" + "".join(items) + "</ul>")
+
+    rows = []
+    for sp in splits:
+        for r in relations:
+            if not any((r, sp, c) in idx.index for c in ("original", "random", "relation")):
+                continue
+            seed = ""
+            if not _missing(get(r, sp, "random", "seed_low")):
+                seed = f' <span class="dim">sets {_f2(get(r, sp, "random", "seed_low"))}–{_f2(get(r, sp, "random", "seed_high"))}</span>'
+            row = [_e(r), _e(sp), _e(_int(get(r, sp, "original", "n")))]
+            for c in ("original", "random", "relation"):
+                row.append(_e(_with_ci(get(r, sp, c, "accuracy"), get(r, sp, c, "ci_low"), get(r, sp, c, "ci_high")))
+                           + (seed if c == "random" else ""))
+            t = tests.get((r, sp))
+            if t:
+                row += [_e(_int(t.n_random_sets)), _e(_NA if _missing(t.percentile) else f"{t.percentile:.0f}"),
+                        _e(_fp(t.p_relation_vs_random)), _e(_ci(t.random_low, t.random_high) or _NA),
+                        _e(_with_ci(t.diff, t.diff_low, t.diff_high)), _e(_fp(t.p_relation_vs_original))]
+            else:
+                row += [_e(_NA)] * 6
+            rows.append(row)
+    s.body.append(_table(rows, ["relation", "split", "n", "original [95% CI]", "random-k [95% CI]", "relation-k [95% CI]",
+                                "random sets", "percentile", "p vs random", "random set 95% PI", "relation − random [95% CI]",
+                                "p vs original"], numeric=[False, False] + [True] * 10))
+    s.body.append('<p class="small">percentile: share (%) of the random sets less accurate than the relation set '
+                  "(ties count half). p vs random: one-sided test that the relation set lowers accuracy more than one more "
+                  "random set would: a prediction-interval t-test over the random sets' accuracies (exact rank test from "
+                  "20 sets on; none with one set). random set 95% PI: where one more random set's accuracy would fall. "
+                  "relation − random: bootstrap interval over prompts (whole triples when several templates are used). "
+                  "p vs original: exact McNemar test.</p>")
+
+
+def _inter(s: _Section) -> None:
+    df = s.table("inter", ["evaluated", "deactivated", "drop"])
+    summary = s.summary if isinstance(s.summary, dict) else {}
+    k_text = _kline(s.run, summary)
+    caption = ("Relative accuracy drop (acc<sub>original</sub> − acc<sub>deactivated</sub>) / acc<sub>original</sub>, in %, "
+               f"of the row relation on its P_eva prompts when the column relation's top-k neurons are off; {_e(k_text)}. "
+               "Grey “n/a”: undefined because the original accuracy is 0.")
+    if df is None:
+        s.body.append(s.figure("inter", caption))
+        return
+    df = df.assign(evaluated=df["evaluated"].astype(str), deactivated=df["deactivated"].astype(str))
+    relations = _order(list(df["evaluated"]) + list(df["deactivated"]), s.run.relations)
+    rows_r = [r for r in relations if r in set(df["evaluated"])]
+    cols_r = [r for r in relations if r in set(df["deactivated"])]
+    idx = df.drop_duplicates(["evaluated", "deactivated"]).set_index(["evaluated", "deactivated"])
+
+    def val(r: str, c: str, col: str) -> Any:
+        if (r, c) not in idx.index or col not in idx.columns:
+            return float("nan")
+        return idx.loc[(r, c), col]
+
+    m = np.array([[float(val(r, c, "drop")) * 100 for c in cols_r] for r in rows_r], dtype=float).reshape(len(rows_r), len(cols_r))
+    labels = [[_NA if np.isnan(v) else f"{v:.0f}" for v in row] for row in m]
+    tips = []
+    for r in rows_r:
+        line = []
+        for c in cols_r:
+            drop = val(r, c, "drop")
+            text = (f"evaluated: {r}\ndeactivated: {c}\n"
+                    f"accuracy {_f2(val(r, c, 'acc_original'))} → {_f2(val(r, c, 'acc_deactivated'))}"
+                    + (f" (n = {_int(val(r, c, 'n'))})" if not _missing(val(r, c, "n")) else "") + "\n")
+            if _missing(drop):
+                text += "drop n/a (original accuracy is 0)"
+            else:
+                text += f"drop {_pct(drop)} {_ci(val(r, c, 'drop_low'), val(r, c, 'drop_high'), _pct)}".rstrip()
+            line.append(text)
+        tips.append(line)
+    s.body.append(_heatmap("inter", rows_r, cols_r, m, labels, tips, cmap="RdBu_r", vmin=-100.0, vmax=100.0,
+                           row_title="evaluated", col_title="deactivated", legend="accuracy drop (%)"))
+    s.body.append(f'<p class="caption">{caption}</p>')
+
+    summary = s.run.summary("inter", InterSummary, s.notes)
+    others = {o.relation: o.other_drop for o in summary.relations} if summary else {}
+    if summary:
+        s.body.append(f'<p class="headline">Over the {_plural(summary.compared, "relation")} whose own and mean other drops are '
+                      f"defined, deactivating a relation's own top-k neurons lowered its accuracy by "
+                      f"<b>{_pct(summary.mean_own_drop)}</b> on average; deactivating another relation's lowered it by "
+                      f"<b>{_pct(summary.mean_other_drop)}</b>. The own drop exceeded the mean drop caused by the other relations for "
+                      f"<b>{summary.own_drop_exceeds_mean_other} of {summary.compared}</b> relations; "
+                      f"{_plural(summary.undefined_cells, 'cell')} undefined (original accuracy 0).</p>")
+    items = []
+    for r in rows_r:
+        if r not in cols_r:
+            continue
+        own = val(r, r, "drop")
+        own_txt = ("n/a (original accuracy 0)" if _missing(own)
+                   else f"{_pct(own)} {_ci(val(r, r, 'drop_low'), val(r, r, 'drop_high'), _pct)}".rstrip())
+        items.append(f"<li><b>{_e(r)}</b>: own drop {own_txt} (accuracy {_f2(val(r, r, 'acc_original'))} → "
+                     f"{_f2(val(r, r, 'acc_deactivated'))}); mean drop from other relations {_pct(others.get(r))}</li>")
+    s.body.append("<ul class='keys'>" + "".join(items) + "</ul>")
+    s.body.append(s.fallback_figure("inter", caption))
+    rows = []
+    for r in rows_r:
+        for c in cols_r:
+            if (r, c) not in idx.index:
+                continue
+            rows.append([_e(r), _e(c), _e(_int(val(r, c, "n"))), _e(_f2(val(r, c, "acc_original"))),
+                         _e(_f2(val(r, c, "acc_deactivated"))), _e(_pct(val(r, c, "drop"))),
+                         _e(_ci(val(r, c, "drop_low"), val(r, c, "drop_high"), _pct) or _NA)])
+    s.body.append(_details(f"Table: all {len(rows):,} pairs",
+                           _table(rows, ["evaluated", "deactivated", "n", "acc original", "acc deactivated", "drop",
+                                         "95% CI"], numeric=[False, False, True, True, True, True, True])))
+
+
+def _sweep(s: _Section) -> None:
+    df = s.table("sweep", ["deactivated", "evaluated", "k", "accuracy"])
+    n = (s.summary or {}).get("n_neurons") if isinstance(s.summary, dict) else None
+    caption = ("Accuracy on P_eva as the top-k neurons of the panel's relation are deactivated, for increasing k "
+               "(log scale): the relation itself (red), the mean over the other relations (blue) and each other relation "
+               "(grey); dashed: the original model.")
+    s.body.append(s.figure("sweep", caption))
+    if df is None:
+        return
+    df = df.assign(deactivated=df["deactivated"].astype(str), evaluated=df["evaluated"].astype(str))
+    relations = _order(df["deactivated"], s.run.relations)
+    ks = sorted(int(k) for k in df["k"].unique() if k > 0)
+    if not ks:
+        s.body.append(_note("The sweep has no k > 0."))
+        return
+    top = ks[-1]
+    frac = f" ({top / n:.2%} of {int(n):,} neurons)" if n else ""
+    s.body.append(f"<p>k values: {', '.join(f'{k:,}' for k in ks)}.</p>")
+    own0, ownk, oth0, othk, items = [], [], [], [], []
+    for r in relations:
+        part = df[df["deactivated"] == r]
+        own = part[part["evaluated"] == r].groupby("k")
+        other = part[part["evaluated"] != r].groupby("k")["accuracy"].mean()
+        o_acc = own["accuracy"].mean()
+        if 0 in o_acc.index and top in o_acc.index:
+            own0.append(o_acc[0])
+            ownk.append(o_acc[top])
+        if 0 in other.index and top in other.index:
+            oth0.append(other[0])
+            othk.append(other[top])
+        row = part[(part["evaluated"] == r) & (part["k"] == top)]
+        ci = _ci(row["ci_low"].iloc[0], row["ci_high"].iloc[0]) if len(row) and "ci_low" in row else ""
+        items.append(f"<li><b>{_e(r)}</b>: own accuracy {_f2(o_acc.get(0))} → <b>{_f2(o_acc.get(top))}</b> {ci}".rstrip()
+                     + (f"; other relations {_f2(other.get(0))} → {_f2(other.get(top))}" if len(other) else "") + "</li>")
+    if ownk:
+        s.body.append(f'<p class="headline">At the largest k = {top:,}{frac}, a relation\'s own accuracy went from '
+                      f"{_f2(np.mean(own0))} to <b>{_f2(np.mean(ownk))}</b> on average"
+                      + (f", the other relations' from {_f2(np.mean(oth0))} to <b>{_f2(np.mean(othk))}</b>" if othk else "")
+                      + " (k = 0: original model).</p>")
+    s.body.append(f"<p>Per relation, original → k = {top:,} [95% CI]:</p><ul class='keys'>" + "".join(items) + "</ul>")
+    own_rows = df[df["evaluated"] == df["deactivated"]]
+    all_k = sorted(int(k) for k in df["k"].unique())
+    rows = []
+    for r in relations:
+        sel = own_rows[own_rows["deactivated"] == r].groupby("k")["accuracy"].mean()
+        rows.append([_e(r)] + [_e(_f2(sel.get(k))) for k in all_k])
+    s.body.append(_details("Table: own accuracy per k",
+                           _table(rows, ["relation"] + [("k = 0 (original)" if k == 0 else f"{k:,}") for k in all_k],
+                                  numeric=[False] + [True] * len(all_k), cls="compact")))
+
+
+def _cumulativity(s: _Section) -> None:
+    summ = s.table("summary_table", ["a", "b", "macro", "micro"])
+    per = s.table("cumulativity", ["relation", "a", "b"], optional=True)
+    caption = ("Cumulativity per deactivation range (a, b]: of the P_eva prompts right with the top-a neurons off but "
+               "wrong with the top-b off (#total), #affected are also wrong with only ranks a+1..b off; cumulativity = "
+               "1 − #affected / #total. High values: the extra damage needs the top-a neurons off as well. "
+               "Macro: mean over relations; micro: pooled over prompts.")
+    s.body.append(s.figure("cumulativity", caption))
+    if summ is None:
+        return
+    summ = summ.sort_values(["a", "b"])
+    items = []
+    for row in summ.itertuples(index=False):
+        d = row._asdict()
+        total, affected = d.get("total"), d.get("affected")
+        if not _missing(total) and int(total) == 0:
+            items.append(f"<li>({int(d['a']):,}, {int(d['b']):,}]: no prompt lost in this range (n/a)</li>")
+            continue
+        extra = (f" ({_int(affected)} affected of {_int(total)})" if not _missing(total) else "")
+        nrel = f" over {_plural(int(d['n_relations']), 'relation')}" if not _missing(d.get("n_relations")) else ""
+        items.append(f"<li>({int(d['a']):,}, {int(d['b']):,}]: micro <b>{_f2(d['micro'])}</b>{extra}, "
+                     f"macro {_f2(d['macro'])}{nrel}</li>")
+    s.body.append("<ul class='keys'>" + "".join(items) + "</ul>")
+    rows = [[_e(f"({int(r.a):,}, {int(r.b):,}]"), _e(_f2(r.macro)), _e(_f2(r.micro)),
+             _e(_int(getattr(r, "total", None))), _e(_int(getattr(r, "affected", None))),
+             _e(_int(getattr(r, "n_relations", None)))] for r in summ.itertuples(index=False)]
+    s.body.append(_table(rows, ["range (a, b]", "macro", "micro", "#total", "#affected", "relations"],
+                         numeric=[False, True, True, True, True, True], cls="compact"))
+    if per is not None:
+        s.body.append(_details("Per relation", _generic_table(per, max_rows=500)))
+
+
+_ERROR_LABELS = {"repeats_prompt": "repeats the prompt", "starts_with_the": "starts with “The”",
+                 "starts_with_a": "starts with “A”", "other": "other"}
+
+
+def _errors(s: _Section) -> None:
+    wide = s.table("errors_wide", ["relation"])
+    long = s.table("errors", ["relation", "category", "count"])
+    broken = s.table("broken_prompts", optional=True)
+    summary = s.summary if isinstance(s.summary, dict) else {}
+    k_text = _kline(s.run, _read_json(s.run.results / "intra" / "summary.json", None, s.run.root))
+    n_broken = summary.get("broken_prompts")
+    tokens = summary.get("new_tokens")
+    intro = (f"P_eva prompts the original model answers correctly but gets wrong with the relation's own top-k neurons "
+             f"off, {_e(k_text)}, regenerated with {tokens if tokens is not None else 'more'} new tokens and sorted by what "
+             "the model says instead.")
+    s.body.append(f'<p class="caption">{intro}</p>')
+    if long is not None:
+        cats = _order(long["category"], list(_ERROR_LABELS))
+        pooled = long.groupby("category")["count"].sum()
+        total = int(pooled.sum())
+        shares = ", ".join(f"{_e(_ERROR_LABELS.get(c, c))} <b>{_pct(pooled[c] / total if total else float('nan'), 0)}</b>"
+                           for c in cats)
+        head = f"{_plural(int(n_broken), 'prompt')} broke" if n_broken is not None else f"{_plural(total, 'prompt')} broke"
+        s.body.append(f'<p class="headline">{head}; pooled over relations: {shares}.</p>')
+    if wide is not None:
+        cols = [c for c in wide.columns if c != "relation"]
+        rows = [[_e(row["relation"])] + [(_e(_int(row[c])) if c == "total" else _e(_pct(row[c] / 100, 0))) for c in cols]
+                for _, row in wide.iterrows()]
+        s.body.append(_table(rows, ["relation"] + [_e(_ERROR_LABELS.get(c, c)) for c in cols],
+                             numeric=[False] + [True] * len(cols), cls="compact"))
+    if long is not None:
+        ex_cols = [c for c in long.columns if str(c).startswith("example_")]
+        rows = []
+        for _, row in long.iterrows():
+            examples = [row[c] for c in ex_cols if not _missing(row[c]) and str(row[c]) != ""]
+            if examples:
+                rows.append([_e(row["relation"]), _e(_ERROR_LABELS.get(row["category"], row["category"])),
+                             "".join(f'<code class="gen">{_text(x)}</code>' for x in examples)])
+        if rows:
+            s.body.append(_details("Example generations (↵ = line break)",
+                                   _table(rows, ["relation", "category", "generation"], cls="compact"), open_=True))
+    if broken is not None and not broken.empty:
+        keep = [c for c in ("relation", "text", "object", "generation") if c in broken.columns]
+        s.body.append(_details(f"All broken prompts ({len(broken):,})", _generic_table(broken[keep] if keep else broken)))
+
+
+def _generic(s: _Section) -> None:
+    summary = s.summary
+    if isinstance(summary, dict) and summary:
+        s.body.append(_kv([(_e(k), _jsonish(v)) for k, v in sorted(summary.items())], cls="kv small"))
+    elif summary is not None:
+        s.body.append(f"<pre>{_e(json.dumps(summary, indent=2, default=str))}</pre>")
+    for png in sorted(s.folder.glob("*.png")):
+        s.used_png.add(png.name)
+        s.body.append(_figure(png, s.run.root, f"Figure <code>{_e(png.stem)}</code>."))
+    stems = sorted({p.stem for p in s.folder.iterdir() if p.is_file() and p.suffix in (".parquet", ".csv")
+                    and not p.name.startswith(".")})
+    for stem in stems:
+        s.used_tables.add(stem)
+        df = _read_table(s.folder, stem, s.notes, s.run.root)
+        if df is not None:
+            s.body.append(_details(f"Table <code>{_e(stem)}</code> ({len(df):,} rows)", _generic_table(df), open_=len(df) <= 15))
+
+
+_RENDERERS: dict[str, Callable[[_Section], None]] = {
+    "layers": _layers, "overlap": _overlap, "intra": _intra, "inter": _inter, "sweep": _sweep,
+    "cumulativity": _cumulativity, "errors": _errors,
+}
+
+
+def _experiment(run: _Run, name: str, number: int) -> str:
+    s = _Section(run, name)
+    title, ref = _TITLES.get(name, (name.replace("_", " ").capitalize(), ""))
+    renderer = _RENDERERS.get(name, _generic)
+    try:
+        renderer(s)
+    except Exception as exc:  # noqa: BLE001 - one bad table must not lose the whole report
+        s.notes.add(f"This section could not be drawn from its tables ({type(exc).__name__}: {exc}); showing the raw files.")
+        s.body = []
+        s.used_png, s.used_tables = set(), {"summary"}
+        _generic(s)
+    else:
+        s.body.append(s.rest())
+    notes = "".join(_note(n) for n in s.notes.items)
+    ref_html = f' <span class="ref">{_e(ref)}</span>' if ref else ""
+    return (f'<section id="exp-{_e(name)}" class="experiment" data-experiment="{_e(name)}">'
+            f"<h2>{number}. {_e(title)}{ref_html}</h2>{notes}{''.join(s.body)}</section>")
+
+
+def _experiments(run: _Run) -> list[str]:
+    if not run.results.is_dir():
+        return []
+    present = sorted(p.name for p in run.results.iterdir() if p.is_dir() and not p.name.startswith("."))
+    known = [n for n in EXPERIMENT_ORDER if n in present]
+    return known + [n for n in present if n not in known]
+
+
