@@ -54,11 +54,58 @@ def test_user_file_unknown_key_and_section(tmp_path):
     assert load_config("quick", path)["neurons"]["k"] == 100
 
 
-def test_without_preset_every_key_is_required(tmp_path):
+def test_without_preset_the_keys_without_a_default_are_required(tmp_path):
     path = tmp_path / "study.toml"
     path.write_text("[neurons]\nk = 100\n")
-    with pytest.raises(ConfigError, match="missing keys model.name"):
+    with pytest.raises(ConfigError, match=r"missing keys experiments.run, run.batch_size, run.out \(start from a preset"):
         load_config(None, path)
+
+
+def test_a_key_left_out_takes_its_dataclass_default(tmp_path):
+    """The defaults of [model], [data], [neurons], ... are CollectConfig's, IdentifyConfig's and StudyConfig's fields:
+    a configuration giving only the keys without a default builds the dataclasses' defaults (through the run's own
+    mapping of "" / 0 / "paper" to None for collect)."""
+    from relneurons.activations.collect import CollectConfig
+    from relneurons.data import PAPER_RELATIONS
+    from relneurons.experiments.spec import StudyConfig
+    from relneurons.expertise.identify import IdentifyConfig
+    from relneurons.pipeline.run import collect_config
+
+    path = tmp_path / "study.toml"
+    path.write_text('[experiments]\nrun = ["layers"]\n[run]\nbatch_size = 7\nout = "runs/x"\n')
+    config = load_config(None, path)
+    assert collect_config(config, 7) == CollectConfig(relations=tuple(PAPER_RELATIONS), batch_size=7)
+    n, e = config["neurons"], config["experiments"]
+    assert IdentifyConfig(k=n["k"], negative_ratio=n["negative_ratio"], min_positives=n["min_positives"],
+                          seed=config["data"]["seed"], memory_gb=n["memory_gb"] or None) == IdentifyConfig()
+    assert StudyConfig(k=n["k"], seeds=e["random_seeds"], n_boot=config["bootstrap"]["n_boot"], max_det=e["max_det"],
+                       force=e["force"], batch_size=7, seed=config["data"]["seed"]) == StudyConfig(batch_size=7)
+
+
+def test_every_key_with_a_default_names_an_existing_field():
+    import dataclasses
+
+    from relneurons.pipeline.config import CORE_DEFAULTS, FIELD_OF
+
+    for section, keys in FIELD_OF.items():
+        assert set(keys) <= set(SCHEMA[section]), section
+        for key, (cls, field, _) in keys.items():
+            assert field in {f.name for f in dataclasses.fields(cls)}, (section, key)
+    assert CORE_DEFAULTS["neurons"]["k"] == 3000 and CORE_DEFAULTS["data"]["max_prompts_per_relation"] == 0  # None -> 0
+
+
+@pytest.mark.parametrize("name", ["quick", "paper"])
+def test_presets_only_override_defaults(name):
+    """A preset that repeats a default (n_eval = 50) would hide where the default lives: every key it sets differs."""
+    from importlib import resources
+
+    from relneurons.pipeline.config import CORE_DEFAULTS, OPTION_DEFAULTS, tomllib
+
+    raw = tomllib.loads(resources.files("relneurons").joinpath("resources", "presets", f"{name}.toml").read_text())
+    repeated = [f"{section}.{key}" for section, table in raw.items() for key, value in table.items()
+                if key in {**CORE_DEFAULTS.get(section, {}), **OPTION_DEFAULTS.get(section, {})}
+                and value == {**CORE_DEFAULTS.get(section, {}), **OPTION_DEFAULTS.get(section, {})}[key]]
+    assert repeated == []
 
 
 def test_cli_rejects_bad_config_before_loading_a_model(tmp_path, capsys):

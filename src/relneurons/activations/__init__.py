@@ -1,7 +1,14 @@
-"""Validation + activation capture, and the on-disk activation store (SPEC §1, §3)."""
+"""Validation + activation capture, and the on-disk activation store (SPEC §1, §3).
 
-from .capture import capture_batch, capturing
-from .collect import CollectConfig, collect, detection_prompts
-from .store import ActivationStore
+Names are imported on first use (relneurons._lazy), so that `activations.config` (CollectConfig, whose defaults the
+command line shows) imports without torch.
+"""
 
-__all__ = ["ActivationStore", "CollectConfig", "capture_batch", "capturing", "collect", "detection_prompts"]
+from relneurons._lazy import lazy_package
+
+__all__ = lazy_package(__name__, {
+    "capture": ("capture_batch", "capturing"),
+    "collect": ("collect", "detection_prompts"),
+    "config": ("CollectConfig",),
+    "store": ("ActivationStore",),
+})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,50 +14,17 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.splits import relation_rng
-from ..data import DEFAULT_SUFFIX, build_prompts, is_correct, load_relations, resolve_data_dir, split
+from ..data import build_prompts, is_correct, load_relations, resolve_data_dir, split
 from .. import parallel
-from ..errors import ConfigError
 from ..model.batching import Shrinking
-from ..model.loading import DEFAULT_MODEL, load_model, model_fingerprint
+from ..model.loading import load_model, model_fingerprint
 from ..model.sites import neuron_set
 from ..model.tokenization import check_context, make_policy, token_ids
 from .capture import capture_batch, capturing
+from .config import CollectConfig  # declared without torch (the command line reads its defaults); re-exported
 from .store import ActivationStore, StoreWriter
 
 _CHUNK_BYTES = 256 * 2**20  # activation rows held in memory before a chunk is written
-
-
-@dataclass(frozen=True)
-class CollectConfig:
-    """Everything that decides a store's content (see `identity`)."""
-
-    model: str = DEFAULT_MODEL
-    dtype: str | None = None
-    device: str | None = None
-    max_memory: str | dict | None = None  # device "auto": per-device caps, e.g. "0=20GiB,cpu=60GiB"
-    offload_folder: str | None = None  # device "auto": where layers that fit nowhere go
-    data_dir: str | None = None
-    relations: tuple[str, ...] | None = None  # None: the paper's 12
-    templates: str | tuple = "icl"  # the LRE prompt_templates: the paper's P_det/P_eva (App. K, above the dashed line)
-    suffix: str = DEFAULT_SUFFIX
-    rule: str = "robust"
-    n_eval: int = 50
-    seed: int = 0
-    max_prompts_per_relation: int | None = None  # seeded subsample of P_det prompts (None: all)
-    neuron_set: str = "ffn"
-    batch_size: int = 16
-    max_new_tokens: int = 2
-    bos: str = "auto"
-    mean_bos: bool = True  # the BOS position counts in the token means (as the paper's code); False: prompt tokens only
-    keep_all: bool = False  # store every text's activations, not only validated ones
-    chunk_prompts: int | None = None  # texts per stored chunk (None: ~256 MB of activations)
-
-    def __post_init__(self) -> None:
-        for name in ("n_eval", "batch_size", "max_new_tokens"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"option {name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.max_prompts_per_relation is not None and self.max_prompts_per_relation < 1:
-            raise ConfigError(f"option max_prompts_per_relation must be positive, got {self.max_prompts_per_relation!r}")
 
 
 def detection_prompts(config: CollectConfig) -> tuple[pd.DataFrame, dict[str, str]]:

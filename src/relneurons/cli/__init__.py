@@ -11,9 +11,17 @@ from pathlib import Path
 
 import click
 
+from ..activations.config import CollectConfig
+from ..data.correctness import RULES
+from ..data.names import TEMPLATE_CHOICES
 from ..errors import RelneuronsError
-from ..experiments.registry import BY_NAME, NAMES, SPECS
+from ..experiments.registry import BY_NAME, NAMES, NEURON_SETS, SPECS
 from ..experiments.spec import StudyConfig
+from ..expertise.config import IdentifyConfig
+from ..pipeline.config import DEFAULT_PRESET, PRESETS
+
+# Every option default below is read from the dataclass that checks the option (CollectConfig, IdentifyConfig,
+# StudyConfig: modules without torch), the one place it is written; tests/cli/test_defaults.py compares them.
 
 EPILOG_MAIN = """\b
 Examples:
@@ -82,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
 def model_options(func):
     func = click.option("--device", default=None, help="cpu, cuda, cuda:1, or auto (device_map='auto' over all devices). Default: cuda if available.")(func)
     func = click.option("--dtype", default=None, help="float32, bfloat16, float16 or auto. Default: float32 on CPU, the checkpoint's dtype on GPU.")(func)
-    func = click.option("--model", "-m", default="gemma3-270m", show_default=True,
+    func = click.option("--model", "-m", default=CollectConfig.model, show_default=True,
                         help="Alias (gemma3-270m, smollm2-135m), Hugging Face id, local folder, or .gguf file.")(func)
     return func
 
@@ -103,13 +111,18 @@ def split_names(text: str | None) -> tuple[str, ...] | None:
 
 def parse_templates(text: str) -> str | tuple:
     """'icl' (the paper's LRE prompt_templates), 'zs', 'all', or comma-separated indices into prompt_templates ('0', '0,1')."""
-    if text in ("all", "icl", "standard", "zs"):
+    if text in TEMPLATE_CHOICES:
         return text
     try:
         return tuple(int(t) for t in text.split(","))
     except ValueError:
         raise click.BadParameter(f"{text!r}: use icl, zs, all, or indices into prompt_templates such as 0 or 0,1",
                                  param_hint="--templates")
+
+
+def templates_text(templates: str | tuple) -> str:
+    """A `templates` value as --templates takes it (the inverse of parse_templates)."""
+    return templates if isinstance(templates, str) else ",".join(map(str, templates))
 
 
 def parse_k(text: str) -> float:
@@ -187,9 +200,8 @@ def models_list() -> None:
 
 @cli.command(epilog="\b\nExamples:\n  relneurons neurons --model gemma3-270m\n  relneurons neurons --model path/to/llama-2-7b --set all\n"
                     "  (a folder holding only config.json is enough: no weights are read)")
-@click.option("--model", "-m", default="gemma3-270m", show_default=True, help="Alias, Hugging Face id, folder or .gguf file.")
-@click.option("--set", "set_name", default="ffn", show_default=True,
-              type=click.Choice(["ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all"]), help="Neuron set.")
+@click.option("--model", "-m", default=CollectConfig.model, show_default=True, help="Alias, Hugging Face id, folder or .gguf file.")
+@click.option("--set", "set_name", default=CollectConfig.neuron_set, show_default=True, type=click.Choice(NEURON_SETS), help="Neuron set.")
 def neurons(model: str, set_name: str) -> None:
     """Print the neuron sites of a model, per module type, and the total (from the config alone)."""
     from ..model.loading import build_on_meta, config_of
@@ -212,7 +224,8 @@ def neurons(model: str, set_name: str) -> None:
                     "  relneurons generate -n 20 --model smollm2-135m \"Sirius is part of the constellation named? Answer:\"")
 @click.argument("prompts", nargs=-1, required=True)
 @model_options
-@click.option("--new-tokens", "-n", default=2, show_default=True, type=click.IntRange(1, 512), help="Greedy tokens to generate.")
+@click.option("--new-tokens", "-n", default=CollectConfig.max_new_tokens, show_default=True, type=click.IntRange(1, 512),
+              help="Greedy tokens to generate (default: as many as validation generates).")
 def generate(prompts: tuple[str, ...], model: str, dtype: str | None, device: str | None, new_tokens: int) -> None:
     """Greedy continuation of each prompt (the generation used for validation and evaluation)."""
     from ..model import greedy_generate, load_model
@@ -232,31 +245,29 @@ Interrupt at any time (Ctrl-C) and rerun the same command: finished chunks are k
 @model_options
 @data_option
 @relations_option
-@click.option("--templates", default="icl", show_default=True,
+@click.option("--templates", default=templates_text(CollectConfig.templates), show_default=True,
               help="icl: the LRE prompt_templates (the paper's P_det/P_eva); zs: prompt_templates_zs (the paper's P_eva-2); "
                    "all: both; or indices into prompt_templates (0 or 0,1).")
-@click.option("--suffix", default="? Answer:", show_default=True, help="Appended to every filled template.")
-@click.option("--rule", default="robust", show_default=True, type=click.Choice(["robust", "paper"]), help="Correctness rule (SPEC §1).")
-@click.option("--n-eval", default=50, show_default=True, type=click.IntRange(1), help="Held-out evaluation triples per relation.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the splits and subsamples.")
-@click.option("--max-prompts", default=None, type=click.IntRange(1), help="Seeded subsample of P_det prompts per relation.")
-@click.option("--set", "set_name", default="ffn", show_default=True,
-              type=click.Choice(["ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all"]), help="Neuron set to record.")
-@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1))
-@click.option("--keep-all", is_flag=True, help="Store activations of every prompt, not only the validated ones.")
-@click.option("--chunk-prompts", default=None, type=click.IntRange(1), help="Prompts per stored chunk (resume unit). Default: ~256 MB.")
+@click.option("--suffix", default=CollectConfig.suffix, show_default=True, help="Appended to every filled template.")
+@click.option("--rule", default=CollectConfig.rule, show_default=True, type=click.Choice(RULES), help="Correctness rule (SPEC §1).")
+@click.option("--n-eval", default=CollectConfig.n_eval, show_default=True, type=click.IntRange(1), help="Held-out evaluation triples per relation.")
+@click.option("--seed", default=CollectConfig.seed, show_default=True, type=int, help="Seed of the splits and subsamples.")
+@click.option("--max-prompts", "max_prompts_per_relation", default=CollectConfig.max_prompts_per_relation, type=click.IntRange(1),
+              help="Seeded subsample of P_det prompts per relation. Default: all.")
+@click.option("--set", "neuron_set", default=CollectConfig.neuron_set, show_default=True, type=click.Choice(NEURON_SETS),
+              help="Neuron set to record.")
+@click.option("--batch-size", default=CollectConfig.batch_size, show_default=True, type=click.IntRange(1))
+@click.option("--keep-all", is_flag=True, default=CollectConfig.keep_all, help="Store activations of every prompt, not only the validated ones.")
+@click.option("--chunk-prompts", default=CollectConfig.chunk_prompts, type=click.IntRange(1),
+              help="Prompts per stored chunk (resume unit). Default: ~256 MB.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Store folder (created; resumed if it exists).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def collect(model, dtype, device, data_dir, relations, templates, suffix, rule, n_eval, seed, max_prompts, set_name, batch_size,
-            keep_all, chunk_prompts, out, quiet) -> None:
+def collect(out, quiet, relations, templates, **options) -> None:
     """Validate every P_det prompt (greedy 2 tokens) and store its neurons' token-mean outputs, in one pass."""
-    from ..activations import CollectConfig
-    from ..activations import collect as run_collect
+    from ..activations.collect import collect as run_collect
 
-    config = CollectConfig(model=model, dtype=dtype, device=device, data_dir=data_dir, relations=split_names(relations),
-                           templates=parse_templates(templates), suffix=suffix, rule=rule, n_eval=n_eval, seed=seed,
-                           max_prompts_per_relation=max_prompts, neuron_set=set_name, batch_size=batch_size,
-                           keep_all=keep_all, chunk_prompts=chunk_prompts)
+    # the other options are named as CollectConfig's fields
+    config = CollectConfig(relations=split_names(relations), templates=parse_templates(templates), **options)
     store = run_collect(config, out, progress=not quiet)
     prompts = store.prompts
     counts = prompts.groupby("relation", sort=False)["correct"].agg(["sum", "size"])
@@ -275,22 +286,20 @@ Examples:
 Changing only --k rewrites the top-k lists without recomputing AP.""")
 @click.argument("store", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--k", "k", default="3000", show_default=True, help="Top-k size: a count, or a fraction of the neuron set (< 1).")
-@click.option("--negative-ratio", default=4, show_default=True, type=click.IntRange(1), help="Negatives per positive.")
-@click.option("--min-positives", default=10, show_default=True, type=click.IntRange(1), help="Skip relations with fewer validated prompts.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the negative sampling.")
-@click.option("--memory-gb", type=float, default=None, help="Memory budget (GB) for the neuron block and AP working set; "
+@click.option("--k", "k", default=f"{IdentifyConfig.k:g}", show_default=True, help="Top-k size: a count, or a fraction of the neuron set (< 1).")
+@click.option("--negative-ratio", default=IdentifyConfig.negative_ratio, show_default=True, type=click.IntRange(1), help="Negatives per positive.")
+@click.option("--min-positives", default=IdentifyConfig.min_positives, show_default=True, type=click.IntRange(1),
+              help="Skip relations with fewer validated prompts.")
+@click.option("--seed", default=IdentifyConfig.seed, show_default=True, type=int, help="Seed of the negative sampling.")
+@click.option("--memory-gb", type=float, default=IdentifyConfig.memory_gb, help="Memory budget (GB) for the neuron block and AP working set; "
               "the store is read in blocks that fit. Same results for any budget. Default: no budget.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def identify(store, out, k, negative_ratio, min_positives, seed, memory_gb, quiet) -> None:
+def identify(store, out, k, quiet, **options) -> None:
     """Average precision of every neuron for every relation, and each relation's top-k neurons."""
-    k_value = parse_k(k)  # a bad --k is reported before torch is imported
-    from ..expertise.identify import IdentifyConfig
+    config = IdentifyConfig(k=parse_k(k), **options)  # the other options are named as IdentifyConfig's fields; checked before torch
     from ..expertise.identify import identify as run_identify
 
-    summary = run_identify(store, out, IdentifyConfig(k=k_value, negative_ratio=negative_ratio,
-                                                      min_positives=min_positives, seed=seed, memory_gb=memory_gb),
-                           progress=not quiet)
+    summary = run_identify(store, out, config, progress=not quiet)
     click.echo(f"top-{summary['k']} neurons ({summary['k_fraction']:.4%} of {summary['n_neurons']:,} {summary['neuron_set']}) "
                f"per relation in {Path(out) / 'topk.parquet'}")
     for relation, c in summary["relations"].items():
@@ -406,7 +415,7 @@ Examples:
   relneurons run --config study.toml --set neurons.k=300 --set experiments.random_seeds=5
 Rerunning the same command redoes nothing; changing k redoes only what depends on k;
 an interrupted run resumes where it stopped.""")
-@click.option("--preset", default="quick", show_default=True, type=click.Choice(["quick", "paper"]), help="Shipped configuration to start from.")
+@click.option("--preset", default=DEFAULT_PRESET, show_default=True, type=click.Choice(PRESETS), help="Shipped configuration to start from.")
 @click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False), help="TOML file; its keys replace the preset's.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one key (repeatable), e.g. neurons.k=300.")
 @click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False), help="Shortcut for --set data.dir=DIR.")

@@ -16,16 +16,10 @@ from dataclasses import dataclass
 from typing import Union
 
 from relneurons.data.relations import Relation, SampleLike, sample_pair
+from relneurons.data.names import DEFAULT_SUFFIX, DEFAULT_TEMPLATES, TEMPLATE_CHOICES
 from relneurons.errors import ConfigError, InputError, did_you_mean
 
 __all__ = ["DEFAULT_SUFFIX", "DEFAULT_TEMPLATES", "TEMPLATE_CHOICES", "Prompt", "TemplateSelection", "build_prompts", "select_templates"]
-
-DEFAULT_SUFFIX = "? Answer:"
-#: Named template selections: the LRE ``prompt_templates`` ("icl", alias "standard": the paper's P_det/P_eva),
-#: the LRE ``prompt_templates_zs`` ("zs": the paper's P_eva-2 wording), both lists ("all": not the paper's design).
-TEMPLATE_CHOICES = ("icl", "standard", "zs", "all")
-#: The paper's P_det/P_eva templates: the LRE ``prompt_templates``.
-DEFAULT_TEMPLATES = "icl"
 
 #: A named choice, one literal template, or a list of indices into ``prompt_templates`` and/or literal templates.
 TemplateSelection = Union[str, Sequence[Union[int, str]]]

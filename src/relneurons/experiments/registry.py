@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..model import names as _model_names
 from .spec import ExperimentSpec, LazyExperiments, at_least, k_value, option, positive
 
-#: The neuron sets of model/sites.py (NEURON_SETS), for checks that must not import torch.
-NEURON_SETS = ("ffn", "self_attn", "gate_proj", "up_proj", "down_proj", "all")
+#: The names of the neuron sets (model/names.py, without torch), for the checks of options and configuration keys.
+NEURON_SETS = tuple(_model_names.NEURON_SETS)
 
 
 def _distinct_words(v, what: str) -> str | None:

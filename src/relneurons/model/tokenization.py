@@ -24,8 +24,7 @@ from typing import Sequence
 import torch
 
 from ..errors import ConfigError, DataError
-
-BOS_CHOICES = ("auto", "always", "never")
+from .names import BOS_CHOICES
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..activations.config import CollectConfig
 from ..data import (DEFAULT_SUFFIX, PAPER_RELATIONS, build_prompts, is_correct, load_relations, resolve_data_dir,
                     select_templates, split)
 from ..data.splits import relation_rng
 from ..errors import ConfigError
 
-SUFFIXES = ("? Answer:", " ", "", ":")
+SUFFIXES = (DEFAULT_SUFFIX, " ", "", ":")
 TEMPLATE_SETS = ("standard", "zs")  # the LRE prompt_templates (the paper's P_det) and prompt_templates_zs
 BOS_CHOICES = ("always", "never")
 
@@ -54,7 +55,7 @@ def styles(suffixes: Sequence[str] = SUFFIXES, template_sets: Sequence[str] = TE
     return [Style(s, t, b) for s, t, b in product(suffixes, template_sets, bos)]
 
 
-def calibration_prompts(data_dir=None, relations: Sequence[str] | None = None, n: int = 20, seed: int = 0, n_eval: int = 50,
+def calibration_prompts(data_dir=None, relations: Sequence[str] | None = None, n: int = 20, seed: int = 0, n_eval: int = CollectConfig.n_eval,
                         template_set: str = "standard", suffix: str = DEFAULT_SUFFIX) -> pd.DataFrame:
     """A seeded sample of at most `n` P_det prompts per relation (one template drawn per sampled triple).
 
@@ -85,9 +86,10 @@ def select_templates_or_none(relation, template_set: str) -> list[str]:
         return []
 
 
-def calibrate(model: str, data_dir=None, *, relations: Sequence[str] | None = None, n: int = 20, seed: int = 0, n_eval: int = 50,
-              candidates: Sequence[Style] | None = None, rule: str = "robust", dtype: str | None = None, device: str | None = None,
-              max_new_tokens: int = 2, batch_size: int = 16, loaded=None, echo=print) -> pd.DataFrame:
+def calibrate(model: str, data_dir=None, *, relations: Sequence[str] | None = None, n: int = 20, seed: int = 0,
+              n_eval: int = CollectConfig.n_eval, candidates: Sequence[Style] | None = None, rule: str = CollectConfig.rule,
+              dtype: str | None = None, device: str | None = None, max_new_tokens: int = CollectConfig.max_new_tokens,
+              batch_size: int = CollectConfig.batch_size, loaded=None, echo=print) -> pd.DataFrame:
     """Validation rate of every prompt style on `n` seeded P_det prompts per relation; the model is loaded once.
 
     Returns one row per style (suffix, templates, bos, n_prompts, n_correct, rate,

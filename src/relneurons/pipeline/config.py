@@ -11,24 +11,32 @@ Every key is checked before any model is loaded: unknown keys are named with a
     [run]          batch_size, chunk_prompts, out
     [<experiment>] the options of each experiment that has options ([multilingual], [templates], ...)
 
-The experiments' sections and keys, their checks and defaults are derived from the experiment specs
-(experiments/registry.py, `SPECS`): a key left out of those sections takes its option's default, so presets
-only override. The other sections are complete in a preset; a configuration without preset must give them all.
-An empty string means "the default" for optional text values (TOML has no null).
+Defaults live once, in the dataclasses that check the options: a key left out takes its default, so presets
+only override. The experiments' sections and keys, their checks and defaults are derived from the experiment specs
+(experiments/registry.py, `SPECS`); the other keys' defaults (`CORE_DEFAULTS`) are the fields of CollectConfig,
+IdentifyConfig and StudyConfig (`FIELD_OF`). Keys that have no single default (experiments.run, run.batch_size,
+run.out) are given by a preset; a configuration without preset must give them.
+An empty string means "the default" for optional text values, 0 for optional counts (TOML has no null).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from importlib import resources
 from pathlib import Path
 
+from ..activations.config import CollectConfig
+from ..data.correctness import RULES
+from ..data.names import TEMPLATE_CHOICES
 from ..errors import ConfigError, did_you_mean
 from ..experiments.registry import BY_NAME, NAMES, NEURON_SETS, SPECS
-from ..experiments.spec import Key
+from ..experiments.spec import Key, StudyConfig
 from ..experiments.spec import choice as _choice
 from ..experiments.spec import k_value as _k
 from ..experiments.spec import positive as _positive
+from ..expertise.config import IdentifyConfig
+from ..model.names import BOS_CHOICES
 
 try:
     import tomllib
@@ -37,11 +45,12 @@ except ModuleNotFoundError:  # Python 3.10
 
 EXPERIMENT_NAMES = NAMES  # in run, configuration and report order
 PRESETS = ("quick", "paper")
+DEFAULT_PRESET = "quick"
 
 
 def _templates(v):
     if isinstance(v, str):
-        return _choice("icl", "standard", "zs", "all")(v)
+        return _choice(*TEMPLATE_CHOICES)(v)
     return None if v and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v) else \
         "must be icl (the paper's: LRE prompt_templates), zs, all, or a list of indices into prompt_templates"
 
@@ -91,7 +100,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
               "dtype": Key((str,), _choice("", "auto", "float32", "bfloat16", "float16")),
               "device": Key((str,)), "max_memory": Key((str,), _max_memory), "offload_folder": Key((str,))},
     "data": {"dir": Key((str,)), "relations": Key((str, list), _relations), "templates": Key((str, list), _templates),
-             "suffix": Key((str,)), "bos": Key((str,), _choice("auto", "always", "never")), "rule": Key((str,), _choice("robust", "paper")), "n_eval": Key((int,), _positive),
+             "suffix": Key((str,)), "bos": Key((str,), _choice(*BOS_CHOICES)), "rule": Key((str,), _choice(*RULES)), "n_eval": Key((int,), _positive),
              "max_prompts_per_relation": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = all)"),
              "seed": Key((int,))},
     "neurons": {"set": Key((str,), _choice(*NEURON_SETS)),
@@ -105,6 +114,40 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "chunk_prompts": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = about 256 MB of activations per chunk)"),
             "out": Key((str,), lambda v: None if v else "must not be empty")},
 }
+
+#: section -> key -> (dataclass, field, the TOML value that stands for the field's None): where a key's default lives.
+#: data.seed seeds collect, identify and the study alike; run.batch_size has none (collect's and the study's differ).
+FIELD_OF: dict[str, dict[str, tuple[type, str, object]]] = {
+    "model": {"name": (CollectConfig, "model", None), "dtype": (CollectConfig, "dtype", ""),
+              "device": (CollectConfig, "device", ""), "max_memory": (CollectConfig, "max_memory", ""),
+              "offload_folder": (CollectConfig, "offload_folder", "")},
+    "data": {"dir": (CollectConfig, "data_dir", ""), "relations": (CollectConfig, "relations", "paper"),
+             "templates": (CollectConfig, "templates", None), "suffix": (CollectConfig, "suffix", None),
+             "bos": (CollectConfig, "bos", None), "rule": (CollectConfig, "rule", None), "n_eval": (CollectConfig, "n_eval", None),
+             "max_prompts_per_relation": (CollectConfig, "max_prompts_per_relation", 0), "seed": (CollectConfig, "seed", None)},
+    "neurons": {"set": (CollectConfig, "neuron_set", None), "k": (IdentifyConfig, "k", None),
+                "negative_ratio": (IdentifyConfig, "negative_ratio", None), "min_positives": (IdentifyConfig, "min_positives", None),
+                "memory_gb": (IdentifyConfig, "memory_gb", 0), "mean_bos": (CollectConfig, "mean_bos", None)},
+    "experiments": {"random_seeds": (StudyConfig, "seeds", None), "max_det": (StudyConfig, "max_det", None),
+                    "force": (StudyConfig, "force", None)},
+    "bootstrap": {"n_boot": (StudyConfig, "n_boot", None)},
+    "run": {"chunk_prompts": (CollectConfig, "chunk_prompts", 0)},
+}
+
+
+def _field_default(cls: type, name: str, none: object):
+    value = {f.name: f.default for f in dataclasses.fields(cls)}[name]
+    if value is None:
+        if none is None:
+            raise AssertionError(f"{cls.__name__}.{name} defaults to None, which FIELD_OF gives no TOML value")  # a table bug
+        return none
+    return list(value) if isinstance(value, tuple) else value
+
+
+#: The defaults of the core sections' keys, from the dataclasses (FIELD_OF), as TOML values.
+CORE_DEFAULTS: dict[str, dict] = {section: {key: _field_default(*where) for key, where in keys.items()}
+                                  for section, keys in FIELD_OF.items()}
+
 
 def _derive_options() -> tuple[dict[str, dict[str, Key]], dict[str, dict]]:
     """Keys and defaults of every experiment's options, by configuration section, from the specs.
@@ -135,12 +178,13 @@ SCHEMA.update(EXPERIMENT_OPTIONS)
 
 
 def with_defaults(config: dict) -> dict:
-    """A copy of `config` in which every experiment option not given holds its default (OPTION_DEFAULTS)."""
+    """A copy of `config` in which every key not given that has a default holds it (CORE_DEFAULTS, OPTION_DEFAULTS)."""
     config = copy.deepcopy(config)
-    for section, defaults in OPTION_DEFAULTS.items():
-        table = config.get(section, {})
-        if isinstance(table, dict):
-            config[section] = {**table, **{k: copy.deepcopy(v) for k, v in defaults.items() if k not in table}}
+    for defaults_by_section in (CORE_DEFAULTS, OPTION_DEFAULTS):
+        for section, defaults in defaults_by_section.items():
+            table = config.get(section, {})
+            if isinstance(table, dict):
+                config[section] = {**table, **{k: copy.deepcopy(v) for k, v in defaults.items() if k not in table}}
     return config
 
 
@@ -185,10 +229,11 @@ def _read_toml(text: str, source: str) -> dict:
 
 
 def preset(name: str) -> dict:
+    """A shipped preset with the defaults of the keys it leaves out: a complete configuration."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}{did_you_mean(name, PRESETS)}; presets: {', '.join(PRESETS)}")
     text = resources.files("relneurons").joinpath("resources", "presets", f"{name}.toml").read_text()
-    return _read_toml(text, f"preset {name}")
+    return with_defaults(_read_toml(text, f"preset {name}"))
 
 
 def _type_ok(value, types) -> bool:
@@ -244,7 +289,7 @@ def apply_overrides(config: dict, overrides: list[str]) -> dict:
     return config
 
 
-def load_config(preset_name: str | None = "quick", path: str | Path | None = None, overrides: list[str] = ()) -> dict:
+def load_config(preset_name: str | None = DEFAULT_PRESET, path: str | Path | None = None, overrides: list[str] = ()) -> dict:
     """Preset, then a user file on top (its keys replace the preset's), then overrides; validated."""
     config = preset(preset_name) if preset_name else {}
     source = f"preset {preset_name}" if preset_name else "configuration"

@@ -1,0 +1,43 @@
+"""The settings of `relneurons collect`, declared without torch: the command line and the run configuration read
+their defaults here (the one place they are written)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..data.names import DEFAULT_SUFFIX, DEFAULT_TEMPLATES
+from ..errors import ConfigError
+from ..model.names import DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """Everything that decides a store's content (see `identity`)."""
+
+    model: str = DEFAULT_MODEL
+    dtype: str | None = None
+    device: str | None = None
+    max_memory: str | dict | None = None  # device "auto": per-device caps, e.g. "0=20GiB,cpu=60GiB"
+    offload_folder: str | None = None  # device "auto": where layers that fit nowhere go
+    data_dir: str | None = None
+    relations: tuple[str, ...] | None = None  # None: the paper's 12
+    templates: str | tuple = DEFAULT_TEMPLATES  # "icl", the LRE prompt_templates: the paper's P_det/P_eva (App. K, above the dashed line)
+    suffix: str = DEFAULT_SUFFIX
+    rule: str = "robust"
+    n_eval: int = 50
+    seed: int = 0
+    max_prompts_per_relation: int | None = None  # seeded subsample of P_det prompts (None: all)
+    neuron_set: str = "ffn"
+    batch_size: int = 16
+    max_new_tokens: int = 2
+    bos: str = "auto"
+    mean_bos: bool = True  # the BOS position counts in the token means (as the paper's code); False: prompt tokens only
+    keep_all: bool = False  # store every text's activations, not only validated ones
+    chunk_prompts: int | None = None  # texts per stored chunk (None: ~256 MB of activations)
+
+    def __post_init__(self) -> None:
+        for name in ("n_eval", "batch_size", "max_new_tokens"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"option {name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.max_prompts_per_relation is not None and self.max_prompts_per_relation < 1:
+            raise ConfigError(f"option max_prompts_per_relation must be positive, got {self.max_prompts_per_relation!r}")

@@ -1,0 +1,11 @@
+"""The prompt options' names and defaults, importable without pandas (the command line and the configuration check
+them before any data is read)."""
+
+from __future__ import annotations
+
+DEFAULT_SUFFIX = "? Answer:"
+#: Named template selections: the LRE ``prompt_templates`` ("icl", alias "standard": the paper's P_det/P_eva),
+#: the LRE ``prompt_templates_zs`` ("zs": the paper's P_eva-2 wording), both lists ("all": not the paper's design).
+TEMPLATE_CHOICES = ("icl", "standard", "zs", "all")
+#: The paper's P_det/P_eva templates: the LRE ``prompt_templates``.
+DEFAULT_TEMPLATES = "icl"

@@ -1,0 +1,31 @@
+"""The settings of `relneurons identify`, declared without torch: the command line and the run configuration read
+their defaults here (the one place they are written)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class IdentifyConfig:
+    """What decides the AP blocks and the top-k lists of `identify` (`block` and `memory_gb` change only the cost)."""
+
+    k: float = 3000  # a count (>= 1) or a fraction of the neuron set (< 1)
+    negative_ratio: int = 4  # |E-_r| = ratio * |E+_r|
+    min_positives: int = 10  # relations with fewer validated prompts are skipped
+    seed: int = 0
+    block: int = 16384  # neurons read from the store per step (at most)
+    memory_gb: float | None = None  # budget for the block and AP working set (None: no budget)
+
+    def __post_init__(self) -> None:
+        if self.memory_gb is not None and (isinstance(self.memory_gb, bool) or not self.memory_gb > 0):
+            raise ConfigError(f"option memory_gb must be a positive number of GB (or unset), got {self.memory_gb!r}")
+        if not self.k > 0:
+            raise ConfigError(f"option k must be a positive count or a fraction in (0, 1), got {self.k!r}")
+        if self.k >= 1 and self.k != int(self.k):
+            raise ConfigError(f"option k must be a whole number when >= 1, got {self.k!r}")
+        for name in ("negative_ratio", "min_positives", "block"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"option {name} must be >= 1, got {getattr(self, name)!r}")

@@ -1,0 +1,19 @@
+"""The model options' names and defaults, importable without torch (the command line and the configuration check
+them before a model is loaded): the default model, the neuron sets and the BOS policies."""
+
+from __future__ import annotations
+
+DEFAULT_MODEL = "gemma3-270m"
+
+#: Neuron sets (SPEC §2, App. G) as the roles of the linear maps they contain (model/sites.py finds the roles).
+NEURON_SETS: dict[str, frozenset[str]] = {
+    "ffn": frozenset({"gate", "up", "down"}),
+    "self_attn": frozenset({"q", "k", "v", "o", "qkv"}),
+    "gate_proj": frozenset({"gate"}),
+    "up_proj": frozenset({"up"}),
+    "down_proj": frozenset({"down"}),
+    "all": frozenset({"gate", "up", "down", "q", "k", "v", "o", "qkv"}),
+}
+
+#: BOS token before every prompt: the tokenizer's default (always for Gemma), always, never.
+BOS_CHOICES = ("auto", "always", "never")
