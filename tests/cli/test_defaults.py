@@ -83,3 +83,14 @@ def test_choice_lists_are_the_packages_own():
     (preset,) = [p for p in cli.commands["run"].params if p.name == "preset"]
     assert tuple(preset.type.choices) == PRESETS and preset.default in PRESETS
     assert SCHEMA["neurons"]["set"].check("fnn") and SCHEMA["neurons"]["set"].check("self_attn") is None
+
+
+def test_frequency_count_defaults_are_count_facts_defaults():
+    import inspect
+
+    from relneurons.data.corpus import DOCUMENT_MODES, count_facts
+
+    defaults = {name: p.default for name, p in inspect.signature(count_facts).parameters.items()}
+    params = {p.name: p for p in cli.commands["frequency"].commands["count"].params}
+    assert params["document"].default == defaults["document"] and params["text_field"].default == defaults["text_field"]
+    assert tuple(params["document"].type.choices) == DOCUMENT_MODES

@@ -13,7 +13,7 @@ import click
 
 from ..activations.config import CollectConfig
 from ..data.correctness import RULES
-from ..data.names import TEMPLATE_CHOICES
+from ..data.names import DEFAULT_DOCUMENT, DEFAULT_TEXT_FIELD, DOCUMENT_MODES, TEMPLATE_CHOICES
 from ..errors import RelneuronsError
 from ..experiments.registry import BY_NAME, NAMES, NEURON_SETS, SPECS
 from ..experiments.spec import StudyConfig
@@ -478,9 +478,9 @@ Examples:
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="CSV to write (relation, subject, object, count).")
 @relations_option
 @data_option
-@click.option("--document", default="paragraph", show_default=True, type=click.Choice(["paragraph", "line", "file"]),
+@click.option("--document", default=DEFAULT_DOCUMENT, show_default=True, type=click.Choice(DOCUMENT_MODES),
               help="What a document is in a plain-text file (JSONL: always one record).")
-@click.option("--text-field", default="text", show_default=True, help="The text field of JSONL records.")
+@click.option("--text-field", default=DEFAULT_TEXT_FIELD, show_default=True, help="The text field of JSONL records.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def frequency_count(corpus, out, relations, data_dir, document, text_field, quiet) -> None:
     """Count, for every fact of the relations, the documents of CORPUS that contain both subject and object."""

@@ -42,11 +42,11 @@ from pathlib import Path
 import ahocorasick
 
 from relneurons.data.correctness import _no_space_script, _word_char
+from relneurons.data.names import DEFAULT_DOCUMENT, DEFAULT_TEXT_FIELD, DOCUMENT_MODES
 from relneurons.errors import DataError, InputError
 
 __all__ = ["DOCUMENT_MODES", "CorpusStats", "FactCounter", "corpus_files", "count_facts"]
 
-DOCUMENT_MODES = ("paragraph", "line", "file")
 TEXT_SUFFIXES = (".txt", ".text")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CHUNK_BYTES = 1 << 16
@@ -277,8 +277,8 @@ def _jsonl_documents(reader: _Reader, text_field: str, max_record_bytes: int) ->
 def count_facts(
     facts: Sequence[tuple[str, str]],
     corpus: str | os.PathLike[str],
-    document: str = "paragraph",
-    text_field: str = "text",
+    document: str = DEFAULT_DOCUMENT,
+    text_field: str = DEFAULT_TEXT_FIELD,
     chunk_bytes: int = CHUNK_BYTES,
     max_record_bytes: int = MAX_RECORD_BYTES,
     progress: bool = False,

@@ -9,3 +9,8 @@ DEFAULT_SUFFIX = "? Answer:"
 TEMPLATE_CHOICES = ("icl", "standard", "zs", "all")
 #: The paper's P_det/P_eva templates: the LRE ``prompt_templates``.
 DEFAULT_TEMPLATES = "icl"
+
+#: What a document of a plain-text corpus is (fact frequency, App. E; a JSONL record is always one), the default first.
+DOCUMENT_MODES = ("paragraph", "line", "file")
+DEFAULT_DOCUMENT = DOCUMENT_MODES[0]
+DEFAULT_TEXT_FIELD = "text"  # the text field of JSONL records
