@@ -10,6 +10,10 @@ within-triple correlation) and a prompt effect e_i ~ N(0, PROMPT_SD) shared by
 all sets (the same prompts are easy or hard whatever is switched off). Under
 the null the relation's set is drawn like the random ones; under an effect its
 mu is set to give another accuracy.
+
+`simulate_paired` / `paired_calibration` do the same for the clustered paired
+procedures (`mcnemar_exact` and the bootstrap with `clusters`): one model
+before and after an intervention on triples written with several templates.
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.polynomial.hermite_e import hermegauss
+from scipy.optimize import brentq
 
-from .stats import paired_permutation_test, relation_vs_random
+from relneurons.errors import InputError
+
+from .stats import bootstrap_ci, mcnemar_exact, paired_permutation_test, relation_vs_random
 
 #: Gemma 3 270M, landmark_country, k = 307 (0.36% of the FFN neurons), 50 P_eva prompts: 3 random sets gave
 #: accuracies 0.40, 0.42, 0.24 (issue 11): mean 0.353, sd 0.099 over sets.
@@ -83,3 +91,90 @@ def rejection_rates(n_studies: int, seed: int = 0, alpha: float = 0.05, old: boo
     if old:
         out.update(old_two_sided=old_two / n_studies, old_below_random=old_below / n_studies)
     return out
+
+
+# ----------------------------------------------------------------- paired, clustered (original vs intervention)
+
+#: Logit-scale spreads of `simulate_paired`: triples differ a lot, prompts a little, and the intervention moves
+#: each prompt's logit by an effect of sd PAIRED_EFFECT_SD, a share `rho` of whose variance is shared by the
+#: triple's templates. With 2 templates: correctness ICC 0.62 / 0.72 / 0.81 at rho 0 / 0.5 / 0.9 (Gemma 3 270M:
+#: 0.81-0.87, MEASURED_TEMPLATE_ICC), ICC of the discordance original - intervention 0.00 / 0.23 / 0.48, and
+#: ~18% of prompts discordant (benchmarks/clustered_paired_calibration.py prints them). The discordance ICC
+#: of a real intervention was not measured (one template per triple in the quick and full runs): rho is swept.
+PAIRED_TRIPLE_SD = 10.0
+PAIRED_PROMPT_SD = 0.5
+PAIRED_EFFECT_SD = 4.0
+
+_NODES, _WEIGHTS = hermegauss(64)
+_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+
+
+def _mean_accuracy(centre: float, sd: float) -> float:
+    """E[sigmoid(centre + sd * Z)], Z ~ N(0, 1), by Gauss-Hermite quadrature (exact to ~1e-12 here)."""
+    return float(_WEIGHTS @ (1 / (1 + np.exp(-(centre + sd * _NODES)))))
+
+
+def _exact_centre(acc: float, sd: float) -> float:
+    """Logit-scale centre whose population accuracy over N(0, sd) logit effects is exactly `acc`."""
+    return brentq(lambda c: _mean_accuracy(c, sd) - acc, -60.0, 60.0, xtol=1e-12)
+
+
+@dataclass(frozen=True)
+class PairedStudy:
+    original: np.ndarray  # bool [n_prompts], correct before the intervention
+    intervention: np.ndarray  # bool [n_prompts], correct with it, same prompts
+    clusters: np.ndarray  # int [n_prompts], the triple
+
+
+def simulate_paired(rng: np.random.Generator, n_triples: int = 50, templates: tuple[int, int] = (1, 4),
+                    rho: float = 0.9, acc_original: float = 0.5, acc_intervention: float = 0.5,
+                    triple_sd: float = PAIRED_TRIPLE_SD, prompt_sd: float = PAIRED_PROMPT_SD,
+                    effect_sd: float = PAIRED_EFFECT_SD) -> PairedStudy:
+    """One study of `n_triples` triples with templates[0]..templates[1] templates each (uniform).
+
+    Prompt i of triple c is correct under condition k (0 original, 1 intervention) with probability
+    sigmoid(mu_k + a_c + e_i + effect_sd * (sqrt(rho) u_ck + sqrt(1 - rho) v_ik)), all terms N(0, 1) scaled
+    by their sd: `rho` is the correlation, between two templates of a triple, of the condition effect, so it
+    sets how much discordant pairs of one triple go the same way. mu_k gives population accuracy exactly
+    `acc_original` / `acc_intervention`, so the true accuracy difference is known; equal accuracies are the
+    null, under which the two conditions are exchangeable.
+    """
+    lo, hi = templates
+    if not 1 <= lo <= hi:
+        raise InputError(f"templates must be (fewest, most) with 1 <= fewest <= most, got {templates!r}")
+    if not 0.0 <= rho <= 1.0:
+        raise InputError(f"rho (share of the effect shared by a triple's templates) must be in [0, 1], got {rho!r}")
+    sizes = rng.integers(lo, hi + 1, n_triples)
+    clusters = np.repeat(np.arange(n_triples), sizes)
+    n = clusters.size
+    base = rng.normal(0, triple_sd, n_triples)[clusters] + rng.normal(0, prompt_sd, n)
+    sd = math.sqrt(triple_sd**2 + prompt_sd**2 + effect_sd**2)
+    mus = np.array([_exact_centre(acc_original, sd), _exact_centre(acc_intervention, sd)])
+    effect = (math.sqrt(rho) * rng.normal(0, 1, (2, n_triples))[:, clusters]
+              + math.sqrt(1 - rho) * rng.normal(0, 1, (2, n)))
+    p = 1 / (1 + np.exp(-(mus[:, None] + base[None, :] + effect_sd * effect)))
+    correct = rng.random(p.shape) < p
+    return PairedStudy(correct[0], correct[1], clusters)
+
+
+def paired_calibration(n_studies: int, seed: int = 0, alpha: float = 0.05, level: float = 0.95,
+                       n_boot: int = 2000, n_perm: int = 10000, acc_original: float = 0.5,
+                       acc_intervention: float = 0.5, **options) -> dict[str, float]:
+    """Over `n_studies` simulated studies: the share with McNemar p < alpha and the share whose bootstrap
+    interval of acc_original - acc_intervention covers the true difference, clustered by triple and naive
+    (prompts as independent: the exact binomial McNemar and the prompt bootstrap), plus the mean share of
+    discordant prompts. With unequal accuracies the rejection shares are power. `n_boot` / `n_perm` default to
+    those of `bootstrap_ci` / `mcnemar_exact`; the tests pass fewer to stay fast."""
+    rng = np.random.default_rng(seed)
+    truth = acc_original - acc_intervention
+    counts = dict.fromkeys(("reject_clustered", "reject_naive", "cover_clustered", "cover_naive"), 0)
+    discordant = 0.0
+    for i in range(n_studies):
+        s = simulate_paired(rng, acc_original=acc_original, acc_intervention=acc_intervention, **options)
+        diff = s.original.astype(np.float64) - s.intervention.astype(np.float64)
+        discordant += float(np.mean(diff != 0))
+        for name, clusters in (("clustered", s.clusters), ("naive", None)):
+            counts[f"reject_{name}"] += mcnemar_exact(s.original, s.intervention, clusters, n_perm, seed=i)[2] < alpha
+            lo, hi = bootstrap_ci(diff, n_boot=n_boot, seed=i, level=level, clusters=clusters)
+            counts[f"cover_{name}"] += lo <= truth <= hi
+    return {**{k: v / n_studies for k, v in counts.items()}, "discordant": discordant / n_studies}
