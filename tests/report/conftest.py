@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from relneurons.experiments.summaries import RelationTest, inter_summary, intra_summary, relation_tests_table, write_summary
+from relneurons.experiments.summaries import (CumulativityRange, CumulativitySummary, ErrorShare, ErrorsSummary, LayerPeak,
+                                                 LayersSummary, RelationTest, inter_summary, intra_summary, relation_tests_table,
+                                                 write_summary)
 from relneurons.report import figures
 
 #: One relation name needs escaping (it would otherwise become markup).
@@ -68,7 +70,9 @@ def make_run(root: Path) -> Path:
     layers["fraction"] = layers["count"] / k
     _table(res / "layers", "layers", layers)
     figures.plot_layer_distribution(layers, res / "layers" / "layers")
-    _json(res / "layers" / "summary.json", {"k": k, "k_text": "k = 307 (0.36% of 85,248 ffn neurons)"})
+    write_summary(res / "layers", LayersSummary(  # by hand: 4 layers, the first half is layers 0-1
+        k, "k = 307 (0.36% of 85,248 ffn neurons)", n_layers=4, first_half_layers=2, mean_first_half=(250 + 60) / 2 / 307,
+        relations=[LayerPeak("company_hq", 307, 1, 150, 250 / 307), LayerPeak(ODD, 307, 2, 200, 60 / 307)]))
     # Fig. 2
     overlap = pd.DataFrame([("company_hq", "company_hq", 307), ("company_hq", ODD, 12), (ODD, "company_hq", 12), (ODD, ODD, 307)],
                            columns=["relation_i", "relation_j", "overlap"])
@@ -129,7 +133,7 @@ def make_run(root: Path) -> Path:
     summ = pd.DataFrame([(10, 300, 0.75, 1, 0.75, 4, 1)], columns=["a", "b", "macro", "n_relations", "micro", "total", "affected"])
     _table(res / "cumulativity", "summary_table", summ)
     figures.plot_cumulativity(summ, res / "cumulativity" / "cumulativity")
-    _json(res / "cumulativity" / "summary.json", {"ks": [10, 300], "micro": {"10-300": 0.75}})
+    write_summary(res / "cumulativity", CumulativitySummary([10, 300], [CumulativityRange(10, 300, 0.75, 1, 0.75, 4, 1)]))
     # App. J
     errors = pd.DataFrame([
         (ODD, "repeats_prompt", 1, 4, 25.0, "s1 is in the city of", None, None),
@@ -141,7 +145,9 @@ def make_run(root: Path) -> Path:
     wide = pd.DataFrame([(ODD, 25.0, 0.0, 0.0, 75.0, 4)],
                         columns=["relation", "repeats_prompt", "starts_with_the", "starts_with_a", "other", "total"])
     _table(res / "errors", "errors_wide", wide)
-    _json(res / "errors" / "summary.json", {"k": k, "broken_prompts": 4, "new_tokens": 20})
+    write_summary(res / "errors", ErrorsSummary(k, "k = 307 (0.36% of 85,248 ffn neurons)", 20, 4, [
+        ErrorShare("repeats_prompt", 1, 0.25), ErrorShare("starts_with_the", 0, 0.0), ErrorShare("starts_with_a", 0, 0.0),
+        ErrorShare("other", 3, 0.75)]))
     # A later experiment the report does not know: shown generically.
     novel = res / "novel_probe"
     _table(novel, "scores", pd.DataFrame({"relation": [f"r{i}" for i in range(60)], "score": np.linspace(0, 1, 60),

@@ -20,7 +20,16 @@ from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import accuracy_ci, bootstrap_drop_ci, mcnemar_exact, relation_vs_random, relative_drop, triple_clusters
 from .study import Study
-from .summaries import RelationTest, inter_summary, intra_summary, relation_tests_table, write_summary
+from .summaries import (
+    RelationTest,
+    cumulativity_summary,
+    errors_summary,
+    inter_summary,
+    intra_summary,
+    layers_summary,
+    relation_tests_table,
+    write_summary,
+)
 from .tables import layer_distribution, matrix_to_long, overlap_matrix
 
 
@@ -41,8 +50,7 @@ def layers(study: Study, folder: Path) -> pd.DataFrame:
     table = layer_distribution(_topk(study), n_layers)
     _write(folder, "layers", table)
     figures.plot_layer_distribution(table, folder / "layers", title=f"Top-k neurons per layer ({study.k_text()})")
-    io.write_json(folder / "summary.json", {"k": study.k, "k_text": study.k_text(),
-                                            "peak_layer": table.groupby("relation")["count"].idxmax().map(table["layer"]).to_dict()})
+    write_summary(folder, layers_summary(table, n_layers, study.k, study.k_text()))
     return table
 
 
@@ -231,7 +239,7 @@ def cumulativity(study: Study, folder: Path, *, ks: tuple[int, ...], only_flippe
     _write(folder, "cumulativity", counts)
     _write(folder, "summary_table", summary)
     figures.plot_cumulativity(summary, folder / "cumulativity")
-    io.write_json(folder / "summary.json", {"ks": list(ks), "micro": summary.set_index(summary["a"].astype(str) + "-" + summary["b"].astype(str))["micro"].to_dict()})
+    write_summary(folder, cumulativity_summary(summary, list(ks)))
     return counts
 
 
@@ -253,7 +261,7 @@ def errors(study: Study, folder: Path, *, new_tokens: int) -> pd.DataFrame:
     _write(folder, "errors", table)
     _write(folder, "errors_wide", error_table_wide(table))
     _write(folder, "broken_prompts", long)
-    io.write_json(folder / "summary.json", {"k": k, "broken_prompts": int(len(broken)), "new_tokens": new_tokens})
+    write_summary(folder, errors_summary(table, k, study.k_text(), new_tokens))
     return table
 
 

@@ -134,7 +134,7 @@ _X = "relneurons.experiments."
 _R = "relneurons.report.sections."
 SPECS: tuple[ExperimentSpec, ...] = (
     ExperimentSpec("layers", "Layer distribution of relation-specific neurons", "Layers", "§4.1, Fig. 1", _X + "core:layers",
-                   report=_R + "layers:build"),
+                   summary=_X + "summaries:LayersSummary", report=_R + "layers:build"),
     ExperimentSpec("overlap", "Overlap between relations' neuron sets", "Overlap", "§4.1, Fig. 2", _X + "core:overlap"),
     ExperimentSpec("intra", "Intra-relation effect of deactivation", "Intra-relation", "§4.2.1, Fig. 3", _X + "core:intra",
                    summary=_X + "summaries:IntraSummary"),
@@ -143,9 +143,9 @@ SPECS: tuple[ExperimentSpec, ...] = (
     ExperimentSpec("sweep", "Accuracy as more neurons are deactivated (k sweep)", "k sweep", "§5.1, Figs. 5, 22", _X + "core:sweep",
                    KSweep, section="experiments"),
     ExperimentSpec("cumulativity", "Neuron cumulativity", "Cumulativity", "§5.1, Fig. 6, Table 2", _X + "core:cumulativity",
-                   KSweep, section="experiments"),
+                   KSweep, section="experiments", summary=_X + "summaries:CumulativitySummary", report=_R + "cumulativity:build"),
     ExperimentSpec("errors", "Error analysis of broken prompts", "Errors", "App. J, Table 3", _X + "core:errors", Errors,
-                   section="experiments"),
+                   section="experiments", summary=_X + "summaries:ErrorsSummary", report=_R + "errors:build"),
     ExperimentSpec("multilingual", "Multilingual prompts", "Multilingual", "§5.2, Fig. 7", _X + "multilingual:multilingual", Multilingual),
     ExperimentSpec("templates", "Template robustness", "Templates", "§5.3, Fig. 8", _X + "templates:templates", Templates),
     ExperimentSpec("concepts", "Concept neurons", "Concepts", "§5.4, App. H", _X + "concepts:concepts", Concepts),

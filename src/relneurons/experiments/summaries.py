@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import io
 from ..errors import DataError
+from .error_analysis import ERROR_CATEGORIES
 
 #: Bump when a field changes meaning or is removed; readers refuse other versions with a clear message.
 SUMMARY_VERSION = 1
@@ -84,6 +85,70 @@ class InterSummary:
     mean_other_drop: float  # over `compared`
     relations: list[OwnVsOther] = field(default_factory=list)
     experiment: str = "inter"
+    version: int = SUMMARY_VERSION
+
+
+@dataclass(frozen=True)
+class LayerPeak:
+    """Where one relation's top-k neurons lie (Fig. 1)."""
+
+    relation: str
+    total: int  # its top-k neurons counted (0: none; then peak_layer is -1 and first_half nan)
+    peak_layer: int  # the layer holding most of them (the lowest on ties)
+    peak_count: int
+    first_half: float  # share in the first half of the layers (layer < n_layers / 2)
+
+
+@dataclass(frozen=True)
+class LayersSummary:
+    k: int
+    k_text: str
+    n_layers: int
+    first_half_layers: int  # layers 0..first_half_layers-1 are the first half (ceil(n_layers / 2))
+    mean_first_half: float  # mean of `first_half` over the relations with neurons (nan: none)
+    relations: list[LayerPeak] = field(default_factory=list)
+    experiment: str = "layers"
+    version: int = SUMMARY_VERSION
+
+
+@dataclass(frozen=True)
+class CumulativityRange:
+    """One deactivation range (a, b], pooled over relations: a row of cumulativity/summary_table (Fig. 6)."""
+
+    a: int
+    b: int
+    macro: float  # mean cumulativity over the relations with total > 0 (nan: none)
+    n_relations: int  # relations in `macro`
+    micro: float  # 1 - affected / total, pooled over prompts (nan when total is 0)
+    total: int  # prompts right with the top-a off and wrong with the top-b off
+    affected: int  # of `total`, also wrong with only ranks a+1..b off
+
+
+@dataclass(frozen=True)
+class CumulativitySummary:
+    ks: list[int]
+    ranges: list[CumulativityRange] = field(default_factory=list)  # consecutive (a, b] of `ks`, a ascending
+    experiment: str = "cumulativity"
+    version: int = SUMMARY_VERSION
+
+
+@dataclass(frozen=True)
+class ErrorShare:
+    category: str  # error_analysis.ERROR_CATEGORIES (others after them)
+    count: int  # broken prompts in this category, pooled over relations
+    share: float  # count / broken prompts (nan when none broke)
+
+
+@dataclass(frozen=True)
+class ErrorsSummary:
+    """What the model says instead on the prompts its own top-k broke (App. J), pooled over relations."""
+
+    k: int
+    k_text: str
+    new_tokens: int  # greedy tokens regenerated for each broken prompt
+    broken_prompts: int  # P_eva prompts right with the original model, wrong with the relation's top-k off
+    categories: list[ErrorShare] = field(default_factory=list)
+    experiment: str = "errors"
     version: int = SUMMARY_VERSION
 
 
@@ -185,3 +250,38 @@ def inter_summary(table: pd.DataFrame, relations: list[str], k: int, k_text: str
                         mean_own_drop=float(np.mean([o.own_drop for o in both])) if both else math.nan,
                         mean_other_drop=float(np.mean([o.other_drop for o in both])) if both else math.nan,
                         relations=rows)
+
+
+def layers_summary(table: pd.DataFrame, n_layers: int, k: int, k_text: str) -> LayersSummary:
+    """From a layer-distribution table (relation, layer, count: `tables.layer_distribution`); relations in
+    first-appearance order, layers missing from the table count 0."""
+    half = math.ceil(n_layers / 2)
+    peaks = []
+    for relation, part in table.groupby("relation", sort=False):
+        counts = part.groupby("layer")["count"].sum().reindex(range(n_layers), fill_value=0).to_numpy()
+        total = int(counts.sum())
+        peak = int(counts.argmax()) if total else -1  # argmax: the first (lowest) layer on ties
+        peaks.append(LayerPeak(relation=str(relation), total=total, peak_layer=peak, peak_count=int(counts[peak]) if total else 0,
+                               first_half=float(counts[:half].sum() / total) if total else math.nan))
+    shares = [p.first_half for p in peaks if p.total]
+    return LayersSummary(k=k, k_text=k_text, n_layers=int(n_layers), first_half_layers=half,
+                         mean_first_half=float(np.mean(shares)) if shares else math.nan, relations=peaks)
+
+
+def cumulativity_summary(summary_table: pd.DataFrame, ks: list[int]) -> CumulativitySummary:
+    """From `cumulativity.summarise_cumulativity`'s table (one row per range (a, b])."""
+    names = [f.name for f in fields(CumulativityRange)]
+    ranges = [CumulativityRange(a=int(a), b=int(b), macro=float(macro), n_relations=int(n), micro=float(micro),
+                                total=int(total), affected=int(affected))
+              for a, b, macro, n, micro, total, affected in summary_table.sort_values(["a", "b"])[names].itertuples(index=False, name=None)]
+    return CumulativitySummary(ks=[int(k) for k in ks], ranges=ranges)
+
+
+def errors_summary(table: pd.DataFrame, k: int, k_text: str, new_tokens: int) -> ErrorsSummary:
+    """From an error table (`error_analysis.error_table`: relation, category, count, total per relation)."""
+    broken = int(table.drop_duplicates("relation")["total"].sum()) if len(table) else 0
+    pooled = table.groupby("category", sort=False)["count"].sum()
+    categories = list(ERROR_CATEGORIES) + [str(c) for c in pooled.index if c not in ERROR_CATEGORIES]
+    return ErrorsSummary(k=k, k_text=k_text, new_tokens=int(new_tokens), broken_prompts=broken,
+                         categories=[ErrorShare(c, int(pooled.get(c, 0)), int(pooled.get(c, 0)) / broken if broken else math.nan)
+                                     for c in categories])

@@ -958,84 +958,6 @@ def _sweep(s: _Section) -> None:
                                   numeric=[False] + [True] * len(all_k), cls="compact")))
 
 
-def _cumulativity(s: _Section) -> None:
-    summ = s.table("summary_table", ["a", "b", "macro", "micro"])
-    per = s.table("cumulativity", ["relation", "a", "b"], optional=True)
-    caption = ("Cumulativity per deactivation range (a, b]: of the P_eva prompts right with the top-a neurons off but "
-               "wrong with the top-b off (#total), #affected are also wrong with only ranks a+1..b off; cumulativity = "
-               "1 − #affected / #total. High values: the extra damage needs the top-a neurons off as well. "
-               "Macro: mean over relations; micro: pooled over prompts.")
-    s.body.append(s.figure("cumulativity", caption))
-    if summ is None:
-        return
-    summ = summ.sort_values(["a", "b"])
-    items = []
-    for row in summ.itertuples(index=False):
-        d = row._asdict()
-        total, affected = d.get("total"), d.get("affected")
-        if not _missing(total) and int(total) == 0:
-            items.append(f"<li>({int(d['a']):,}, {int(d['b']):,}]: no prompt lost in this range (n/a)</li>")
-            continue
-        extra = (f" ({_int(affected)} affected of {_int(total)})" if not _missing(total) else "")
-        nrel = f" over {_plural(int(d['n_relations']), 'relation')}" if not _missing(d.get("n_relations")) else ""
-        items.append(f"<li>({int(d['a']):,}, {int(d['b']):,}]: micro <b>{_f2(d['micro'])}</b>{extra}, "
-                     f"macro {_f2(d['macro'])}{nrel}</li>")
-    s.body.append("<ul class='keys'>" + "".join(items) + "</ul>")
-    rows = [[_e(f"({int(r.a):,}, {int(r.b):,}]"), _e(_f2(r.macro)), _e(_f2(r.micro)),
-             _e(_int(getattr(r, "total", None))), _e(_int(getattr(r, "affected", None))),
-             _e(_int(getattr(r, "n_relations", None)))] for r in summ.itertuples(index=False)]
-    s.body.append(_table(rows, ["range (a, b]", "macro", "micro", "#total", "#affected", "relations"],
-                         numeric=[False, True, True, True, True, True], cls="compact"))
-    if per is not None:
-        s.body.append(_details("Per relation", _generic_table(per, max_rows=500)))
-
-
-_ERROR_LABELS = {"repeats_prompt": "repeats the prompt", "starts_with_the": "starts with “The”",
-                 "starts_with_a": "starts with “A”", "other": "other"}
-
-
-def _errors(s: _Section) -> None:
-    wide = s.table("errors_wide", ["relation"])
-    long = s.table("errors", ["relation", "category", "count"])
-    broken = s.table("broken_prompts", optional=True)
-    summary = s.summary if isinstance(s.summary, dict) else {}
-    k_text = _kline(s.run, _read_json(s.run.results / "intra" / "summary.json", None, s.run.root))
-    n_broken = summary.get("broken_prompts")
-    tokens = summary.get("new_tokens")
-    intro = (f"P_eva prompts the original model answers correctly but gets wrong with the relation's own top-k neurons "
-             f"off, {_e(k_text)}, regenerated with {tokens if tokens is not None else 'more'} new tokens and sorted by what "
-             "the model says instead.")
-    s.body.append(f'<p class="caption">{intro}</p>')
-    if long is not None:
-        cats = _order(long["category"], list(_ERROR_LABELS))
-        pooled = long.groupby("category")["count"].sum()
-        total = int(pooled.sum())
-        shares = ", ".join(f"{_e(_ERROR_LABELS.get(c, c))} <b>{_pct(pooled[c] / total if total else float('nan'), 0)}</b>"
-                           for c in cats)
-        head = f"{_plural(int(n_broken), 'prompt')} broke" if n_broken is not None else f"{_plural(total, 'prompt')} broke"
-        s.body.append(f'<p class="headline">{head}; pooled over relations: {shares}.</p>')
-    if wide is not None:
-        cols = [c for c in wide.columns if c != "relation"]
-        rows = [[_e(row["relation"])] + [(_e(_int(row[c])) if c == "total" else _e(_pct(row[c] / 100, 0))) for c in cols]
-                for _, row in wide.iterrows()]
-        s.body.append(_table(rows, ["relation"] + [_e(_ERROR_LABELS.get(c, c)) for c in cols],
-                             numeric=[False] + [True] * len(cols), cls="compact"))
-    if long is not None:
-        ex_cols = [c for c in long.columns if str(c).startswith("example_")]
-        rows = []
-        for _, row in long.iterrows():
-            examples = [row[c] for c in ex_cols if not _missing(row[c]) and str(row[c]) != ""]
-            if examples:
-                rows.append([_e(row["relation"]), _e(_ERROR_LABELS.get(row["category"], row["category"])),
-                             "".join(f'<code class="gen">{_text(x)}</code>' for x in examples)])
-        if rows:
-            s.body.append(_details("Example generations (↵ = line break)",
-                                   _table(rows, ["relation", "category", "generation"], cls="compact"), open_=True))
-    if broken is not None and not broken.empty:
-        keep = [c for c in ("relation", "text", "object", "generation") if c in broken.columns]
-        s.body.append(_details(f"All broken prompts ({len(broken):,})", _generic_table(broken[keep] if keep else broken)))
-
-
 def _generic(s: _Section) -> None:
     summary = s.summary
     if isinstance(summary, dict) and summary:
@@ -1056,7 +978,6 @@ def _generic(s: _Section) -> None:
 
 _RENDERERS: dict[str, Callable[[_Section], None]] = {
     "layers": _layers, "overlap": _overlap, "intra": _intra, "inter": _inter, "sweep": _sweep,
-    "cumulativity": _cumulativity, "errors": _errors,
 }
 
 

@@ -5,39 +5,34 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...experiments.summaries import LayersSummary
 from ..elements import Table
 from ..reader import Section, order
 
 
 def k_text(s: Section) -> str:
-    """The k line of an experiment: its summary's, else the run's."""
+    """The k line of an experiment: its summary's (a typed summary or a plain dict), else the run's."""
     summary = s.summary
     text = summary.get("k_text") if isinstance(summary, dict) else getattr(summary, "k_text", None)
     return str(text) if text else (s.run.k_text or "k = ?")
 
 
 def build(s: Section) -> dict[str, Any]:
+    """The figure, the counts per layer (table) and the summary's peaks and first-half shares, in the run's
+    relation order; without a readable summary only the figure and the counts (the section notes why)."""
     df = s.table("layers", ["relation", "layer", "count"])
-    out: dict[str, Any] = {"figure": s.figure("layers"), "k_text": k_text(s), "lines": [], "counts": None}
-    if df is None:
-        return out
-    df = df.assign(relation=df["relation"].astype(str))
-    relations = order(df["relation"], s.run.relations)
-    n_layers = int(df["layer"].max()) + 1
-    early = []
-    for r in relations:
-        part = df[df["relation"] == r].sort_values("layer")
-        total = int(part["count"].sum())
-        if total == 0:
-            out["lines"].append({"relation": r, "total": 0})
-            continue
-        peak = part.loc[part["count"].idxmax()]
-        first = int(part[part["layer"] < n_layers / 2]["count"].sum()) / total
-        early.append(first)
-        out["lines"].append({"relation": r, "total": total, "peak_layer": int(peak["layer"]),
-                             "peak_count": int(peak["count"]), "first_half": first})
-    wide = df.pivot_table(index="relation", columns="layer", values="count", aggfunc="sum", fill_value=0).reindex(relations)
-    out["counts"] = Table(["relation", *map(str, wide.columns)], [[r, *(f"{int(v):,}" for v in wide.loc[r])] for r in relations],
-                          [False] + [True] * len(wide.columns), cls="compact")
-    out.update(n_layers=n_layers, half_end=math.ceil(n_layers / 2) - 1, mean_early=sum(early) / len(early) if early else None)
+    summary = s.summary if isinstance(s.summary, LayersSummary) else None
+    out: dict[str, Any] = {"figure": s.figure("layers"), "k_text": k_text(s), "summary": summary, "lines": [],
+                           "counts": None}
+    if summary is not None:
+        by_relation = {x.relation: x for x in summary.relations}
+        out["lines"] = [by_relation[r] for r in order(by_relation, s.run.relations)]
+        out.update(n_layers=summary.n_layers, half_end=summary.first_half_layers - 1,
+                   mean_early=None if math.isnan(summary.mean_first_half) else summary.mean_first_half)
+    if df is not None:
+        df = df.assign(relation=df["relation"].astype(str))
+        relations = order(df["relation"], s.run.relations)
+        wide = df.pivot_table(index="relation", columns="layer", values="count", aggfunc="sum", fill_value=0).reindex(relations)
+        out["counts"] = Table(["relation", *map(str, wide.columns)], [[r, *(f"{int(v):,}" for v in wide.loc[r])] for r in relations],
+                              [False] + [True] * len(wide.columns), cls="compact")
     return out
