@@ -12,7 +12,7 @@ import pytest
 
 from relneurons.experiments.summaries import (CumulativityRange, CumulativitySummary, ErrorShare, ErrorsSummary, LayerPeak,
                                                  LayersSummary, RelationTest, inter_summary, intra_summary, relation_tests_table,
-                                                 write_summary)
+                                                 sweep_summary, write_summary)
 from relneurons.report import figures
 
 #: One relation name needs escaping (it would otherwise become markup).
@@ -125,7 +125,7 @@ def make_run(root: Path) -> Path:
     sweep = pd.DataFrame(sweep, columns=["deactivated", "evaluated", "k", "k_fraction", "n", "accuracy", "ci_low", "ci_high"])
     _table(res / "sweep", "sweep", sweep)
     figures.plot_k_sweep(sweep, res / "sweep" / "sweep")
-    _json(res / "sweep" / "summary.json", {"ks": [10, 300], "n_neurons": n})
+    write_summary(res / "sweep", sweep_summary(sweep, RELS, n))
     # Fig. 6 / Table 2
     cum = pd.DataFrame([("company_hq", 10, 300, 4, 1, 0.75, 20), (ODD, 10, 300, 0, 0, np.nan, 20)],
                        columns=["relation", "a", "b", "total", "affected", "cumulativity", "n_prompts"])

@@ -28,6 +28,7 @@ from .summaries import (
     intra_summary,
     layers_summary,
     relation_tests_table,
+    sweep_summary,
     write_summary,
 )
 from .tables import layer_distribution, matrix_to_long, overlap_matrix
@@ -206,7 +207,7 @@ def sweep(study: Study, folder: Path, *, ks: tuple[int, ...]) -> pd.DataFrame:
     table = table[["deactivated", "evaluated", "k", "k_fraction", "n", "accuracy", "ci_low", "ci_high"]]
     _write(folder, "sweep", table)
     figures.plot_k_sweep(table, folder / "sweep", title=f"Accuracy vs k ({study.nset.size:,} {study.nset.name} neurons)")
-    io.write_json(folder / "summary.json", {"ks": list(ks), "n_neurons": study.nset.size})
+    write_summary(folder, sweep_summary(table, relations, study.nset.size))
     return table
 
 

@@ -152,6 +152,44 @@ class ErrorsSummary:
     version: int = SUMMARY_VERSION
 
 
+@dataclass(frozen=True)
+class SweepPoint:
+    """One relation's top-k off at one k (Fig. 5): P_eva accuracy of the relation itself and of the others."""
+
+    k: int  # 0: the original model
+    own: float  # the relation's own accuracy (nan: not evaluated)
+    own_low: float  # its 95% bootstrap interval
+    own_high: float
+    other: float  # mean accuracy of the other relations (nan: none evaluated)
+    n_other: int  # other relations in `other`
+
+
+@dataclass(frozen=True)
+class SweepRelation:
+    relation: str
+    points: list[SweepPoint] = field(default_factory=list)  # by increasing k, k = 0 first
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """Own vs other accuracy as k grows; the headline compares k = 0 (the original model) with the largest k,
+    over the relations whose accuracies are defined at both."""
+
+    ks: list[int]  # the k > 0 swept, increasing
+    n_neurons: int  # size of the neuron set (k as a fraction of it)
+    k_max: int  # the largest k swept (0: none)
+    n_relations: int
+    own_compared: int  # relations with their own accuracy defined at k = 0 and at k_max
+    own_original: float  # mean own accuracy over `own_compared` at k = 0 (nan: none)
+    own_at_max: float  # ... at k_max
+    other_compared: int  # relations with the other relations' mean accuracy defined at k = 0 and at k_max
+    other_original: float
+    other_at_max: float
+    relations: list[SweepRelation] = field(default_factory=list)
+    experiment: str = "sweep"
+    version: int = SUMMARY_VERSION
+
+
 Summary = TypeVar("Summary")
 
 
@@ -285,3 +323,39 @@ def errors_summary(table: pd.DataFrame, k: int, k_text: str, new_tokens: int) ->
     return ErrorsSummary(k=k, k_text=k_text, new_tokens=int(new_tokens), broken_prompts=broken,
                          categories=[ErrorShare(c, int(pooled.get(c, 0)), int(pooled.get(c, 0)) / broken if broken else math.nan)
                                      for c in categories])
+
+
+def sweep_summary(table: pd.DataFrame, relations: list[str], n_neurons: int) -> SweepSummary:
+    """From a sweep table (deactivated, evaluated, k, accuracy, ci_low, ci_high; k = 0: the original model)."""
+    table = table.assign(deactivated=table["deactivated"].astype(str), evaluated=table["evaluated"].astype(str))
+    all_k = sorted(int(k) for k in table["k"].unique())
+    ks = [k for k in all_k if k > 0]
+    top = ks[-1] if ks else 0
+    rows = []
+    for r in relations:
+        points = []
+        for k, at in table[table["deactivated"] == r].groupby("k", sort=True):
+            own = at[at["evaluated"] == r]
+            other = at.loc[at["evaluated"] != r, "accuracy"].dropna()
+            first = own.iloc[0] if len(own) else None
+            points.append(SweepPoint(k=int(k), own=float(own["accuracy"].mean()) if len(own) else math.nan,
+                                     own_low=float(first["ci_low"]) if first is not None and "ci_low" in own else math.nan,
+                                     own_high=float(first["ci_high"]) if first is not None and "ci_high" in own else math.nan,
+                                     other=float(other.mean()) if len(other) else math.nan, n_other=int(len(other))))
+        rows.append(SweepRelation(relation=str(r), points=points))
+
+    def pairs(attr: str) -> list[tuple[float, float]]:
+        """(k = 0, k = top) values of `attr` for the relations where both are defined."""
+        out = []
+        for rel in rows:
+            at = {p.k: getattr(p, attr) for p in rel.points}
+            if top and not (math.isnan(at.get(0, math.nan)) or math.isnan(at.get(top, math.nan))):
+                out.append((at[0], at[top]))
+        return out
+
+    own, other = pairs("own"), pairs("other")
+    return SweepSummary(ks=ks, n_neurons=int(n_neurons), k_max=top, n_relations=len(relations),
+                        own_compared=len(own), own_original=float(np.mean([a for a, _ in own])) if own else math.nan,
+                        own_at_max=float(np.mean([b for _, b in own])) if own else math.nan,
+                        other_compared=len(other), other_original=float(np.mean([a for a, _ in other])) if other else math.nan,
+                        other_at_max=float(np.mean([b for _, b in other])) if other else math.nan, relations=rows)

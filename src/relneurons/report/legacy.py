@@ -745,94 +745,6 @@ def _overlap(s: _Section) -> None:
     s.body.append(s.fallback_figure("overlap", caption))
 
 
-def _intra(s: _Section) -> None:
-    df = s.table("intra", ["relation", "split", "condition", "accuracy"])
-    s.used_tables.add("tests")  # shown from the summary, which holds the same rows
-    summary = s.run.summary("intra", IntraSummary, s.notes)
-    k_text = summary.k_text if summary else _kline(s.run, s.summary)
-    n_sets = len(summary.random_seeds) if summary else None
-    seed_txt = f" (mean over {_plural(n_sets, 'random set')})" if n_sets else ""
-    caption = (f"Accuracy of each relation on P_eva and on the validated P_det prompts with the original model, with "
-               f"k random neurons off{seed_txt}, and with the relation's own top-k neurons off; {_e(k_text)}. "
-               "Black bars: 95% bootstrap intervals; orange: spread of the random-k accuracy over the random sets.")
-    s.body.append(s.figure("intra", caption))
-    if df is None:
-        return
-    df = df.assign(relation=df["relation"].astype(str), split=df["split"].astype(str))
-    relations = _order(df["relation"], s.run.relations)
-    splits = _order(df["split"], ["P_eva", "P_det"])
-    tests = {(t.relation, t.split): t for t in summary.tests} if summary else {}
-    idx = df.set_index(["relation", "split", "condition"])
-
-    def get(r: str, sp: str, c: str, col: str) -> Any:
-        try:
-            return idx.loc[(r, sp, c), col] if col in idx.columns else float("nan")
-        except KeyError:
-            return float("nan")
-
-    if summary and summary.n_relations:
-        s.body.append(f'<p class="headline">Deactivating its own top-k lowered P_eva accuracy below the mean of '
-                      f"{_plural(n_sets, 'random set')} for <b>{summary.relation_below_random} of {summary.n_relations}</b> "
-                      f"relations (p &lt; 0.05 for {summary.relation_below_random_p05}, with the random sets as "
-                      "replicates).</p>")
-    means = []
-    for sp in splits:
-        part = df[df["split"] == sp]
-        acc = part.groupby("condition")["accuracy"].mean()
-        means.append(f"{_e(sp)}: original {_f2(acc.get('original'))}, random-k {_f2(acc.get('random'))}, "
-                     f"relation-k {_f2(acc.get('relation'))}")
-    s.body.append(f"<p>Mean accuracy over {_plural(len(relations), 'relation')}: " + "; ".join(means) + ".</p>")
-
-    def versus(t: Any) -> str:
-        pct = _NA if _missing(t.percentile) else f"{t.percentile:.0f}"
-        return (f"percentile {pct} among {_plural(t.n_random_sets, 'random set')}, p vs random {_fp(t.p_relation_vs_random)}, "
-                f"relation − random {_with_ci(t.diff, t.diff_low, t.diff_high)}")
-
-    items = []
-    for r in relations:
-        bits = []
-        for sp in splits:
-            if (r, sp, "original") not in idx.index and (r, sp, "relation") not in idx.index:
-                continue
-            t = tests.get((r, sp))
-            bits.append(f"{_e(sp)} original {_with_ci(get(r, sp, 'original', 'accuracy'), get(r, sp, 'original', 'ci_low'), get(r, sp, 'original', 'ci_high'))}, "
-                        f"random {_f2(get(r, sp, 'random', 'accuracy'))}, relation "
-                        f"{_with_ci(get(r, sp, 'relation', 'accuracy'), get(r, sp, 'relation', 'ci_low'), get(r, sp, 'relation', 'ci_high'))}"
-                        + (f" ({_e(versus(t))})" if t else ""))
-        items.append(f"<li><b>{_e(r)}</b>: " + "; ".join(bits) + "</li>")
-    s.body.append("<ul class='keys'>" + "".join(items) + "</ul>")
-
-    rows = []
-    for sp in splits:
-        for r in relations:
-            if not any((r, sp, c) in idx.index for c in ("original", "random", "relation")):
-                continue
-            seed = ""
-            if not _missing(get(r, sp, "random", "seed_low")):
-                seed = f' <span class="dim">sets {_f2(get(r, sp, "random", "seed_low"))}–{_f2(get(r, sp, "random", "seed_high"))}</span>'
-            row = [_e(r), _e(sp), _e(_int(get(r, sp, "original", "n")))]
-            for c in ("original", "random", "relation"):
-                row.append(_e(_with_ci(get(r, sp, c, "accuracy"), get(r, sp, c, "ci_low"), get(r, sp, c, "ci_high")))
-                           + (seed if c == "random" else ""))
-            t = tests.get((r, sp))
-            if t:
-                row += [_e(_int(t.n_random_sets)), _e(_NA if _missing(t.percentile) else f"{t.percentile:.0f}"),
-                        _e(_fp(t.p_relation_vs_random)), _e(_ci(t.random_low, t.random_high) or _NA),
-                        _e(_with_ci(t.diff, t.diff_low, t.diff_high)), _e(_fp(t.p_relation_vs_original))]
-            else:
-                row += [_e(_NA)] * 6
-            rows.append(row)
-    s.body.append(_table(rows, ["relation", "split", "n", "original [95% CI]", "random-k [95% CI]", "relation-k [95% CI]",
-                                "random sets", "percentile", "p vs random", "random set 95% PI", "relation − random [95% CI]",
-                                "p vs original"], numeric=[False, False] + [True] * 10))
-    s.body.append('<p class="small">percentile: share (%) of the random sets less accurate than the relation set '
-                  "(ties count half). p vs random: one-sided test that the relation set lowers accuracy more than one more "
-                  "random set would: a prediction-interval t-test over the random sets' accuracies (exact rank test from "
-                  "20 sets on; none with one set). random set 95% PI: where one more random set's accuracy would fall. "
-                  "relation − random: bootstrap interval over prompts (whole triples when several templates are used). "
-                  "p vs original: exact McNemar test.</p>")
-
-
 def _inter(s: _Section) -> None:
     df = s.table("inter", ["evaluated", "deactivated", "drop"])
     summary = s.summary if isinstance(s.summary, dict) else {}
@@ -907,57 +819,6 @@ def _inter(s: _Section) -> None:
                                          "95% CI"], numeric=[False, False, True, True, True, True, True])))
 
 
-def _sweep(s: _Section) -> None:
-    df = s.table("sweep", ["deactivated", "evaluated", "k", "accuracy"])
-    n = (s.summary or {}).get("n_neurons") if isinstance(s.summary, dict) else None
-    caption = ("Accuracy on P_eva as the top-k neurons of the panel's relation are deactivated, for increasing k "
-               "(log scale): the relation itself (red), the mean over the other relations (blue) and each other relation "
-               "(grey); dashed: the original model.")
-    s.body.append(s.figure("sweep", caption))
-    if df is None:
-        return
-    df = df.assign(deactivated=df["deactivated"].astype(str), evaluated=df["evaluated"].astype(str))
-    relations = _order(df["deactivated"], s.run.relations)
-    ks = sorted(int(k) for k in df["k"].unique() if k > 0)
-    if not ks:
-        s.body.append(_note("The sweep has no k > 0."))
-        return
-    top = ks[-1]
-    frac = f" ({top / n:.2%} of {int(n):,} neurons)" if n else ""
-    s.body.append(f"<p>k values: {', '.join(f'{k:,}' for k in ks)}.</p>")
-    own0, ownk, oth0, othk, items = [], [], [], [], []
-    for r in relations:
-        part = df[df["deactivated"] == r]
-        own = part[part["evaluated"] == r].groupby("k")
-        other = part[part["evaluated"] != r].groupby("k")["accuracy"].mean()
-        o_acc = own["accuracy"].mean()
-        if 0 in o_acc.index and top in o_acc.index:
-            own0.append(o_acc[0])
-            ownk.append(o_acc[top])
-        if 0 in other.index and top in other.index:
-            oth0.append(other[0])
-            othk.append(other[top])
-        row = part[(part["evaluated"] == r) & (part["k"] == top)]
-        ci = _ci(row["ci_low"].iloc[0], row["ci_high"].iloc[0]) if len(row) and "ci_low" in row else ""
-        items.append(f"<li><b>{_e(r)}</b>: own accuracy {_f2(o_acc.get(0))} → <b>{_f2(o_acc.get(top))}</b> {ci}".rstrip()
-                     + (f"; other relations {_f2(other.get(0))} → {_f2(other.get(top))}" if len(other) else "") + "</li>")
-    if ownk:
-        s.body.append(f'<p class="headline">At the largest k = {top:,}{frac}, a relation\'s own accuracy went from '
-                      f"{_f2(np.mean(own0))} to <b>{_f2(np.mean(ownk))}</b> on average"
-                      + (f", the other relations' from {_f2(np.mean(oth0))} to <b>{_f2(np.mean(othk))}</b>" if othk else "")
-                      + " (k = 0: original model).</p>")
-    s.body.append(f"<p>Per relation, original → k = {top:,} [95% CI]:</p><ul class='keys'>" + "".join(items) + "</ul>")
-    own_rows = df[df["evaluated"] == df["deactivated"]]
-    all_k = sorted(int(k) for k in df["k"].unique())
-    rows = []
-    for r in relations:
-        sel = own_rows[own_rows["deactivated"] == r].groupby("k")["accuracy"].mean()
-        rows.append([_e(r)] + [_e(_f2(sel.get(k))) for k in all_k])
-    s.body.append(_details("Table: own accuracy per k",
-                           _table(rows, ["relation"] + [("k = 0 (original)" if k == 0 else f"{k:,}") for k in all_k],
-                                  numeric=[False] + [True] * len(all_k), cls="compact")))
-
-
 def _generic(s: _Section) -> None:
     summary = s.summary
     if isinstance(summary, dict) and summary:
@@ -977,7 +838,7 @@ def _generic(s: _Section) -> None:
 
 
 _RENDERERS: dict[str, Callable[[_Section], None]] = {
-    "layers": _layers, "overlap": _overlap, "intra": _intra, "inter": _inter, "sweep": _sweep,
+    "layers": _layers, "overlap": _overlap, "inter": _inter,
 }
 
 
