@@ -85,7 +85,7 @@ def test_table_numbers_are_the_generations_counted(study):
         rows = per_template[(per_template.relation == relation) & (per_template.split == "P_eva-2") & (per_template.condition == "relation")]
         assert (rows["n"] * rows["accuracy"]).sum() == pytest.approx(rel["correct"].sum())
     summary = json.loads((study.out / "templates" / "summary.json").read_text())
-    assert summary["P_eva-3_source"].endswith("templates_eva2.toml") and summary["relations"] == len(study.relations)
+    assert summary["eva3_source"].endswith("templates_eva2.toml") and summary["relations"] == len(study.relations)
     assert summary["splits"] == ["P_eva", "P_eva-2", "P_eva-3"]
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +45,83 @@ from .core import intra_tables
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .study import Study
+from .summaries import SUMMARY_VERSION, write_summary
 
 log = logging.getLogger(__name__)
 
 BLOCK = 16384  # neurons per AP step (bounds the working copy of the activations)
 SPLIT = "LRE prompts of the concept"
+
+
+@dataclass(frozen=True)
+class ConceptInfo:
+    """How one concept was identified and ablated."""
+
+    subjects_available: int
+    subjects_used: int
+    positives: int  # E+_c prompts
+    negatives: int  # E-_c prompts
+    relations: list[str]  # the LRE relations whose subjects make up the concept
+    ablation_prompts: int
+    ablation_prompts_of_identification_subjects: int
+
+
+@dataclass(frozen=True)
+class ConceptAblation:
+    """One concept's ablation test (a row of tests.parquet): original, random-k (mean of the seeds), concept-k off."""
+
+    concept: str
+    n: int
+    acc_original: float
+    acc_random: float
+    acc_concept: float
+    p_concept_vs_random: float  # one-sided, as intra's relation-vs-random
+    p_concept_vs_original: float  # exact McNemar
+
+
+ABLATION_FIELDS = [f.name for f in fields(ConceptAblation)]
+
+
+@dataclass(frozen=True)
+class OverlapPair:
+    relation: str
+    concept: str
+    overlap: int
+
+
+@dataclass(frozen=True)
+class ConceptsSummary:
+    """summary.json of the concepts experiment (App. H): identification, relation x concept overlap, ablation."""
+
+    k: int
+    k_text: str
+    rule: str
+    seeds: int
+    concepts_file: str
+    templates: int
+    negative_ratio: int
+    concepts: dict[str, ConceptInfo]
+    skipped: dict[str, str]  # concept -> why it was not identified
+    pool_prompts: int
+    ablation_source: str
+    overlap_expected_by_chance: float  # k^2 / neurons: the mean overlap of two independent random k-sets
+    overlap_max: int
+    largest_overlaps: list[OverlapPair]  # the largest cells of the overlap matrix, largest first
+    relation_neurons: int  # distinct neurons in any relation's top-k
+    concept_neurons: int
+    relation_and_concept_neurons: int
+    concept_below_random: int = 0  # ablated concepts whose concept-k accuracy is below random-k's
+    concept_below_random_p05: int = 0
+    ablation: list[ConceptAblation] = field(default_factory=list)  # empty: no ablation prompt
+    experiment: str = "concepts"
+    version: int = SUMMARY_VERSION
+
+
+def largest_overlaps(matrix: pd.DataFrame, n: int = 5) -> list[OverlapPair]:
+    """The `n` largest non-zero cells of a relation x concept overlap matrix, largest first (ties: matrix order)."""
+    cells = matrix.stack()
+    cells = cells[cells > 0].sort_values(ascending=False, kind="stable").head(n)
+    return [OverlapPair(str(r), str(c), int(v)) for (r, c), v in cells.items()]
 
 
 def cross_overlap(rows: dict[str, np.ndarray], columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -175,19 +248,19 @@ def concepts(study: Study, folder: Path, *, concepts: str | list[str], max_subje
                            labels={"relation": "concept-k"})
         ablation = {"concept_below_random": int((tests["acc_concept"] < tests["acc_random"]).sum()),
                     "concept_below_random_p05": int(((tests["acc_concept"] < tests["acc_random"]) & (tests["p_concept_vs_random"] < 0.05)).sum()),
-                    "accuracy": tests.set_index("concept")[["acc_original", "acc_random", "acc_concept"]].to_dict("index")}
+                    "ablation": [ConceptAblation(**{f: row[f] for f in ABLATION_FIELDS}) for row in tests.to_dict("records")]}
 
     counts = examples.groupby("concept", sort=False)["positive"].agg(positives="sum", total="size")
-    io.write_json(folder / "summary.json", {
-        "k": k, "k_text": study.k_text(), "concepts_file": spec.source, "templates": len(spec.templates), "negative_ratio": ratio,
-        "concepts": {c: {"subjects_available": len(found[c].subjects), "subjects_used": len(subjects[c]),
-                         "positives": int(counts.loc[c, "positives"]), "negatives": int(counts.loc[c, "total"] - counts.loc[c, "positives"]),
-                         "relations": list(found[c].relations), "ablation_prompts": len(held.get(c, ())),
-                         "ablation_prompts_of_identification_subjects": int(held[c]["subject"].isin(subjects[c]).sum()) if c in held else 0}
-                     for c in chosen},
-        "skipped": skipped, "pool_prompts": len(pool), "ablation_source": "LRE facts of every relation of the concept (store's templates and suffix), seeded sample",
-        "overlap_expected_by_chance": k * k / nset.size, "overlap_max": int(matrix.to_numpy().max()),
-        "relation_neurons": int(rel_union.size), "concept_neurons": int(con_union.size), "relation_and_concept_neurons": shared,
-        "rule": study.rule, "seeds": study.config.seeds, **ablation,
-    })
+    info = {c: ConceptInfo(subjects_available=len(found[c].subjects), subjects_used=len(subjects[c]),
+                           positives=int(counts.loc[c, "positives"]), negatives=int(counts.loc[c, "total"] - counts.loc[c, "positives"]),
+                           relations=list(found[c].relations), ablation_prompts=len(held.get(c, ())),
+                           ablation_prompts_of_identification_subjects=int(held[c]["subject"].isin(subjects[c]).sum()) if c in held else 0)
+            for c in chosen}
+    write_summary(folder, ConceptsSummary(
+        k=k, k_text=study.k_text(), rule=study.rule, seeds=study.config.seeds, concepts_file=spec.source,
+        templates=len(spec.templates), negative_ratio=ratio, concepts=info, skipped=dict(skipped), pool_prompts=len(pool),
+        ablation_source="LRE facts of every relation of the concept (store's templates and suffix), seeded sample",
+        overlap_expected_by_chance=k * k / nset.size, overlap_max=int(matrix.to_numpy().max()), largest_overlaps=largest_overlaps(matrix),
+        relation_neurons=int(rel_union.size), concept_neurons=int(con_union.size), relation_and_concept_neurons=int(shared),
+        **ablation))
     return matrix

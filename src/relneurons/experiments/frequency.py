@@ -22,19 +22,20 @@ whether they differ (two-sided, as the paper) and whether resilient > sensitive.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats as _scipy_stats
 
-from .. import io
 from ..data.fact_counts import COUNT_COLUMNS, read_counts, write_counts
 from ..errors import ConfigError, DataError, InputError
 from ..report import figures
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .study import Study
+from .summaries import SUMMARY_VERSION, write_summary
 
 GROUPS = ("resilient", "sensitive")
 FACT_KEY = ["relation", "subject", "object"]
@@ -43,6 +44,52 @@ SKIP_HOW = ("set [frequency] counts = \"facts.csv\" (columns relation, subject, 
             "or [frequency] corpus = \"folder or file of .txt/.jsonl[.gz]\" (counted here); with "
             "`relneurons experiment frequency`: --opt counts=facts.csv or --opt corpus=PATH; "
             "`relneurons frequency count CORPUS --out facts.csv` writes such a CSV")
+
+
+@dataclass(frozen=True)
+class WilcoxonResult:
+    """`wilcoxon_across_relations`: paired group means over the relations that have both groups (NaN: no test)."""
+
+    relations: list[str] = field(default_factory=list)
+    n_relations: int = 0
+    n_nonzero: int = 0
+    resilient_higher: int = 0
+    sensitive_higher: int = 0
+    statistic: float = float("nan")
+    p_two_sided: float = float("nan")
+    p_greater: float = float("nan")
+    min_p_two_sided: float = float("nan")  # 2 / 2**n_nonzero: the smallest two-sided p these relations can give
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class FrequencySummary:
+    """summary.json of the frequency experiment; when no counts were given only skipped, reason and how are set."""
+
+    skipped: bool
+    reason: str = ""
+    how: str = ""
+    k: int = 0
+    k_text: str = ""
+    rule: str = ""
+    source: str = ""  # counts (a CSV) or corpus (counted here)
+    counts: str = ""
+    corpus: str = ""
+    document: str = ""
+    corpus_stats: dict[str, int] = field(default_factory=dict)
+    relative_difference: str = ""
+    unit: str = ""
+    prompts: int = 0
+    facts: int = 0
+    templates_per_fact_max: int = 0
+    correct_facts: int = 0  # facts the original model answers
+    resilient: int = 0
+    sensitive: int = 0
+    correct_facts_without_count: int = 0
+    correct_facts_with_zero_count: int = 0
+    wilcoxon: WilcoxonResult = field(default_factory=WilcoxonResult)  # not run when skipped
+    experiment: str = "frequency"
+    version: int = SUMMARY_VERSION
 
 
 # ------------------------------------------------------------------ numerics
@@ -164,9 +211,9 @@ def _counts_for(study: Study, prompts: pd.DataFrame, counts: str, corpus: str, f
     table = facts.assign(count=np.asarray(values, dtype=np.int64))
     write_counts(folder / "fact_counts.csv", table)
     return table, {"source": "corpus", "corpus": str(Path(corpus).resolve()), "document": "paragraph (text) / record (JSONL)",
-                   "corpus_files": corpus_stats.files, "corpus_documents": corpus_stats.documents,
-                   "corpus_documents_with_a_name": corpus_stats.documents_with_a_name,
-                   "corpus_bytes": corpus_stats.bytes_read, "corpus_skipped_files": len(corpus_stats.skipped_files)}
+                   "corpus_stats": {"files": corpus_stats.files, "documents": corpus_stats.documents,
+                                    "documents_with_a_name": corpus_stats.documents_with_a_name,
+                                    "bytes": corpus_stats.bytes_read, "skipped_files": len(corpus_stats.skipped_files)}}
 
 
 @_experiment("frequency")
@@ -175,8 +222,8 @@ def frequency(study: Study, folder: Path, *, counts: str, corpus: str) -> pd.Dat
     if counts and corpus:
         raise ConfigError("frequency: give counts or corpus, not both")
     if not counts and not corpus:
-        io.write_json(folder / "summary.json", {"skipped": True, "reason": "no fact counts given (options counts and corpus are empty)",
-                                                "how": SKIP_HOW})
+        write_summary(folder, FrequencySummary(skipped=True, reason="no fact counts given (options counts and corpus are empty)",
+                                               how=SKIP_HOW))
         return pd.DataFrame(columns=["relation"])
     k, prompts = study.k, study.eval_prompts
     count_table, source = _counts_for(study, prompts, counts, corpus, folder)  # before any generation: bad input fails fast
@@ -204,17 +251,15 @@ def frequency(study: Study, folder: Path, *, counts: str, corpus: str) -> pd.Dat
                                  + (f"{p:.3g}" if np.isfinite(p) else "n/a")
                                  + f" ({test['n_relations']} relations with both groups, {test['n_nonzero']} differ)")
     right = facts[facts["group"] != "wrong"]
-    io.write_json(folder / "summary.json", {
-        "skipped": False, "k": k, "k_text": study.k_text(), "rule": study.rule, **source,
-        "relative_difference": "(mean_resilient - mean_sensitive) / mean_sensitive; > 0: resilient facts are more frequent",
-        "unit": "fact (relation, subject, object); answered = correct on more than half of its templates",
-        "prompts": len(per_prompt), "facts": len(facts), "templates_per_fact_max": int(facts["n_templates"].max()),
-        "correct_facts": len(right), "resilient": int((right["group"] == "resilient").sum()),
-        "sensitive": int((right["group"] == "sensitive").sum()),
-        "correct_facts_without_count": int(right["count"].isna().sum()),
-        "correct_facts_with_zero_count": int((right["count"] == 0).sum()),
-        "wilcoxon": {key: (None if isinstance(v, float) and not np.isfinite(v) else v) for key, v in test.items()},
-    })
+    write_summary(folder, FrequencySummary(
+        skipped=False, k=k, k_text=study.k_text(), rule=study.rule, **source,
+        relative_difference="(mean_resilient - mean_sensitive) / mean_sensitive; > 0: resilient facts are more frequent",
+        unit="fact (relation, subject, object); answered = correct on more than half of its templates",
+        prompts=len(per_prompt), facts=len(facts), templates_per_fact_max=int(facts["n_templates"].max()),
+        correct_facts=len(right), resilient=int((right["group"] == "resilient").sum()),
+        sensitive=int((right["group"] == "sensitive").sum()),
+        correct_facts_without_count=int(right["count"].isna().sum()),
+        correct_facts_with_zero_count=int((right["count"] == 0).sum()), wilcoxon=WilcoxonResult(**test)))
     return table
 
 

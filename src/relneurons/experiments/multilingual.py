@@ -15,12 +15,13 @@ per relation how many triples were evaluated and dropped, and by which languages
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import io
 from ..data.languages import ENGLISH, LEFT_OUT_COLUMNS, PROMPT_COLUMNS, load_packs, translate
 from ..errors import ConfigError, DataError
 from ..report import figures
@@ -28,6 +29,7 @@ from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import bootstrap_drop_ci, mcnemar_exact, relative_drop, triple_clusters
 from .study import Study
+from .summaries import SUMMARY_VERSION, write_summary
 
 TRIPLE = ["relation", "subject", "object"]
 COMMON_COLUMNS = ["relation", "triples", "evaluated", "dropped", "lacking"]
@@ -126,32 +128,77 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
     _write(folder, "drops", drops)
     figures.plot_multilingual(accuracy, folder / "multilingual",
                               title=f"Accuracy per language: original (bars) vs English-identified top-k off (lines); {study.k_text()}")
-    io.write_json(folder / "summary.json", _summary(study, drops, left_out, per_relation, packs_by_code))
+    write_summary(folder, _summary(study, drops, left_out, per_relation, packs_by_code))
     return accuracy
 
 
-def _summary(study: Study, drops: pd.DataFrame, left_out: pd.DataFrame, per_relation: pd.DataFrame, packs_by_code: dict) -> dict:
+@dataclass(frozen=True)
+class LanguageResult:
+    """One language on the compared triples: mean over its relations, and how many relations drop."""
+
+    name: str
+    relations: int
+    prompts: int
+    mean_acc_original: float  # NaN: no relation left
+    mean_acc_deactivated: float
+    mean_drop: float  # mean relative drop over the relations where it is defined
+    relations_with_drop: int  # accuracy with the top-k off below the original's
+    relations_with_drop_p05: int  # ... and exact McNemar p < 0.05
+    relations_with_drop_as_in_english: int  # of the relations whose English accuracy drops, those that drop here too
+    triples_kept: int
+    triples_left_out: int
+    triples_evaluated: int
+
+
+@dataclass(frozen=True)
+class MultilingualSummary:
+    """summary.json of the multilingual experiment (§5.2, Fig. 7)."""
+
+    k: int
+    k_text: str
+    rule: str
+    languages: list[str]  # English first
+    packs: dict[str, list[str]]  # code -> pack files used
+    per_language: dict[str, LanguageResult]
+    english_relations_with_drop: int
+    comparison: str
+    triples: int
+    triples_evaluated: int
+    triples_dropped: int  # not translatable into some requested language: left out of every language
+    triples_left_out: int
+    experiment: str = "multilingual"
+    version: int = SUMMARY_VERSION
+
+
+def _mean(values: pd.Series) -> float:
+    values = values.dropna()
+    return float(values.mean()) if len(values) else math.nan
+
+
+def _summary(study: Study, drops: pd.DataFrame, left_out: pd.DataFrame, per_relation: pd.DataFrame,
+             packs_by_code: dict) -> MultilingualSummary:
+    dropping = drops["acc_deactivated"] < drops["acc_original"]
+    english = set(drops.loc[dropping & (drops["language"] == ENGLISH), "relation"])
     per_language = {}
     for language in dict.fromkeys(left_out["language"]):  # a language whose every triple was left out has no drops
-        group, lost = drops[drops["language"] == language], left_out[left_out["language"] == language]
-        defined = group.dropna(subset=["drop"])
-        per_language[language] = {
-            "name": "English (the store's prompts)" if language == ENGLISH else packs_by_code[language].name,
-            "relations": len(group), "prompts": int(group["n"].sum()),
-            "mean_acc_original": float(group["acc_original"].mean()) if len(group) else None,
-            "mean_acc_deactivated": float(group["acc_deactivated"].mean()) if len(group) else None,
-            "mean_drop": float(defined["drop"].mean()) if len(defined) else None,
-            "relations_with_drop": int((group["acc_deactivated"] < group["acc_original"]).sum()),
-            "relations_with_drop_p05": int(((group["acc_deactivated"] < group["acc_original"]) & (group["p_mcnemar"] < 0.05)).sum()),
-            "triples_kept": int(lost["kept"].sum()), "triples_left_out": int(lost["left_out"].sum()),
-            "triples_evaluated": int(lost["evaluated"].sum()),
-        }
-    return {"k": study.k, "k_text": study.k_text(), "rule": study.rule, "languages": list(per_language),
-            "packs": {code: list(p.sources) for code, p in packs_by_code.items()}, "per_language": per_language,
-            "triples_left_out": int(left_out["left_out"].sum()),
-            "comparison": "every language (English too) on the triples every requested language can translate",
-            "triples": int(per_relation["triples"].sum()), "triples_evaluated": int(per_relation["evaluated"].sum()),
-            "triples_dropped": int(per_relation["dropped"].sum())}
+        mine, lost = drops["language"] == language, left_out[left_out["language"] == language]
+        group = drops[mine]
+        per_language[language] = LanguageResult(
+            name="English (the store's prompts)" if language == ENGLISH else packs_by_code[language].name,
+            relations=len(group), prompts=int(group["n"].sum()), mean_acc_original=_mean(group["acc_original"]),
+            mean_acc_deactivated=_mean(group["acc_deactivated"]), mean_drop=_mean(group["drop"]),
+            relations_with_drop=int((dropping & mine).sum()),
+            relations_with_drop_p05=int((dropping & mine & (drops["p_mcnemar"] < 0.05)).sum()),
+            relations_with_drop_as_in_english=int((dropping & mine & drops["relation"].isin(english)).sum()),
+            triples_kept=int(lost["kept"].sum()), triples_left_out=int(lost["left_out"].sum()),
+            triples_evaluated=int(lost["evaluated"].sum()))
+    return MultilingualSummary(
+        k=study.k, k_text=study.k_text(), rule=study.rule, languages=list(per_language),
+        packs={code: list(p.sources) for code, p in packs_by_code.items()}, per_language=per_language,
+        english_relations_with_drop=len(english),
+        comparison="every language (English too) on the triples every requested language can translate",
+        triples=int(per_relation["triples"].sum()), triples_evaluated=int(per_relation["evaluated"].sum()),
+        triples_dropped=int(per_relation["dropped"].sum()), triples_left_out=int(left_out["left_out"].sum()))
 
 
 MULTILINGUAL = {"multilingual": multilingual}

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,42 @@ from .core import _pairs, inter_figure, inter_table
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .study import Study
+from .summaries import SUMMARY_VERSION, write_summary
 
 BLOCK = 16384  # neurons scored per step (memory: rows x BLOCK float32 plus the AP working set)
+
+
+@dataclass(frozen=True)
+class SetResult:
+    """One neuron set: its k, the type composition of its top-k (summed over relations) and its inter matrix in brief."""
+
+    n_neurons: int
+    k: int
+    k_text: str
+    types: dict[str, int]  # module type -> top-k neurons of that type, over every relation
+    expected_if_random: dict[str, float]  # the same if each relation's k neurons were drawn uniformly from the set
+    relations: int
+    undefined_cells: int
+    compared: int  # relations with both own and mean other drop defined
+    own_drop_exceeds_mean_other: int
+    mean_own_drop: float
+    mean_other_drop: float
+
+
+@dataclass(frozen=True)
+class TypesSummary:
+    """summary.json of the types experiment (App. G)."""
+
+    sets: dict[str, SetResult]
+    store_set: str
+    study_k: int
+    k_rule: str
+    examples: str
+    captured_sites: int
+    captured_neurons: int
+    activation_cache: str  # "" when nothing outside the store's set was captured
+    experiment: str = "types"
+    version: int = SUMMARY_VERSION
 
 
 def check_sets(sets) -> list[str]:
@@ -232,20 +267,19 @@ def types(study: Study, folder: Path, *, sets: list[str], k: float) -> pd.DataFr
     for name in sets:
         table = inter_table(study, judged, conditions[name]).assign(set=name)
         k_text = f"{name} set, k = {ks[name]:,} ({ks[name] / nsets[name].size:.2%} of {nsets[name].size:,})"
-        per_set[name] = {"n_neurons": nsets[name].size, "k": ks[name], "k_text": k_text,
-                         **inter_figure(table, study.relations, folder / f"inter_{name}", k_text)}
+        part = comp[comp["set"] == name].groupby("type", sort=False)
+        per_set[name] = SetResult(n_neurons=nsets[name].size, k=ks[name], k_text=k_text,
+                                  types={t: int(c) for t, c in part["count"].sum().items()},
+                                  expected_if_random={t: float(e) for t, e in part["expected_if_random"].sum().items()},
+                                  **inter_figure(table, study.relations, folder / f"inter_{name}", k_text))
         tables.append(table)
     table = pd.concat(tables, ignore_index=True)
     _write(folder, "inter", table)
-    all_counts = comp[comp["set"] == "all"].groupby("type", sort=False)["count"].sum()
-    io.write_json(folder / "summary.json", {
-        "sets": per_set, "store_set": study.nset.name, "study_k": study.k,
-        "k_rule": (f"the study's k as a fraction of the store's {study.nset.name} set ({study.k:,} / {study.nset.size:,} = "
-                   f"{study.k / study.nset.size:.4%}) applied to every set") if k == 0 else f"option k = {k} for every set",
-        "examples": "the main identification's examples.parquet",
-        "captured_sites": len(extra.sites) if extra is not None else 0,
-        "captured_neurons": extra.size if extra is not None else 0,
-        "activation_cache": str(cache) if cache is not None else None,
-        "all_topk_types": {t: int(c) for t, c in all_counts.items()},
-    })
+    write_summary(folder, TypesSummary(
+        sets=per_set, store_set=study.nset.name, study_k=study.k,
+        k_rule=(f"the study's k as a fraction of the store's {study.nset.name} set ({study.k:,} / {study.nset.size:,} = "
+                f"{study.k / study.nset.size:.4%}) applied to every set") if k == 0 else f"option k = {k} for every set",
+        examples="the main identification's examples.parquet",
+        captured_sites=len(extra.sites) if extra is not None else 0, captured_neurons=extra.size if extra is not None else 0,
+        activation_cache=str(cache) if cache is not None else ""))
     return table

@@ -15,13 +15,13 @@ file of the same format), evaluated the same way when asked for.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import io
 from ..data import build_prompts, load_relations, resolve_data_dir, select_templates, split
 from ..data.templates import SHIPPED_TEMPLATES, check_new, load_templates, normalise, paper_eva2
 from ..errors import DataError
@@ -31,11 +31,47 @@ from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import relative_drop
 from .study import Study
+from .summaries import SUMMARY_VERSION, write_summary
 
 SPLITS = ("P_eva", "P_eva-2")
 EXTRA_SPLIT = "P_eva-3"
 #: Value of the option ``extra`` that names the shipped hand-written P_eva-3 templates.
 SHIPPED_EXTRA = "shipped"
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """One split (P_eva, P_eva-2, P_eva-3): means over relations of the intra-relation tests."""
+
+    prompts: int
+    mean_acc_original: float
+    mean_acc_random: float  # random-k: mean over the seeds' sets
+    mean_acc_relation: float  # the relation's top-k off
+    mean_relative_drop: float  # (original - relation-k) / original, over the relations where it is defined
+    relation_below_random: int
+    relation_below_random_p05: int
+    relation_drop_vs_original_p05: int  # relation-k below original with exact McNemar p < 0.05
+
+
+@dataclass(frozen=True)
+class TemplatesSummary:
+    """summary.json of the templates experiment (§5.3, Fig. 8)."""
+
+    k: int
+    k_text: str
+    seeds: int
+    rule: str
+    splits: list[str]
+    eva2_source: str
+    eva3_source: str  # "" when no P_eva-3 was asked for
+    relations: int
+    templates_per_relation: dict[str, int]  # P_eva-2 templates
+    per_split: dict[str, SplitResult]
+    relative_drop: dict[str, dict[str, float]]  # relation -> split -> relative drop with its top-k off (NaN: original 0)
+    relations_dropping_on_both: int  # relative drop > 0 on P_eva and on P_eva-2
+    relations_with_both_drops_defined: int
+    experiment: str = "templates"
+    version: int = SUMMARY_VERSION
 
 
 def _study_relations(study: Study) -> list:
@@ -125,24 +161,23 @@ def templates(study: Study, folder: Path, *, extra: str) -> pd.DataFrame:
     if eva3 is not None:
         figures.plot_templates(table[table["split"].isin(["P_eva", EXTRA_SPLIT])], folder / "templates_extra",
                                title=f"Intra-relation accuracy, store templates (P_eva) vs our templates (P_eva-3); {study.k_text()}")
-    summary = {"k": k, "k_text": study.k_text(), "seeds": study.config.seeds, "rule": study.rule,
-               "splits": list(splits), "P_eva-2_source": "LRE prompt_templates_zs (not also in prompt_templates)",
-               "P_eva-3_source": eva3[1] if eva3 is not None else None, "relations": len(wide),
-               "templates_per_relation": eva2.groupby("relation")["template"].nunique().to_dict()}
+    per_split = {}
     for split_name in splits:
         part = tests[tests["split"] == split_name]
         below = part[part["acc_relation"] < part["acc_random"]]
-        summary[split_name] = {
-            "prompts": int(judged[(judged["split"] == split_name) & (judged["condition"] == "original")].shape[0]),
-            "mean_acc_original": float(part["acc_original"].mean()),
-            "mean_relative_drop": float(np.nanmean(part["relative_drop"])) if part["relative_drop"].notna().any() else None,
-            "relation_below_random": len(below),
-            "relation_below_random_p05": int((below["p_relation_vs_random"] < 0.05).sum()),
-            "relation_drop_vs_original_p05": int(((part["acc_relation"] < part["acc_original"])
-                                                  & (part["p_relation_vs_original"] < 0.05)).sum()),
-        }
+        per_split[split_name] = SplitResult(
+            prompts=int(judged[(judged["split"] == split_name) & (judged["condition"] == "original")].shape[0]),
+            mean_acc_original=float(part["acc_original"].mean()), mean_acc_random=float(part["acc_random"].mean()),
+            mean_acc_relation=float(part["acc_relation"].mean()),
+            mean_relative_drop=float(np.nanmean(part["relative_drop"])) if part["relative_drop"].notna().any() else math.nan,
+            relation_below_random=len(below), relation_below_random_p05=int((below["p_relation_vs_random"] < 0.05).sum()),
+            relation_drop_vs_original_p05=int(((part["acc_relation"] < part["acc_original"]) & (part["p_relation_vs_original"] < 0.05)).sum()))
     both = wide[list(SPLITS)].dropna()
-    summary["relations_dropping_on_both"] = int(((both["P_eva"] > 0) & (both["P_eva-2"] > 0)).sum())
-    summary["relations_with_both_drops_defined"] = len(both)
-    io.write_json(folder / "summary.json", summary)
+    write_summary(folder, TemplatesSummary(
+        k=k, k_text=study.k_text(), seeds=study.config.seeds, rule=study.rule, splits=list(splits),
+        eva2_source="LRE prompt_templates_zs (not also in prompt_templates)", eva3_source=eva3[1] if eva3 is not None else "",
+        relations=len(wide), templates_per_relation={str(r): int(n) for r, n in eva2.groupby("relation")["template"].nunique().items()},
+        per_split=per_split, relative_drop={str(r): {s: float(v) for s, v in row.items()} for r, row in wide.iterrows()},
+        relations_dropping_on_both=int(((both["P_eva"] > 0) & (both["P_eva-2"] > 0)).sum()),
+        relations_with_both_drops_defined=len(both)))
     return table
