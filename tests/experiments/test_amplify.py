@@ -174,3 +174,19 @@ def test_max_other_evaluates_a_seeded_subsample_of_the_others(run, lre_dir, tmp_
     with pytest.raises(ConfigError, match="max_other"):
         EXPERIMENTS["amplify"](study, levels=["p90"], max_other=-1)
     assert not (tmp_path / "results" / ".amplify.partial").exists()
+
+
+def test_summary_is_typed_and_round_trips(run, tmp_path):
+    from relneurons.experiments.summaries import read_summary, write_summary
+
+    out, _, _ = run
+    folder = out / "results" / "amplify"
+    summary = read_summary(folder, AmplifySummary)
+    own = pd.read_parquet(folder / "amplify.parquet").query("evaluated == 'own'").set_index(["relation", "level"])["accuracy"]
+    for relation in summary.forced_relations:
+        for level in ["original", *LEVELS]:
+            assert summary.own[relation][level] == pytest.approx(own[relation, level])
+        assert [lv for lv in LEVELS if relation in summary.own_not_below_original[lv]] == \
+            [lv for lv in LEVELS if own[relation, lv] >= own[relation, "original"]]
+    write_summary(tmp_path, summary)
+    assert (tmp_path / "summary.json").read_text() == (folder / "summary.json").read_text()

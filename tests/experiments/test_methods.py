@@ -164,3 +164,21 @@ def test_overlap_is_counted_from_the_top_k_lists(study):
         a = set(topk[(topk.method == row.method_a) & (topk.relation == row.relation)]["global_index"])
         b = set(topk[(topk.method == row.method_b) & (topk.relation == row.relation)]["global_index"])
         assert row.overlap == len(a & b) and row.jaccard == pytest.approx(len(a & b) / len(a | b))
+
+
+def test_summary_is_typed_and_round_trips(study, tmp_path):
+    from relneurons.experiments.methods import MethodScore, MethodsSummary
+    from relneurons.experiments.summaries import read_summary, write_summary
+
+    folder = study.out / "methods"
+    summary = read_summary(folder, MethodsSummary)
+    table = pd.read_parquet(folder / "methods.parquet")
+    for row in table.itertuples():
+        score = summary.specificity[row.method][row.relation]
+        assert isinstance(score, MethodScore) and score.below_every_random_set == row.below_every_random_set
+        assert score.specificity == pytest.approx(row.specificity, nan_ok=True)
+        assert score.low == pytest.approx(row.spec_low, nan_ok=True)
+    for method, mean in summary.mean_specificity.items():
+        assert mean == pytest.approx(table.loc[table.method == method, "specificity"].mean(), nan_ok=True)
+    write_summary(tmp_path, summary)
+    assert (tmp_path / "summary.json").read_text() == (folder / "summary.json").read_text()

@@ -106,3 +106,19 @@ def test_options_are_checked_and_both_presets_set_every_one():
         assert set(doc.get("stability", {})) <= set(EXPERIMENT_OPTIONS["stability"]), preset  # presets only override defaults
     with pytest.raises(ConfigError, match="resamples"):
         EXPERIMENTS["stability"].__wrapped__(None, None, resamples=1, core=0.9, max_eval=0)
+
+
+def test_summary_is_typed_and_round_trips(study, tmp_path):
+    from relneurons.experiments.stability import RelationStability, StabilitySummary
+    from relneurons.experiments.summaries import read_summary, write_summary
+
+    folder = study.out / "stability"
+    summary = read_summary(folder, StabilitySummary)
+    table = pd.read_parquet(folder / "stability.parquet").set_index("relation")
+    assert list(summary.relations) == list(study.relations)
+    for relation, x in summary.relations.items():
+        assert isinstance(x, RelationStability) and x.mean_jaccard == pytest.approx(table.loc[relation, "mean_jaccard"])
+        assert math.isnan(x.template_jaccard)  # written as null, read back as NaN
+    assert summary.mean_jaccard == pytest.approx(table["mean_jaccard"].mean())
+    write_summary(tmp_path, summary)
+    assert (tmp_path / "summary.json").read_text() == (folder / "summary.json").read_text()

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import re
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import io
 from ..errors import ConfigError
 from ..report.figures_amplify import plot_amplify
 from .output import experiment as _experiment
@@ -37,6 +36,7 @@ from .registry import BY_NAME
 from .output import write_table as _write
 from .stats import accuracy_ci, triple_clusters
 from .study import Study
+from .summaries import SUMMARY_VERSION, write_summary
 
 TABLE_COLUMNS = ["relation", "level", "evaluated", "n", "accuracy", "ci_low", "ci_high"]
 VALUE_COLUMNS = ["relation", "level", "global_index", "value"]
@@ -81,7 +81,8 @@ def parse_levels(levels) -> list[Level]:
 
 @dataclass(frozen=True)
 class AmplifySummary:
-    """summary.json of the amplify experiment (NaN, e.g. no other relation, is written as null)."""
+    """summary.json of the amplify experiment (summaries.write_summary: NaN, e.g. no other relation, is written as null
+    and read back as NaN)."""
 
     k: int
     k_text: str
@@ -93,7 +94,7 @@ class AmplifySummary:
     mean_value: dict[str, dict[str, float]]  # relation -> level -> mean forced value over its top-k
     own_not_below_original: dict[str, list[str]]  # level -> relations whose own accuracy stayed >= the original's
     experiment: str = "amplify"
-    version: int = 1
+    version: int = SUMMARY_VERSION
 
 
 def _other_sample(groups: dict[str, pd.DataFrame], max_other: int, seed: int) -> dict[str, pd.DataFrame]:
@@ -154,7 +155,7 @@ def amplify(study: Study, folder: Path, *, levels: list[str], max_other: int) ->
     _write(folder, "forced_values", values)
     for relation in relations:
         plot_amplify(table, relation, folder / f"amplify_{relation}", title=f"{relation}: top-k forced to each level; {study.k_text()}")
-    io.write_json(folder / "summary.json", asdict(_summary(study, table, values, names, max_other, relations)))
+    write_summary(folder, _summary(study, table, values, names, max_other, relations))
     return table
 
 
@@ -186,13 +187,11 @@ def _summary(study: Study, table: pd.DataFrame, values: pd.DataFrame, levels: li
              relations: list[str]) -> AmplifySummary:
     acc = table.set_index(["relation", "evaluated", "level"])["accuracy"]
     every = ["original", *levels]
-    number = lambda v: None if math.isnan(v) else float(v)  # noqa: E731  (strict JSON has no NaN)
-    own = {r: {lv: number(acc[r, "own", lv]) for lv in every} for r in relations}
+    own = {r: {lv: float(acc[r, "own", lv]) for lv in every} for r in relations}
     return AmplifySummary(
         k=int(study.k), k_text=study.k_text(), levels=list(levels), max_other=int(max_other), forced_relations=list(relations),
-        own=own, other={r: {lv: number(acc[r, "other", lv]) for lv in every} for r in relations},
+        own=own, other={r: {lv: float(acc[r, "other", lv]) for lv in every} for r in relations},
         mean_value={r: {lv: float(v) for lv, v in part.groupby("level", sort=False)["value"].mean().items()}
                     for r, part in values.groupby("relation", sort=False)},
-        own_not_below_original={lv: [r for r in relations if None not in (own[r][lv], own[r]["original"])
-                                     and own[r][lv] >= own[r]["original"]] for lv in levels},
+        own_not_below_original={lv: [r for r in relations if own[r][lv] >= own[r]["original"]] for lv in levels},  # NaN: never
     )

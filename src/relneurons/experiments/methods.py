@@ -16,7 +16,8 @@ evaluated under its rel:<relation>:0-k condition (shared with intra/inter).
 Writes, in OUT/methods/: methods (per method and relation), inter (every
 evaluated x deactivated cell), overlap (|top-k ∩| and Jaccard between methods),
 timing (wall time per scorer), topk (every method's neurons), specificity.png
-(methods x relations heatmap) and specificity_ci.png, summary.json (`MethodsSummary`).
+(methods x relations heatmap) and specificity_ci.png, summary.json (`MethodsSummary`, summaries.write_summary:
+undefined numbers as null, read back as NaN).
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import io
 from ..errors import ConfigError, InputError
 from ..expertise.identify import rank_descending
 from ..expertise.scorers import SCORERS, check_scorers, top_columns
@@ -42,6 +42,7 @@ from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import bool_vector
 from .study import Study
+from .summaries import SUMMARY_VERSION, write_summary
 
 
 
@@ -103,11 +104,11 @@ def specificity_ci(original: dict[str, np.ndarray], deactivated: dict[str, np.nd
 
 @dataclass(frozen=True)
 class MethodScore:
-    specificity: float | None
-    low: float | None
-    high: float | None
-    own_drop: float | None
-    other_drop: float | None
+    specificity: float  # own drop - mean other drop (nan: undefined, see specificity_ci)
+    low: float  # its 95% paired bootstrap interval
+    high: float
+    own_drop: float  # nan: the original accuracy is 0
+    other_drop: float  # mean of the other relations' defined drops
     acc_own: float
     below_every_random_set: bool  # own accuracy lower than with any of the random sets
 
@@ -123,14 +124,16 @@ class MethodsSummary:
     rule: str
     seconds: dict[str, float]  # wall time per scorer (its top-k for every relation)
     specificity: dict[str, dict[str, MethodScore]]  # method -> relation -> score
-    mean_specificity: dict[str, float | None]  # method -> mean over relations with a defined value
+    mean_specificity: dict[str, float]  # method -> mean over relations with a defined value (nan: none)
     most_specific: dict[str, str | None]  # relation -> method with the highest specificity
     most_specific_overall: str | None  # method with the highest mean specificity
     ap_matches_identify: bool  # the ap scorer's top-k equals identify's (the same engine, the same examples)
+    experiment: str = "methods"
+    version: int = SUMMARY_VERSION
 
 
-def _num(value) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+def _num(value) -> float:
+    return math.nan if value is None else float(value)
 
 
 # ------------------------------------------------------------------ the experiment
@@ -241,10 +244,10 @@ def methods(study: Study, folder: Path, *, scorers: list[str], max_eval: int) ->
         k=k, k_text=study.k_text(), scorers=names, relations=relations, prompts_per_relation=int(judged.groupby("relation")["prompt_id"].nunique().min()),
         seeds=cfg.seeds, rule=study.rule, seconds=seconds,
         specificity={n: {r["relation"]: MethodScore(_num(r["specificity"]), _num(r["spec_low"]), _num(r["spec_high"]), _num(r["own_drop"]),
-                                                    _num(r["other_drop_mean"]), float(r["acc_own"]), r["below_every_random_set"])
+                                                    _num(r["other_drop_mean"]), float(r["acc_own"]), bool(r["below_every_random_set"]))
                          for r in table[table.method == n].to_dict("records")} for n in names},
         mean_specificity={n: _num(means.get(n)) for n in names},
         most_specific={r: best.set_index("relation")["method"].get(r) for r in relations},
         most_specific_overall=None if means.dropna().empty else str(means.dropna().idxmax()), ap_matches_identify=bool(ap_matches))
-    io.write_json(folder / "summary.json", asdict(summary))
+    write_summary(folder, summary)
     return table

@@ -157,11 +157,11 @@ SPECS: tuple[ExperimentSpec, ...] = (
     ExperimentSpec("frequency", "Fact frequency and resilience", "Frequency", "App. E, Fig. 23", _X + "frequency:frequency", Frequency,
                    summary=_X + "frequency:FrequencySummary", report=_R + "frequency:build"),
     ExperimentSpec("amplify", "Forcing the neurons up (amplification)", "Amplify", "", _X + "amplify:amplify", Amplify,
-                   summary=_X + "amplify:AmplifySummary"),
+                   summary=_X + "amplify:AmplifySummary", report=_R + "amplify:build"),
     ExperimentSpec("stability", "Stability of the top-k under resampled identification", "Stability", "", _X + "stability:stability",
-                   Stability, summary=_X + "stability:StabilitySummary"),
+                   Stability, summary=_X + "stability:StabilitySummary", report=_R + "stability:build"),
     ExperimentSpec("methods", "Identification methods compared", "Methods", "", _X + "methods:methods", Methods,
-                   summary=_X + "methods:MethodsSummary"),
+                   summary=_X + "methods:MethodsSummary", report=_R + "methods:build"),
 )
 
 BY_NAME: dict[str, ExperimentSpec] = {s.name: s for s in SPECS}

@@ -3,25 +3,25 @@ alone carry the intra-relation drop (issue 12 §1).
 
 Writes, in OUT/stability/:
     stability        per relation: mean pairwise Jaccard of the resamples' top-k, mean Jaccard with the full
-                     top-k, stable-core size (selected in >= `core` of the resamples), template Jaccard
+                     top-k, stable-core size (selected in >= `core` of the resamples), template Jaccard; the
+                     relative drop of the top-k and of the core (bootstrap CI), core share, McNemar p
     frequency        per relation and neuron (full top-k and every neuron any resample selected): selection frequency
     intra            P_eva accuracy with nothing, the stable core, the full top-k or k random neurons off (95% CI)
-    drops            per relation: relative drop of the top-k and of the core (bootstrap CI), core share, McNemar p
+    generations      the judged generations of that comparison
     stability.png    accuracy bars per relation (figures_methods.plot_stability)
-    summary.json     `StabilitySummary`
+    summary.json     `StabilitySummary` (summaries.write_summary; undefined numbers as null, read back as NaN)
 The resamples reuse the activation store (no forward pass); see expertise/stability.py.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import io
 from ..errors import ConfigError
 from ..expertise.stability import (
     half_samples,
@@ -39,6 +39,7 @@ from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import bootstrap_drop_ci, mcnemar_exact
 from .study import Study
+from .summaries import SUMMARY_VERSION, write_summary
 
 #: The core "reproduces" the intra drop when its relative drop is at least this share of the top-k's.
 REPRODUCES_SHARE = 0.8
@@ -52,15 +53,15 @@ class RelationStability:
     jaccard_to_full: float  # mean Jaccard of a resample's top-k with the full top-k
     core_size: int
     core_in_topk: int  # core neurons that are also in the full top-k
-    template_jaccard: float | None  # top-k of template 0 only vs template 1 only (None: fewer than two templates)
+    template_jaccard: float  # top-k of template 0 only vs template 1 only (nan: fewer than two templates)
     acc_original: float
     acc_topk: float
-    acc_core: float | None  # None: empty core
+    acc_core: float  # nan: empty core
     acc_random: float
     drop_topk: float
-    drop_core: float | None
-    core_share: float | None  # drop_core / drop_topk (None when the top-k does not lower accuracy)
-    p_core_vs_topk: float | None  # exact McNemar, core off vs top-k off, same prompts
+    drop_core: float  # nan: empty core
+    core_share: float  # drop_core / drop_topk (nan when the top-k does not lower accuracy, or the core is empty)
+    p_core_vs_topk: float  # exact McNemar, core off vs top-k off, same prompts (nan: empty core)
     core_reproduces: bool  # drop_topk > 0 and drop_core >= REPRODUCES_SHARE * drop_topk
 
 
@@ -79,7 +80,9 @@ class StabilitySummary:
     rule: str
     relations: dict[str, RelationStability]
     core_reproduces: int  # relations whose core reproduces the drop
-    mean_jaccard: float
+    mean_jaccard: float  # mean over the relations of their mean pairwise Jaccard
+    experiment: str = "stability"
+    version: int = SUMMARY_VERSION
 
 
 def _check(resamples, core, max_eval) -> tuple[int, float]:
@@ -90,10 +93,6 @@ def _check(resamples, core, max_eval) -> tuple[int, float]:
     if isinstance(max_eval, bool) or not isinstance(max_eval, int) or max_eval < 0:
         raise ConfigError(f"stability option max_eval must be an integer >= 0 (0 = every P_eva prompt), got {max_eval!r}")
     return resamples, float(core)
-
-
-def _none(value: float) -> float | None:
-    return None if value is None or np.isnan(value) else float(value)
 
 
 @_experiment("stability")
@@ -147,9 +146,9 @@ def stability(study: Study, folder: Path, *, resamples: int, core: float, max_ev
     per_relation = {r["relation"]: RelationStability(
         positives=r["positives"], resamples_ranked=r["resamples_ranked"], mean_jaccard=float(r["mean_jaccard"]),
         jaccard_to_full=float(r["jaccard_to_full"]), core_size=r["core_size"], core_in_topk=r["core_in_topk"],
-        template_jaccard=_none(r["template_jaccard"]), acc_original=float(r["acc_original"]), acc_topk=float(r["acc_topk"]),
-        acc_core=_none(r["acc_core"]), acc_random=float(r["acc_random"]), drop_topk=float(r["drop_topk"]),
-        drop_core=_none(r["drop_core"]), core_share=_none(r["core_share"]), p_core_vs_topk=_none(r["p_core_vs_topk"]),
+        template_jaccard=float(r["template_jaccard"]), acc_original=float(r["acc_original"]), acc_topk=float(r["acc_topk"]),
+        acc_core=float(r["acc_core"]), acc_random=float(r["acc_random"]), drop_topk=float(r["drop_topk"]),
+        drop_core=float(r["drop_core"]), core_share=float(r["core_share"]), p_core_vs_topk=float(r["p_core_vs_topk"]),
         core_reproduces=bool(r["core_reproduces"])) for r in table.to_dict("records")}
     summary = StabilitySummary(
         k=k, k_text=study.k_text(), resamples=resamples, core_threshold=core, reproduces_share=REPRODUCES_SHARE,
@@ -157,7 +156,7 @@ def stability(study: Study, folder: Path, *, resamples: int, core: float, max_ev
         seconds_identification=round(seconds, 2), seconds_templates=round(seconds_templates, 2), forward_passes=0,
         seeds=study.config.seeds, rule=study.rule, relations=per_relation,
         core_reproduces=int(table["core_reproduces"].sum()), mean_jaccard=float(table["mean_jaccard"].mean()))
-    io.write_json(folder / "summary.json", asdict(summary))
+    write_summary(folder, summary)
     return table
 
 
