@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from relneurons.experiments.summaries import (CumulativityRange, CumulativitySummary, ErrorShare, ErrorsSummary, LayerPeak,
-                                                 LayersSummary, RelationTest, inter_summary, intra_summary, relation_tests_table,
-                                                 sweep_summary, write_summary)
+                                                 LayersSummary, OverlapSummary, RelationTest, inter_summary, intra_summary,
+                                                 relation_tests_table, sweep_summary, write_summary)
 from relneurons.report import figures
 
 #: One relation name needs escaping (it would otherwise become markup).
@@ -79,7 +79,9 @@ def make_run(root: Path) -> Path:
     _table(res / "overlap", "overlap", overlap)
     figures.plot_heatmap(overlap.pivot(index="relation_i", columns="relation_j", values="overlap"), res / "overlap" / "overlap",
                          value_format="d")
-    _json(res / "overlap" / "summary.json", {"k": k, "max_offdiagonal": 12, "mean_offdiagonal": 12.0})
+    write_summary(res / "overlap", OverlapSummary(k, "k = 307 (0.36% of 85,248 ffn neurons)", n_relations=2, pairs=1,
+                                                  max_overlap=12, max_pair=["company_hq", ODD], mean_overlap=12.0,
+                                                  pairs_sharing_none=0))
     # Fig. 3
     intra = pd.DataFrame([
         ("company_hq", "P_eva", "original", 20, 0.20, 0.05, 0.40, np.nan, np.nan),

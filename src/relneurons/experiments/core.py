@@ -27,6 +27,7 @@ from .summaries import (
     inter_summary,
     intra_summary,
     layers_summary,
+    overlap_summary,
     relation_tests_table,
     sweep_summary,
     write_summary,
@@ -61,9 +62,7 @@ def overlap(study: Study, folder: Path) -> pd.DataFrame:
     matrix = overlap_matrix(_topk(study))
     _write(folder, "overlap", matrix_to_long(matrix, "relation_i", "relation_j", "overlap"))
     figures.plot_heatmap(matrix, folder / "overlap", title=f"Overlap of top-k sets ({study.k_text()})", value_format="d", cmap="Blues")
-    off = matrix.to_numpy()[~np.eye(len(matrix), dtype=bool)]
-    io.write_json(folder / "summary.json", {"k": study.k, "max_offdiagonal": int(off.max()) if off.size else 0,
-                                            "mean_offdiagonal": float(off.mean()) if off.size else 0.0})
+    write_summary(folder, overlap_summary(matrix, study.k, study.k_text()))
     return matrix
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io
-from ..errors import DataError
+from ..errors import DataError, InputError
 from .error_analysis import ERROR_CATEGORIES
 
 #: Bump when a field changes meaning or is removed; readers refuse other versions with a clear message.
@@ -85,6 +85,22 @@ class InterSummary:
     mean_other_drop: float  # over `compared`
     relations: list[OwnVsOther] = field(default_factory=list)
     experiment: str = "inter"
+    version: int = SUMMARY_VERSION
+
+
+@dataclass(frozen=True)
+class OverlapSummary:
+    """How much the relations' top-k sets share (Fig. 2); each unordered pair of distinct relations counts once."""
+
+    k: int
+    k_text: str
+    n_relations: int
+    pairs: int  # unordered pairs of distinct relations
+    max_overlap: int  # the largest |top-k(a) ∩ top-k(b)| over the pairs (0 when there is none)
+    max_pair: list[str]  # [a, b] of the largest, the first in the relations' order on ties; [] without pairs
+    mean_overlap: float  # mean shared neurons over the pairs (nan without pairs)
+    pairs_sharing_none: int
+    experiment: str = "overlap"
     version: int = SUMMARY_VERSION
 
 
@@ -288,6 +304,23 @@ def inter_summary(table: pd.DataFrame, relations: list[str], k: int, k_text: str
                         mean_own_drop=float(np.mean([o.own_drop for o in both])) if both else math.nan,
                         mean_other_drop=float(np.mean([o.other_drop for o in both])) if both else math.nan,
                         relations=rows)
+
+
+def overlap_summary(matrix: pd.DataFrame, k: int, k_text: str) -> OverlapSummary:
+    """From a square, symmetric overlap matrix (`tables.overlap_matrix`: relations as index and columns)."""
+    values = matrix.to_numpy()
+    n = len(values)
+    if values.shape != (n, n) or list(matrix.index) != list(matrix.columns) or not np.array_equal(values, values.T):
+        raise InputError("overlap matrix must be square and symmetric with the same relations as rows and columns "
+                         "(build it with experiments.tables.overlap_matrix)")
+    rows, cols = np.triu_indices(n, 1)  # row-major, so argmax is the first largest pair in the relations' order
+    upper = values[rows, cols]
+    best = int(upper.argmax()) if upper.size else None
+    return OverlapSummary(k=k, k_text=k_text, n_relations=n, pairs=int(upper.size),
+                          max_overlap=int(upper[best]) if best is not None else 0,
+                          max_pair=[str(matrix.index[rows[best]]), str(matrix.index[cols[best]])] if best is not None else [],
+                          mean_overlap=float(upper.mean()) if upper.size else math.nan,
+                          pairs_sharing_none=int((upper == 0).sum()))
 
 
 def layers_summary(table: pd.DataFrame, n_layers: int, k: int, k_text: str) -> LayersSummary:

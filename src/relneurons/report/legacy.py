@@ -53,7 +53,7 @@ import pandas as pd
 from relneurons import io
 from relneurons.errors import DataError
 from relneurons.experiments.registry import SPECS
-from relneurons.experiments.summaries import InterSummary, IntraSummary, read_summary
+from relneurons.experiments.summaries import IntraSummary, read_summary
 
 
 
@@ -319,52 +319,6 @@ def _jsonish(value: Any) -> str:
     if isinstance(value, (bool, int, float)) or value is None:
         return _e(json.dumps(value))
     return f"<code>{_e(json.dumps(value, default=str, sort_keys=True))}</code>"
-
-
-def _hex(rgba: Sequence[float]) -> str:
-    r, g, b = (int(round(255 * max(0.0, min(1.0, c)))) for c in rgba[:3])
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
-def _heatmap(name: str, rows: list[str], cols: list[str], values: np.ndarray, labels: list[list[str]],
-             tips: list[list[str]], *, cmap: str, vmin: float, vmax: float, row_title: str, col_title: str,
-             legend: str) -> str:
-    """An HTML grid heatmap: coloured cells with the value, tooltips (title) and a script read-out line.
-
-    NaN cells are grey and read "n/a". Works without script (tooltips are the
-    native `title`), the script only mirrors the hovered/focused cell's text
-    into the read-out line and highlights its row and column.
-    """
-    import matplotlib
-
-    colormap = matplotlib.colormaps[cmap]
-    span = (vmax - vmin) or 1.0
-    head = "".join(f'<th class="colh" scope="col" data-c="{j}"><span>{_e(c)}</span></th>' for j, c in enumerate(cols))
-    body = []
-    for i, r in enumerate(rows):
-        cells = []
-        for j in range(len(cols)):
-            v = values[i, j]
-            tip = _e(tips[i][j])
-            if np.isnan(v):
-                cells.append(f'<td class="cell na" tabindex="0" data-r="{i}" data-c="{j}" title="{tip}" data-tip="{tip}">{_NA}</td>')
-                continue
-            rgba = colormap(min(1.0, max(0.0, (float(v) - vmin) / span)))
-            lum = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2]
-            style = f"background:{_hex(rgba)};color:{'#111' if lum > 0.5 else '#fff'}"
-            cells.append(f'<td class="cell" tabindex="0" data-r="{i}" data-c="{j}" style="{style}" '
-                         f'title="{tip}" data-tip="{tip}">{_e(labels[i][j])}</td>')
-        body.append(f'<tr><th class="rowh" scope="row" data-r="{i}">{_e(r)}</th>{"".join(cells)}</tr>')
-    stops = ", ".join(_hex(colormap(x)) for x in np.linspace(0, 1, 11))
-    legend_html = (f'<div class="hm-legend"><span>{_e(_number(vmin))}</span>'
-                   f'<span class="bar" style="background:linear-gradient(to right, {stops})"></span>'
-                   f'<span>{_e(_number(vmax))}</span><span class="lab">{_e(legend)}</span>'
-                   f'<span class="na-key">n/a</span><span class="lab">undefined</span></div>')
-    return (f'<div class="heatmap" data-heatmap="{_e(name)}">'
-            f'<div class="hm-scroll"><table class="hm"><thead><tr><th class="corner">'
-            f'<span class="rt">{_e(row_title)} ↓</span><span class="ct">{_e(col_title)} →</span></th>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>{legend_html}'
-            f'<p class="hm-readout" aria-live="polite">Hover over (or focus) a cell to see its values.</p></div>')
 
 
 # ----------------------------------------------------------------- run context
@@ -645,14 +599,6 @@ class _Section:
         self.used_png.add(path.name)
         return _figure(path, self.run.root, caption, alt=f"{self.name}: {stem}")
 
-    def fallback_figure(self, stem: str, caption: str) -> str:
-        """The PNG behind a <details> (for heatmaps whose HTML grid is the primary view)."""
-        path = self.folder / f"{stem}.png"
-        if not path.is_file():
-            return ""
-        self.used_png.add(path.name)
-        return _details("Static image (PNG)", _figure(path, self.run.root, caption, alt=f"{self.name}: {stem}"))
-
     def rest(self) -> str:
         """Figures not shown yet, and a list of the other files in the folder."""
         out = []
@@ -707,118 +653,6 @@ def _layers(s: _Section) -> None:
                                                       numeric=[False] + [True] * len(wide.columns), cls="compact")))
 
 
-def _overlap(s: _Section) -> None:
-    df = s.table("overlap", ["relation_i", "relation_j", "overlap"])
-    k_text = _kline(s.run, _read_json(s.run.results / "intra" / "summary.json", None, s.run.root))
-    caption = (f"Number of neurons shared by the top-k sets of two relations; the diagonal is k itself; {_e(k_text)}.")
-    if df is None:
-        s.body.append(s.figure("overlap", caption))
-        return
-    df = df.assign(relation_i=df["relation_i"].astype(str), relation_j=df["relation_j"].astype(str))
-    relations = _order(list(df["relation_i"]) + list(df["relation_j"]), s.run.relations)
-    m = df.pivot_table(index="relation_i", columns="relation_j", values="overlap", aggfunc="first")
-    m = m.reindex(index=relations, columns=relations).to_numpy(dtype=float)
-    diag = np.diag(m)
-    labels = [[_NA if np.isnan(v) else _number(v) for v in row] for row in m]
-    tips = [[(f"{ri} ∩ {rj}: " + (_NA if np.isnan(m[i, j]) else f"{int(m[i, j]):,} neurons")
-              + ("" if np.isnan(m[i, j]) or np.isnan(diag[i]) or not diag[i] else f" ({m[i, j] / diag[i]:.1%} of k)"))
-             for j, rj in enumerate(relations)] for i, ri in enumerate(relations)]
-    vmax = float(np.nanmax(m)) if np.isfinite(m).any() else 1.0
-    s.body.append(_heatmap("overlap", relations, relations, m, labels, tips, cmap="Blues", vmin=0.0, vmax=vmax or 1.0,
-                           row_title="relation", col_title="relation", legend="shared neurons"))
-    s.body.append(f'<p class="caption">{caption}</p>')
-    n = len(relations)
-    if n < 2:
-        s.body.append("<p>Only one relation: no pairs to compare.</p>")
-    else:
-        off = ~np.eye(n, dtype=bool) & ~np.isnan(m)
-        vals = m[off]
-        if vals.size:
-            i, j = np.unravel_index(np.where(off, m, -np.inf).argmax(), m.shape)
-            k = s.run.k or (diag[i] if not np.isnan(diag[i]) else None)
-            share = f" ({m[i, j] / k:.1%} of k)" if k else ""
-            n_zero = int((vals == 0).sum() // 2) if np.allclose(m, m.T, equal_nan=True) else int((vals == 0).sum())
-            pairs = n * (n - 1) // 2 if np.allclose(m, m.T, equal_nan=True) else n * (n - 1)
-            s.body.append(f"<p>The largest overlap between two different relations is <b>{int(m[i, j]):,}</b> neurons{share}, "
-                          f"for {_e(relations[i])} and {_e(relations[j])}; the mean off-diagonal overlap is "
-                          f"<b>{vals.mean():.1f}</b> neurons, and {n_zero:,} of {pairs:,} pairs share no neuron at all.</p>")
-    s.body.append(s.fallback_figure("overlap", caption))
-
-
-def _inter(s: _Section) -> None:
-    df = s.table("inter", ["evaluated", "deactivated", "drop"])
-    summary = s.summary if isinstance(s.summary, dict) else {}
-    k_text = _kline(s.run, summary)
-    caption = ("Relative accuracy drop (acc<sub>original</sub> − acc<sub>deactivated</sub>) / acc<sub>original</sub>, in %, "
-               f"of the row relation on its P_eva prompts when the column relation's top-k neurons are off; {_e(k_text)}. "
-               "Grey “n/a”: undefined because the original accuracy is 0.")
-    if df is None:
-        s.body.append(s.figure("inter", caption))
-        return
-    df = df.assign(evaluated=df["evaluated"].astype(str), deactivated=df["deactivated"].astype(str))
-    relations = _order(list(df["evaluated"]) + list(df["deactivated"]), s.run.relations)
-    rows_r = [r for r in relations if r in set(df["evaluated"])]
-    cols_r = [r for r in relations if r in set(df["deactivated"])]
-    idx = df.drop_duplicates(["evaluated", "deactivated"]).set_index(["evaluated", "deactivated"])
-
-    def val(r: str, c: str, col: str) -> Any:
-        if (r, c) not in idx.index or col not in idx.columns:
-            return float("nan")
-        return idx.loc[(r, c), col]
-
-    m = np.array([[float(val(r, c, "drop")) * 100 for c in cols_r] for r in rows_r], dtype=float).reshape(len(rows_r), len(cols_r))
-    labels = [[_NA if np.isnan(v) else f"{v:.0f}" for v in row] for row in m]
-    tips = []
-    for r in rows_r:
-        line = []
-        for c in cols_r:
-            drop = val(r, c, "drop")
-            text = (f"evaluated: {r}\ndeactivated: {c}\n"
-                    f"accuracy {_f2(val(r, c, 'acc_original'))} → {_f2(val(r, c, 'acc_deactivated'))}"
-                    + (f" (n = {_int(val(r, c, 'n'))})" if not _missing(val(r, c, "n")) else "") + "\n")
-            if _missing(drop):
-                text += "drop n/a (original accuracy is 0)"
-            else:
-                text += f"drop {_pct(drop)} {_ci(val(r, c, 'drop_low'), val(r, c, 'drop_high'), _pct)}".rstrip()
-            line.append(text)
-        tips.append(line)
-    s.body.append(_heatmap("inter", rows_r, cols_r, m, labels, tips, cmap="RdBu_r", vmin=-100.0, vmax=100.0,
-                           row_title="evaluated", col_title="deactivated", legend="accuracy drop (%)"))
-    s.body.append(f'<p class="caption">{caption}</p>')
-
-    summary = s.run.summary("inter", InterSummary, s.notes)
-    others = {o.relation: o.other_drop for o in summary.relations} if summary else {}
-    if summary:
-        s.body.append(f'<p class="headline">Over the {_plural(summary.compared, "relation")} whose own and mean other drops are '
-                      f"defined, deactivating a relation's own top-k neurons lowered its accuracy by "
-                      f"<b>{_pct(summary.mean_own_drop)}</b> on average; deactivating another relation's lowered it by "
-                      f"<b>{_pct(summary.mean_other_drop)}</b>. The own drop exceeded the mean drop caused by the other relations for "
-                      f"<b>{summary.own_drop_exceeds_mean_other} of {summary.compared}</b> relations; "
-                      f"{_plural(summary.undefined_cells, 'cell')} undefined (original accuracy 0).</p>")
-    items = []
-    for r in rows_r:
-        if r not in cols_r:
-            continue
-        own = val(r, r, "drop")
-        own_txt = ("n/a (original accuracy 0)" if _missing(own)
-                   else f"{_pct(own)} {_ci(val(r, r, 'drop_low'), val(r, r, 'drop_high'), _pct)}".rstrip())
-        items.append(f"<li><b>{_e(r)}</b>: own drop {own_txt} (accuracy {_f2(val(r, r, 'acc_original'))} → "
-                     f"{_f2(val(r, r, 'acc_deactivated'))}); mean drop from other relations {_pct(others.get(r))}</li>")
-    s.body.append("<ul class='keys'>" + "".join(items) + "</ul>")
-    s.body.append(s.fallback_figure("inter", caption))
-    rows = []
-    for r in rows_r:
-        for c in cols_r:
-            if (r, c) not in idx.index:
-                continue
-            rows.append([_e(r), _e(c), _e(_int(val(r, c, "n"))), _e(_f2(val(r, c, "acc_original"))),
-                         _e(_f2(val(r, c, "acc_deactivated"))), _e(_pct(val(r, c, "drop"))),
-                         _e(_ci(val(r, c, "drop_low"), val(r, c, "drop_high"), _pct) or _NA)])
-    s.body.append(_details(f"Table: all {len(rows):,} pairs",
-                           _table(rows, ["evaluated", "deactivated", "n", "acc original", "acc deactivated", "drop",
-                                         "95% CI"], numeric=[False, False, True, True, True, True, True])))
-
-
 def _generic(s: _Section) -> None:
     summary = s.summary
     if isinstance(summary, dict) and summary:
@@ -838,7 +672,7 @@ def _generic(s: _Section) -> None:
 
 
 _RENDERERS: dict[str, Callable[[_Section], None]] = {
-    "layers": _layers, "overlap": _overlap, "inter": _inter,
+    "layers": _layers,
 }
 
 
