@@ -10,9 +10,10 @@ from sklearn.metrics import average_precision_score
 
 from relneurons.activations import CollectConfig, collect
 from relneurons.errors import ConfigError
-from relneurons.experiments.concepts import cross_overlap
+from relneurons.experiments.concepts import ConceptsSummary, cross_overlap
 from relneurons.experiments.registry import EXPERIMENTS
 from relneurons.experiments.study import Study, StudyConfig
+from relneurons.experiments.summaries import read_summary
 from relneurons.expertise.identify import IdentifyConfig, identify
 from relneurons.model import greedy_generate, load_model
 from relneurons.pipeline.config import EXPERIMENT_OPTIONS, experiment_options, tomllib
@@ -85,6 +86,11 @@ def test_end_to_end_on_a_tiny_model(tiny_study, tmp_path, lre_dir):
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["skipped"] == {"rare": "2 subjects, fewer than min_subjects = 3"}
     assert list(summary["concepts"]) == ["fruit", "tool"] and summary["negative_ratio"] == 4
+    typed = read_summary(folder, ConceptsSummary)  # the ablation tests are the tests table's rows
+    tests = pd.read_parquet(folder / "tests.parquet")
+    assert [a.concept for a in typed.ablation] == tests["concept"].tolist()
+    assert [a.acc_concept for a in typed.ablation] == tests["acc_concept"].tolist()
+    assert typed.overlap_max == max([o.overlap for o in typed.largest_overlaps], default=0)
     for name in ("topk", "examples", "overlap", "ablation", "tests", "generations"):
         assert (folder / f"{name}.parquet").is_file() and (folder / f"{name}.csv").is_file(), name
     for figure in ("overlap.png", "overlap.svg", "ablation.png", "ablation.svg"):

@@ -10,6 +10,7 @@ from scipy import stats
 
 from relneurons.errors import ConfigError, DataError
 from relneurons.experiments.frequency import (
+    FrequencySummary,
     attach_counts,
     classify,
     fact_outcomes,
@@ -19,6 +20,7 @@ from relneurons.experiments.frequency import (
     wilcoxon_across_relations,
 )
 from relneurons.experiments.study import Study, StudyConfig
+from relneurons.experiments.summaries import read_summary
 from relneurons.expertise.identify import IdentifyConfig, identify
 from synthetic_store import synthetic_store
 
@@ -197,6 +199,8 @@ def test_the_experiment_splits_counts_and_tests(study, tmp_path):
     assert summary["resilient"] == 3 and summary["sensitive"] == 4 and summary["wilcoxon"]["n_relations"] == 2
     assert summary["facts"] == summary["prompts"] == 8 and summary["unit"].startswith("fact")
     assert summary["wilcoxon"]["p_two_sided"] == pytest.approx(stats.wilcoxon([75, 8], [5, 3]).pvalue)
+    typed = read_summary(folder, FrequencySummary)
+    assert typed.wilcoxon.resilient_higher == 2 and typed.source == "counts" and not typed.skipped
     facts = pd.read_parquet(folder / "facts.parquet")
     assert facts.set_index("subject")["group"].to_dict() == {"s0": "resilient", "s1": "resilient", "s2": "sensitive", "s3": "sensitive",
                                                             "s4": "resilient", "s5": "sensitive", "s6": "sensitive", "s7": "wrong"}
@@ -215,6 +219,7 @@ def test_without_counts_it_is_skipped_with_a_note_and_no_generation(study):
     frequency(study)
     summary = json.loads((study.out / "frequency" / "summary.json").read_text())
     assert summary["skipped"] and "--opt counts=" in summary["how"] and study.calls == []
+    assert read_summary(study.out / "frequency", FrequencySummary).skipped
 
 
 def test_bad_counts_fail_before_any_generation(study, tmp_path):

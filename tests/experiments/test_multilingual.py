@@ -8,9 +8,10 @@ import pytest
 
 from relneurons.data import is_correct
 from relneurons.errors import ConfigError, DataError
-from relneurons.experiments.multilingual import multilingual
+from relneurons.experiments.multilingual import MultilingualSummary, multilingual
 from relneurons.experiments.registry import EXPERIMENTS
 from relneurons.experiments.study import Study, StudyConfig
+from relneurons.experiments.summaries import read_summary
 from relneurons.expertise.identify import IdentifyConfig, identify
 from synthetic_store import synthetic_store
 
@@ -101,6 +102,10 @@ def test_accuracy_drops_and_left_out_counts(study):
     assert summary["per_language"]["en"]["prompts"] == 5 and summary["per_language"]["de"]["prompts"] == 6
     assert summary["per_language"]["zh"]["triples_kept"] == 5 and summary["per_language"]["zh"]["triples_left_out"] == 1
     assert summary["per_language"]["de"]["mean_acc_original"] == pytest.approx((0.5 + 1.0) / 2)
+    typed = read_summary(folder, MultilingualSummary)
+    # both relations drop in every language (continents 0.75/0.5 -> 0.25, company_hq 1 -> 0), so all transfer
+    assert typed.english_relations_with_drop == 2
+    assert [typed.per_language[c].relations_with_drop_as_in_english for c in ("en", "de", "zh")] == [2, 2, 2]
     assert (folder / "multilingual.png").stat().st_size > 1000 and (folder / "multilingual.svg").is_file()
     assert (folder / "accuracy.csv").is_file() and not (study.out / ".multilingual.partial").exists()
 

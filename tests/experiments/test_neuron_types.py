@@ -10,6 +10,7 @@ from relneurons.errors import ConfigError
 from relneurons.experiments import neuron_types
 from relneurons.experiments.registry import EXPERIMENTS
 from relneurons.experiments.study import Study, StudyConfig
+from relneurons.experiments.summaries import read_summary
 from relneurons.model.sites import NeuronSet, Site, neuron_set
 from relneurons.model.tokenization import token_ids
 from relneurons.pipeline.config import load_config
@@ -58,6 +59,11 @@ def test_composition_sums_to_k_and_counts_the_topk_modules(study):
             assert part.set_index("type")["count"][hand.index].tolist() == hand.tolist()
     all_types = set(comp[comp.set == "all"]["type"])
     assert {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} == all_types
+    summary = read_summary(study.out / "types", neuron_types.TypesSummary)  # the typed summary: the composition summed
+    for name in SETS:
+        part = comp[comp.set == name].groupby("type")
+        assert summary.sets[name].types == part["count"].sum().to_dict()
+        assert summary.sets[name].expected_if_random == pytest.approx(part["expected_if_random"].sum().to_dict())
 
 
 def test_all_set_ranking_is_sklearn_average_precision(study):

@@ -10,7 +10,8 @@ from relneurons.data.relations import registry
 from relneurons.data.templates import load_templates
 from relneurons.errors import DataError, InputError
 from relneurons.experiments.registry import EXPERIMENTS
-from relneurons.experiments.templates import eval2_prompts
+from relneurons.experiments.summaries import read_summary
+from relneurons.experiments.templates import TemplatesSummary, eval2_prompts
 from relneurons.report import figures
 import tiny_models
 from tiny_study import tiny_study
@@ -87,6 +88,12 @@ def test_table_numbers_are_the_generations_counted(study):
     summary = json.loads((study.out / "templates" / "summary.json").read_text())
     assert summary["eva3_source"].endswith("templates_eva2.toml") and summary["relations"] == len(study.relations)
     assert summary["splits"] == ["P_eva", "P_eva-2", "P_eva-3"]
+    typed = read_summary(study.out / "templates", TemplatesSummary)
+    tests = pd.read_parquet(study.out / "templates" / "tests.parquet")
+    for row in tests.itertuples():  # the relative drops are (original - relation-k) / original of the tests' rows
+        expected = (row.acc_original - row.acc_relation) / row.acc_original if row.acc_original else float("nan")
+        assert typed.relative_drop[row.relation][row.split] == pytest.approx(expected, nan_ok=True)
+    assert typed.per_split["P_eva-2"].mean_acc_relation == pytest.approx(tests[tests.split == "P_eva-2"]["acc_relation"].mean())
 
 
 def test_a_user_file_with_an_lre_template_fails_before_generating(study, tmp_path):
