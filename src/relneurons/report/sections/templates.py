@@ -51,10 +51,8 @@ def build(s: Section) -> dict[str, Any]:
                 continue
             row += [Markup("%s / %s / %s") % (fmt.f2(t.acc_original), fmt.f2(t.acc_random), fmt.f2(t.acc_relation)),
                     drop_text(drops.get(rel, {}).get(sp)),
-                    Markup('%s <span class="dim">vs original %s</span>') % (fmt.fp(t.p_relation_vs_random),
-                                                                              fmt.fp(t.p_relation_vs_original))]
+                    f"{fmt.fp(t.p_relation_vs_random)} / {fmt.fp(t.p_relation_vs_original)}"]
         rows.append(row)
-    header = ["relation"] + [h for sp in splits for h in (f"{sp}: original / random-k / relation-k", f"{sp}: change",
-                                                          f"{sp}: p vs random")]
-    out["table"] = Table(header, rows, [False] + [True] * (3 * len(splits)))
+    header = ["relation"] + [h for sp in splits for h in (f"{sp} accuracy", f"{sp} change", f"{sp} p")]
+    out["table"] = Table(header, rows, [False] + [True] * (3 * len(splits)), cls="compact")
     return out
