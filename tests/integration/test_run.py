@@ -9,6 +9,7 @@ import time
 import pandas as pd
 import pytest
 
+from relneurons.experiments.summaries import LayersSummary
 from relneurons.pipeline import load_config, run_study
 
 pytestmark = pytest.mark.integration
@@ -39,6 +40,13 @@ def test_rerun_is_cached_and_k_change_redoes_only_k_stages(lre_dir, tmp_path):
 
     run_study(small(lre_dir, tmp_path / "run"), quiet=True)
     assert set(statuses(folder).values()) == {"cached"}
+
+    # a newer summary layout of one experiment (as after an upgrade) reruns that experiment alone
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(LayersSummary, "version", LayersSummary.version + 1)
+        run_study(small(lre_dir, tmp_path / "run"), quiet=True)
+    status = statuses(folder)
+    assert status["layers"] == "ran" and status["intra"] == status["inter"] == status["identify"] == "cached"
 
     blocks = {p: p.stat().st_mtime_ns for p in (folder / "identify" / "blocks").glob("*.npy")}
     run_study(small(lre_dir, tmp_path / "run", "neurons.k=0.002"), quiet=True)

@@ -13,7 +13,9 @@ A stage whose marker holds its current input key is skipped. A stage whose
 inputs changed is redone; its folder is cleared first when the old content
 cannot be reused (another store, other examples). So rerunning the same
 configuration redoes nothing, and changing k redoes the top-k lists (not the
-AP) and the experiments, reusing cached generations.
+AP) and the experiments, reusing cached generations. An experiment's key holds
+its summary's type and version, so a run folder written by an older relneurons
+gets its summaries rewritten in the current layout the next time it is run.
 """
 
 from __future__ import annotations
@@ -266,6 +268,9 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
         files = {key: stamp for key, v in options.items() if isinstance(v, str) and (stamp := file_stamp(v))}
         if files:  # only then: keys of runs without file options stay as they were
             settings["files"] = files
+        summary = BY_NAME[name].summary_type()
+        if summary is not None:  # a new summary layout reruns the stage (generations come from the cache)
+            settings["summary"] = [BY_NAME[name].summary, getattr(summary, "version", None)]
         run.stage(i, total, name, _key(name, k_results, settings), lambda name=name, options=options: EXPERIMENTS[name](study, **options))
         run.write_manifest(False)
 
