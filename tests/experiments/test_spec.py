@@ -49,7 +49,7 @@ def test_config_cli_report_and_run_order_are_the_specs():
     # every report section template belongs to a spec whose builder resolves, and every builder has its template
     folder = resources.files("relneurons.report").joinpath("templates", "sections")
     templates = {p.name.removesuffix(".html.j2") for p in folder.iterdir() if p.name.endswith(".html.j2")} - {"generic"}
-    assert templates == {s.name for s in SPECS if s.report}
+    assert templates == {s.name for s in SPECS if s.report} == set(NAMES)  # every experiment has its own section
     assert all(callable(resolve(s.report)) for s in SPECS if s.report)
     assert list(EXPERIMENTS) == list(NAMES)  # the run order (pipeline/run.py iterates EXPERIMENTS)
 

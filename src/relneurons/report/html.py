@@ -69,10 +69,6 @@ def _static(name: str) -> Markup:
 
 def _section(run: RunFolder, name: str, number: int) -> str:
     """One experiment's <section>: its builder and template, or the generic view when it has none or they fail."""
-    from . import legacy  # TRANSITIONAL: sections not yet moved to templates
-
-    if name in legacy._RENDERERS and not (BY_NAME.get(name) and BY_NAME[name].report):
-        return legacy._experiment(legacy._Run(run.root), name, number)
     s = Section(run, name)
     spec = s.spec
     env = environment()
