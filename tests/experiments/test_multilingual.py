@@ -23,11 +23,11 @@ EVAL = pd.DataFrame([
 
 
 def scripted(pairs: pd.DataFrame) -> list[str]:
-    """Original model: right (first accepted answer) except for Seine, and Ganges answered in English.
-    Relation's top-k off: only Elbe stays right."""
+    """Original model (and k random neurons off): right (first accepted answer) except for Seine, and Ganges
+    answered in English. Relation's top-k off: only Elbe stays right."""
     out = []
     for subject, obj, aliases, condition in zip(pairs["subject"], pairs["english"], pairs["object"], pairs["condition"]):
-        if condition != "original":
+        if condition.startswith("rel:"):
             out.append(aliases[0] if subject == "Elbe" else "The")
         elif subject == "Seine":
             out.append("Mars")
@@ -106,13 +106,19 @@ def test_accuracy_drops_and_left_out_counts(study):
     # both relations drop in every language (continents 0.75/0.5 -> 0.25, company_hq 1 -> 0), so all transfer
     assert typed.english_relations_with_drop == 2
     assert [typed.per_language[c].relations_with_drop_as_in_english for c in ("en", "de", "zh")] == [2, 2, 2]
+    # random sets answer as the original model does, so relation-k is below random-k wherever it drops
+    tests = pd.read_parquet(folder / "tests.parquet").set_index(["language", "relation"])
+    assert tests.loc[("de", "landmark_continent"), ["acc_original", "acc_random", "acc_relation"]].tolist() == [0.5, 0.5, 0.25]
+    assert tests.loc[("en", "landmark_continent"), "acc_random"] == 0.75 and tests.loc[("zh", "company_hq"), "acc_random"] == 1.0
+    assert typed.per_language["de"].mean_acc_random == pytest.approx((0.5 + 1.0) / 2)
+    assert [typed.per_language[c].relations_below_random for c in ("en", "de", "zh")] == [2, 2, 2]
     assert (folder / "multilingual.png").stat().st_size > 1000 and (folder / "multilingual.svg").is_file()
     assert (folder / "accuracy.csv").is_file() and not (study.out / ".multilingual.partial").exists()
 
     pairs = study.calls[0]
     zh = pairs[(pairs.language == "zh") & (pairs.subject == "Ganges")]
-    assert zh["text"].tolist() == ["Ganges所位于的大洲/大陆名字叫做"] * 2 and zh["object"].iloc[0] == ("亚洲",)  # App. K, Table 9
-    assert set(zh["condition"]) == {"original", study.rel("landmark_continent", 0, study.k)}
+    assert zh["text"].tolist() == ["Ganges所位于的大洲/大陆名字叫做"] * (2 + study.config.seeds) and zh["object"].iloc[0] == ("亚洲",)  # App. K, Table 9
+    assert set(zh["condition"]) == {"original", study.rel("landmark_continent", 0, study.k), *(study.rnd(s, study.k) for s in range(study.config.seeds))}
     generations = pd.read_parquet(folder / "generations.parquet")
     assert generations.loc[generations.subject == "Ganges", "object"].unique().tolist() == ["Asia"]
     assert set(generations.loc[(generations.subject == "Ganges") & (generations.language == "de"), "aliases"]) == {"Asien"}

@@ -48,11 +48,14 @@ def _multilingual(res: Path) -> None:
                           ("de", "company_hq", 10, 0.2, 0.1, 0.5, 0.25), ("de", ODD, 10, 0.0, 0.0, NAN, 1.0)],
                          columns=["language", "relation", "n", "acc_original", "acc_deactivated", "drop", "p_mcnemar"])
     _table(folder, "drops", drops)
+    _table(folder, "tests", pd.DataFrame([("en", "company_hq", 0.35, 0.01), ("en", ODD, 0.45, 0.7), ("de", "company_hq", 0.2, 0.2),
+                                          ("de", ODD, 0.0, NAN)], columns=["language", "relation", "acc_random", "p_relation_vs_random"]))
     _png(folder / "multilingual.png")
     # by hand from the drops: en means (0.4 + 0.5) / 2 = 0.45 -> (0.2 + 0.5) / 2 = 0.35, drop (0.5 + 0) / 2 = 0.25;
-    # de 0.1 -> 0.05, drop 0.5 (the other undefined); company_hq drops in both, p < 0.05 only in English
-    en = ml.LanguageResult("English (the store's prompts)", 2, 20, 0.45, 0.35, 0.25, 1, 1, 1, 20, 0, 20)
-    de = ml.LanguageResult("German", 2, 20, 0.1, 0.05, 0.5, 1, 0, 1, 20, 0, 20)
+    # de 0.1 -> 0.05, drop 0.5 (the other undefined); company_hq drops in both, p < 0.05 only in English;
+    # random-k from the tests: en (0.35 + 0.45) / 2 = 0.40, relation-k below it for both (p < 0.05 for one); de 0.10, one below
+    en = ml.LanguageResult("English (the store's prompts)", 2, 20, 0.45, 0.35, 0.4, 0.25, 1, 1, 1, 2, 1, 20, 0, 20)
+    de = ml.LanguageResult("German", 2, 20, 0.1, 0.05, 0.1, 0.5, 1, 0, 1, 1, 0, 20, 0, 20)
     write_summary(folder, ml.MultilingualSummary(307, K_TEXT, "robust", ["en", "de"], {"de": ["de.toml"]}, {"en": en, "de": de},
                                                  english_relations_with_drop=1, comparison="same triples", triples=25,
                                                  triples_evaluated=20, triples_dropped=5, triples_left_out=5))
@@ -190,20 +193,26 @@ def _no_fallback(html: str) -> None:
 def test_multilingual_per_language_and_the_transfer(page):
     html, text = section(page, "multilingual")
     _no_fallback(html)
-    assert "(the paper's Fig. 7)" in text and 'data-figure="results/multilingual/multilingual.png"' in html
+    assert "(the paper's Fig. 7; the random-k control is in the table below)" in text
+    assert 'data-figure="results/multilingual/multilingual.png"' in html
     assert "accuracy drops in English for 1 of 2 relations; German drops for 1 of those 1." in text
     assert "asked the same 20 of 25 P_eva triples" in text and "(5 dropped)" in text
     assert "German (de, 20 prompts, 2 relations): mean accuracy 0.10 original → 0.05" in text
     assert "English (the store's prompts) (en, 20 prompts, 2 relations): mean accuracy 0.45 original → 0.35" in text
-    assert "(mean relative drop 25%); accuracy drops for 1 of 2 relations (1 with McNemar p < 0.05)" in text
-    assert "No random-k control" in text
+    assert ("(mean relative drop 25%), 0.40 with k random neurons off; accuracy drops for 1 of 2 relations (1 with McNemar p < 0.05), "
+            "below random-k for 2 (1 with p < 0.05)") in text
+    assert "0.05 with the relation's top-k off (mean relative drop 50%), 0.10 with k random neurons off" in text
     # the cells: 0.4 -> 0.2 is -50%, p 0.030; an undefined drop is n/a; the odd relation name is escaped
-    assert "company_hq 0.40 → 0.20 −50%, p 0.030 0.20 → 0.10 −50%, p 0.250" in text
-    assert f"{ODD} 0.50 → 0.50 0%, p 1.000 0.00 → 0.00 n/a, p 1.000" in text
+    assert ("company_hq 0.40 → 0.20 (random 0.35) −50%, p 0.030 vs original, 0.010 vs random "
+            "0.20 → 0.10 (random 0.20) −50%, p 0.250 vs original, 0.200 vs random") in text
+    assert f"{ODD} 0.50 → 0.50 (random 0.45) 0%, p 1.000 vs original, 0.700 vs random 0.00 → 0.00 (random 0.00) n/a, p 1.000 vs original, n/a vs random" in text
     assert "star&lt;b&gt;bold&lt;/b&gt;&amp;co" in html and ODD not in html
 
 
 def test_multilingual_summary_numbers_come_from_the_drops_table():
+    tests = pd.DataFrame([("en", "a", 0.3, 0.2, 0.01), ("en", "b", 0.5, 0.5, 0.5), ("en", "c", 0.4, 0.3, 0.2), ("de", "a", 0.2, 0.1, 0.04),
+                          ("de", "b", 0.3, 0.2, 0.06), ("de", "c", 0.0, 0.0, NAN)],
+                         columns=["language", "relation", "acc_random", "acc_relation", "p_relation_vs_random"])
     drops = pd.DataFrame([("en", "a", 10, 0.4, 0.2, 0.5, 0.03), ("en", "b", 10, 0.5, 0.5, 0.0, 1.0), ("en", "c", 10, 0.4, 0.3, 0.25, 0.2),
                           ("de", "a", 8, 0.2, 0.1, 0.5, 0.25), ("de", "b", 8, 0.4, 0.2, 0.5, 0.01), ("de", "c", 8, 0.0, 0.0, NAN, 1.0)],
                          columns=["language", "relation", "n", "acc_original", "acc_deactivated", "drop", "p_mcnemar"])
@@ -211,12 +220,14 @@ def test_multilingual_summary_numbers_come_from_the_drops_table():
                          "evaluated": 4})
     per_relation = pd.DataFrame({"relation": list("abc"), "triples": 5, "evaluated": 4, "dropped": 1})
     study = SimpleNamespace(k=5, k_text=lambda: "k = 5", rule="robust")
-    s = ml._summary(study, drops, left, per_relation, {"de": SimpleNamespace(name="German", sources=("de.toml",))})
+    s = ml._summary(study, drops, tests, left, per_relation, {"de": SimpleNamespace(name="German", sources=("de.toml",))})
     en, de = s.per_language["en"], s.per_language["de"]
     assert s.english_relations_with_drop == 2  # a and c
     assert (de.relations_with_drop, de.relations_with_drop_p05, de.relations_with_drop_as_in_english) == (2, 1, 1)  # a, b; b p<.05; a
     assert de.mean_drop == pytest.approx(0.5) and en.mean_drop == pytest.approx(0.75 / 3)
     assert de.mean_acc_original == pytest.approx(0.2) and de.prompts == 24 and de.triples_left_out == 1
+    assert de.mean_acc_random == pytest.approx(0.5 / 3) and (de.relations_below_random, de.relations_below_random_p05) == (2, 1)
+    assert (en.relations_below_random, en.relations_below_random_p05) == (2, 1)  # a (p .01) and c; b ties
     assert (s.triples, s.triples_evaluated, s.triples_dropped) == (15, 12, 3)
 
 

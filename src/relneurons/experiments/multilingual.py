@@ -2,9 +2,13 @@
 
 P_eva of every ranked relation is asked in English (the store's own prompts,
 the baseline) and in every configured language (language packs, see
-`relneurons.data.languages`), with the original model and with the relation's
-English-identified top-k switched off. A generation is correct when it
-answers with any accepted alias of the object in that language.
+`relneurons.data.languages`), with the original model, with the relation's
+English-identified top-k switched off and with k random neurons off (the
+study's random sets; the control the paper's Fig. 7 does without). A generation
+is correct when it answers with any accepted alias of the object in that
+language. Relation-k is tested against the random sets and against the
+original in every language as `intra` does (`core.intra_tables`, the language
+in place of the split): tests.csv, random_seeds.csv.
 
 Like is compared with like: every language, English included, is evaluated on
 the same triples, those whose object has an accepted answer in every requested
@@ -27,6 +31,7 @@ from ..errors import ConfigError, DataError
 from ..report import figures
 from .output import experiment as _experiment
 from .output import write_table as _write
+from .core import _kind, intra_tables
 from .stats import bootstrap_drop_ci, mcnemar_exact, relative_drop, triple_clusters
 from .study import Study
 from .summaries import SUMMARY_VERSION, write_summary
@@ -100,7 +105,8 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
     asked = pd.concat([_restrict(table, common) for table in prompts.values()], ignore_index=True)
     for (_, relation), group in asked.groupby(["language", "relation"], sort=False):
         group = group.reset_index(drop=True).assign(prompt_id=lambda g: np.arange(len(g)))
-        pairs.extend(group.assign(condition=c) for c in ("original", study.rel(relation, 0, k)))
+        conditions = ["original", study.rel(relation, 0, k)] + [study.rnd(seed, k) for seed in range(study.config.seeds)]
+        pairs.extend(group.assign(condition=c) for c in conditions)
     if not pairs:
         raise DataError(f"no evaluation prompt to ask: the store {study.store.folder} has no P_eva triple of a ranked relation "
                         "that every requested language can translate (see left_out.csv and common.csv); "
@@ -109,11 +115,17 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
     # judged against every accepted alias; the table keeps the English object and the aliases joined
     judged = study.judge(pairs.assign(object=pairs["aliases"]), desc="multilingual").assign(object=pairs["object"])
     judged["aliases"] = judged["aliases"].map(" | ".join)
-    judged["kind"] = np.where(judged["condition"] == "original", "original", "relation")
+    judged["kind"] = judged["condition"].map(_kind)
     _write(folder, "generations", judged)
 
-    accuracy = study.accuracy_rows(judged, ["language", "relation", "kind"]).rename(columns={"kind": "condition"})
+    # the figure's bars and lines (original, relation-k); random-k is in the tests, per random set in random_seeds
+    accuracy = study.accuracy_rows(judged[judged["kind"] != "random"], ["language", "relation", "kind"]).rename(columns={"kind": "condition"})
     _write(folder, "accuracy", accuracy)
+    # relation-k vs the random sets and vs original in every language: intra's tests, with the language as the split
+    _, tests, per_seed = intra_tables(study, judged.assign(split=judged["language"]))
+    tests = tests.rename(columns={"split": "language"})
+    _write(folder, "tests", tests)
+    _write(folder, "random_seeds", per_seed.rename(columns={"split": "language"}))
     rows = []
     for (language, relation), group in judged.groupby(["language", "relation"], sort=False):
         by = {c: g.sort_values("prompt_id") for c, g in group.groupby("kind")}
@@ -128,7 +140,7 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
     _write(folder, "drops", drops)
     figures.plot_multilingual(accuracy, folder / "multilingual",
                               title=f"Accuracy per language: original (bars) vs English-identified top-k off (lines); {study.k_text()}")
-    write_summary(folder, _summary(study, drops, left_out, per_relation, packs_by_code))
+    write_summary(folder, _summary(study, drops, tests, left_out, per_relation, packs_by_code))
     return accuracy
 
 
@@ -141,10 +153,13 @@ class LanguageResult:
     prompts: int
     mean_acc_original: float  # NaN: no relation left
     mean_acc_deactivated: float
+    mean_acc_random: float  # k random neurons off: mean over the random sets
     mean_drop: float  # mean relative drop over the relations where it is defined
     relations_with_drop: int  # accuracy with the top-k off below the original's
     relations_with_drop_p05: int  # ... and exact McNemar p < 0.05
     relations_with_drop_as_in_english: int  # of the relations whose English accuracy drops, those that drop here too
+    relations_below_random: int  # relation-k accuracy below the mean of the random sets
+    relations_below_random_p05: int  # ... and p < 0.05 (the random sets as replicates, as intra)
     triples_kept: int
     triples_left_out: int
     triples_evaluated: int
@@ -175,21 +190,24 @@ def _mean(values: pd.Series) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
-def _summary(study: Study, drops: pd.DataFrame, left_out: pd.DataFrame, per_relation: pd.DataFrame,
+def _summary(study: Study, drops: pd.DataFrame, tests: pd.DataFrame, left_out: pd.DataFrame, per_relation: pd.DataFrame,
              packs_by_code: dict) -> MultilingualSummary:
     dropping = drops["acc_deactivated"] < drops["acc_original"]
     english = set(drops.loc[dropping & (drops["language"] == ENGLISH), "relation"])
     per_language = {}
     for language in dict.fromkeys(left_out["language"]):  # a language whose every triple was left out has no drops
         mine, lost = drops["language"] == language, left_out[left_out["language"] == language]
-        group = drops[mine]
+        group, tested = drops[mine], tests[tests["language"] == language]
+        below = tested["acc_relation"] < tested["acc_random"]
         per_language[language] = LanguageResult(
             name="English (the store's prompts)" if language == ENGLISH else packs_by_code[language].name,
             relations=len(group), prompts=int(group["n"].sum()), mean_acc_original=_mean(group["acc_original"]),
-            mean_acc_deactivated=_mean(group["acc_deactivated"]), mean_drop=_mean(group["drop"]),
+            mean_acc_deactivated=_mean(group["acc_deactivated"]), mean_acc_random=_mean(tested["acc_random"]),
+            mean_drop=_mean(group["drop"]),
             relations_with_drop=int((dropping & mine).sum()),
             relations_with_drop_p05=int((dropping & mine & (drops["p_mcnemar"] < 0.05)).sum()),
             relations_with_drop_as_in_english=int((dropping & mine & drops["relation"].isin(english)).sum()),
+            relations_below_random=int(below.sum()), relations_below_random_p05=int((below & (tested["p_relation_vs_random"] < 0.05)).sum()),
             triples_kept=int(lost["kept"].sum()), triples_left_out=int(lost["left_out"].sum()),
             triples_evaluated=int(lost["evaluated"].sum()))
     return MultilingualSummary(
