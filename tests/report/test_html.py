@@ -199,6 +199,27 @@ def test_missing_pieces_still_build(small_run):
     assert "k = 307 (0.36% of 85,248 ffn neurons)" in text
 
 
+def test_a_failing_section_falls_back_to_the_raw_files(small_run, monkeypatch):
+    """A builder that cannot handle a folder (a table of an unforeseen shape) costs its headline, not the report:
+    the section says so and shows the folder's summary, figures and tables generically."""
+    import relneurons.report.sections.layers as layers_section
+
+    def broken(s):
+        s.figure("layers")  # used before failing: the fallback must still show it
+        raise KeyError("peak")
+
+    monkeypatch.setattr(layers_section, "build", broken)
+    page = build_report(small_run).read_text(encoding="utf-8")
+    checker = _parse(page)
+    assert not checker.errors and not checker.stack
+    text = _text(checker)
+    section = text[text.index("Layer distribution"):text.index("Overlap between")]
+    assert "could not be drawn from its tables (KeyError: 'peak'); showing the raw files" in section
+    assert "Table layers" in section and 'data-figure="results/layers/layers.png"' in page
+    assert "peak at layer" not in section  # the builder's sentences are gone, not half there
+    assert 'id="exp-intra"' in page and "own drop 37.5% [0.0%, 75.0%]" in text  # the other sections are untouched
+
+
 def test_empty_and_absent_run_folders(tmp_path):
     page = build_report(tmp_path).read_text(encoding="utf-8")
     assert "manifest.json not found." in page and "No experiment results found" in page
