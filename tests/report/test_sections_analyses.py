@@ -4,6 +4,7 @@ assertions worked out by hand from those tables. No model; the PNGs are 1x1 plac
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 import zlib
@@ -278,10 +279,19 @@ def test_frequency_groups_and_wilcoxon(page):
     _no_fallback(html)
     assert "(the paper's Fig. 23" in text
     assert "Of 8 facts the original model answers, 4 stay answered" in text and "and 4 do not (sensitive)" in text
-    assert "more frequent in 1 of 2 relations with both groups (sensitive in 1)" in text
-    assert "p = 1.000 two-sided, 0.750 for resilient > sensitive (W = 1, 2 relations that differ; the smallest p they allow is 0.500)" in text
+    assert "more frequent in 1 of 2 relations with both groups (sensitive in 1, equal means in 0)" in text
+    assert "p = 1.000 two-sided, 0.750 for resilient > sensitive (W = 1; with 2 relations whose means differ, p cannot go below 0.500)" in text
+    assert "have a count of 0 in this corpus" not in text
     assert "company_hq 5 2 2 100 10 90 10 +9.00" in text and f"{ODD} 3 1 2 5 20 5 15 -0.75" in text
     assert "1 answered facts have no count" in text and ODD not in html
+
+
+def test_frequency_warns_when_most_counts_are_zero(tmp_path):
+    run = make_run(tmp_path)
+    summary = read_summary(run / "results" / "frequency", FrequencySummary)
+    write_summary(run / "results" / "frequency", dataclasses.replace(summary, correct_facts_with_zero_count=5))  # 5 of 8
+    html, text = section(render_report(run), "frequency")
+    assert "5 of the 8 answered facts have a count of 0 in this corpus" in text
 
 
 def test_skipped_frequency_says_how(tmp_path):

@@ -21,7 +21,8 @@ def build(s: Section) -> dict[str, Any]:
         out["identification"] = Table(
             ["concept", "subjects used / available", "E+ prompts", "E− prompts", "LRE relations", "ablation prompts"],
             [[c, f"{x.subjects_used:,} / {x.subjects_available:,}", fmt.count(x.positives), fmt.count(x.negatives),
-              ", ".join(x.relations), fmt.count(x.ablation_prompts)] for c, x in summary.concepts.items()],
+              ", ".join(x.relations), fmt.count(x.ablation_prompts)]
+             for c, x in ((c, summary.concepts[c]) for c in order(summary.concepts, [a.concept for a in summary.ablation]))],
             [False, True, True, True, False, True], cls="compact")
         if summary.ablation:
             out["ablation"] = Table(["concept", "n", "original", "random-k", "concept-k", "p vs random", "p vs original"],
@@ -32,7 +33,7 @@ def build(s: Section) -> dict[str, Any]:
     if df is not None:
         df = df.assign(relation=df["relation"].astype(str), concept=df["concept"].astype(str))
         wide = df.pivot_table(index="relation", columns="concept", values="overlap", aggfunc="sum")
-        concepts = order(df["concept"], list(summary.concepts) if summary else [])
+        concepts = order(df["concept"], [a.concept for a in summary.ablation] if summary else [])  # the run's order
         relations = order(df["relation"], s.run.relations)
         wide = wide.reindex(index=relations, columns=concepts)
         out["overlap"] = Table(["relation", *concepts], [[r, *(fmt.count(v) for v in wide.loc[r])] for r in relations],

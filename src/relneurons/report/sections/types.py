@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import format as fmt
 from ..elements import Table
-from ..reader import Section
+from ..reader import Section, order
 
 
 def composition(types: dict[str, int], expected: dict[str, float]) -> Table:
@@ -26,8 +26,9 @@ def build(s: Section) -> dict[str, Any]:
     summary = s.summary
     s.used_tables.update({"composition", "topk", "inter"})
     out: dict[str, Any] = {"summary": summary, "sets": []}
-    names = list(summary.sets) if summary is not None else sorted(
-        p.stem.removeprefix("inter_") for p in s.folder.glob("inter_*.png"))
+    asked = s.run.config.get("types", {}).get("sets") if isinstance(s.run.config.get("types"), dict) else None
+    names = order(summary.sets if summary is not None else sorted(p.stem.removeprefix("inter_") for p in s.folder.glob("inter_*.png")),
+                  [str(x) for x in asked] if isinstance(asked, list) else [])  # the order the run asked for (JSON sorts keys)
     for name in names:
         x = summary.sets.get(name) if summary is not None else None
         out["sets"].append({"name": name, "x": x, "composition_figure": s.figure(f"composition_{name}"),
