@@ -32,6 +32,6 @@ def build(s: Section) -> dict[str, Any]:
                      fmt.number(x["mean_resilient"]), fmt.number(x["mean_sensitive"]), fmt.number(x["median_resilient"]),
                      fmt.number(x["median_sensitive"]),
                      fmt.NA if fmt.missing(x["relative_difference"]) else f"{float(x['relative_difference']):+.2f}"])
-    out["table"] = Table(["relation", "answered facts", "resilient", "sensitive", "mean count resilient", "mean count sensitive",
-                          "median resilient", "median sensitive", "relative difference"], rows, [False] + [True] * 8)
+    out["table"] = Table(["relation", "answered", "resilient", "sensitive", "mean resilient", "mean sensitive", "median resilient",
+                          "median sensitive", "relative difference"], rows, [False] + [True] * 8, cls="compact")
     return out
