@@ -33,3 +33,15 @@ def test_autoescaping_is_on_and_never_switched_off():
     for name in _templates():
         text = root.joinpath(*name.split("/")).read_text(encoding="utf-8")
         assert not re.search(r"\|\s*safe\b|autoescape\s+false", text), f"{name} marks text safe"
+
+
+def test_building_a_report_loads_no_model_library(small_run):
+    """The report reads summaries and tables only: `relneurons report` must not pay for importing torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom relneurons.experiments.registry import SPECS\nfrom relneurons.report.html import render_report\n"
+            "[spec.summary_type() for spec in SPECS]\nrender_report(sys.argv[1])\n"
+            "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\nassert not heavy, heavy\n")
+    done = subprocess.run([sys.executable, "-c", code, str(small_run)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -21,8 +21,8 @@ same prompts, the reference the figure draws as dashed lines.
 
 from __future__ import annotations
 
-import re
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +32,11 @@ import pandas as pd
 from ..errors import ConfigError
 from ..report.figures_amplify import plot_amplify
 from .output import experiment as _experiment
-from .registry import BY_NAME
 from .output import write_table as _write
+from .registry import BY_NAME
 from .stats import accuracy_ci, triple_clusters
 from .study import Study
-from .summaries import SUMMARY_VERSION, write_summary
+from .summaries import AmplifySummary, write_summary
 
 TABLE_COLUMNS = ["relation", "level", "evaluated", "n", "accuracy", "ci_low", "ci_high"]
 VALUE_COLUMNS = ["relation", "level", "global_index", "value"]
@@ -77,24 +77,6 @@ def parse_levels(levels) -> list[Level]:
     if len({lv.name for lv in out}) != len(out):
         raise ConfigError(f"option amplify.levels lists a level twice: {list(levels)}")
     return out
-
-
-@dataclass(frozen=True)
-class AmplifySummary:
-    """summary.json of the amplify experiment (summaries.write_summary: NaN, e.g. no other relation, is written as null
-    and read back as NaN)."""
-
-    k: int
-    k_text: str
-    levels: list[str]
-    max_other: int
-    forced_relations: list[str]
-    own: dict[str, dict[str, float]]  # relation -> level (and "original") -> own P_eva accuracy
-    other: dict[str, dict[str, float]]  # relation -> level (and "original") -> mean accuracy of the other relations
-    mean_value: dict[str, dict[str, float]]  # relation -> level -> mean forced value over its top-k
-    own_not_below_original: dict[str, list[str]]  # level -> relations whose own accuracy stayed >= the original's
-    experiment: str = "amplify"
-    version: int = SUMMARY_VERSION
 
 
 def _other_sample(groups: dict[str, pd.DataFrame], max_other: int, seed: int) -> dict[str, pd.DataFrame]:

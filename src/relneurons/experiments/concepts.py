@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +34,14 @@ from tqdm.auto import tqdm
 from .. import io
 from ..activations.capture import capture_means
 from ..data import load_relations, resolve_data_dir
-from ..data.concepts import (ablation_prompts, concept_examples, concepts_of, load_concept_spec, sample_subjects,
-                             select_concepts)
+from ..data.concepts import (
+    ablation_prompts,
+    concept_examples,
+    concepts_of,
+    load_concept_spec,
+    sample_subjects,
+    select_concepts,
+)
 from ..errors import ConfigError, DataError
 from ..expertise.average_precision import average_precision_subsets
 from ..expertise.identify import rank_descending
@@ -45,7 +51,13 @@ from .core import intra_tables
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .study import Study
-from .summaries import SUMMARY_VERSION, write_summary
+from .summaries import (
+    ConceptAblation,
+    ConceptInfo,
+    ConceptsSummary,
+    OverlapPair,
+    write_summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,68 +65,7 @@ BLOCK = 16384  # neurons per AP step (bounds the working copy of the activations
 SPLIT = "LRE prompts of the concept"
 
 
-@dataclass(frozen=True)
-class ConceptInfo:
-    """How one concept was identified and ablated."""
-
-    subjects_available: int
-    subjects_used: int
-    positives: int  # E+_c prompts
-    negatives: int  # E-_c prompts
-    relations: list[str]  # the LRE relations whose subjects make up the concept
-    ablation_prompts: int
-    ablation_prompts_of_identification_subjects: int
-
-
-@dataclass(frozen=True)
-class ConceptAblation:
-    """One concept's ablation test (a row of tests.parquet): original, random-k (mean of the seeds), concept-k off."""
-
-    concept: str
-    n: int
-    acc_original: float
-    acc_random: float
-    acc_concept: float
-    p_concept_vs_random: float  # one-sided, as intra's relation-vs-random
-    p_concept_vs_original: float  # exact McNemar
-
-
 ABLATION_FIELDS = [f.name for f in fields(ConceptAblation)]
-
-
-@dataclass(frozen=True)
-class OverlapPair:
-    relation: str
-    concept: str
-    overlap: int
-
-
-@dataclass(frozen=True)
-class ConceptsSummary:
-    """summary.json of the concepts experiment (App. H): identification, relation x concept overlap, ablation."""
-
-    k: int
-    k_text: str
-    rule: str
-    seeds: int
-    concepts_file: str
-    templates: int
-    negative_ratio: int
-    concepts: dict[str, ConceptInfo]
-    skipped: dict[str, str]  # concept -> why it was not identified
-    pool_prompts: int
-    ablation_source: str
-    overlap_expected_by_chance: float  # k^2 / neurons: the mean overlap of two independent random k-sets
-    overlap_max: int
-    largest_overlaps: list[OverlapPair]  # the largest cells of the overlap matrix, largest first
-    relation_neurons: int  # distinct neurons in any relation's top-k
-    concept_neurons: int
-    relation_and_concept_neurons: int
-    concept_below_random: int = 0  # ablated concepts whose concept-k accuracy is below random-k's
-    concept_below_random_p05: int = 0
-    ablation: list[ConceptAblation] = field(default_factory=list)  # empty: no ablation prompt
-    experiment: str = "concepts"
-    version: int = SUMMARY_VERSION
 
 
 def largest_overlaps(matrix: pd.DataFrame, n: int = 5) -> list[OverlapPair]:

@@ -22,7 +22,6 @@ whether they differ (two-sided, as the paper) and whether resilient > sensitive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from ..report import figures
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .study import Study
-from .summaries import SUMMARY_VERSION, write_summary
+from .summaries import FrequencySummary, WilcoxonResult, write_summary
 
 GROUPS = ("resilient", "sensitive")
 FACT_KEY = ["relation", "subject", "object"]
@@ -44,52 +43,6 @@ SKIP_HOW = ("set [frequency] counts = \"facts.csv\" (columns relation, subject, 
             "or [frequency] corpus = \"folder or file of .txt/.jsonl[.gz]\" (counted here); with "
             "`relneurons experiment frequency`: --opt counts=facts.csv or --opt corpus=PATH; "
             "`relneurons frequency count CORPUS --out facts.csv` writes such a CSV")
-
-
-@dataclass(frozen=True)
-class WilcoxonResult:
-    """`wilcoxon_across_relations`: paired group means over the relations that have both groups (NaN: no test)."""
-
-    relations: list[str] = field(default_factory=list)
-    n_relations: int = 0
-    n_nonzero: int = 0
-    resilient_higher: int = 0
-    sensitive_higher: int = 0
-    statistic: float = float("nan")
-    p_two_sided: float = float("nan")
-    p_greater: float = float("nan")
-    min_p_two_sided: float = float("nan")  # 2 / 2**n_nonzero: the smallest two-sided p these relations can give
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class FrequencySummary:
-    """summary.json of the frequency experiment; when no counts were given only skipped, reason and how are set."""
-
-    skipped: bool
-    reason: str = ""
-    how: str = ""
-    k: int = 0
-    k_text: str = ""
-    rule: str = ""
-    source: str = ""  # counts (a CSV) or corpus (counted here)
-    counts: str = ""
-    corpus: str = ""
-    document: str = ""
-    corpus_stats: dict[str, int] = field(default_factory=dict)
-    relative_difference: str = ""
-    unit: str = ""
-    prompts: int = 0
-    facts: int = 0
-    templates_per_fact_max: int = 0
-    correct_facts: int = 0  # facts the original model answers
-    resilient: int = 0
-    sensitive: int = 0
-    correct_facts_without_count: int = 0
-    correct_facts_with_zero_count: int = 0
-    wilcoxon: WilcoxonResult = field(default_factory=WilcoxonResult)  # not run when skipped
-    experiment: str = "frequency"
-    version: int = SUMMARY_VERSION
 
 
 # ------------------------------------------------------------------ numerics

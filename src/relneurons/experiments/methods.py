@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
@@ -42,9 +41,7 @@ from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import bool_vector
 from .study import Study
-from .summaries import SUMMARY_VERSION, write_summary
-
-
+from .summaries import MethodScore, MethodsSummary, write_summary
 
 # ------------------------------------------------------------------ the statistic
 
@@ -101,35 +98,6 @@ def specificity_ci(original: dict[str, np.ndarray], deactivated: dict[str, np.nd
 
 
 # ------------------------------------------------------------------ summary
-
-@dataclass(frozen=True)
-class MethodScore:
-    specificity: float  # own drop - mean other drop (nan: undefined, see specificity_ci)
-    low: float  # its 95% paired bootstrap interval
-    high: float
-    own_drop: float  # nan: the original accuracy is 0
-    other_drop: float  # mean of the other relations' defined drops
-    acc_own: float
-    below_every_random_set: bool  # own accuracy lower than with any of the random sets
-
-
-@dataclass(frozen=True)
-class MethodsSummary:
-    k: int
-    k_text: str
-    scorers: list[str]
-    relations: list[str]
-    prompts_per_relation: int  # P_eva prompts evaluated per relation
-    seeds: int
-    rule: str
-    seconds: dict[str, float]  # wall time per scorer (its top-k for every relation)
-    specificity: dict[str, dict[str, MethodScore]]  # method -> relation -> score
-    mean_specificity: dict[str, float]  # method -> mean over relations with a defined value (nan: none)
-    most_specific: dict[str, str | None]  # relation -> method with the highest specificity
-    most_specific_overall: str | None  # method with the highest mean specificity
-    ap_matches_identify: bool  # the ap scorer's top-k equals identify's (the same engine, the same examples)
-    experiment: str = "methods"
-    version: int = SUMMARY_VERSION
 
 
 def _num(value) -> float:

@@ -20,21 +20,26 @@ per relation how many triples were evaluated and dropped, and by which languages
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..data.languages import ENGLISH, LEFT_OUT_COLUMNS, PROMPT_COLUMNS, load_packs, translate
+from ..data.languages import (
+    ENGLISH,
+    LEFT_OUT_COLUMNS,
+    PROMPT_COLUMNS,
+    load_packs,
+    translate,
+)
 from ..errors import ConfigError, DataError
 from ..report import figures
+from .core import _kind, intra_tables
 from .output import experiment as _experiment
 from .output import write_table as _write
-from .core import _kind, intra_tables
 from .stats import bootstrap_drop_ci, mcnemar_exact, relative_drop, triple_clusters
 from .study import Study
-from .summaries import SUMMARY_VERSION, write_summary
+from .summaries import LanguageResult, MultilingualSummary, write_summary
 
 TRIPLE = ["relation", "subject", "object"]
 COMMON_COLUMNS = ["relation", "triples", "evaluated", "dropped", "lacking"]
@@ -142,47 +147,6 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
                               title=f"Accuracy per language: original (bars) vs English-identified top-k off (lines); {study.k_text()}")
     write_summary(folder, _summary(study, drops, tests, left_out, per_relation, packs_by_code))
     return accuracy
-
-
-@dataclass(frozen=True)
-class LanguageResult:
-    """One language on the compared triples: mean over its relations, and how many relations drop."""
-
-    name: str
-    relations: int
-    prompts: int
-    mean_acc_original: float  # NaN: no relation left
-    mean_acc_deactivated: float
-    mean_acc_random: float  # k random neurons off: mean over the random sets
-    mean_drop: float  # mean relative drop over the relations where it is defined
-    relations_with_drop: int  # accuracy with the top-k off below the original's
-    relations_with_drop_p05: int  # ... and exact McNemar p < 0.05
-    relations_with_drop_as_in_english: int  # of the relations whose English accuracy drops, those that drop here too
-    relations_below_random: int  # relation-k accuracy below the mean of the random sets
-    relations_below_random_p05: int  # ... and p < 0.05 (the random sets as replicates, as intra)
-    triples_kept: int
-    triples_left_out: int
-    triples_evaluated: int
-
-
-@dataclass(frozen=True)
-class MultilingualSummary:
-    """summary.json of the multilingual experiment (§5.2, Fig. 7)."""
-
-    k: int
-    k_text: str
-    rule: str
-    languages: list[str]  # English first
-    packs: dict[str, list[str]]  # code -> pack files used
-    per_language: dict[str, LanguageResult]
-    english_relations_with_drop: int
-    comparison: str
-    triples: int
-    triples_evaluated: int
-    triples_dropped: int  # not translatable into some requested language: left out of every language
-    triples_left_out: int
-    experiment: str = "multilingual"
-    version: int = SUMMARY_VERSION
 
 
 def _mean(values: pd.Series) -> float:

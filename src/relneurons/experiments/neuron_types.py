@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,42 +43,9 @@ from .core import _pairs, inter_figure, inter_table
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .study import Study
-from .summaries import SUMMARY_VERSION, write_summary
+from .summaries import SetResult, TypesSummary, write_summary
 
 BLOCK = 16384  # neurons scored per step (memory: rows x BLOCK float32 plus the AP working set)
-
-
-@dataclass(frozen=True)
-class SetResult:
-    """One neuron set: its k, the type composition of its top-k (summed over relations) and its inter matrix in brief."""
-
-    n_neurons: int
-    k: int
-    k_text: str
-    types: dict[str, int]  # module type -> top-k neurons of that type, over every relation
-    expected_if_random: dict[str, float]  # the same if each relation's k neurons were drawn uniformly from the set
-    relations: int
-    undefined_cells: int
-    compared: int  # relations with both own and mean other drop defined
-    own_drop_exceeds_mean_other: int
-    mean_own_drop: float
-    mean_other_drop: float
-
-
-@dataclass(frozen=True)
-class TypesSummary:
-    """summary.json of the types experiment (App. G)."""
-
-    sets: dict[str, SetResult]
-    store_set: str
-    study_k: int
-    k_rule: str
-    examples: str
-    captured_sites: int
-    captured_neurons: int
-    activation_cache: str  # "" when nothing outside the store's set was captured
-    experiment: str = "types"
-    version: int = SUMMARY_VERSION
 
 
 def check_sets(sets) -> list[str]:

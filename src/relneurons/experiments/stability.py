@@ -16,7 +16,6 @@ The resamples reuse the activation store (no forward pass); see expertise/stabil
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,50 +38,10 @@ from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import bootstrap_drop_ci, mcnemar_exact
 from .study import Study
-from .summaries import SUMMARY_VERSION, write_summary
+from .summaries import RelationStability, StabilitySummary, write_summary
 
 #: The core "reproduces" the intra drop when its relative drop is at least this share of the top-k's.
 REPRODUCES_SHARE = 0.8
-
-
-@dataclass(frozen=True)
-class RelationStability:
-    positives: int  # validated P_det prompts (E+_r of the full identification)
-    resamples_ranked: int  # resamples in which the relation had positives
-    mean_jaccard: float  # mean pairwise Jaccard of the resamples' top-k
-    jaccard_to_full: float  # mean Jaccard of a resample's top-k with the full top-k
-    core_size: int
-    core_in_topk: int  # core neurons that are also in the full top-k
-    template_jaccard: float  # top-k of template 0 only vs template 1 only (nan: fewer than two templates)
-    acc_original: float
-    acc_topk: float
-    acc_core: float  # nan: empty core
-    acc_random: float
-    drop_topk: float
-    drop_core: float  # nan: empty core
-    core_share: float  # drop_core / drop_topk (nan when the top-k does not lower accuracy, or the core is empty)
-    p_core_vs_topk: float  # exact McNemar, core off vs top-k off, same prompts (nan: empty core)
-    core_reproduces: bool  # drop_topk > 0 and drop_core >= REPRODUCES_SHARE * drop_topk
-
-
-@dataclass(frozen=True)
-class StabilitySummary:
-    k: int
-    k_text: str
-    resamples: int
-    scheme: str
-    core_threshold: float
-    reproduces_share: float
-    seconds_identification: float  # all resamples, from the store (no forward pass)
-    seconds_templates: float
-    forward_passes: int  # of the resampled identification: always 0
-    seeds: int
-    rule: str
-    relations: dict[str, RelationStability]
-    core_reproduces: int  # relations whose core reproduces the drop
-    mean_jaccard: float  # mean over the relations of their mean pairwise Jaccard
-    experiment: str = "stability"
-    version: int = SUMMARY_VERSION
 
 
 def _check(resamples, core, max_eval) -> tuple[int, float]:

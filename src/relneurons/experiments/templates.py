@@ -16,14 +16,26 @@ file of the same format), evaluated the same way when asked for.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..data import build_prompts, load_relations, resolve_data_dir, select_templates, split
-from ..data.templates import SHIPPED_TEMPLATES, check_new, load_templates, normalise, paper_eva2
+from ..data import (
+    build_prompts,
+    load_relations,
+    resolve_data_dir,
+    select_templates,
+    split,
+)
+from ..data.templates import (
+    SHIPPED_TEMPLATES,
+    check_new,
+    load_templates,
+    normalise,
+    paper_eva2,
+)
 from ..errors import DataError
 from ..report import figures
 from .core import _kind, _pairs, intra_tables
@@ -31,47 +43,12 @@ from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import relative_drop
 from .study import Study
-from .summaries import SUMMARY_VERSION, write_summary
+from .summaries import SplitResult, TemplatesSummary, write_summary
 
 SPLITS = ("P_eva", "P_eva-2")
 EXTRA_SPLIT = "P_eva-3"
 #: Value of the option ``extra`` that names the shipped hand-written P_eva-3 templates.
 SHIPPED_EXTRA = "shipped"
-
-
-@dataclass(frozen=True)
-class SplitResult:
-    """One split (P_eva, P_eva-2, P_eva-3): means over relations of the intra-relation tests."""
-
-    prompts: int
-    mean_acc_original: float
-    mean_acc_random: float  # random-k: mean over the seeds' sets
-    mean_acc_relation: float  # the relation's top-k off
-    mean_relative_drop: float  # (original - relation-k) / original, over the relations where it is defined
-    relation_below_random: int
-    relation_below_random_p05: int
-    relation_drop_vs_original_p05: int  # relation-k below original with exact McNemar p < 0.05
-
-
-@dataclass(frozen=True)
-class TemplatesSummary:
-    """summary.json of the templates experiment (§5.3, Fig. 8)."""
-
-    k: int
-    k_text: str
-    seeds: int
-    rule: str
-    splits: list[str]
-    eva2_source: str
-    eva3_source: str  # "" when no P_eva-3 was asked for
-    relations: int
-    templates_per_relation: dict[str, int]  # P_eva-2 templates
-    per_split: dict[str, SplitResult]
-    relative_drop: dict[str, dict[str, float]]  # relation -> split -> relative drop with its top-k off (NaN: original 0)
-    relations_dropping_on_both: int  # relative drop > 0 on P_eva and on P_eva-2
-    relations_with_both_drops_defined: int
-    experiment: str = "templates"
-    version: int = SUMMARY_VERSION
 
 
 def _study_relations(study: Study) -> list:

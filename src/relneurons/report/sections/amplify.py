@@ -9,7 +9,7 @@ from typing import Any
 from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
-from ...experiments.amplify import TABLE_COLUMNS, AmplifySummary
+from ...experiments.summaries import AmplifySummary
 from .stability import summary_of
 
 
@@ -35,7 +35,7 @@ def _values(summary: AmplifySummary, relations: list[str]) -> Table | None:
 
 def _table(s: Section, relations: list[str], levels: list[str]) -> Table | None:
     """relation x evaluated (own, other): n, then accuracy [95% CI] at the original model and every level."""
-    df = s.table("amplify", TABLE_COLUMNS)
+    df = s.table("amplify", ["relation", "level", "evaluated", "n", "accuracy", "ci_low", "ci_high"])
     if df is None:
         return None
     df = df.assign(relation=df["relation"].astype(str), level=df["level"].astype(str), evaluated=df["evaluated"].astype(str))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 from markupsafe import Markup
 
 from ...experiments.summaries import ErrorsSummary

@@ -9,7 +9,7 @@ from typing import Any
 from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
-from ...experiments.methods import MethodsSummary
+from ...experiments.summaries import MethodsSummary
 from .stability import span, summary_of
 
 COLUMNS = ["method", "relation", "n", "acc_original", "acc_own", "own_drop", "own_low", "own_high", "acc_other_mean",

@@ -9,7 +9,7 @@ from typing import Any
 from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
-from ...experiments.stability import StabilitySummary
+from ...experiments.summaries import StabilitySummary
 
 #: Columns of stability.parquet the table shows (template_jaccard is shown only when a relation has one).
 COLUMNS = ["relation", "positives", "mean_jaccard", "jaccard_to_full", "core_size", "core_in_topk", "acc_original",

@@ -1,0 +1,100 @@
+"""The summaries of the experiments beyond the paper: amplify, stability, methods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import SUMMARY_VERSION
+
+# ---------------------------------------------------------------- amplify
+
+@dataclass(frozen=True)
+class AmplifySummary:
+    """summary.json of the amplify experiment (summaries.write_summary: NaN, e.g. no other relation, is written as null
+    and read back as NaN)."""
+
+    k: int
+    k_text: str
+    levels: list[str]
+    max_other: int
+    forced_relations: list[str]
+    own: dict[str, dict[str, float]]  # relation -> level (and "original") -> own P_eva accuracy
+    other: dict[str, dict[str, float]]  # relation -> level (and "original") -> mean accuracy of the other relations
+    mean_value: dict[str, dict[str, float]]  # relation -> level -> mean forced value over its top-k
+    own_not_below_original: dict[str, list[str]]  # level -> relations whose own accuracy stayed >= the original's
+    experiment: str = "amplify"
+    version: int = SUMMARY_VERSION
+
+
+# ---------------------------------------------------------------- stability
+
+@dataclass(frozen=True)
+class RelationStability:
+    positives: int  # validated P_det prompts (E+_r of the full identification)
+    resamples_ranked: int  # resamples in which the relation had positives
+    mean_jaccard: float  # mean pairwise Jaccard of the resamples' top-k
+    jaccard_to_full: float  # mean Jaccard of a resample's top-k with the full top-k
+    core_size: int
+    core_in_topk: int  # core neurons that are also in the full top-k
+    template_jaccard: float  # top-k of template 0 only vs template 1 only (nan: fewer than two templates)
+    acc_original: float
+    acc_topk: float
+    acc_core: float  # nan: empty core
+    acc_random: float
+    drop_topk: float
+    drop_core: float  # nan: empty core
+    core_share: float  # drop_core / drop_topk (nan when the top-k does not lower accuracy, or the core is empty)
+    p_core_vs_topk: float  # exact McNemar, core off vs top-k off, same prompts (nan: empty core)
+    core_reproduces: bool  # drop_topk > 0 and drop_core >= REPRODUCES_SHARE * drop_topk
+
+
+@dataclass(frozen=True)
+class StabilitySummary:
+    k: int
+    k_text: str
+    resamples: int
+    scheme: str
+    core_threshold: float
+    reproduces_share: float
+    seconds_identification: float  # all resamples, from the store (no forward pass)
+    seconds_templates: float
+    forward_passes: int  # of the resampled identification: always 0
+    seeds: int
+    rule: str
+    relations: dict[str, RelationStability]
+    core_reproduces: int  # relations whose core reproduces the drop
+    mean_jaccard: float  # mean over the relations of their mean pairwise Jaccard
+    experiment: str = "stability"
+    version: int = SUMMARY_VERSION
+
+
+# ---------------------------------------------------------------- methods
+
+@dataclass(frozen=True)
+class MethodScore:
+    specificity: float  # own drop - mean other drop (nan: undefined, see specificity_ci)
+    low: float  # its 95% paired bootstrap interval
+    high: float
+    own_drop: float  # nan: the original accuracy is 0
+    other_drop: float  # mean of the other relations' defined drops
+    acc_own: float
+    below_every_random_set: bool  # own accuracy lower than with any of the random sets
+
+
+@dataclass(frozen=True)
+class MethodsSummary:
+    k: int
+    k_text: str
+    scorers: list[str]
+    relations: list[str]
+    prompts_per_relation: int  # P_eva prompts evaluated per relation
+    seeds: int
+    rule: str
+    seconds: dict[str, float]  # wall time per scorer (its top-k for every relation)
+    specificity: dict[str, dict[str, MethodScore]]  # method -> relation -> score
+    mean_specificity: dict[str, float]  # method -> mean over relations with a defined value (nan: none)
+    most_specific: dict[str, str | None]  # relation -> method with the highest specificity
+    most_specific_overall: str | None  # method with the highest mean specificity
+    ap_matches_identify: bool  # the ap scorer's top-k equals identify's (the same engine, the same examples)
+    experiment: str = "methods"
+    version: int = SUMMARY_VERSION
