@@ -1,6 +1,5 @@
 """identify() on synthetic stores (planted signal; activations made up for the test)."""
 
-import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score

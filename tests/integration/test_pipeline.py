@@ -1,6 +1,5 @@
 """collect -> identify -> every core experiment on the real Gemma 3 270M, small settings."""
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -1,7 +1,6 @@
 """Prompt-style calibration with the real LRE data; the model is a tiny random one (fixture only), so rates are ~0:
 these tests check the sample, the table and the messages, tests/integration/test_calibrate_smollm2.py the real model."""
 
-import json
 
 import pandas as pd
 import pytest
