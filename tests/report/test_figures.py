@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from relneurons.errors import InputError
 from relneurons.report import plot_cumulativity, plot_heatmap, plot_intra, plot_k_sweep, plot_layer_distribution
+from relneurons.report import figures
 from relneurons.report.figures import save_figure
 
 RELS = ["company_hq", "landmark_country", "star_constellation"]
@@ -122,3 +123,21 @@ def test_import_and_plotting_keep_the_users_backend():
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_multilingual_plot_draws_the_random_control_where_given(tmp_path):
+    """Fig. 7 with the random-k control: one dashed line per language and relation at the mean random accuracy;
+    a language the random table lacks gets no line (NaN), and the legend names the control."""
+    rows = [(lang, rel, cond, acc) for lang, rel, cond, acc in [
+        ("en", "r1", "original", 0.8), ("en", "r1", "relation", 0.2), ("de", "r1", "original", 0.6), ("de", "r1", "relation", 0.5),
+        ("en", "r2", "original", 0.4), ("en", "r2", "relation", 0.1), ("de", "r2", "original", 0.3), ("de", "r2", "relation", 0.3)]]
+    df = pd.DataFrame(rows, columns=["language", "relation", "condition", "accuracy"]).assign(
+        ci_low=lambda d: d["accuracy"] - 0.1, ci_high=lambda d: d["accuracy"] + 0.1)
+    random = pd.DataFrame([("en", "r1", 0.75), ("de", "r1", 0.55), ("en", "r2", 0.35)], columns=["language", "relation", "accuracy"])
+    fig = figures.plot_multilingual(df, tmp_path / "m", random=random)
+    dashed = {ax.get_title(): [seg[0][1] for seg in c.get_segments() if len(seg)] for ax in fig.axes
+              for c in ax.collections if c.get_label() == "random"}
+    assert dashed["r1"] == pytest.approx([0.75, 0.55])
+    assert dashed["r2"] == pytest.approx([0.35])  # no random row for de: nothing drawn
+    assert "random k off" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert not any(c.get_label() == "random" for ax in figures.plot_multilingual(df).axes for c in ax.collections)

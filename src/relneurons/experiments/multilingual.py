@@ -123,7 +123,7 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
     judged["kind"] = judged["condition"].map(_kind)
     _write(folder, "generations", judged)
 
-    # the figure's bars and lines (original, relation-k); random-k is in the tests, per random set in random_seeds
+    # the figure's bars and lines (original, relation-k); random-k (its dashed lines) is in the tests, per random set in random_seeds
     accuracy = study.accuracy_rows(judged[judged["kind"] != "random"], ["language", "relation", "kind"]).rename(columns={"kind": "condition"})
     _write(folder, "accuracy", accuracy)
     # relation-k vs the random sets and vs original in every language: intra's tests, with the language as the split
@@ -144,7 +144,9 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
                                         "drop_high", "p_mcnemar"])
     _write(folder, "drops", drops)
     figures.plot_multilingual(accuracy, folder / "multilingual",
-                              title=f"Accuracy per language: original (bars) vs English-identified top-k off (lines); {study.k_text()}")
+                              title=f"Accuracy per language: original (bars) vs English-identified top-k off (red) and "
+                                    f"random k off (dashed); {study.k_text()}",
+                              random=tests[["language", "relation", "acc_random"]].rename(columns={"acc_random": "accuracy"}))
     write_summary(folder, _summary(study, drops, tests, left_out, per_relation, packs_by_code))
     return accuracy
 

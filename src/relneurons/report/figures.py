@@ -354,13 +354,16 @@ def plot_compare(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, l
 
 # ----------------------------------------------------------------- Fig. 7
 
-def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str | None = None) -> Figure:
+def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str | None = None,
+                      random: pd.DataFrame | None = None) -> Figure:
     """Fig. 7: one panel per relation; a bar per language for the original accuracy (with its interval)
     and a horizontal line on it for the accuracy with the relation's top-k off.
 
     Columns: language (bar order = first appearance), relation, condition ("original" or "relation"),
     accuracy, ci_low, ci_high. A language without a row for a relation (every triple left out) is
     marked "n/a" in that panel. At most one row per (language, relation, condition).
+    `random` (language, relation, accuracy: the mean over the random sets) adds a dashed grey line per bar, the
+    control the paper's Fig. 7 does without.
     """
     _need(df, ["language", "relation", "condition", "accuracy", "ci_low", "ci_high"], "multilingual plot")
     bad = sorted(set(df["condition"]) - {"original", "relation"})
@@ -373,6 +376,9 @@ def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str] | None = No
     fig, axes = _subplots(rows, cols, figsize=(max(3.2, 0.5 * len(languages) + 1.2) * cols, 2.6 * rows + 0.6),
                              squeeze=False, sharey=True)
     table = df.set_index(["relation", "condition", "language"])
+    if random is not None:
+        _need(random, ["language", "relation", "accuracy"], "multilingual plot (random)")
+        rand = random.set_index(["relation", "language"])["accuracy"]
     x = np.arange(len(languages))
     for ax, relation in zip(axes.flat, relations):
         orig = table.reindex([(relation, "original", lang) for lang in languages])
@@ -384,6 +390,9 @@ def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str] | None = No
                                          np.clip(orig["ci_high"].to_numpy(dtype=float)[ok] - acc[ok], 0, None)],
                     fmt="none", ecolor="#333333", elinewidth=0.8, capsize=2)
         ax.hlines(deact, x - 0.35, x + 0.35, colors="#c44e52", linewidth=2.5)
+        if random is not None:
+            ax.hlines(rand.reindex([(relation, lang) for lang in languages]).to_numpy(dtype=float), x - 0.35, x + 0.35,
+                      colors="#555555", linewidth=1.5, linestyles="dashed", label="random")
         for i in np.flatnonzero(~ok):
             ax.text(x[i], 0.02, "n/a", ha="center", fontsize=7, color="#555555")
         ax.set_xticks(x, languages)
@@ -394,8 +403,12 @@ def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str] | None = No
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy")
-    fig.legend(handles=[Rectangle((0, 0), 1, 1, color="#4c72b0"), Line2D([], [], color="#c44e52", linewidth=2.5)],
-               labels=["original", "top-k off"], loc="upper right", fontsize=8)
+    handles = [Rectangle((0, 0), 1, 1, color="#4c72b0"), Line2D([], [], color="#c44e52", linewidth=2.5)]
+    labels = ["original", "top-k off"]
+    if random is not None:
+        handles.append(Line2D([], [], color="#555555", linewidth=1.5, linestyle="dashed"))
+        labels.append("random k off")
+    fig.legend(handles=handles, labels=labels, loc="upper right", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.92, 1))
