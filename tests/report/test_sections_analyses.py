@@ -194,7 +194,7 @@ def _no_fallback(html: str) -> None:
 def test_multilingual_per_language_and_the_transfer(page):
     html, text = section(page, "multilingual")
     _no_fallback(html)
-    assert "(the paper's Fig. 7; the random-k control is in the table below)" in text
+    assert "(the paper's Fig. 7); dashed grey line, k random neurons off" in text
     assert 'data-figure="results/multilingual/multilingual.png"' in html
     assert "accuracy drops in English for 1 of 2 relations; German drops for 1 of those 1." in text
     assert "asked the same 20 of 25 P_eva triples" in text and "(5 dropped)" in text
