@@ -41,8 +41,11 @@ def fp(value: Any) -> str:
 
 
 def pct(value: Any, digits: int = 1) -> str:
-    """A fraction as a percentage."""
-    return NA if missing(value) else f"{float(value) * 100:.{digits}f}%"
+    """A fraction as a percentage; a value that rounds to zero has no sign ("0%", not "-0%")."""
+    if missing(value):
+        return NA
+    text = f"{float(value) * 100:.{digits}f}"
+    return f"{text.lstrip('-') if float(text) == 0 else text}%"
 
 
 def count(value: Any) -> str:
