@@ -196,9 +196,8 @@ def test_ranges_for_flipped_prompts_only_give_the_same_tables(answering, tmp_pat
 
 def test_the_sweep_at_the_study_k_reuses_the_generations_of_intra_and_inter(answering, tmp_path, monkeypatch):
     """The sweep's conditions at the study's k have the names intra and inter wrote, so the cache serves them:
-    a batch of the sweep runs only if it holds a generation not yet cached. Batches are cut from the
-    condition-sorted pairs whatever is cached (so a resumed run sees the same batches), so a batch that
-    straddles a study-k condition and a new one is computed whole: at most two such batches per condition."""
+    a batch of the sweep runs only if it holds a generation not yet cached. Batches are cut at condition
+    boundaries (generate_pairs), so no cached generation is computed again."""
     from contextlib import contextmanager
 
     from relneurons.experiments import core
@@ -226,6 +225,5 @@ def test_the_sweep_at_the_study_k_reuses_the_generations_of_intra_and_inter(answ
     assert all(set(names) - study_k for names in batches)  # no batch of cached generations only
     computed = [name for names in batches for name in names]
     assert len([c for c in computed if c not in study_k]) == len(study.eval_prompts) * len(study.relations) * 2
-    again = len([c for c in computed if c in study_k])  # cached, recomputed in straddling batches
-    assert again <= 2 * (study.config.batch_size - 1) * len(study_k)
-    assert again < len(study.eval_prompts) * len(study_k)  # the cache served the rest
+    assert all(len(set(names)) == 1 for names in batches)  # one condition per batch
+    assert not [c for c in computed if c in study_k]  # the cache served every study-k generation
