@@ -1,6 +1,7 @@
 """The multilingual experiment on a synthetic store, with a scripted model (no generation): tables checked by hand."""
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -117,8 +118,9 @@ def test_accuracy_drops_and_left_out_counts(study):
 
     pairs = study.calls[0]
     zh = pairs[(pairs.language == "zh") & (pairs.subject == "Ganges")]
-    assert zh["text"].tolist() == ["Ganges所位于的大洲/大陆名字叫做"] * (2 + study.config.seeds) and zh["object"].iloc[0] == ("亚洲",)  # App. K, Table 9
-    assert set(zh["condition"]) == {"original", study.rel("landmark_continent", 0, study.k), *(study.rnd(s, study.k) for s in range(study.config.seeds))}
+    n_random = min(3, study.config.seeds)  # the option's default: the study's first 3 random sets
+    assert zh["text"].tolist() == ["Ganges所位于的大洲/大陆名字叫做"] * (2 + n_random) and zh["object"].iloc[0] == ("亚洲",)  # App. K, Table 9
+    assert set(zh["condition"]) == {"original", study.rel("landmark_continent", 0, study.k), *(study.rnd(s, study.k) for s in range(n_random))}
     generations = pd.read_parquet(folder / "generations.parquet")
     assert generations.loc[generations.subject == "Ganges", "object"].unique().tolist() == ["Asia"]
     assert set(generations.loc[(generations.subject == "Ganges") & (generations.language == "de"), "aliases"]) == {"Asien"}
@@ -197,3 +199,22 @@ def test_drop_intervals_and_tests_take_whole_triples(study, monkeypatch):
         assert len(expected) > len(set(expected)), "German company_hq should have several templates per triple"
         assert by_group[("de", "company_hq")].tolist() == expected.tolist(), name
         assert by_group[("de", "landmark_continent")] is None, name  # one template per triple: prompt-level, as before
+
+
+@pytest.mark.parametrize("random_sets", [0, 1])
+def test_fewer_random_sets_ask_fewer_generations(study, random_sets):
+    """random_sets = N asks only the study's first N random sets in every language (0: no control at all); the
+    tests, the summary and the figure say how many."""
+    assert study.config.seeds > 1
+    multilingual(study, languages=["de"], random_sets=random_sets)
+    folder = study.out / "multilingual"
+    asked = set(study.calls[0]["condition"])
+    assert {c for c in asked if c.startswith("random")} == {study.rnd(s, study.k) for s in range(random_sets)}
+    summary = read_summary(folder, MultilingualSummary)
+    assert summary.random_sets == random_sets
+    tests = pd.read_parquet(folder / "tests.parquet")
+    if random_sets:
+        assert (tests["n_random_sets"] == random_sets).all() and len(tests) == 2 * 2  # en, de x 2 relations
+    else:
+        assert tests.empty and math.isnan(summary.per_language["de"].mean_acc_random)
+        assert summary.per_language["de"].relations_below_random == 0 and not (folder / "random_seeds.parquet").exists()

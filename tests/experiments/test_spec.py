@@ -90,7 +90,7 @@ def test_the_decorated_run_fills_the_spec_defaults(tmp_path, monkeypatch):
     seen = []
 
     @experiment("multilingual")
-    def fake(study, folder, *, languages, packs):
+    def fake(study, folder, *, languages, packs, random_sets):
         seen.append((list(languages), packs))
         languages.append("xx")  # must not leak into the next call's default
 
@@ -109,7 +109,7 @@ def test_run_options_come_from_the_section_the_spec_names():
     assert run_options(config, "errors") == {"new_tokens": 4}
     assert run_options(config, "intra") == {}
     assert run_options(config, "stability")["core"] == 0.5
-    assert run_options(config, "multilingual") == {"languages": ["de", "es", "fr", "zh", "ja"], "packs": ""}
+    assert run_options(config, "multilingual") == {"languages": ["de", "es", "fr", "zh", "ja"], "packs": "", "random_sets": 3}
 
 
 def test_defaults_fill_what_a_preset_or_file_leaves_out(tmp_path):

@@ -59,7 +59,8 @@ def _multilingual(res: Path) -> None:
     de = ml.LanguageResult("German", 2, 20, 0.1, 0.05, 0.1, 0.5, 1, 0, 1, 1, 0, 20, 0, 20)
     write_summary(folder, ml.MultilingualSummary(307, K_TEXT, "robust", ["en", "de"], {"de": ["de.toml"]}, {"en": en, "de": de},
                                                  english_relations_with_drop=1, comparison="same triples", triples=25,
-                                                 triples_evaluated=20, triples_dropped=5, triples_left_out=5))
+                                                 triples_evaluated=20, triples_dropped=5, triples_left_out=5,
+                                                 random_sets=3))
 
 
 def _templates(res: Path) -> None:
@@ -221,7 +222,7 @@ def test_multilingual_summary_numbers_come_from_the_drops_table():
                          "evaluated": 4})
     per_relation = pd.DataFrame({"relation": list("abc"), "triples": 5, "evaluated": 4, "dropped": 1})
     study = SimpleNamespace(k=5, k_text=lambda: "k = 5", rule="robust")
-    s = ml._summary(study, drops, tests, left, per_relation, {"de": SimpleNamespace(name="German", sources=("de.toml",))})
+    s = ml._summary(study, drops, tests, left, per_relation, {"de": SimpleNamespace(name="German", sources=("de.toml",))}, 3)
     en, de = s.per_language["en"], s.per_language["de"]
     assert s.english_relations_with_drop == 2  # a and c
     assert (de.relations_with_drop, de.relations_with_drop_p05, de.relations_with_drop_as_in_english) == (2, 1, 1)  # a, b; b p<.05; a

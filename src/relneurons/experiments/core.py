@@ -99,13 +99,15 @@ def intra(study: Study, folder: Path) -> pd.DataFrame:
     return table
 
 
-def intra_tables(study: Study, judged: pd.DataFrame, own: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def intra_tables(study: Study, judged: pd.DataFrame, own: dict[str, str] | None = None,
+                 seeds: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Accuracy table, tests and per-seed random accuracies of judged intra pairs (columns relation, split,
     condition, kind, prompt_id, correct, and subject, object for the triples; conditions original, the relation's
     top-k and random seeds 0..seeds-1). `own` names each group's own condition (kind "relation") when it is not the
     relation's top-k (e.g. concept neurons). Each random seed's set is one replicate (`relation_vs_random`); when a
-    triple has several prompts (templates) its prompts are one cluster. The tests have the fields of `RelationTest`."""
-    k, seeds = study.k, range(study.config.seeds)
+    triple has several prompts (templates) its prompts are one cluster. The tests have the fields of `RelationTest`.
+    `seeds`: the random sets judged, the study's first N (default: all of them)."""
+    k, seeds = study.k, range(study.config.seeds if seeds is None else seeds)
     per_seed = study.accuracy_rows(judged[judged["kind"] == "random"], ["relation", "split", "condition"])
     n_boot, seed = study.config.n_boot, study.config.seed
     rows, tests = [], []

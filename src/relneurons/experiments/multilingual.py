@@ -4,7 +4,7 @@ P_eva of every ranked relation is asked in English (the store's own prompts,
 the baseline) and in every configured language (language packs, see
 `relneurons.data.languages`), with the original model, with the relation's
 English-identified top-k switched off and with k random neurons off (the
-study's random sets; the control the paper's Fig. 7 does without). A generation
+study's first random sets, option random_sets; the control the paper's Fig. 7 does without). A generation
 is correct when it answers with any accepted alias of the object in that
 language. Relation-k is tested against the random sets and against the
 original in every language as `intra` does (`core.intra_tables`, the language
@@ -39,7 +39,7 @@ from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import bootstrap_drop_ci, mcnemar_exact, relative_drop, triple_clusters
 from .study import Study
-from .summaries import LanguageResult, MultilingualSummary, write_summary
+from .summaries import LanguageResult, MultilingualSummary, relation_tests_table, write_summary
 
 TRIPLE = ["relation", "subject", "object"]
 COMMON_COLUMNS = ["relation", "triples", "evaluated", "dropped", "lacking"]
@@ -90,11 +90,13 @@ def _check_languages(languages) -> list[str]:
 
 
 @_experiment("multilingual")
-def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str) -> pd.DataFrame:
-    """Fig. 7: accuracy per language and relation, original vs the relation's English top-k off."""
+def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str, random_sets: int) -> pd.DataFrame:
+    """Fig. 7: accuracy per language and relation, original vs the relation's English top-k off, and vs the study's
+    first `random_sets` random sets (0: no random control)."""
     packs_by_code = load_packs(_check_languages(languages), packs or None)  # every pack validated before the model loads
     k = study.k
     english, english_left = _english(study)
+    n_random = min(random_sets, study.config.seeds)
     prompts, left = {ENGLISH: english}, [english_left]
     for code, pack in packs_by_code.items():
         prompts[code], lost = translate(pack, study.eval_prompts)
@@ -110,7 +112,7 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
     asked = pd.concat([_restrict(table, common) for table in prompts.values()], ignore_index=True)
     for (_, relation), group in asked.groupby(["language", "relation"], sort=False):
         group = group.reset_index(drop=True).assign(prompt_id=lambda g: np.arange(len(g)))
-        conditions = ["original", study.rel(relation, 0, k)] + [study.rnd(seed, k) for seed in range(study.config.seeds)]
+        conditions = ["original", study.rel(relation, 0, k)] + [study.rnd(seed, k) for seed in range(n_random)]
         pairs.extend(group.assign(condition=c) for c in conditions)
     if not pairs:
         raise DataError(f"no evaluation prompt to ask: the store {study.store.folder} has no P_eva triple of a ranked relation "
@@ -127,10 +129,13 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
     accuracy = study.accuracy_rows(judged[judged["kind"] != "random"], ["language", "relation", "kind"]).rename(columns={"kind": "condition"})
     _write(folder, "accuracy", accuracy)
     # relation-k vs the random sets and vs original in every language: intra's tests, with the language as the split
-    _, tests, per_seed = intra_tables(study, judged.assign(split=judged["language"]))
+    if n_random:
+        _, tests, per_seed = intra_tables(study, judged.assign(split=judged["language"]), seeds=n_random)
+        _write(folder, "random_seeds", per_seed.rename(columns={"split": "language"}))
+    else:
+        tests = relation_tests_table([])
     tests = tests.rename(columns={"split": "language"})
     _write(folder, "tests", tests)
-    _write(folder, "random_seeds", per_seed.rename(columns={"split": "language"}))
     rows = []
     for (language, relation), group in judged.groupby(["language", "relation"], sort=False):
         by = {c: g.sort_values("prompt_id") for c, g in group.groupby("kind")}
@@ -146,8 +151,9 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
     figures.plot_multilingual(accuracy, folder / "multilingual",
                               title=f"Accuracy per language: original (bars) vs English-identified top-k off (red) and "
                                     f"random k off (dashed); {study.k_text()}",
-                              random=tests[["language", "relation", "acc_random"]].rename(columns={"acc_random": "accuracy"}))
-    write_summary(folder, _summary(study, drops, tests, left_out, per_relation, packs_by_code))
+                              random=tests[["language", "relation", "acc_random"]].rename(columns={"acc_random": "accuracy"})
+                              if n_random else None)
+    write_summary(folder, _summary(study, drops, tests, left_out, per_relation, packs_by_code, n_random))
     return accuracy
 
 
@@ -157,7 +163,7 @@ def _mean(values: pd.Series) -> float:
 
 
 def _summary(study: Study, drops: pd.DataFrame, tests: pd.DataFrame, left_out: pd.DataFrame, per_relation: pd.DataFrame,
-             packs_by_code: dict) -> MultilingualSummary:
+             packs_by_code: dict, random_sets: int) -> MultilingualSummary:
     dropping = drops["acc_deactivated"] < drops["acc_original"]
     english = set(drops.loc[dropping & (drops["language"] == ENGLISH), "relation"])
     per_language = {}
@@ -177,7 +183,7 @@ def _summary(study: Study, drops: pd.DataFrame, tests: pd.DataFrame, left_out: p
             triples_kept=int(lost["kept"].sum()), triples_left_out=int(lost["left_out"].sum()),
             triples_evaluated=int(lost["evaluated"].sum()))
     return MultilingualSummary(
-        k=study.k, k_text=study.k_text(), rule=study.rule, languages=list(per_language),
+        k=study.k, k_text=study.k_text(), rule=study.rule, languages=list(per_language), random_sets=random_sets,
         packs={code: list(p.sources) for code, p in packs_by_code.items()}, per_language=per_language,
         english_relations_with_drop=len(english),
         comparison="every language (English too) on the triples every requested language can translate",

@@ -72,6 +72,9 @@ class Multilingual:
         help="P_eva translated with the language packs (English, the store's prompts, is the baseline)")
     packs: str = option("", help='the shipped packs ("": the paper\'s App. K templates), "ours" (our earlier templates), '
                                  "or a folder of <code>.toml packs that add or override")
+    random_sets: int = option(3, check=at_least(0, "0 = no random-k control"),
+                              help="random-k sets asked in every language: the study's first N (at most its random_seeds); "
+                                   "the control the paper's Fig. 7 does without, 1,800 x 5 languages x N generations at paper scale")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class MultilingualSummary:
     triples_evaluated: int
     triples_dropped: int  # not translatable into some requested language: left out of every language
     triples_left_out: int
+    random_sets: int  # random-k sets asked in every language (0: no random control)
     experiment: str = "multilingual"
     version: int = SUMMARY_VERSION
 
