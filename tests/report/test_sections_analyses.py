@@ -198,6 +198,7 @@ def test_multilingual_per_language_and_the_transfer(page):
     assert "(the paper's Fig. 7); dashed grey line, k random neurons off" in text
     assert 'data-figure="results/multilingual/multilingual.png"' in html
     assert "accuracy drops in English for 1 of 2 relations; German drops for 1 of those 1." in text
+    assert "also asked with k random neurons off (the study's first 3 random sets)" in text
     assert "asked the same 20 of 25 P_eva triples" in text and "(5 dropped)" in text
     assert "German (de, 20 prompts, 2 relations): mean accuracy 0.10 original → 0.05" in text
     assert "English (the store's prompts) (en, 20 prompts, 2 relations): mean accuracy 0.45 original → 0.35" in text
