@@ -26,7 +26,10 @@ def test_multilingual_on_gemma(tmp_path, lre_dir):
     assert (left["left_out"] == 0).all() and (left["kept"] == 8).all()  # closed vocabularies: everything translated
 
     generations = pd.read_parquet(folder / "generations.parquet")
-    assert len(generations) == 2 * 2 * 2 * 8  # languages x relations x conditions x prompts
+    # languages x relations x conditions (original, relation-k, the option's default 3 random sets) x prompts
+    assert len(generations) == 2 * 2 * (2 + 3) * 8
+    tests = pd.read_parquet(folder / "tests.parquet")
+    assert len(tests) == 2 * 2 and (tests["n_random_sets"] == 3).all()
     zh = generations[generations["language"] == "zh"]
     assert zh["text"].str.endswith("名字叫做").all()  # App. K's Chinese templates (Tables 9, 18), no suffix
     assert zh["generation"].map(lambda g: bool(re.search(r"[\u4e00-\u9fff]", g))).any()  # answers in Chinese
