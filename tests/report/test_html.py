@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import json
 import re
 import shutil
 import subprocess
@@ -291,3 +292,14 @@ def test_report_in_headless_chromium(small_run, tmp_path):
     image = mpimg.imread(shot)
     assert image.shape[:2] == (2400, 1280)
     assert image.std() > 0.05  # text and figures, not a blank page
+
+
+def test_stage_timings_follow_the_run_order(small_run):
+    """manifest.json may hold the stages sorted by name; the report lists them as `relneurons run` ran them."""
+    manifest = json.loads((small_run / "manifest.json").read_text())
+    manifest["stages"] = {name: {"seconds": 1.0, "status": "ran"} for name in ("intra", "collect", "report", "layers", "identify")}
+    (small_run / "manifest.json").write_text(json.dumps(manifest))
+    text = _text(_parse(build_report(small_run).read_text(encoding="utf-8")))
+    timings = text[text.index("Stage timings"):]
+    positions = [timings.index(f" {name} ran") for name in ("collect", "identify", "layers", "intra", "report")]
+    assert positions == sorted(positions)
