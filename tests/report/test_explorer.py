@@ -151,3 +151,17 @@ def test_sorting_and_filtering_in_headless_chromium(run, tmp_path):
     assert re.findall(r'<th data-k="([^"]+)"[^>]*aria-sort="([a-z]+)"', dom) == [(column, "descending")]
     values = [float(v[column]) for _, _, h, v in seen.rows if not h]
     assert values == sorted(values, reverse=True) and not any(math.isnan(v) for v in values)
+
+
+def test_the_explorer_loads_no_model_library(run, tmp_path):
+    """The explorer reads the store (its neuron set from the manifest, the rows from disk) and the AP tables:
+    `relneurons report` must not pay for importing torch."""
+    import subprocess
+    import sys
+
+    out = _copy(run, tmp_path)
+    code = ("import sys\nfrom relneurons.report.explorer import write_explorer\nwrite_explorer(sys.argv[1])\n"
+            "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\nassert not heavy, heavy\n")
+    done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "explorer.html").is_file()

@@ -36,7 +36,7 @@ import pandas as pd
 
 from .. import io
 from ..errors import DataError
-from ..model.sites import NeuronSet
+from ..model.neurons import NeuronSet
 
 STORE_FORMAT = 2
 _CHUNKS = "chunks"
