@@ -149,8 +149,8 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
                                         "drop_high", "p_mcnemar"])
     _write(folder, "drops", drops)
     figures.plot_multilingual(accuracy, folder / "multilingual",
-                              title=f"Accuracy per language: original (bars) vs English-identified top-k off (red) and "
-                                    f"random k off (dashed); {study.k_text()}",
+                              title=f"Accuracy per language: original (bars), English-identified top-k off (red), "
+                                    f"random k off (dashed)\n{study.k_text()}",
                               random=tests[["language", "relation", "acc_random"]].rename(columns={"acc_random": "accuracy"})
                               if n_random else None)
     write_summary(folder, _summary(study, drops, tests, left_out, per_relation, packs_by_code, n_random))

@@ -408,10 +408,10 @@ def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str] | None = No
     if random is not None:
         handles.append(Line2D([], [], color="#555555", linewidth=1.5, linestyle="dashed"))
         labels.append("random k off")
-    fig.legend(handles=handles, labels=labels, loc="upper right", fontsize=8)
+    fig.legend(handles=handles, labels=labels, loc="center right", fontsize=8)  # beside the panels, clear of the title
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.92, 1))
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
     return _done(fig, stem)
 
 
