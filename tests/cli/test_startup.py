@@ -54,6 +54,8 @@ def test_import_loads_no_heavy_library(module):
     ["run", "--config", "no-such-file.toml"],               # missing file
     ["identify", ".", "--out", "x", "--k", "lots"],         # bad --k
     ["experiment", "multilingual", "--store", ".", "--identify", ".", "--out", "x", "--opt", "langs=[1]"],
+    ["run", "--set", 'amplify.levels=["zero", "bogus"]'],    # values checked by the experiments' own parsers
+    ["run", "--set", 'methods.scorers=["ap", "bogus"]'],
 ])
 def test_help_and_configuration_errors_load_no_heavy_library(args):
     found, err = heavy_modules_after(f"""

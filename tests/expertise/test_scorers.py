@@ -113,3 +113,12 @@ def test_scorer_names_are_checked():
         check_scorers(["ap", "ap"])
     with pytest.raises(ConfigError, match="unknown activation scorer"):
         top_columns(lambda a, b: None, 3, [], 1, scorer="attribution")
+
+
+def test_the_torch_free_scorer_names_are_the_scorers():
+    """The configuration checks scorer names without importing the scorers (expertise/config.py): the names written
+    there are exactly the registries' keys, in order."""
+    from relneurons.expertise.config import MODEL_SCORER_NAMES, SCORER_NAMES
+    from relneurons.expertise.scorers import SCORERS
+
+    assert tuple(SCORERS) == SCORER_NAMES and tuple(MODEL_SCORERS) == MODEL_SCORER_NAMES

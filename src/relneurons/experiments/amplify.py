@@ -22,8 +22,6 @@ same prompts, the reference the figure draws as dashed lines.
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,52 +29,15 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..report.figures_amplify import plot_amplify
+from .amplify_levels import parse_levels
 from .output import experiment as _experiment
 from .output import write_table as _write
-from .registry import BY_NAME
 from .stats import accuracy_ci, triple_clusters
 from .study import Study
 from .summaries import AmplifySummary, write_summary
 
 TABLE_COLUMNS = ["relation", "level", "evaluated", "n", "accuracy", "ci_low", "ci_high"]
 VALUE_COLUMNS = ["relation", "level", "global_index", "value"]
-_LEVEL = re.compile(r"^(?:(?P<mult>\d+(?:\.\d+)?)x)?(?P<base>zero|median|p(?P<q>\d+(?:\.\d+)?))$")
-
-
-@dataclass(frozen=True)
-class Level:
-    """A forcing level: `multiple` x (0, the median, or the q-th percentile) of each neuron's positive outputs."""
-
-    name: str
-    base: str  # zero, median or quantile
-    q: float = 0.0  # percentile in [0, 100] when base == quantile
-    multiple: float = 1.0
-
-    def values(self, outputs: np.ndarray) -> np.ndarray:
-        """One value per neuron from `outputs` [n_positives, n_neurons]."""
-        if self.base == "zero":
-            return np.zeros(outputs.shape[1])
-        if self.base == "median":
-            return self.multiple * np.median(outputs, axis=0)  # as force = median does (Study._force_values)
-        return self.multiple * np.quantile(outputs, self.q / 100, axis=0)
-
-
-def parse_levels(levels) -> list[Level]:
-    """Level names -> Levels; one ConfigError naming the bad entry and the accepted forms."""
-    if isinstance(levels, str) or not levels:
-        raise ConfigError(f"option amplify.levels must be a non-empty list such as {BY_NAME['amplify'].defaults()['levels']}, got {levels!r}")
-    out = []
-    for name in levels:
-        match = _LEVEL.match(name) if isinstance(name, str) else None
-        q = float(match["q"]) if match and match["q"] else 0.0
-        if not match or not 0 <= q <= 100 or (match["base"] == "zero" and match["mult"]):
-            raise ConfigError(f"option amplify.levels: {name!r} is not a level; use zero, median, p<q> with q in 0-100 "
-                              f"(p90) or a multiple such as 2xp90 or 1.5xmedian")
-        base = "quantile" if match["q"] else match["base"]
-        out.append(Level(name, base, q, float(match["mult"]) if match["mult"] else 1.0))
-    if len({lv.name for lv in out}) != len(out):
-        raise ConfigError(f"option amplify.levels lists a level twice: {list(levels)}")
-    return out
 
 
 def _other_sample(groups: dict[str, pd.DataFrame], max_other: int, seed: int) -> dict[str, pd.DataFrame]:

@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model import names as _model_names
-from .spec import ExperimentSpec, LazyExperiments, at_least, k_value, option, positive
+from .spec import (
+    ExperimentSpec,
+    LazyExperiments,
+    at_least,
+    k_value,
+    option,
+    positive,
+    resolve,
+)
 
 #: The names of the neuron sets (model/names.py, without torch), for the checks of options and configuration keys.
 NEURON_SETS = tuple(_model_names.NEURON_SETS)
@@ -27,26 +35,20 @@ def _k_sweep(v) -> str | None:
         "must be a non-empty list of positive counts"
 
 
-def _scorers(v) -> str | None:
-    from ..errors import ConfigError
-    from ..expertise.scorers import check_scorers  # the registry's own check: one list of scorer names
+def _accepted_by(parser: str):
+    """A check from a parser that raises ConfigError ("module:function", imported on first use): its message
+    becomes the check's text, so the option is validated by the same code that reads it."""
 
-    try:
-        check_scorers(v)
-    except ConfigError as exc:
-        return f"is not valid ({exc})"
-    return None
+    def check(v) -> str | None:
+        from ..errors import ConfigError
 
+        try:
+            resolve(parser)(v)
+        except ConfigError as exc:
+            return f"is not valid ({exc})"
+        return None
 
-def _amplify_levels(v) -> str | None:
-    from ..errors import ConfigError
-    from .amplify import parse_levels  # the experiment's own parser: one definition of a level
-
-    try:
-        parse_levels(v)
-    except ConfigError as exc:
-        return f"is not valid ({exc})"
-    return None
+    return check
 
 
 _EVERY_PROMPT = "0 = every P_eva prompt"
@@ -111,7 +113,7 @@ class Frequency:
 
 @dataclass(frozen=True)
 class Amplify:
-    levels: list[str] = option(("zero", "median", "p90", "2xp90"), check=_amplify_levels,
+    levels: list[str] = option(("zero", "median", "p90", "2xp90"), check=_accepted_by("relneurons.experiments.amplify_levels:parse_levels"),
                                help="top-k forced to 0, or to each neuron's median / p<q> / <m>x<level> on its relation's positives")
     max_other: int = option(0, check=at_least(0, f"{_EVERY_PROMPT} of the other relations"),
                             help="P_eva prompts per other relation evaluated at each level (seeded)")
@@ -128,7 +130,7 @@ class Stability:
 
 @dataclass(frozen=True)
 class Methods:
-    scorers: list[str] = option(("ap", "mean_diff", "activation_rate", "attribution"), check=_scorers,
+    scorers: list[str] = option(("ap", "mean_diff", "activation_rate", "attribution"), check=_accepted_by("relneurons.expertise.config:check_scorers"),
                                 help="identification methods compared (expertise.SCORERS; attribution: backward passes)")
     max_eval: int = option(0, check=at_least(0, _EVERY_PROMPT), help="P_eva prompts per relation evaluated with every method's top-k off (seeded)")
 

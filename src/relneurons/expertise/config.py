@@ -3,9 +3,15 @@ their defaults here (the one place they are written)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
+
+#: The names of expertise.scorers.SCORERS (scores from the store) and MODEL_SCORERS (scores that need the model),
+#: written here so that a configuration is checked without importing torch; a test checks they match.
+SCORER_NAMES = ("ap", "mean_diff", "activation_rate")
+MODEL_SCORER_NAMES = ("attribution",)
 
 
 @dataclass(frozen=True)
@@ -29,3 +35,16 @@ class IdentifyConfig:
         for name in ("negative_ratio", "min_positives", "block"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"option {name} must be >= 1, got {getattr(self, name)!r}")
+
+
+def check_scorers(names: Sequence[str], option: str = "scorers") -> list[str]:
+    """The names, validated against the scorers (ConfigError with a did-you-mean)."""
+    known = [*SCORER_NAMES, *MODEL_SCORER_NAMES]
+    if isinstance(names, str) or not names:
+        raise ConfigError(f"option {option} must be a non-empty list of scorer names from {', '.join(known)}")
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"option {option}: unknown scorer {name!r}{did_you_mean(str(name), known)}; scorers: {', '.join(known)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"option {option} names a scorer twice: {list(names)}")
+    return list(names)

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError, did_you_mean
 from .average_precision import average_precision, average_precision_subsets
+from .config import check_scorers  # noqa: F401 - validated by name, without torch
 
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -98,23 +99,10 @@ def activation_rate(positives, negatives) -> np.ndarray:
 
 
 #: Activation-based scorers by name (higher = more specific to the positives).
-SCORERS: dict[str, Scorer] = {"ap": ap, "mean_diff": mean_diff, "activation_rate": activation_rate}
+SCORERS: dict[str, Scorer] = {"ap": ap, "mean_diff": mean_diff, "activation_rate": activation_rate}  # keys: SCORER_NAMES
 
 #: Scorers that need the model (backward passes); their signature is in their module.
-MODEL_SCORERS: dict[str, str] = {"attribution": "relneurons.expertise.attribution.attribution_scores"}
-
-
-def check_scorers(names: Sequence[str], option: str = "scorers") -> list[str]:
-    """The names, validated against SCORERS and MODEL_SCORERS (ConfigError with a did-you-mean)."""
-    known = [*SCORERS, *MODEL_SCORERS]
-    if isinstance(names, str) or not names:
-        raise ConfigError(f"option {option} must be a non-empty list of scorer names from {', '.join(known)}")
-    for name in names:
-        if name not in known:
-            raise ConfigError(f"option {option}: unknown scorer {name!r}{did_you_mean(str(name), known)}; scorers: {', '.join(known)}")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"option {option} names a scorer twice: {list(names)}")
-    return list(names)
+MODEL_SCORERS: dict[str, str] = {"attribution": "relneurons.expertise.attribution.attribution_scores"}  # MODEL_SCORER_NAMES
 
 
 def _top(scores: np.ndarray, columns: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
