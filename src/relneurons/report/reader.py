@@ -209,7 +209,7 @@ class Section:
         """The typed summary when the spec declares one (None, with a note saying what to rerun, when it is of
         another version), else the plain summary.json (None when absent)."""
         kind = self.spec.summary_type() if self.spec else None
-        if kind is None or not hasattr(kind, "experiment") or not (self.folder / "summary.json").is_file():
+        if kind is None or not (self.folder / "summary.json").is_file():
             return read_json(self.folder / "summary.json", None, self.run.root)
         try:
             return read_summary(self.folder, kind)
