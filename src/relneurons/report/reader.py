@@ -217,6 +217,23 @@ class Section:
             self.notes.add(str(exc).replace(str(self.run.root), "RUN"))
             return None
 
+    @property
+    def k_text(self) -> str:
+        """The k line of this experiment: its summary's (typed or a plain dict), else the run's."""
+        summary = self.summary
+        text = summary.get("k_text") if isinstance(summary, dict) else getattr(summary, "k_text", None)
+        return str(text) if text else (self.run.k_text or "k = ?")
+
+    def typed_summary(self, kind: type) -> Any:
+        """The typed summary, or None with a note that the headline numbers are missing (a summary of another
+        version already has its note from `_summary`)."""
+        if isinstance(self.summary, kind):
+            return self.summary
+        if not (self.folder / "summary.json").is_file():
+            self.notes.add(f"results/{self.name}/summary.json not found: the headline numbers are missing; rerun the "
+                           f"{self.name} experiment.")
+        return None
+
     def table(self, name: str, required: Sequence[str] = (), optional: bool = False) -> pd.DataFrame | None:
         """A table of this experiment; a missing one (unless `optional`) or one without `required` columns gives
         a note and None."""

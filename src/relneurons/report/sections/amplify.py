@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...experiments.summaries import AmplifySummary
 from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
-from ...experiments.summaries import AmplifySummary
-from .stability import summary_of
 
 
 def _mean(values: list[float]) -> float:
@@ -54,7 +53,7 @@ def _table(s: Section, relations: list[str], levels: list[str]) -> Table | None:
 
 
 def build(s: Section) -> dict[str, Any]:
-    summary = summary_of(s, AmplifySummary)
+    summary = s.typed_summary(AmplifySummary)
     relations = order(summary.forced_relations, s.run.relations) if summary else list(s.run.relations)
     figures = [(r, fig) for r in relations if (fig := s.figure(f"amplify_{r}")) is not None]
     out: dict[str, Any] = {"summary": summary, "relations": relations, "figures": figures, "means": [], "kept": [],

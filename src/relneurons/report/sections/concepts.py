@@ -9,12 +9,11 @@ from typing import Any
 from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
-from .layers import k_text
 
 
 def build(s: Section) -> dict[str, Any]:
     summary = s.summary
-    out: dict[str, Any] = {"overlap_figure": s.figure("overlap"), "ablation_figure": s.figure("ablation"), "k_text": k_text(s),
+    out: dict[str, Any] = {"overlap_figure": s.figure("overlap"), "ablation_figure": s.figure("ablation"), "k_text": s.k_text,
                            "summary": summary, "identification": None, "ablation": None, "overlap": None}
     s.used_tables.update({"tests", "ablation"})  # the tests are the summary's rows; ablation holds the figure's bars
     if summary is not None:

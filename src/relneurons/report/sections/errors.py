@@ -10,7 +10,6 @@ from ...experiments.summaries import ErrorsSummary
 from .. import format as fmt
 from ..elements import Table, generic_table, shorten
 from ..reader import Section
-from .layers import k_text
 
 #: How the page names the categories of experiments/error_analysis.py (others show as they are).
 LABELS = {"repeats_prompt": "repeats the prompt", "starts_with_the": "starts with “The”",
@@ -33,7 +32,7 @@ def build(s: Section) -> dict[str, Any]:
     wide = s.table("errors_wide", ["relation"])
     long = s.table("errors", ["relation", "category", "count"])
     broken = s.table("broken_prompts", optional=True)
-    out: dict[str, Any] = {"k_text": k_text(s), "new_tokens": summary.new_tokens if summary else None,
+    out: dict[str, Any] = {"k_text": s.k_text, "new_tokens": summary.new_tokens if summary else None,
                            "summary": summary, "shares": [], "wide": None, "examples": None, "broken": None}
     if summary is not None:
         out["shares"] = [{"label": label(c.category), "share": c.share} for c in summary.categories]

@@ -12,7 +12,6 @@ from ...experiments.summaries import InterSummary
 from .. import format as fmt
 from ..elements import Table, heatmap
 from ..reader import Section, order
-from .layers import k_text
 
 
 def _tip(evaluated: str, deactivated: str, cell: dict[str, Any] | None) -> str:
@@ -28,7 +27,7 @@ def _tip(evaluated: str, deactivated: str, cell: dict[str, Any] | None) -> str:
 
 def build(s: Section) -> dict[str, Any]:
     summary = s.summary if isinstance(s.summary, InterSummary) else None
-    out: dict[str, Any] = {"figure": s.figure("inter"), "k_text": k_text(s), "grid": None, "summary": summary,
+    out: dict[str, Any] = {"figure": s.figure("inter"), "k_text": s.k_text, "grid": None, "summary": summary,
                            "own": [], "pairs": None}
     df = s.table("inter", ["evaluated", "deactivated", "drop"])
     if df is None:

@@ -12,7 +12,6 @@ from markupsafe import Markup
 from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
-from .layers import k_text
 
 CONDITIONS = ("original", "random", "relation")
 TABLE_HEADER = ["relation", "split", "n", "original [95% CI]", "random-k [95% CI]", "relation-k [95% CI]", "random sets",
@@ -29,7 +28,7 @@ def build(s: Section) -> dict[str, Any]:
     df = s.table("intra", ["relation", "split", "condition", "accuracy"])
     s.used_tables.add("tests")  # shown from the summary, which holds the same rows
     n_sets = len(summary.random_seeds) if summary else None
-    out: dict[str, Any] = {"figure": s.figure("intra"), "k_text": k_text(s), "n_sets": n_sets, "headline": None,
+    out: dict[str, Any] = {"figure": s.figure("intra"), "k_text": s.k_text, "n_sets": n_sets, "headline": None,
                            "means": [], "n_relations": 0, "items": [], "table": None}
     if df is None:
         return out

@@ -10,19 +10,12 @@ from ..elements import Table
 from ..reader import Section, order
 
 
-def k_text(s: Section) -> str:
-    """The k line of an experiment: its summary's (a typed summary or a plain dict), else the run's."""
-    summary = s.summary
-    text = summary.get("k_text") if isinstance(summary, dict) else getattr(summary, "k_text", None)
-    return str(text) if text else (s.run.k_text or "k = ?")
-
-
 def build(s: Section) -> dict[str, Any]:
     """The figure, the counts per layer (table) and the summary's peaks and first-half shares, in the run's
     relation order; without a readable summary only the figure and the counts (the section notes why)."""
     df = s.table("layers", ["relation", "layer", "count"])
     summary = s.summary if isinstance(s.summary, LayersSummary) else None
-    out: dict[str, Any] = {"figure": s.figure("layers"), "k_text": k_text(s), "summary": summary, "lines": [],
+    out: dict[str, Any] = {"figure": s.figure("layers"), "k_text": s.k_text, "summary": summary, "lines": [],
                            "counts": None}
     if summary is not None:
         by_relation = {x.relation: x for x in summary.relations}

@@ -6,11 +6,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...experiments.summaries import MethodsSummary
 from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
-from ...experiments.summaries import MethodsSummary
-from .stability import span, summary_of
+from .stability import span
 
 COLUMNS = ["method", "relation", "n", "acc_original", "acc_own", "own_drop", "own_low", "own_high", "acc_other_mean",
            "other_drop_mean", "specificity", "spec_low", "spec_high", "random_acc_mean", "random_acc_min", "random_acc_max",
@@ -79,7 +79,7 @@ def _overlap(s: Section, methods: list[str]) -> tuple[Table | None, list[dict[st
 
 
 def build(s: Section) -> dict[str, Any]:
-    summary = summary_of(s, MethodsSummary)
+    summary = s.typed_summary(MethodsSummary)
     relations = order(summary.relations, s.run.relations) if summary else list(s.run.relations)
     methods = list(summary.scorers) if summary else []
     overlap, pairs = _overlap(s, methods)

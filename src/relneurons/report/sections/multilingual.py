@@ -11,13 +11,12 @@ from markupsafe import Markup
 from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
-from .layers import k_text
 from .templates import drop_text
 
 
 def build(s: Section) -> dict[str, Any]:
     summary = s.summary
-    out: dict[str, Any] = {"figure": s.figure("multilingual"), "k_text": k_text(s), "summary": summary, "languages": [],
+    out: dict[str, Any] = {"figure": s.figure("multilingual"), "k_text": s.k_text, "summary": summary, "languages": [],
                            "table": None}
     if summary is not None:
         out["languages"] = [(code, summary.per_language[code]) for code in summary.languages if code in summary.per_language]

@@ -11,7 +11,6 @@ from ...experiments.summaries import OverlapSummary
 from .. import format as fmt
 from ..elements import heatmap
 from ..reader import Section, order
-from .layers import k_text
 
 
 def _tip(a: str, b: str, shared: float, own: float) -> str:
@@ -24,7 +23,7 @@ def _tip(a: str, b: str, shared: float, own: float) -> str:
 
 def build(s: Section) -> dict[str, Any]:
     summary = s.summary if isinstance(s.summary, OverlapSummary) else None
-    out: dict[str, Any] = {"figure": s.figure("overlap"), "k_text": k_text(s), "grid": None, "summary": summary}
+    out: dict[str, Any] = {"figure": s.figure("overlap"), "k_text": s.k_text, "grid": None, "summary": summary}
     df = s.table("overlap", ["relation_i", "relation_j", "overlap"])
     if df is None:
         return out

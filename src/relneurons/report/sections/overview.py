@@ -13,7 +13,6 @@ from .. import format as fmt
 from ..elements import Table
 from ..reader import RunFolder, has, order, read_table
 
-
 #: Stages in the order `relneurons run` runs them (the manifest may store them sorted by name); others follow.
 _STAGE_ORDER = {name: i for i, name in enumerate(("collect", "identify", *BY_NAME, "report"))}
 

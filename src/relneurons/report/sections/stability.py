@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...experiments.summaries import StabilitySummary
 from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
-from ...experiments.summaries import StabilitySummary
 
 #: Columns of stability.parquet the table shows (template_jaccard is shown only when a relation has one).
 COLUMNS = ["relation", "positives", "mean_jaccard", "jaccard_to_full", "core_size", "core_in_topk", "acc_original",
@@ -21,17 +21,6 @@ def span(values: list[float]) -> tuple[float, float] | None:
     """(min, max) of the defined values, None when there is none."""
     defined = [v for v in values if not fmt.missing(v)]
     return (min(defined), max(defined)) if defined else None
-
-
-def summary_of(s: Section, kind: type) -> Any:
-    """The section's typed summary, or None with a note saying the headline is missing (a wrong version already
-    has its note from the reader)."""
-    if isinstance(s.summary, kind):
-        return s.summary
-    if not (s.folder / "summary.json").is_file():
-        s.notes.add(f"results/{s.name}/summary.json not found: the headline numbers are missing; rerun the "
-                    f"{s.name} experiment.")
-    return None
 
 
 def _headline(summary: StabilitySummary, relations: list[str]) -> dict[str, Any]:
@@ -68,7 +57,7 @@ def _table(s: Section, relations: list[str]) -> Table | None:
 
 
 def build(s: Section) -> dict[str, Any]:
-    summary = summary_of(s, StabilitySummary)
+    summary = s.typed_summary(StabilitySummary)
     relations = order(summary.relations, s.run.relations) if summary else list(s.run.relations)
     return {"summary": summary, "head": _headline(summary, relations) if summary else None,
             "figure": s.figure("stability"), "table": _table(s, relations)}

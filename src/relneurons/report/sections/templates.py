@@ -11,7 +11,6 @@ from markupsafe import Markup
 from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
-from .layers import k_text
 
 SPLIT_NAMES = {"P_eva": "store templates", "P_eva-2": "LRE zero-shot templates", "P_eva-3": "our templates"}
 
@@ -26,7 +25,7 @@ def drop_text(value: Any) -> str:
 
 def build(s: Section) -> dict[str, Any]:
     summary = s.summary
-    out: dict[str, Any] = {"figure": s.figure("templates"), "extra_figure": s.figure("templates_extra"), "k_text": k_text(s),
+    out: dict[str, Any] = {"figure": s.figure("templates"), "extra_figure": s.figure("templates_extra"), "k_text": s.k_text,
                            "summary": summary, "splits": [], "table": None,
                            "drop_text": drop_text}
     if summary is not None:
