@@ -1,12 +1,18 @@
-"""False-positive rate and power of the relation-vs-random tests on simulated studies (issue 11).
+"""False-positive rate and power of the relation-vs-random test over a panel of nulls (docs/method.md).
 
-Old test (retired): two-sided sign-flip permutation test of the relation set's per-prompt correctness against
-the per-prompt mean of the random sets (`paired_permutation_test`), counted as "p < 0.05" and as "below random
-and p < 0.05" (the report's headline). New test: `relation_vs_random` (one-sided, the random sets as
-replicates). Studies are simulated by `relneurons.experiments.calibration` with the between-set variation and
-within-triple correlation measured on Gemma 3 270M. Not a timing benchmark; seeded, ~1-3 min on 2 cores.
+Studies are simulated per prompt by `relneurons.experiments.calibration.simulate_study`: 25 P_eva triples x 2
+templates = 50 prompts (within-triple correlation as measured on Gemma 3 270M), the random sets' accuracy drawn
+uniformly from 0.2-0.5 per study, and the random sets' effects distributed as each scenario of
+`calibration.SCENARIOS` says. Under the null the relation set is drawn exactly like the random sets.
 
-    python benchmarks/relation_vs_random_calibration.py [--studies 2000]
+For every scenario x number of sets it prints the share of null studies with p < 0.05:
+  new   `relation_vs_random` (the exact rank p from 20 sets on; "no p" below, by design),
+  rank  the rank p at its smallest value 1/(n_sets + 1) (must stay <= that level: it is exact at any n_sets),
+  t     the retired t prediction-interval test, which assumed normal set accuracies;
+and the power of `relation_vs_random` against a large effect (random sets at 0.45, the relation's set at 0.10).
+A rate passes when it is <= 0.05 + 2 Monte Carlo standard errors. Not a timing benchmark; seeded.
+
+    python benchmarks/relation_vs_random_calibration.py [--studies 5000]   # ~6 min on 2 cores
 """
 
 from __future__ import annotations
@@ -14,30 +20,40 @@ from __future__ import annotations
 import argparse
 import math
 
-from relneurons.experiments.calibration import rejection_rates
+from relneurons.experiments.calibration import SCENARIOS, rejection_rates
+from relneurons.experiments.stats import RANK_MIN_SETS
 
-SCENARIOS = [  # (label, options)
-    ("null, 3 sets, 1 template", {"n_sets": 3}),
-    ("null, 5 sets, 1 template", {"n_sets": 5}),
-    ("null, 10 sets, 1 template", {"n_sets": 10}),
-    ("null, 5 sets, 3 templates", {"n_sets": 5, "n_templates": 3}),
-    ("null, 20 sets, 1 template", {"n_sets": 20}),
-    ("effect 0.45 -> 0.10, 3 sets", {"n_sets": 3, "acc_random": 0.45, "acc_relation": 0.10}),
-    ("effect 0.45 -> 0.10, 5 sets", {"n_sets": 5, "acc_random": 0.45, "acc_relation": 0.10}),
-    ("effect 0.45 -> 0.10, 10 sets", {"n_sets": 10, "acc_random": 0.45, "acc_relation": 0.10}),
-    ("effect 0.45 -> 0.30, 5 sets", {"n_sets": 5, "acc_random": 0.45, "acc_relation": 0.30}),
-]
+SET_COUNTS = (3, 5, 10, 20)
+PANEL = {"n_triples": 25, "n_templates": 2}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--studies", type=int, default=2000, help="simulated studies per scenario")
+    parser.add_argument("--studies", type=int, default=5000, help="simulated studies per cell (>= 5000 for the docs)")
     args = parser.parse_args()
-    print(f"{'scenario':32s} {'new':>7s} {'old p<.05':>10s} {'old below&p<.05':>16s}   ({args.studies} studies, "
-          f"MC s.e. at 5%: {math.sqrt(0.05 * 0.95 / args.studies):.3f})")
-    for i, (label, options) in enumerate(SCENARIOS):
-        rates = rejection_rates(args.studies, seed=100 + i, old=True, **options)
-        print(f"{label:32s} {rates['new']:7.3f} {rates['old_two_sided']:10.3f} {rates['old_below_random']:16.3f}", flush=True)
+    limit = 0.05 + 2 * math.sqrt(0.05 * 0.95 / args.studies)
+    print(f"{args.studies} null studies per cell; pass: rate <= 0.05 + 2 s.e. = {limit:.3f}")
+    print(f"{'scenario':13s} {'sets':>4s} {'new':>13s} {'rank at 1/(n+1)':>18s} {'retired t':>14s}")
+    for i, scenario in enumerate(SCENARIOS):
+        for n_sets in SET_COUNTS:
+            r = rejection_rates(args.studies, seed=1000 * i + n_sets, base_accuracy=(0.2, 0.5), scenario=scenario,
+                                n_sets=n_sets, **PANEL)
+            new = f"{r['new']:.3f} ok" if n_sets >= RANK_MIN_SETS else "no p"
+            if n_sets >= RANK_MIN_SETS and r["new"] > limit:
+                new = f"{r['new']:.3f} FAIL"
+            level = 1 / (n_sets + 1)
+            rank_ok = "ok" if r["rank_at_min"] <= level + 2 * math.sqrt(level * (1 - level) / args.studies) else "FAIL"
+            t_ok = "ok" if r["t"] <= limit else "FAIL"
+            print(f"{scenario:13s} {n_sets:4d} {new:>13s} {r['rank_at_min']:9.3f}/{level:.3f} {rank_ok:>4s} "
+                  f"{r['t']:9.3f} {t_ok:>4s}", flush=True)
+    print(f"\npower, random sets at 0.45 and the relation's set at 0.10 ({args.studies // 5} studies per cell):")
+    for i, scenario in enumerate(SCENARIOS):
+        cells = []
+        for n_sets in SET_COUNTS:
+            r = rejection_rates(args.studies // 5, seed=50_000 + 1000 * i + n_sets, scenario=scenario, n_sets=n_sets,
+                                acc_random=0.45, acc_relation=0.10, **PANEL)
+            cells.append(f"{n_sets} sets: {r['new']:.3f}" if n_sets >= RANK_MIN_SETS else f"{n_sets} sets: no p")
+        print(f"{scenario:13s} " + ", ".join(cells), flush=True)
 
 
 if __name__ == "__main__":

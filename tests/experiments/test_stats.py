@@ -20,7 +20,6 @@ from relneurons.experiments import (
     relation_vs_random,
     relative_drop,
 )
-from scipy.stats import t as t_dist
 
 
 def _percentile(sorted_vals: list[float], q: float) -> float:
@@ -313,25 +312,21 @@ def test_cluster_input_errors():
 
 # ----------------------------------------------------------------- relation_vs_random
 
-def test_relation_vs_random_t_prediction_against_hand_formula():
+def test_relation_vs_random_gives_no_p_below_20_sets_and_the_rank_p_beside_it():
     rng = np.random.default_rng(0)
     random = rng.random((5, 50)) < np.array([0.40, 0.42, 0.24, 0.35, 0.45])[:, None]
     relation = rng.random(50) < 0.1
     res = relation_vs_random(relation, random, n_boot=200)
     accs = random.mean(axis=1)
-    n = 5
-    mean, sd = accs.mean(), accs.std(ddof=1)
-    t = (mean - relation.mean()) / (sd * math.sqrt(1 + 1 / n))
-    assert res.method == "t-prediction" and res.n_sets == 5 and res.n_prompts == 50 and res.n_clusters == 50
-    assert res.p_value == pytest.approx(t_dist.sf(t, n - 1), rel=1e-12)
-    assert res.p_value < 0.05
-    half = t_dist.ppf(0.975, n - 1) * sd * math.sqrt(1 + 1 / n)
-    assert (res.random_low, res.random_high) == pytest.approx((mean - half, mean + half))
+    assert res.method == "none" and math.isnan(res.p_value) and res.n_sets == 5 and res.n_prompts == 50
+    assert "1/6" in res.reason and "20 or more sets" in res.reason
+    # the assumption-free rank p is still there: the relation set is below all 5, so 1/6
+    assert res.p_rank == pytest.approx(1 / 6)
+    assert (res.random_low, res.random_high) == (accs.min(), accs.max())
     assert res.acc_random == pytest.approx(tuple(accs)) and res.acc_relation == relation.mean()
-    assert res.percentile == 0.0 and res.diff == pytest.approx(relation.mean() - mean)
+    assert res.percentile == 0.0 and res.diff == pytest.approx(relation.mean() - accs.mean())
     assert res.diff_low <= res.diff <= res.diff_high
-    # one-sided: a relation set that helps gets a large p
-    assert relation_vs_random(~relation, random, n_boot=50).p_value > 0.95
+    assert relation_vs_random(~relation, random, n_boot=50).p_rank == 1.0  # a set that helps: the largest rank p
 
 
 def test_relation_vs_random_percentile_and_ties():
@@ -348,19 +343,21 @@ def test_relation_vs_random_rank_from_20_sets():
     relation[: int(round(40 * np.sort(accs)[2]))] = True  # tied with the third-lowest set
     res = relation_vs_random(relation, random, n_boot=50)
     assert res.method == "rank"
-    assert res.p_value == pytest.approx((1 + np.sum(accs <= relation.mean())) / 21)
+    assert res.p_value == res.p_rank == pytest.approx((1 + np.sum(accs <= relation.mean())) / 21)
     assert relation_vs_random(np.zeros(40, dtype=bool), random, n_boot=50).p_value == pytest.approx(1 / 21)
-    assert relation_vs_random(np.zeros(40, dtype=bool), random[:19], n_boot=50).method == "t-prediction"
+    assert math.isnan(relation_vs_random(np.zeros(40, dtype=bool), random[:19], n_boot=50).p_value)
 
 
 def test_relation_vs_random_degenerate_cases():
-    same = np.tile(np.array([1, 0, 1, 0, 1, 0], dtype=bool), (4, 1))  # every set 0.5: sd 0
+    same = np.tile(np.array([1, 0, 1, 0, 1, 0], dtype=bool), (4, 1))  # every set 0.5
     res = relation_vs_random(np.zeros(6, dtype=bool), same, n_boot=50)
-    assert res.method == "rank" and res.p_value == pytest.approx(1 / 5) and "equally accurate" in res.reason
+    assert res.method == "none" and res.p_rank == pytest.approx(1 / 5)
     assert res.random_low == res.random_high == 0.5
+    tied = relation_vs_random(same[0], same, n_boot=50)  # ties count against the relation
+    assert tied.p_rank == 1.0 and tied.percentile == 50.0
     one = relation_vs_random(np.zeros(6, dtype=bool), same[:1], n_boot=50)
-    assert math.isnan(one.p_value) and one.method == "none" and "one random set" in one.reason
-    assert one.percentile == 0.0 and math.isnan(one.acc_random_sd) and math.isnan(one.random_low)
+    assert math.isnan(one.p_value) and one.method == "none" and "1 random set:" in one.reason
+    assert one.percentile == 0.0 and math.isnan(one.acc_random_sd) and one.p_rank == 0.5
     empty = relation_vs_random(np.array([], dtype=bool), np.zeros((3, 0), dtype=bool))
     assert math.isnan(empty.p_value) and empty.reason == "no prompts" and empty.n_sets == 3
     with pytest.raises(InputError, match="n_sets, n_prompts"):
@@ -375,15 +372,46 @@ def test_relation_vs_random_degenerate_cases():
         relation_vs_random(np.zeros(6, dtype=bool), same, clusters=np.arange(3))
 
 
-def test_relation_vs_random_difference_interval_matches_loop_with_clusters():
+def _loop_set_and_cluster_reps(labels, relation, random, n_boot, seed):
+    """Plain loop of the two-level bootstrap: per replicate, clusters (row b of the cluster draws) and random sets
+    (row b of rng.integers(0, n_sets, (n_boot, n_sets)), drawn after the cluster rows), then
+    acc_relation - mean over the drawn sets of their accuracy on the drawn clusters."""
+    order = sorted(set(labels))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(order), size=(n_boot, len(order)))
+    sets = rng.integers(0, len(random), size=(n_boot, len(random)))
+    reps = []
+    for row, drawn in zip(idx, sets):
+        prompts = [i for j in row for i, lab in enumerate(labels) if lab == order[j]]
+        rel = sum(float(relation[i]) for i in prompts) / len(prompts)
+        rnd = sum(sum(float(random[s][i]) for i in prompts) / len(prompts) for s in drawn) / len(drawn)
+        reps.append(rel - rnd)
+    return reps
+
+
+def test_relation_vs_random_difference_interval_resamples_sets_and_clusters():
     labels = [5, 5, 1, 1, 1, 3, 8, 8]
     relation = np.array([0, 0, 1, 0, 0, 1, 0, 0], dtype=bool)
     random = np.array([[1, 0, 1, 1, 0, 1, 1, 0], [0, 1, 1, 0, 1, 1, 1, 1], [1, 1, 0, 0, 0, 1, 0, 1]], dtype=bool)
     n_boot, seed = 300, 6
-    reps = sorted(r[0] - (r[1] + r[2] + r[3]) / 3
-                  for r in _loop_cluster_reps(labels, [relation, *random], n_boot, seed))
+    reps = sorted(_loop_set_and_cluster_reps(labels, relation, random, n_boot, seed))
     res = relation_vs_random(relation, random, clusters=np.array(labels), n_boot=n_boot, seed=seed)
     assert res.n_clusters == 4
     assert (res.diff_low, res.diff_high) == pytest.approx((_percentile(reps, 0.025), _percentile(reps, 0.975)), abs=1e-12)
     # clusters change the interval, never the p-value (the random sets are the replicates)
-    assert res.p_value == relation_vs_random(relation, random, n_boot=n_boot, seed=seed).p_value
+    assert res.p_rank == relation_vs_random(relation, random, n_boot=n_boot, seed=seed).p_rank
+
+
+def test_relation_vs_random_interval_widens_with_the_spread_of_the_sets():
+    # identical prompts, one study with equal random sets and one with very different sets of the same mean:
+    # an interval that ignored the sets' variation would be the same for both
+    rng = np.random.default_rng(9)
+    relation = rng.random(60) < 0.2
+    base = rng.random(60) < 0.5
+    equal = np.tile(base, (4, 1))
+    spread = np.stack([base | (rng.random(60) < 0.6), base & (rng.random(60) < 0.3), base, base])
+    spread_acc = spread.mean(axis=1)
+    narrow = relation_vs_random(relation, equal, n_boot=2000, seed=1)
+    wide = relation_vs_random(relation, spread, n_boot=2000, seed=1)
+    assert spread_acc.max() - spread_acc.min() > 0.3
+    assert (wide.diff_high - wide.diff_low) > 1.3 * (narrow.diff_high - narrow.diff_low)
