@@ -60,5 +60,5 @@ def test_compare_needs_intra_results(tmp_path):
 
 def test_compare_refuses_an_old_summary(tmp_path):
     write_json(tmp_path / "old" / "results" / "intra" / "summary.json", {"k": 8, "seeds": 3})
-    with pytest.raises(DataError, match="not a version-1 intra summary.*rerun the intra experiment"):
+    with pytest.raises(DataError, match="not a version-2 intra summary.*rerun the intra experiment"):
         compare_runs(tmp_path / "old", tmp_path / "old")

@@ -123,11 +123,12 @@ def test_report_is_self_contained_and_states_key_numbers(small_run):
     assert re.search(r"company_hq 40 10 25% 10 15 20 used", text), text[:3000]
     assert "tiny_rel (only 2 validated prompts (< 5))" in text
     # intra: headline and per-relation numbers with intervals, p-values to 3 decimals
-    assert ("Deactivating its own top-k lowered P_eva accuracy below the mean of 3 random sets for 1 of 2 relations "
-            "(p < 0.05 for 1, with the random sets as replicates)") in text
+    assert ("Harmful beyond random: deactivating its own top-k lowered P_eva accuracy below the mean of 3 random sets for "
+            "1 of 2 relations. With 3 random sets this describes and tests nothing: a relation set's exact rank p cannot "
+            "go below 1/4 = 0.25") in text
     assert "company_hq: P_eva original 0.20 [0.05, 0.40], random 0.20, relation 0.25 [0.10, 0.45]" in text
     # per relation: percentile among the random sets, p, interval, how many sets
-    assert ("percentile 0 among 3 random sets, p vs random 0.012, relation − random -0.65 [-0.75, -0.55]") in text
+    assert ("percentile 0 among 3 random sets, rank p n/a, relation − random -0.65 [-0.75, -0.55]") in text
     assert "< 0.001" in text and "[0.55, 0.95]" in text  # p vs original; the random sets' prediction interval
     # inter: own drop with interval; undefined cells
     assert "own drop 37.5% [0.0%, 75.0%]" in text

@@ -51,8 +51,13 @@ def test_report_of_a_real_run_states_its_settings_and_tests(real_run, tmp_path):
         assert f"{t.relation}:" in text
         pct = "n/a" if t.percentile != t.percentile else f"{t.percentile:.0f}"
         assert f"percentile {pct} among 2 random sets" in text
-    assert f"for {intra.relation_below_random} of {intra.n_relations} relations (p < 0.05 for {intra.relation_below_random_p05}" in text
+    assert f"for {intra.relation_below_random} of {intra.n_relations} relations. With 2 random sets this describes" in text
     assert f"{inter.own_drop_exceeds_mean_other} of {inter.compared} relations" in text
+    # the specificity test leads the inter section, on both splits, with the summary's numbers
+    assert [t.split for t in inter.specificity] == ["P_eva", "P_det"]
+    eva = inter.specificity[0]
+    assert eva.n_relations == 2 and eva.method == "exact permutation (2! = 2)"
+    assert "Relation specificity, P_eva:" in text
     # compare reads the same summaries: the numbers agree with the report's source
     table = main_table(run).set_index("relation")
     for t in intra.tests:
@@ -67,5 +72,5 @@ def test_report_notes_an_old_summary_instead_of_guessing(real_run, tmp_path):
     run = Path(shutil.copytree(real_run, tmp_path / "run"))
     io.write_json(run / "results" / "intra" / "summary.json", {"k": 8, "seeds": 2})  # a summary of an older version
     text = _text(build_report(run).read_text(encoding="utf-8"))
-    assert "is not a version-1 intra summary" in text and "rerun the intra experiment" in text
+    assert "is not a version-2 intra summary" in text and "rerun the intra experiment" in text
     assert "among 2 random sets" not in text  # no per-relation test without a readable summary

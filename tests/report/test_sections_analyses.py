@@ -215,7 +215,7 @@ def test_multilingual_per_language_and_the_transfer(page):
 def test_multilingual_summary_numbers_come_from_the_drops_table():
     tests = pd.DataFrame([("en", "a", 0.3, 0.2, 0.01), ("en", "b", 0.5, 0.5, 0.5), ("en", "c", 0.4, 0.3, 0.2), ("de", "a", 0.2, 0.1, 0.04),
                           ("de", "b", 0.3, 0.2, 0.06), ("de", "c", 0.0, 0.0, NAN)],
-                         columns=["language", "relation", "acc_random", "acc_relation", "p_relation_vs_random"])
+                         columns=["language", "relation", "acc_random", "acc_relation", "p_relation_vs_random_holm"])
     drops = pd.DataFrame([("en", "a", 10, 0.4, 0.2, 0.5, 0.03), ("en", "b", 10, 0.5, 0.5, 0.0, 1.0), ("en", "c", 10, 0.4, 0.3, 0.25, 0.2),
                           ("de", "a", 8, 0.2, 0.1, 0.5, 0.25), ("de", "b", 8, 0.4, 0.2, 0.5, 0.01), ("de", "c", 8, 0.0, 0.0, NAN, 1.0)],
                          columns=["language", "relation", "n", "acc_original", "acc_deactivated", "drop", "p_mcnemar"])
@@ -324,7 +324,7 @@ def test_damaged_tables_and_old_summaries_give_notes(tmp_path):
     html, text = section(page, "templates")
     assert "results/templates/tests.parquet could not be read" in text and "on both wordings for 1 of 1 relations" in text
     html, text = section(page, "concepts")
-    assert "is not a version-1 concepts summary" in text and "rerun the concepts experiment" in text
+    assert "is not a version-2 concepts summary" in text and "rerun the concepts experiment" in text
     assert f"{ODD} 0 12" in text  # the overlap table still shows
     html, text = section(page, "frequency")
     assert "results/frequency/frequency.parquet not found" in text and "Of 8 facts" in text

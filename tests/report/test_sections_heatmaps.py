@@ -76,7 +76,7 @@ def _render(root: Path):
 def test_the_hand_summary_is_what_the_experiment_would_write():
     """The inter summary above, worked out by hand, is also what `inter_summary` computes from the table."""
     computed = inter_summary(pd.DataFrame(INTER, columns=INTER_COLUMNS), [A, B, C], 10, K_TEXT)
-    flat = [lambda s: dataclasses.astuple(s)[:-3], lambda s: [x for o in s.relations for x in dataclasses.astuple(o)]]
+    flat = [lambda s: dataclasses.astuple(s)[:-4], lambda s: [x for o in s.relations for x in dataclasses.astuple(o)]]
     for part in flat:
         assert part(computed) == pytest.approx(part(INTER_SUMMARY), nan_ok=True)
 

@@ -38,17 +38,18 @@ def test_intra_states_the_summary_tests_and_the_table_accuracies(small_run):
     assert ("with k random neurons off (mean over 3 random sets), and with the relation's own top-k neurons off; "
             "k = 307 (0.36% of 85,248 ffn neurons).") in text
     # P_eva tests: company_hq 0.25 is not below 0.20; ODD 0.10 < 0.75 with p = 0.0123
-    assert ("Deactivating its own top-k lowered P_eva accuracy below the mean of 3 random sets for 1 of 2 relations "
-            "(p < 0.05 for 1, with the random sets as replicates).") in text
+    assert ("Harmful beyond random: deactivating its own top-k lowered P_eva accuracy below the mean of 3 random sets for "
+            "1 of 2 relations. With 3 random sets this describes and tests nothing: a relation set's exact rank p cannot "
+            "go below 1/4 = 0.25") in text
     # means over relations: P_eva original (0.20 + 0.80) / 2; P_det has company_hq only
     assert "Mean accuracy over 2 relations: P_eva: original 0.50," in text
     assert "P_det: original 1.00, random-k 0.90, relation-k 0.70." in text
     # per relation: the table's accuracies with intervals, the summary's test (diff = 0.10 - 0.75, +- 0.1)
     assert (f"{ODD}: P_eva original 0.80 [0.60, 0.95], random 0.75, relation 0.10 [0.00, 0.25] (percentile 0 among "
-            "3 random sets, p vs random 0.012, relation − random -0.65 [-0.75, -0.55])") in text
+            "3 random sets, rank p n/a, relation − random -0.65 [-0.75, -0.55])") in text
     assert ("company_hq: P_eva original 0.20 [0.05, 0.40], random 0.20, relation 0.25 [0.10, 0.45] (percentile 50 among "
-            "3 random sets, p vs random 0.400, relation − random 0.05 [-0.05, 0.15]); P_det original 1.00 [1.00, 1.00], "
-            "random 0.90, relation 0.70 [0.40, 0.90] (percentile 0 among 3 random sets, p vs random 0.050, "
+            "3 random sets, rank p n/a, relation − random 0.05 [-0.05, 0.15]); P_det original 1.00 [1.00, 1.00], "
+            "random 0.90, relation 0.70 [0.40, 0.90] (percentile 0 among 3 random sets, rank p n/a, "
             "relation − random -0.20 [-0.30, -0.10])") in text
     # the table: n, random-k with the random sets' spread, the tests, prediction interval rnd +- 0.2, McNemar
     assert (f"{ODD} P_eva 20 0.80 [0.60, 0.95] 0.75 [0.55, 0.90] sets 0.70–0.80 0.10 [0.00, 0.25] 3 0 0.012 "
@@ -64,7 +65,7 @@ def test_intra_damaged_table_and_old_summary_give_notes(small_run):
     intra = small_run / "results" / "intra"
     io.write_json(intra / "summary.json", {"k": 8, "seeds": 2})  # a summary of an older version
     raw, text = _section(small_run, "intra")
-    assert "is not a version-1 intra summary" in text and "rerun the intra experiment" in text
+    assert "is not a version-2 intra summary" in text and "rerun the intra experiment" in text
     assert "lowered P_eva accuracy" not in text and "among 3 random sets" not in text  # no test without the summary
     assert "company_hq: P_eva original 0.20 [0.05, 0.40], random 0.20, relation 0.25 [0.10, 0.45];" in text
     # a table without its accuracy column: a note, the figure still shown

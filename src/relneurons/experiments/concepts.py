@@ -198,7 +198,7 @@ def concepts(study: Study, folder: Path, *, concepts: str | list[str], max_subje
                            folder / "ablation", title=f"Concept ablation, {study.k_text()}",
                            labels={"relation": "concept-k"})
         ablation = {"concept_below_random": int((tests["acc_concept"] < tests["acc_random"]).sum()),
-                    "concept_below_random_p05": int(((tests["acc_concept"] < tests["acc_random"]) & (tests["p_concept_vs_random"] < 0.05)).sum()),
+                    "concept_below_random_p05": int(((tests["acc_concept"] < tests["acc_random"]) & (tests["p_concept_vs_random_holm"] < 0.05)).sum()),
                     "ablation": [ConceptAblation(**{f: row[f] for f in ABLATION_FIELDS}) for row in tests.to_dict("records")]}
 
     counts = examples.groupby("concept", sort=False)["positive"].agg(positives="sum", total="size")

@@ -17,10 +17,13 @@ from .cumulativity import cumulativity_from_long, summarise_cumulativity
 from .error_analysis import error_table, error_table_wide
 from .output import experiment as _experiment
 from .output import write_table as _write
-from .stats import accuracy_ci, bootstrap_drop_ci, mcnemar_exact, relation_vs_random, relative_drop, triple_clusters
+from .stats import (accuracy_ci, adjust, bootstrap_drop_ci, mcnemar_exact, relation_vs_random, relative_drop, specificity_test,
+                    triple_clusters)
 from .study import Study
 from .summaries import (
     RelationTest,
+    Specificity,
+    SpecificityRank,
     cumulativity_summary,
     errors_summary,
     inter_summary,
@@ -132,25 +135,66 @@ def intra_tables(study: Study, judged: pd.DataFrame, own: dict[str, str] | None 
             acc_original=float(by["original"].mean()), acc_random=vs.acc_random_mean, acc_relation=vs.acc_relation,
             percentile=vs.percentile, p_relation_vs_random=vs.p_value, n_random_sets=vs.n_sets,
             random_low=vs.random_low, random_high=vs.random_high, diff=vs.diff, diff_low=vs.diff_low, diff_high=vs.diff_high,
-            test=vs.method, p_relation_vs_original=mcnemar_exact(by["original"], rel, clusters, seed=seed)[2]))
-    return pd.DataFrame(rows), relation_tests_table(tests), per_seed
+            test=vs.method, p_relation_vs_original=mcnemar_exact(by["original"], rel, clusters, seed=seed)[2],
+            p_rank=vs.p_rank))
+    return pd.DataFrame(rows), holm_by_split(relation_tests_table(tests)), per_seed
+
+
+def holm_by_split(tests: pd.DataFrame) -> pd.DataFrame:
+    """A tests table with its Holm columns: one family per split (one experiment on one split)."""
+    tests = tests.copy()
+    for column in ("p_relation_vs_random", "p_relation_vs_original"):
+        tests[f"{column}_holm"] = np.nan
+        for _, index in tests.groupby("split", sort=False).groups.items():
+            tests.loc[index, f"{column}_holm"] = adjust(tests.loc[index, column].to_numpy(dtype=float), "holm")
+    return tests
 
 
 # --------------------------------------------------------------------- Fig. 4
 
 @_experiment("inter")
 def inter(study: Study, folder: Path) -> pd.DataFrame:
-    """Fig. 4: relative accuracy drop of r_i on P_eva when r_j's top-k are off, all pairs, with intervals."""
+    """Fig. 4: relative accuracy drop of r_i on P_eva when r_j's top-k are off, all pairs, with intervals; and the
+    specificity test of that matrix (own set vs the other relations' sets), on P_eva and on the validated P_det."""
     k, relations = study.k, study.relations
-    prompts = study.eval_prompts
     conds = ["original"] + [study.rel(r, 0, k) for r in relations]
-    judged = study.judge(pd.concat([_pairs(g.reset_index(drop=True), conds, "P_eva") for _, g in prompts.groupby("relation", sort=False)],
-                                   ignore_index=True), desc="inter")
-    table = inter_table(study, judged, {r: study.rel(r, 0, k) for r in relations})
+    deactivations = {r: study.rel(r, 0, k) for r in relations}
+    tables, tests = {}, []
+    for split_name, prompts in (("P_eva", study.eval_prompts), ("P_det", study.det_prompts)):
+        pairs = [_pairs(g.reset_index(drop=True), conds, split_name) for _, g in prompts.groupby("relation", sort=False)]
+        if not pairs:
+            continue
+        judged = study.judge(pd.concat(pairs, ignore_index=True), desc=f"inter ({split_name})")
+        tables[split_name] = inter_table(study, judged, deactivations)
+        tests.append(specificity_of(tables[split_name], relations, split_name, study.config.seed))
+    table = tables["P_eva"]
     _write(folder, "inter", table)
+    if "P_det" in tables:
+        _write(folder, "inter_det", tables["P_det"])
+    _write(folder, "specificity", specificity_table(tests))
     inter_figure(table, relations, folder / "inter", study.k_text())
-    write_summary(folder, inter_summary(table, relations, k, study.k_text()))
+    write_summary(folder, inter_summary(table, relations, k, study.k_text(), specificity=tests))
     return table
+
+
+def specificity_of(table: pd.DataFrame, relations: list[str], split_name: str, seed: int = 0) -> Specificity:
+    """`stats.specificity_test` of an inter table (evaluated x deactivated drops), as the summary's record."""
+    matrix = (table.pivot(index="evaluated", columns="deactivated", values="drop")
+              .reindex(index=relations, columns=relations).astype(float))
+    result = specificity_test(matrix, seed=seed)
+    ranks = [SpecificityRank(**{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+             for row in result.relations.to_dict("records")]
+    return Specificity(split=split_name, statistic=result.statistic, p_value=result.p_value, method=result.method,
+                       n_relations=result.n_relations, reason=result.reason, relations=ranks)
+
+
+def specificity_table(tests: list[Specificity]) -> pd.DataFrame:
+    """One row per split and relation: the split's test (statistic, p) and the relation's own-set rank."""
+    rows = [{"split": t.split, "statistic": t.statistic, "p_value": t.p_value, "method": t.method,
+             **{k: getattr(r, k) for k in ("relation", "own_drop", "other_drop", "n_sets", "rank", "rank_p")}}
+            for t in tests for r in t.relations]
+    return pd.DataFrame(rows, columns=["split", "statistic", "p_value", "method", "relation", "own_drop", "other_drop",
+                                       "n_sets", "rank", "rank_p"])
 
 
 def inter_figure(table: pd.DataFrame, relations: list[str], stem: Path, k_text: str) -> dict:

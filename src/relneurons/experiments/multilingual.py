@@ -179,7 +179,7 @@ def _summary(study: Study, drops: pd.DataFrame, tests: pd.DataFrame, left_out: p
             relations_with_drop=int((dropping & mine).sum()),
             relations_with_drop_p05=int((dropping & mine & (drops["p_mcnemar"] < 0.05)).sum()),
             relations_with_drop_as_in_english=int((dropping & mine & drops["relation"].isin(english)).sum()),
-            relations_below_random=int(below.sum()), relations_below_random_p05=int((below & (tested["p_relation_vs_random"] < 0.05)).sum()),
+            relations_below_random=int(below.sum()), relations_below_random_p05=int((below & (tested["p_relation_vs_random_holm"] < 0.05)).sum()),
             triples_kept=int(lost["kept"].sum()), triples_left_out=int(lost["left_out"].sum()),
             triples_evaluated=int(lost["evaluated"].sum()))
     return MultilingualSummary(

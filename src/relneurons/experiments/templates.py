@@ -147,7 +147,7 @@ def templates(study: Study, folder: Path, *, extra: str) -> pd.DataFrame:
             mean_acc_original=float(part["acc_original"].mean()), mean_acc_random=float(part["acc_random"].mean()),
             mean_acc_relation=float(part["acc_relation"].mean()),
             mean_relative_drop=float(np.nanmean(part["relative_drop"])) if part["relative_drop"].notna().any() else math.nan,
-            relation_below_random=len(below), relation_below_random_p05=int((below["p_relation_vs_random"] < 0.05).sum()),
+            relation_below_random=len(below), relation_below_random_p05=int((below["p_relation_vs_random_holm"] < 0.05).sum()),
             relation_drop_vs_original_p05=int(((part["acc_relation"] < part["acc_original"]) & (part["p_relation_vs_original"] < 0.05)).sum()))
     both = wide[list(SPLITS)].dropna()
     write_summary(folder, TemplatesSummary(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import SUMMARY_VERSION
+from .base import SUMMARY_VERSION, TESTS_VERSION
 
 # ---------------------------------------------------------------- multilingual
 
@@ -48,7 +48,7 @@ class MultilingualSummary:
     triples_left_out: int
     random_sets: int  # random-k sets asked in every language (0: no random control)
     experiment: str = "multilingual"
-    version: int = SUMMARY_VERSION
+    version: int = TESTS_VERSION
 
 
 # ---------------------------------------------------------------- templates
@@ -85,7 +85,7 @@ class TemplatesSummary:
     relations_dropping_on_both: int  # relative drop > 0 on P_eva and on P_eva-2
     relations_with_both_drops_defined: int
     experiment: str = "templates"
-    version: int = SUMMARY_VERSION
+    version: int = TESTS_VERSION
 
 
 # ---------------------------------------------------------------- concepts
@@ -148,7 +148,7 @@ class ConceptsSummary:
     concept_below_random_p05: int = 0
     ablation: list[ConceptAblation] = field(default_factory=list)  # empty: no ablation prompt
     experiment: str = "concepts"
-    version: int = SUMMARY_VERSION
+    version: int = TESTS_VERSION
 
 
 # ---------------------------------------------------------------- neuron_types

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ...errors import InputError
 from ..error_analysis import ERROR_CATEGORIES
-from .base import SUMMARY_VERSION
+from .base import SUMMARY_VERSION, TESTS_VERSION
 
 
 @dataclass(frozen=True)
@@ -26,15 +26,18 @@ class RelationTest:
     acc_random: float  # mean over the random sets
     acc_relation: float
     percentile: float  # % of random sets less accurate than the relation set (ties half)
-    p_relation_vs_random: float  # stats.relation_vs_random, one-sided
+    p_relation_vs_random: float  # stats.relation_vs_random: exact rank p, one-sided; nan below 20 random sets
     n_random_sets: int
-    random_low: float  # 95% prediction interval of one random set's accuracy
-    random_high: float
+    random_low: float  # the lowest random set's accuracy
+    random_high: float  # the highest
     diff: float  # acc_relation - acc_random
-    diff_low: float  # 95% bootstrap interval over prompts (whole triples with several templates)
+    diff_low: float  # 95% bootstrap interval resampling random sets and prompts (whole triples with several templates)
     diff_high: float
-    test: str  # t-prediction, rank or none
+    test: str  # rank or none (why: stats.relation_vs_random's reason)
     p_relation_vs_original: float  # exact McNemar (cluster sign-flip with several templates)
+    p_rank: float = math.nan  # the exact rank p at any number of random sets (never below 1 / (n_random_sets + 1))
+    p_relation_vs_random_holm: float = math.nan  # Holm over the relations of this split (one family)
+    p_relation_vs_original_holm: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,10 @@ class IntraSummary:
     random_seeds: list[int]  # the seeds of the random sets (each is one replicate)
     n_relations: int  # on P_eva
     relation_below_random: int  # P_eva: acc_relation < acc_random
-    relation_below_random_p05: int  # ... and p_relation_vs_random < 0.05
+    relation_below_random_p05: int  # ... and Holm-adjusted p_relation_vs_random < 0.05 (none below 20 random sets)
     tests: list[RelationTest]
     experiment: str = "intra"
-    version: int = SUMMARY_VERSION
+    version: int = TESTS_VERSION
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,32 @@ class OwnVsOther:
     own_high: float
     other_drop: float  # mean of the defined drops when another relation's top-k are off
     n_other: int  # how many other relations' drops were defined
+
+
+@dataclass(frozen=True)
+class SpecificityRank:
+    """One relation's own set among every relation's set, by the drop each causes on it (1 = own hurts most)."""
+
+    relation: str
+    own_drop: float
+    other_drop: float  # mean of the defined drops the other relations' sets cause on it
+    n_sets: int  # defined drops in its row
+    rank: float  # ties take the worst rank; nan when the own drop is undefined
+    rank_p: float  # rank / n_sets: never below 1 / n_sets, so it describes, it cannot carry a claim alone
+
+
+@dataclass(frozen=True)
+class Specificity:
+    """The specificity test of one split's inter matrix (stats.specificity_test): own-set drop minus other-set drop,
+    p by permuting which set belongs to which relation."""
+
+    split: str
+    statistic: float  # mean own drop - mean other drop
+    p_value: float  # one-sided permutation p (nan: no test, see reason)
+    method: str
+    n_relations: int
+    reason: str = ""
+    relations: list[SpecificityRank] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -74,8 +103,9 @@ class InterSummary:
     mean_own_drop: float  # over `compared`
     mean_other_drop: float  # over `compared`
     relations: list[OwnVsOther] = field(default_factory=list)
+    specificity: list[Specificity] = field(default_factory=list)  # one per split, P_eva first
     experiment: str = "inter"
-    version: int = SUMMARY_VERSION
+    version: int = TESTS_VERSION
 
 
 @dataclass(frozen=True)
@@ -210,11 +240,12 @@ def intra_summary(tests: pd.DataFrame, k: int, k_text: str, rule: str, random_se
     below = [t for t in eva if t.acc_relation < t.acc_random]
     return IntraSummary(k=k, k_text=k_text, rule=rule, random_seeds=list(random_seeds), n_relations=len(eva),
                         relation_below_random=len(below),
-                        relation_below_random_p05=sum(t.p_relation_vs_random < 0.05 for t in below), tests=tests)
+                        relation_below_random_p05=sum(t.p_relation_vs_random_holm < 0.05 for t in below), tests=tests)
 
 
-def inter_summary(table: pd.DataFrame, relations: list[str], k: int, k_text: str) -> InterSummary:
-    """From an inter table (evaluated, deactivated, drop, drop_low, drop_high)."""
+def inter_summary(table: pd.DataFrame, relations: list[str], k: int, k_text: str,
+                  specificity: list[Specificity] | None = None) -> InterSummary:
+    """From an inter table (evaluated, deactivated, drop, drop_low, drop_high) and its specificity tests."""
     rows = []
     for r in relations:
         own = table[(table.evaluated == r) & (table.deactivated == r)]
@@ -229,7 +260,7 @@ def inter_summary(table: pd.DataFrame, relations: list[str], k: int, k_text: str
                         compared=len(both), own_drop_exceeds_mean_other=sum(o.own_drop > o.other_drop for o in both),
                         mean_own_drop=float(np.mean([o.own_drop for o in both])) if both else math.nan,
                         mean_other_drop=float(np.mean([o.other_drop for o in both])) if both else math.nan,
-                        relations=rows)
+                        relations=rows, specificity=list(specificity or []))
 
 
 def overlap_summary(matrix: pd.DataFrame, k: int, k_text: str) -> OverlapSummary:

@@ -1,5 +1,6 @@
-"""Inter-relation effect of deactivation (§4.2.2, Fig. 4): the drop table as an HTML grid and per-pair table, the
-headline (own vs other drop) from the typed summary (`experiments.summaries.InterSummary`)."""
+"""Inter-relation effect of deactivation (§4.2.2, Fig. 4): the specificity test first (the paper's claim, tested
+against the other relations' sets), then the drop table as an HTML grid and per-pair table, and own vs other drop
+per relation, all from the typed summary (`experiments.summaries.InterSummary`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ...experiments.stats import adjust
 from ...experiments.summaries import InterSummary
 from .. import format as fmt
 from ..elements import Table, heatmap
@@ -27,8 +29,12 @@ def _tip(evaluated: str, deactivated: str, cell: dict[str, Any] | None) -> str:
 
 def build(s: Section) -> dict[str, Any]:
     summary = s.summary if isinstance(s.summary, InterSummary) else None
+    tests = list(summary.specificity) if summary else []
+    holm = adjust([t.p_value for t in tests], "holm") if len(tests) > 1 else [None] * len(tests)
+    specificity = [{**vars(t), "p_holm": None if h is None or h != h else float(h)} for t, h in zip(tests, holm)]
+    s.used_tables.update({"specificity", "inter_det"})  # the summary holds the specificity rows
     out: dict[str, Any] = {"figure": s.figure("inter"), "k_text": s.k_text, "grid": None, "summary": summary,
-                           "own": [], "pairs": None}
+                           "own": [], "pairs": None, "specificity": specificity}
     df = s.table("inter", ["evaluated", "deactivated", "drop"])
     if df is None:
         return out

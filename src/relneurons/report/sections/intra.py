@@ -1,6 +1,7 @@
 """Intra-relation effect of deactivation (§4.2.1, Fig. 3): each relation's accuracy with the original model, with
 k random neurons off and with its own top-k off. The headline and the tests against the random sets are the
-typed summary's (`IntraSummary`); the accuracies with their intervals are the intra table's rows."""
+typed summary's (`IntraSummary`); the accuracies with their intervals are the intra table's rows. The words are
+"harmful beyond random": specificity is the inter section's test."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ...experiments.stats import RANK_MIN_SETS, random_sets_for_holm
 from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
 
 CONDITIONS = ("original", "random", "relation")
 TABLE_HEADER = ["relation", "split", "n", "original [95% CI]", "random-k [95% CI]", "relation-k [95% CI]", "random sets",
-                "percentile", "p vs random", "random set 95% PI", "relation − random [95% CI]", "p vs original"]
+                "percentile", "rank p", "p vs random (Holm)", "random sets' range", "relation − random [95% CI]",
+                "p vs original", "Holm"]
 
 
 def percentile(value: Any) -> str:
@@ -49,6 +52,9 @@ def build(s: Section) -> dict[str, Any]:
 
     if summary and summary.n_relations:
         out["headline"] = summary
+        out["min_rank_p"] = 1 / (n_sets + 1) if n_sets else None
+        out["sets_for_holm"] = random_sets_for_holm(summary.n_relations)
+        out["rank_min_sets"] = RANK_MIN_SETS
     for sp in splits:
         means = df[df["split"] == sp].groupby("condition")["accuracy"].mean()
         out["means"].append({"split": sp, **{c: means.get(c) for c in CONDITIONS}})
@@ -72,9 +78,10 @@ def build(s: Section) -> dict[str, Any]:
                     cell = Markup('%s <span class="dim">sets %s–%s</span>') % (cell, fmt.f2(low), fmt.f2(high))
                 row.append(cell)
             t = tests.get((r, sp))
-            row += ([fmt.count(t.n_random_sets), percentile(t.percentile), fmt.fp(t.p_relation_vs_random),
-                     fmt.ci(t.random_low, t.random_high) or fmt.NA, fmt.with_ci(t.diff, t.diff_low, t.diff_high),
-                     fmt.fp(t.p_relation_vs_original)] if t else [fmt.NA] * 6)
+            row += ([fmt.count(t.n_random_sets), percentile(t.percentile), fmt.fp(t.p_rank),
+                     fmt.fp(t.p_relation_vs_random_holm), fmt.ci(t.random_low, t.random_high) or fmt.NA,
+                     fmt.with_ci(t.diff, t.diff_low, t.diff_high), fmt.fp(t.p_relation_vs_original),
+                     fmt.fp(t.p_relation_vs_original_holm)] if t else [fmt.NA] * 8)
             rows.append(row)
-    out["table"] = Table(TABLE_HEADER, rows, [False, False] + [True] * 10)
+    out["table"] = Table(TABLE_HEADER, rows, [False, False] + [True] * 12)
     return out
