@@ -96,12 +96,12 @@ def make_run(root: Path) -> Path:
     ], columns=["relation", "split", "condition", "n", "accuracy", "ci_low", "ci_high", "seed_low", "seed_high"])
     _table(res / "intra", "intra", intra)
     tests = relation_tests_table([
-        RelationTest(r, sp, 20, 20, orig, rnd, rel, pct, p, 3, rnd - 0.2, rnd + 0.2, rel - rnd, rel - rnd - 0.1, rel - rnd + 0.1,
-                     "t-prediction", p_orig)
-        for r, sp, orig, rnd, rel, pct, p, p_orig in (
-            ("company_hq", "P_eva", 0.20, 0.20, 0.25, 50.0, 0.4, 1.0),
-            (ODD, "P_eva", 0.80, 0.75, 0.10, 0.0, 0.0123, 0.0004),
-            ("company_hq", "P_det", 1.0, 0.9, 0.7, 0.0, 0.05, 0.25))])
+        RelationTest(r, sp, 20, 20, orig, rnd, rel, pct, np.nan, 3, rnd - 0.2, rnd + 0.2, rel - rnd, rel - rnd - 0.1,
+                     rel - rnd + 0.1, "none", p_orig, p_rank=p_rank, p_relation_vs_original_holm=holm)
+        for r, sp, orig, rnd, rel, pct, p_rank, p_orig, holm in (  # 3 random sets: no p, the rank p beside it
+            ("company_hq", "P_eva", 0.20, 0.20, 0.25, 50.0, 0.75, 1.0, 1.0),
+            (ODD, "P_eva", 0.80, 0.75, 0.10, 0.0, 0.25, 0.0004, 0.0008),
+            ("company_hq", "P_det", 1.0, 0.9, 0.7, 0.0, 0.25, 0.25, 0.25))])
     _table(res / "intra", "tests", tests)
     figures.plot_intra(intra, res / "intra" / "intra")
     shutil.copy(res / "layers" / "layers.png", res / "intra" / "extra_view.png")  # an extra figure of a known experiment

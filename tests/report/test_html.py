@@ -128,7 +128,7 @@ def test_report_is_self_contained_and_states_key_numbers(small_run):
             "go below 1/4 = 0.25") in text
     assert "company_hq: P_eva original 0.20 [0.05, 0.40], random 0.20, relation 0.25 [0.10, 0.45]" in text
     # per relation: percentile among the random sets, p, interval, how many sets
-    assert ("percentile 0 among 3 random sets, rank p n/a, relation − random -0.65 [-0.75, -0.55]") in text
+    assert ("percentile 0 among 3 random sets, rank p 0.250, relation − random -0.65 [-0.75, -0.55]") in text
     assert "< 0.001" in text and "[0.55, 0.95]" in text  # p vs original; the random sets' prediction interval
     # inter: own drop with interval; undefined cells
     assert "own drop 37.5% [0.0%, 75.0%]" in text

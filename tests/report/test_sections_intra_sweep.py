@@ -46,14 +46,14 @@ def test_intra_states_the_summary_tests_and_the_table_accuracies(small_run):
     assert "P_det: original 1.00, random-k 0.90, relation-k 0.70." in text
     # per relation: the table's accuracies with intervals, the summary's test (diff = 0.10 - 0.75, +- 0.1)
     assert (f"{ODD}: P_eva original 0.80 [0.60, 0.95], random 0.75, relation 0.10 [0.00, 0.25] (percentile 0 among "
-            "3 random sets, rank p n/a, relation − random -0.65 [-0.75, -0.55])") in text
+            "3 random sets, rank p 0.250, relation − random -0.65 [-0.75, -0.55])") in text
     assert ("company_hq: P_eva original 0.20 [0.05, 0.40], random 0.20, relation 0.25 [0.10, 0.45] (percentile 50 among "
-            "3 random sets, rank p n/a, relation − random 0.05 [-0.05, 0.15]); P_det original 1.00 [1.00, 1.00], "
-            "random 0.90, relation 0.70 [0.40, 0.90] (percentile 0 among 3 random sets, rank p n/a, "
+            "3 random sets, rank p 0.750, relation − random 0.05 [-0.05, 0.15]); P_det original 1.00 [1.00, 1.00], "
+            "random 0.90, relation 0.70 [0.40, 0.90] (percentile 0 among 3 random sets, rank p 0.250, "
             "relation − random -0.20 [-0.30, -0.10])") in text
     # the table: n, random-k with the random sets' spread, the tests, prediction interval rnd +- 0.2, McNemar
-    assert (f"{ODD} P_eva 20 0.80 [0.60, 0.95] 0.75 [0.55, 0.90] sets 0.70–0.80 0.10 [0.00, 0.25] 3 0 0.012 "
-            "[0.55, 0.95] -0.65 [-0.75, -0.55] < 0.001") in text
+    assert (f"{ODD} P_eva 20 0.80 [0.60, 0.95] 0.75 [0.55, 0.90] sets 0.70–0.80 0.10 [0.00, 0.25] 3 0 0.250 n/a "
+            "[0.55, 0.95] -0.65 [-0.75, -0.55] < 0.001 < 0.001") in text
     assert "company_hq P_det 20" not in text and "company_hq P_det 10 1.00 [1.00, 1.00]" in text
     assert "exact McNemar test." in text
     # run text is escaped; tests.parquet is shown through the summary, not listed as an extra file
