@@ -55,7 +55,7 @@ def test_intra_states_the_summary_tests_and_the_table_accuracies(small_run):
     assert (f"{ODD} P_eva 20 0.80 [0.60, 0.95] 0.75 [0.55, 0.90] sets 0.70–0.80 0.10 [0.00, 0.25] 3 0 0.250 n/a "
             "[0.55, 0.95] -0.65 [-0.75, -0.55] < 0.001 < 0.001") in text
     assert "company_hq P_det 20" not in text and "company_hq P_det 10 1.00 [1.00, 1.00]" in text
-    assert "exact McNemar test." in text
+    assert "exact McNemar test (cluster sign-flip with several templates), then Holm over the split's relations." in text
     # run text is escaped; tests.parquet is shown through the summary, not listed as an extra file
     assert ESCAPED in raw and ODD not in raw
     assert "Also in this folder" not in text
