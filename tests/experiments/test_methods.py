@@ -182,3 +182,60 @@ def test_summary_is_typed_and_round_trips(study, tmp_path):
         assert mean == pytest.approx(table.loc[table.method == method, "specificity"].mean(), nan_ok=True)
     write_summary(tmp_path, summary)
     assert (tmp_path / "summary.json").read_text() == (folder / "summary.json").read_text()
+
+
+def _loop_compare(original, deactivated, clusters, n_boot, seed):
+    """compare_specificity written as plain loops over replicates, relations and prompts (same draws)."""
+    relations, methods = list(original), list(deactivated)
+    rng = np.random.default_rng(seed)
+    draws = {}
+    for e in relations:
+        labels = sorted(set(clusters[e]))
+        draws[e] = (labels, rng.integers(0, len(labels), size=(n_boot, len(labels))))
+    rel_draws = rng.integers(0, len(relations), size=(n_boot, len(relations)))
+
+    def acc(x, e, b):
+        labels, idx = draws[e]
+        chosen = [i for j in idx[b] for i, lab in enumerate(clusters[e]) if lab == labels[j]]
+        return sum(float(x[i]) for i in chosen) / len(chosen)
+
+    reps = {m: [] for m in methods}
+    for b in range(n_boot):
+        for m in methods:
+            s = []
+            for d in relations:
+                drop = {e: acc(original[e], e, b) - acc(deactivated[m][d][e], e, b) for e in relations}
+                s.append(drop[d] - sum(drop[e] for e in relations if e != d) / (len(relations) - 1))
+            reps[m].append(sum(s[j] for j in rel_draws[b]) / len(relations))
+    return reps
+
+
+def test_compare_specificity_matches_a_plain_loop_with_triples_and_relations_resampled():
+    from relneurons.experiments.methods import compare_specificity
+
+    rng = np.random.default_rng(4)
+    relations = ["a", "b", "c"]
+    sizes = {"a": 6, "b": 5, "c": 7}
+    clusters = {e: np.repeat(np.arange(n), 2)[: n] for e, n in sizes.items()}  # pairs of prompts share a triple
+    original = {e: rng.random(n) < 0.6 for e, n in sizes.items()}
+    deactivated = {m: {d: {e: original[e] & (rng.random(sizes[e]) < (0.3 if d == e else 0.8 + 0.1 * (m == "x")))
+                           for e in relations} for d in relations} for m in ("ap", "x")}
+    n_boot, seed = 200, 3
+    scores, pairs = compare_specificity(original, deactivated, clusters, n_boot=n_boot, seed=seed)
+    # the point estimate by hand
+    for m in ("ap", "x"):
+        s = []
+        for d in relations:
+            drop = {e: original[e].mean() - deactivated[m][d][e].mean() for e in relations}
+            s.append(drop[d] - np.mean([drop[e] for e in relations if e != d]))
+        assert scores[m] == pytest.approx(np.mean(s), abs=1e-12)
+    reps = _loop_compare(original, deactivated, clusters, n_boot, seed)
+    diff = np.array(reps["ap"]) - np.array(reps["x"])
+    (pair,) = pairs
+    assert (pair["a"], pair["b"]) == ("ap", "x")
+    assert (pair["low"], pair["high"]) == pytest.approx(tuple(np.quantile(diff, [0.025, 0.975])), abs=1e-12)
+    assert pair["se"] == pytest.approx(diff.std(ddof=1)) and pair["detectable"] == pytest.approx(2.8 * diff.std(ddof=1))
+    # absolute drops are bounded: a relation with no correct prompt contributes 0, not NaN
+    none_right = {e: np.zeros(sizes[e], dtype=bool) for e in relations}
+    zero, _ = compare_specificity(none_right, {m: {d: dict(none_right) for d in relations} for m in ("ap", "x")}, None, 50)
+    assert zero == {"ap": 0.0, "x": 0.0}

@@ -18,13 +18,14 @@ from relneurons.pipeline.config import EXPERIMENT_OPTIONS, experiment_options, t
 
 from .test_methods import answered_study
 
-RESAMPLES = 4
+RESAMPLES = 5
+CORE = 0.8  # a core neuron is in the top-k of at least ceil(0.8 x 5) = 4 of the 5 resamples
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, lre_dir):
     s = answered_study(tmp_path_factory.mktemp("stability"), lre_dir)
-    EXPERIMENTS["stability"](s, resamples=RESAMPLES, core=0.75)
+    EXPERIMENTS["stability"](s, resamples=RESAMPLES, core=CORE)
     return s
 
 
@@ -60,11 +61,11 @@ def test_frequencies_jaccards_and_core_match_a_reference(study):
         assert set(rows.index) == set(counts) | full
         for n, row in rows.iterrows():
             assert row["frequency"] == pytest.approx(counts.get(n, 0) / RESAMPLES)
-            assert row["in_topk"] == (n in full) and row["in_core"] == (counts.get(n, 0) / RESAMPLES >= 0.75)
+            assert row["in_topk"] == (n in full) and row["in_core"] == (counts.get(n, 0) >= 4)
         pairs = [len(a & b) / len(a | b) for i, a in enumerate(sets) for b in sets[i + 1:]]
         assert table.loc[relation, "mean_jaccard"] == pytest.approx(np.mean(pairs))
         assert table.loc[relation, "jaccard_to_full"] == pytest.approx(np.mean([len(s & full) / len(s | full) for s in sets]))
-        assert table.loc[relation, "core_size"] == sum(c / RESAMPLES >= 0.75 for c in counts.values())
+        assert table.loc[relation, "core_size"] == sum(c >= 4 for c in counts.values())
         assert math.isnan(table.loc[relation, "template_jaccard"])  # one template in the tiny store
 
 
@@ -74,7 +75,7 @@ def test_core_vs_top_k_numbers_are_the_generations_counted(study):
     table = pd.read_parquet(folder / "stability.parquet").set_index("relation")
     intra = pd.read_parquet(folder / "intra.parquet").set_index(["relation", "kind"])
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["forward_passes"] == 0 and summary["resamples"] == RESAMPLES and summary["core_threshold"] == 0.75
+    assert summary["forward_passes"] == 0 and summary["resamples"] == RESAMPLES and summary["core_threshold"] == CORE and summary["core_count"] == 4
     for relation in study.relations:
         part = judged[judged.relation == relation]
         acc = {kind: g["correct"].mean() for kind, g in part.groupby("kind")}
@@ -93,6 +94,38 @@ def test_core_vs_top_k_numbers_are_the_generations_counted(study):
         else:
             assert core.empty and math.isnan(table.loc[relation, "drop_core"])
     assert (folder / "stability.png").stat().st_size > 1000
+
+
+def test_the_core_has_size_matched_controls(study):
+    from relneurons.experiments.stats import mcnemar_exact
+
+    folder = study.out / "stability"
+    judged = pd.read_parquet(folder / "generations.parquet")
+    table = pd.read_parquet(folder / "stability.parquet").set_index("relation")
+    checked = 0
+    for relation in study.relations:
+        n = int(table.loc[relation, "core_size"])
+        if not n:
+            continue
+        part = judged[judged.relation == relation]
+        neurons = {kind: np.sort(study.condition(g["condition"].iloc[0]).neurons) for kind, g in part.groupby("kind")}
+        core = neurons["core"]
+        top_ap = neurons.get("top_ap", core)  # absent only when the core is exactly the top-n by AP
+        assert np.array_equal(top_ap, np.sort(study.ranked(relation, 0, n)))
+        subset = neurons.get("topk_subset", core)
+        assert subset.size == n and np.isin(subset, study.ranked(relation, 0, study.k)).all()
+        assert neurons.get("random_core", core).size == n
+        outcome = {kind: g.sort_values("prompt_id")["correct"].to_numpy() for kind, g in part.groupby("kind")}
+        expected = mcnemar_exact(outcome["core"], outcome.get("top_ap", outcome["core"]))[2]
+        assert table.loc[relation, "p_core_vs_top_ap"] == pytest.approx(expected)
+        assert table.loc[relation, "acc_top_ap"] == pytest.approx(outcome.get("top_ap", outcome["core"]).mean())
+        checked += 1
+    assert checked
+
+
+def test_a_core_resting_on_fewer_than_4_resamples_is_refused():
+    with pytest.raises(ConfigError, match=r"core x resamples = 0.75 x 4 = 3 < 4.*at least 6"):
+        EXPERIMENTS["stability"].__wrapped__(None, None, resamples=4, core=0.75, max_eval=0)
 
 
 def test_options_are_checked_and_both_presets_set_every_one():

@@ -16,6 +16,7 @@ import pytest
 
 from relneurons.experiments.amplify import TABLE_COLUMNS, AmplifySummary
 from relneurons.experiments.methods import MethodScore, MethodsSummary
+from relneurons.experiments.summaries import MethodComparison
 from relneurons.experiments.stability import RelationStability, StabilitySummary
 from relneurons.experiments.summaries import read_summary, write_summary
 from relneurons.report.figures_amplify import plot_amplify
@@ -61,12 +62,13 @@ STABILITY = StabilitySummary(
     relations={"company_hq": RelationStability(
         positives=40, resamples_ranked=4, mean_jaccard=0.5, jaccard_to_full=0.6, core_size=100, core_in_topk=98,
         template_jaccard=NAN, acc_original=0.5, acc_topk=0.1, acc_core=0.22, acc_random=0.45, drop_topk=0.8, drop_core=0.72,
-        core_share=0.9, p_core_vs_topk=0.25, core_reproduces=True),
+        core_share=0.9, p_core_vs_topk=0.25, core_reproduces=True, acc_top_ap=0.2, acc_topk_subset=0.3,
+        acc_random_core=0.48, drop_top_ap=0.6, p_core_vs_top_ap=0.6, p_core_vs_top_ap_holm=0.6),
         ODD: RelationStability(
         positives=30, resamples_ranked=4, mean_jaccard=0.3, jaccard_to_full=0.4, core_size=0, core_in_topk=0,
         template_jaccard=NAN, acc_original=0.4, acc_topk=0.4, acc_core=NAN, acc_random=0.35, drop_topk=0.0, drop_core=NAN,
         core_share=NAN, p_core_vs_topk=NAN, core_reproduces=False)},
-    core_reproduces=1, mean_jaccard=0.4)
+    core_reproduces=1, mean_jaccard=0.4, core_count=3)
 
 
 def _stability_table() -> pd.DataFrame:
@@ -96,8 +98,11 @@ def test_stability_headline_and_table_are_the_summarys_numbers(stability_run):
     markup, text = _section(stability_run, "stability")
     # mean Jaccard (0.5 + 0.3) / 2 = 0.40; one relation's top-k lowers accuracy (drop 0.8) and its core reproduces it
     assert ("two resamples' top-k share on average a Jaccard of 0.40 (per relation 0.30–0.50). Switched off alone, the "
-            "stable core reproduces the top-k's drop for 1 of the 1 relation whose top-k lowers P_eva accuracy (company_hq); "
-            "for the other 1 of the 2 relations the top-k does not lower it.") in text
+            "stable core lowers accuracy by at least 80% of the top-k's drop for 1 of the 1 relation whose top-k lowers "
+            "P_eva accuracy (company_hq), but that is no property of stability unless the core beats the top-|core| "
+            "neurons by AP, which it did (Holm-adjusted McNemar p < 0.05) for 0.") in text
+    assert "at least ⌈0.75 × 4⌉ = 3 of the 4 resamples: 0–100 of the 307 neurons" in text
+    assert "company_hq (100): 0.22 / 0.20 / 0.30 / 0.48, p 0.600" in text
     assert "A resample's top-k shares a Jaccard of 0.40–0.60 with the full top-k" in text
     # cores of 0 and 100 neurons; 100 - 98 = 2 core neurons outside the top-k
     assert "0–100 of the 307 neurons per relation; 2 core neurons (all relations together) are not in the full top-k" in text
@@ -121,7 +126,7 @@ def test_stability_damaged_table_and_old_summary_give_notes(stability_run):
     (folder / "summary.json").write_text(json.dumps(data))
     (folder / "stability.parquet").write_bytes(b"not a parquet file")
     _, text = _section(stability_run, "stability")
-    assert "is not a version-1 stability summary" in text and "rerun the stability experiment" in text
+    assert "is not a version-2 stability summary" in text and "rerun the stability experiment" in text
     assert "results/stability/stability.parquet could not be read" in text and "Jaccard of 0.40" not in text
 
 
@@ -133,7 +138,8 @@ SCORES = {"ap": {"company_hq": MethodScore(0.6, 0.2, 0.9, 0.7, 0.1, 0.1, True), 
 METHODS = MethodsSummary(
     k=307, k_text=K_TEXT, scorers=["ap", "mean_diff"], relations=RELS, prompts_per_relation=20, seeds=3, rule="robust",
     seconds={"ap": 1.5, "mean_diff": 2.0}, specificity=SCORES, mean_specificity={"ap": 0.25, "mean_diff": 0.2},
-    most_specific={"company_hq": "ap", ODD: "mean_diff"}, most_specific_overall="ap", ap_matches_identify=True)
+    most_specific={"company_hq": "ap", ODD: "mean_diff"}, most_specific_overall="ap", ap_matches_identify=True,
+    mean_abs_specificity={"ap": 0.2, "mean_diff": 0.15}, comparisons=[MethodComparison("ap", "mean_diff", 0.05, -0.1, 0.2, 0.08, 0.224)])
 
 
 def _methods_table() -> pd.DataFrame:
@@ -161,13 +167,15 @@ def methods_run(tmp_path) -> Path:
 
 def test_methods_headline_per_method_lines_and_tables(methods_run):
     markup, text = _section(methods_run, "methods")
-    assert (f"Most specific on average: ap, mean specificity 0.25 over 2 relations; the most specific method per relation "
-            f"is ap on company_hq; mean_diff on {ODD}.") in text
+    assert ("No method was more specific than another: every paired interval includes 0. ap − mean_diff: mean absolute "
+            "specificity 0.05 [-0.10, 0.20] (accuracy points; relations and triples resampled together), differences of "
+            "about 0.22 or more were detectable in this run.") in text
+    assert "absolute specificity (the same with accuracy drops in points), ap 0.20, mean_diff 0.15" in text
     assert "2 identification methods (ap, mean_diff)" in text and "on 20 P_eva prompts of every relation" in text
     # ap: intervals [0.2, 0.9] above 0, [-0.4, 0.2] across; mean_diff: [-0.1, 0.7] across, [0.02, 0.4] above
-    assert ("ap: mean specificity 0.25; 95% interval above 0 for 1 and below 0 for 0 of 2 relations; most specific on "
+    assert ("ap: mean relative specificity 0.25; 95% interval above 0 for 1 and below 0 for 0 of 2 relations; most specific on "
             "1 relation; own accuracy below every random set's for 1; top-k of all relations in 1.5 s.") in text
-    assert ("mean_diff: mean specificity 0.20; 95% interval above 0 for 1 and below 0 for 0 of 2 relations; most specific "
+    assert ("mean_diff: mean relative specificity 0.20; 95% interval above 0 for 1 and below 0 for 0 of 2 relations; most specific "
             "on 1 relation; own accuracy below every random set's for 1; top-k of all relations in 2.0 s.") in text
     assert "ap and mean_diff share 150–200 of the 307 neurons (Jaccard 0.25–0.40 over the relations)" in text
     assert "its generations are those of intra and inter" in text
@@ -191,10 +199,11 @@ def test_methods_without_a_defined_specificity_says_so(methods_run):
     folder = methods_run / "results" / "methods"
     nan_scores = {m: {r: replace(x, specificity=NAN, low=NAN, high=NAN) for r, x in per.items()} for m, per in SCORES.items()}
     write_summary(folder, replace(METHODS, specificity=nan_scores, mean_specificity={"ap": NAN, "mean_diff": NAN},
-                                  most_specific={"company_hq": None, ODD: None}, most_specific_overall=None))
+                                  most_specific={"company_hq": None, ODD: None}, most_specific_overall=None,
+                                  comparisons=[]))
     _, text = _section(methods_run, "methods")
-    assert f"No method has a defined specificity; the most specific method per relation is none on company_hq; none on {ODD}." in text
-    assert "ap: mean specificity n/a; 95% interval above 0 for 0 and below 0 for 0 of 0 relations" in text
+    assert "No paired comparison of the methods (fewer than 2 methods or relations)." in text
+    assert "ap: mean relative specificity n/a; 95% interval above 0 for 0 and below 0 for 0 of 0 relations" in text
 
 
 # ------------------------------------------------------------------ amplify
@@ -265,7 +274,7 @@ def test_summaries_round_trip_with_nested_dataclasses_and_nan(tmp_path, summary)
     back = read_summary(tmp_path, type(summary))
     write_summary(tmp_path, back)
     assert (tmp_path / "summary.json").read_text() == first  # NaN -> null -> NaN -> null
-    assert json.loads(first)["experiment"] == summary.experiment and json.loads(first)["version"] == 1
+    assert json.loads(first)["experiment"] == summary.experiment and json.loads(first)["version"] == summary.version
     if isinstance(back, StabilitySummary):
         assert isinstance(back.relations[ODD], RelationStability) and math.isnan(back.relations[ODD].acc_core)
     elif isinstance(back, MethodsSummary):
@@ -291,7 +300,7 @@ def tiny_run(lre_dir, tmp_path_factory) -> Path:
     model = save_model(tmp_path_factory.mktemp("tiny-llama") / "model")
     relations = answering_relations(model, lre_dir, tmp_path_factory.mktemp("relations"))
     out = tmp_path_factory.mktemp("ours") / "run"
-    extra = ('experiments.run=["intra", "stability", "methods", "amplify"]', "stability.resamples=3", "stability.max_eval=4",
+    extra = ('experiments.run=["intra", "stability", "methods", "amplify"]', "stability.resamples=5", "stability.max_eval=4",
              'methods.scorers=["ap", "mean_diff"]', "methods.max_eval=4", 'amplify.levels=["zero", "p90"]', "amplify.max_other=3")
     return run_study(load_config("quick", overrides=tiny_overrides(model, relations, lre_dir, out, *extra)), quiet=True)
 
@@ -301,7 +310,7 @@ def test_sections_of_a_real_run_show_its_summaries(tiny_run):
     methods = read_summary(tiny_run / "results" / "methods", MethodsSummary)
     amplify = read_summary(tiny_run / "results" / "amplify", AmplifySummary)
     _, text = _section(tiny_run, "stability")
-    assert "could not be drawn" not in text and "Over 3 seeded half-samples" in text
+    assert "could not be drawn" not in text and "Over 5 seeded half-samples" in text
     assert f"share on average a Jaccard of {stability.mean_jaccard:.2f}" in text
     lowers = [r for r, x in stability.relations.items() if x.drop_topk > 0]
     assert f"for {stability.core_reproduces} of the {len(lowers)} relation" in text
@@ -309,7 +318,7 @@ def test_sections_of_a_real_run_show_its_summaries(tiny_run):
     assert "could not be drawn" not in text and "2 identification methods (ap, mean_diff)" in text
     for name in ("ap", "mean_diff"):
         mean = methods.mean_specificity[name]
-        assert f"{name}: mean specificity {'n/a' if math.isnan(mean) else f'{mean:.2f}'};" in text
+        assert f"{name}: mean relative specificity {'n/a' if math.isnan(mean) else f'{mean:.2f}'};" in text
     _, text = _section(tiny_run, "amplify")
     assert "could not be drawn" not in text and "forced to 2 levels, zero, p90" in text
     own = [amplify.own[r]["original"] for r in amplify.forced_relations]

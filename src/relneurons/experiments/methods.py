@@ -1,4 +1,4 @@
-"""`methods`: which identification method finds the most relation-specific neurons? (issue 12 §2)
+"""`methods`: which identification method finds the most relation-specific neurons?
 
 Every scorer (expertise.SCORERS, plus the model-based `attribution`) picks its
 top-k per relation from the same example sets as `identify` (identify's
@@ -8,6 +8,11 @@ the same controlled generation. Per method and relation:
     own drop          relative accuracy drop on the relation's own P_eva
     other drop        mean relative drop on the other relations' P_eva
     specificity       own drop - mean other drop, with a paired bootstrap interval (`specificity_ci`)
+
+and, to compare methods, a bounded score: absolute specificity (accuracy points, not a relative drop over a
+handful of correct prompts), its mean over relations per method, and a paired interval of the difference
+between two methods that resamples relations and triples together (`compare_specificity`). A method is called
+"more specific" only when that interval excludes 0; the report gives the difference the run could detect.
 
 next to the distribution of k random neurons (the random:<seed>:<k> conditions
 of intra, so their generations are shared). The `ap` top-k is identify's own,
@@ -39,9 +44,9 @@ from ..report import figures, figures_methods
 from .core import _pairs, inter_table
 from .output import experiment as _experiment
 from .output import write_table as _write
-from .stats import bool_vector
+from .stats import bool_vector, triple_clusters
 from .study import Study
-from .summaries import MethodScore, MethodsSummary, write_summary
+from .summaries import MethodComparison, MethodScore, MethodsSummary, write_summary
 
 # ------------------------------------------------------------------ the statistic
 
@@ -97,7 +102,90 @@ def specificity_ci(original: dict[str, np.ndarray], deactivated: dict[str, np.nd
     return (point, float(low), float(high))
 
 
+def compare_specificity(original: dict[str, np.ndarray], deactivated: dict[str, dict[str, dict[str, np.ndarray]]],
+                        clusters: dict[str, np.ndarray] | None = None, n_boot: int = 2000, seed: int = 0,
+                        level: float = 0.95) -> tuple[dict[str, float], list[dict]]:
+    """Mean absolute specificity per method and paired intervals of the differences between methods.
+
+    `original[e]`: bool [n_e], correctness of relation e's prompts with nothing off; `deactivated[m][d][e]`: the
+    same prompts with method m's top-k of relation d off; `clusters[e]`: the triple of each prompt (None: prompts).
+    Absolute specificity of m on d: (acc_orig(d) - acc_m,d(d)) - mean over e != d of (acc_orig(e) - acc_m,d(e)),
+    accuracy points, so bounded in [-1, 1] and defined even when few prompts are correct; a method's score is its
+    mean over the relations. Returns ({method: score}, [one dict per pair (a, b) in the order of `deactivated`:
+    a, b, diff = score_a - score_b, low, high, se (bootstrap sd), detectable = 2.8 * se (the difference found
+    with 80% power by a two-sided 5% test)]).
+
+    Bootstrap contract: ``rng = numpy.random.default_rng(seed)``; for each relation e in the order of `original`,
+    ``rng.integers(0, m_e, size=(n_boot, m_e))`` draws its clusters (m_e clusters in numpy.unique order, or its
+    prompts); then ``rng.integers(0, R, size=(n_boot, R))`` draws the relations whose scores are averaged. The
+    same draws serve every method, so the differences are paired.
+    """
+    relations = list(original)
+    methods = list(deactivated)
+    if len(relations) < 2:
+        raise InputError("comparing specificity needs at least 2 relations")
+    if int(n_boot) != n_boot or n_boot < 1:
+        raise InputError(f"n_boot must be a positive integer, got {n_boot!r}")
+    rng = np.random.default_rng(seed)
+    point = {m: np.zeros(len(relations)) for m in methods}
+    boot = {m: np.zeros((n_boot, len(relations))) for m in methods}
+
+    def accuracy(x: np.ndarray, codes: np.ndarray, m: int, idx: np.ndarray) -> tuple[float, np.ndarray]:
+        sums = np.bincount(codes, weights=x.astype(np.float64), minlength=m)
+        sizes = np.bincount(codes, minlength=m).astype(np.float64)
+        return float(x.mean()), sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
+
+    # acc[m or "original"][d][e] as (point, replicates)
+    acc: dict = {"original": {}}
+    for e in relations:
+        o = bool_vector(original[e], f"original[{e!r}]")
+        if o.size == 0:
+            raise InputError(f"relation {e!r} has no prompts")
+        labels = clusters.get(e) if clusters else None
+        codes = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1) if labels is not None else np.arange(o.size)
+        if codes.size != o.size:
+            raise InputError(f"clusters[{e!r}] must give one label per prompt ({o.size}), got {codes.size}")
+        m_e = int(codes.max()) + 1
+        idx = rng.integers(0, m_e, size=(n_boot, m_e))
+        acc["original"][e] = accuracy(o, codes, m_e, idx)
+        for name in methods:
+            for d in relations:
+                x = bool_vector(deactivated[name][d][e], f"deactivated[{name!r}][{d!r}][{e!r}]")
+                if x.shape != o.shape:
+                    raise InputError(f"deactivated[{name!r}][{d!r}][{e!r}] must cover relation {e!r}'s {o.size} prompts")
+                acc.setdefault(name, {}).setdefault(d, {})[e] = accuracy(x, codes, m_e, idx)
+    weights = np.stack([np.bincount(row, minlength=len(relations)) for row in
+                        rng.integers(0, len(relations), size=(n_boot, len(relations)))]) / len(relations)
+    for name in methods:
+        for j, d in enumerate(relations):
+            for k in (0, 1):  # point, replicates
+                drop = {e: acc["original"][e][k] - acc[name][d][e][k] for e in relations}
+                value = drop[d] - sum(drop[e] for e in relations if e != d) / (len(relations) - 1)
+                if k == 0:
+                    point[name][j] = value
+                else:
+                    boot[name][:, j] = value
+    scores = {name: float(point[name].mean()) for name in methods}
+    replicate = {name: (weights * boot[name]).sum(axis=1) for name in methods}
+    pairs = []
+    for a, b in combinations(methods, 2):
+        diff = replicate[a] - replicate[b]
+        low, high = np.quantile(diff, [(1 - level) / 2, (1 + level) / 2])
+        se = float(diff.std(ddof=1)) if n_boot > 1 else math.nan
+        pairs.append({"a": a, "b": b, "diff": scores[a] - scores[b], "low": float(low), "high": float(high), "se": se,
+                      "detectable": 2.8 * se})
+    return scores, pairs
+
+
 # ------------------------------------------------------------------ summary
+
+def _more_specific(names: list[str], comparisons: list[dict]) -> str | None:
+    """The method whose paired interval against every other method lies above 0, if there is one."""
+    for name in names:
+        wins = [c for c in comparisons if name in (c["a"], c["b"])]
+        if wins and all((c["low"] > 0) if c["a"] == name else (c["high"] < 0) for c in wins):
+            return name
+    return None
 
 
 def _num(value) -> float:
@@ -188,6 +276,13 @@ def methods(study: Study, folder: Path, *, scorers: list[str], max_eval: int) ->
                          "random_acc_max": float(np.max(random_acc[r])),
                          "below_every_random_set": bool(own_cell["acc_deactivated"] < np.min(random_acc[r]))})
     table = pd.DataFrame(rows)
+    by_relation = {r: g.sort_values("prompt_id") for r, g in judged[judged["condition"] == "original"].groupby("relation")}
+    clusters = {r: triple_clusters(by_relation[r]) for r in relations}
+    scores, comparisons = compare_specificity(
+        {e: outcome[(e, "original")] for e in relations},
+        {n: {d: {e: outcome[(e, conditions[n][d])] for e in relations} for d in relations} for n in names},
+        {r: c for r, c in clusters.items() if c is not None} or None, cfg.n_boot, cfg.seed) if len(relations) > 1 else ({}, [])
+    _write(folder, "comparisons", pd.DataFrame(comparisons, columns=["a", "b", "diff", "low", "high", "se", "detectable"]))
     inter = pd.concat(inter, ignore_index=True)[["method", "evaluated", "deactivated", "n", "acc_original", "acc_deactivated",
                                                   "drop", "drop_low", "drop_high"]]
     overlap = pd.DataFrame([{"relation": r, "method_a": a, "method_b": b, "overlap": int(np.intersect1d(tops[a][r], tops[b][r]).size),
@@ -216,6 +311,8 @@ def methods(study: Study, folder: Path, *, scorers: list[str], max_eval: int) ->
                          for r in table[table.method == n].to_dict("records")} for n in names},
         mean_specificity={n: _num(means.get(n)) for n in names},
         most_specific={r: best.set_index("relation")["method"].get(r) for r in relations},
-        most_specific_overall=None if means.dropna().empty else str(means.dropna().idxmax()), ap_matches_identify=bool(ap_matches))
+        most_specific_overall=None if means.dropna().empty else str(means.dropna().idxmax()), ap_matches_identify=bool(ap_matches),
+        mean_abs_specificity=scores, comparisons=[MethodComparison(**c) for c in comparisons],
+        more_specific=_more_specific(names, comparisons))
     write_summary(folder, summary)
     return table

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["ADJUSTMENTS", "adjust"]
+__all__ = ["ADJUSTMENTS", "adjust", "run_tests"]
 
 #: The methods `adjust` knows, with what each controls.
 ADJUSTMENTS = {"holm": "family-wise error rate (Holm 1979)", "bh": "false discovery rate (Benjamini & Hochberg 1995)"}
@@ -49,4 +49,46 @@ def adjust(p, method: str) -> np.ndarray:
     result = np.empty(m)
     result[order] = adjusted
     out[defined] = result
+    return out
+
+
+#: Columns of a tests table that are descriptions, not tests (never adjusted).
+DESCRIPTIVE_P = ("p_rank",)
+#: The columns that say which test a row is, first found wins for the label.
+_LABELS = ("relation", "concept", "language", "split")
+
+
+def run_tests(tables: dict[str, "pd.DataFrame"]) -> "pd.DataFrame":
+    """Every test of a run in one long table, with Holm within each family and BH across the run.
+
+    `tables`: experiment name -> its tests table (columns `p_*`; `p_rank` and adjusted `*_holm` / `*_bh`
+    columns are skipped) or, for inter, its specificity table (`split`, `p_value`, one test per split).
+    A family is one experiment x one split (or language) x one kind of test. Returns columns experiment, family,
+    test, label, p, p_holm, p_bh; rows with a NaN p stay, unadjusted and uncounted.
+    """
+    import pandas as pd
+
+    rows = []
+    for experiment, table in tables.items():
+        if table is None or table.empty:
+            continue
+        if "p_value" in table.columns and "statistic" in table.columns:  # a specificity table: one test per split
+            for split, part in table.groupby("split", sort=False):
+                rows.append({"experiment": experiment, "family": f"{split}", "test": "specificity", "label": "all relations",
+                             "p": float(part["p_value"].iloc[0])})
+            continue
+        family_col = next((c for c in ("split", "language") if c in table.columns), None)
+        label_col = next((c for c in _LABELS if c in table.columns and c != family_col), None)
+        tests = [c for c in table.columns if c.startswith("p_") and c not in DESCRIPTIVE_P
+                 and not c.endswith(("_holm", "_bh"))]
+        for column in tests:
+            for record in table.to_dict("records"):
+                rows.append({"experiment": experiment, "family": str(record[family_col]) if family_col else "",
+                             "test": column.removeprefix("p_"), "label": str(record[label_col]) if label_col else "",
+                             "p": float(record[column])})
+    out = pd.DataFrame(rows, columns=["experiment", "family", "test", "label", "p"])
+    out["p_holm"] = np.nan
+    for _, index in out.groupby(["experiment", "family", "test"], sort=False).groups.items():
+        out.loc[index, "p_holm"] = adjust(out.loc[index, "p"].to_numpy(dtype=float), "holm")
+    out["p_bh"] = adjust(out["p"].to_numpy(dtype=float), "bh") if len(out) else np.array([])
     return out

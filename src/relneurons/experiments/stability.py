@@ -1,12 +1,17 @@
 """`stability`: how stable each relation's top-k is under resampled identification, and does its stable core
-alone carry the intra-relation drop (issue 12 §1).
+alone carry the intra-relation drop, more than a set of the same size would?
+
+The core is the neurons in the top-k of at least ceil(core x resamples) of the resamples (refused below 4). A core
+of n neurons is compared with three size-matched controls: the top-n by AP (the core is mostly the top of the AP
+ranking, so this is the control that matters: McNemar core vs top-n, Holm over the relations), a random n-subset of
+the top-k and n random neurons.
 
 Writes, in OUT/stability/:
     stability        per relation: mean pairwise Jaccard of the resamples' top-k, mean Jaccard with the full
                      top-k, stable-core size (selected in >= `core` of the resamples), template Jaccard; the
                      relative drop of the top-k and of the core (bootstrap CI), core share, McNemar p
     frequency        per relation and neuron (full top-k and every neuron any resample selected): selection frequency
-    intra            P_eva accuracy with nothing, the stable core, the full top-k or k random neurons off (95% CI)
+    intra            P_eva accuracy with nothing, the stable core, its controls, the full top-k or k random neurons off
     generations      the judged generations of that comparison
     stability.png    accuracy bars per relation (figures_methods.plot_stability)
     summary.json     `StabilitySummary` (summaries.write_summary; undefined numbers as null, read back as NaN)
@@ -15,7 +20,9 @@ The resamples reuse the activation store (no forward pass); see expertise/stabil
 
 from __future__ import annotations
 
+import math
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +43,7 @@ from .core import _pairs
 from .methods import eval_sample
 from .output import experiment as _experiment
 from .output import write_table as _write
-from .stats import bootstrap_drop_ci, mcnemar_exact
+from .stats import adjust, bootstrap_drop_ci, mcnemar_exact, relative_drop, triple_clusters
 from .study import Study
 from .summaries import RelationStability, StabilitySummary, write_summary
 
@@ -44,11 +51,24 @@ from .summaries import RelationStability, StabilitySummary, write_summary
 REPRODUCES_SHARE = 0.8
 
 
+#: A stable core must rest on at least this many resamples (core x resamples), else it is refused.
+MIN_CORE_RESAMPLES = 4
+
+
+def core_count(core: float, resamples: int) -> int:
+    """Resamples a neuron must be selected in to be in the stable core: ceil(core x resamples)."""
+    return math.ceil(core * resamples - 1e-9)
+
+
 def _check(resamples, core, max_eval) -> tuple[int, float]:
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 2:
         raise ConfigError(f"stability option resamples must be an integer >= 2, got {resamples!r}")
     if isinstance(core, bool) or not isinstance(core, (int, float)) or not 0 < core <= 1:
         raise ConfigError(f"stability option core must be a share in (0, 1], got {core!r}")
+    if core * resamples < MIN_CORE_RESAMPLES:
+        raise ConfigError(f"stability: core x resamples = {core:g} x {resamples} = {core * resamples:g} < {MIN_CORE_RESAMPLES}, "
+                          f"so the stable core would rest on fewer than {MIN_CORE_RESAMPLES} resamples; raise resamples to at "
+                          f"least {math.ceil(MIN_CORE_RESAMPLES / core - 1e-9)} or the core share")
     if isinstance(max_eval, bool) or not isinstance(max_eval, int) or max_eval < 0:
         raise ConfigError(f"stability option max_eval must be an integer >= 0 (0 = every P_eva prompt), got {max_eval!r}")
     return resamples, float(core)
@@ -77,7 +97,7 @@ def stability(study: Study, folder: Path, *, resamples: int, core: float, max_ev
         full = study.ranked(relation, 0, k)
         sets = [t[relation] for t in tops if relation in t]
         ids, freq = selection_frequency(sets)
-        cores[relation] = stable_core(ids, freq, core)
+        cores[relation] = stable_core(ids, freq, core_count(core, resamples) / resamples)
         listed = np.union1d(ids, full)
         share = pd.Series(freq, index=ids).reindex(listed, fill_value=0.0).to_numpy()
         names = study.nset.describe(listed)
@@ -100,17 +120,22 @@ def stability(study: Study, folder: Path, *, resamples: int, core: float, max_ev
     _write(folder, "stability", table)
     _write(folder, "frequency", frequency)
     _write(folder, "intra", intra)
+    needed = core_count(core, resamples)
     figures_methods.plot_stability(intra, table, folder / "stability",
-                                   title=f"P_eva accuracy: stable core (>= {core:.0%} of {resamples} resamples) vs full top-k, {study.k_text()}")
+                                   title=f"P_eva accuracy: stable core (in >= {needed} of {resamples} resamples) vs full top-k, "
+                                         f"{study.k_text()}")
     per_relation = {r["relation"]: RelationStability(
         positives=r["positives"], resamples_ranked=r["resamples_ranked"], mean_jaccard=float(r["mean_jaccard"]),
         jaccard_to_full=float(r["jaccard_to_full"]), core_size=r["core_size"], core_in_topk=r["core_in_topk"],
         template_jaccard=float(r["template_jaccard"]), acc_original=float(r["acc_original"]), acc_topk=float(r["acc_topk"]),
         acc_core=float(r["acc_core"]), acc_random=float(r["acc_random"]), drop_topk=float(r["drop_topk"]),
         drop_core=float(r["drop_core"]), core_share=float(r["core_share"]), p_core_vs_topk=float(r["p_core_vs_topk"]),
-        core_reproduces=bool(r["core_reproduces"])) for r in table.to_dict("records")}
+        core_reproduces=bool(r["core_reproduces"]), acc_top_ap=float(r["acc_top_ap"]),
+        acc_topk_subset=float(r["acc_topk_subset"]), acc_random_core=float(r["acc_random_core"]),
+        drop_top_ap=float(r["drop_top_ap"]), p_core_vs_top_ap=float(r["p_core_vs_top_ap"]),
+        p_core_vs_top_ap_holm=float(r["p_core_vs_top_ap_holm"])) for r in table.to_dict("records")}
     summary = StabilitySummary(
-        k=k, k_text=study.k_text(), resamples=resamples, core_threshold=core, reproduces_share=REPRODUCES_SHARE,
+        k=k, k_text=study.k_text(), resamples=resamples, core_threshold=core, core_count=needed, reproduces_share=REPRODUCES_SHARE,
         scheme="half of every relation's validated P_det triples, without replacement, all templates of a drawn triple",
         seconds_identification=round(seconds, 2), seconds_templates=round(seconds_templates, 2), forward_passes=0,
         seeds=study.config.seeds, rule=study.rule, relations=per_relation,
@@ -119,33 +144,57 @@ def stability(study: Study, folder: Path, *, resamples: int, core: float, max_ev
     return table
 
 
+def _controls(study: Study, relation: str, core: np.ndarray) -> dict[str, str]:
+    """Size-matched controls of a core of n neurons (kind -> condition): the top-n by AP, a seeded random n-subset
+    of the top-k, and n random neurons of the neuron set (the study's random seed 0 at size n)."""
+    n = int(core.size)
+    full = study.ranked(relation, 0, study.k)
+    rng = np.random.default_rng([study.config.seed, zlib.crc32(relation.encode())])
+    subset = np.sort(rng.choice(full, size=n, replace=False))
+    return {"top_ap": study.rel(relation, 0, n), "topk_subset": study.ids_condition(f"topk-subset-{relation}", subset),
+            "random_core": study.rnd(0, n)}
+
+
 def _intra(study: Study, folder: Path, cores: dict[str, np.ndarray], max_eval: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """P_eva of each relation (at most `max_eval` prompts, seeded) with nothing, its stable core, its top-k or k random neurons off."""
+    """P_eva of each relation (at most `max_eval` prompts, seeded) with nothing, its stable core, its top-k or k random
+    neurons off, and the core's size-matched controls (`_controls`)."""
     k, seeds = study.k, range(study.config.seeds)
-    own = {r: study.ids_condition(f"core-{r}", ids) for r, ids in cores.items() if ids.size}
     parts = []
     for relation, group in study.eval_prompts.groupby("relation", sort=False):
-        group = eval_sample(group, max_eval, study.config.seed)
-        conds = ["original", study.rel(relation, 0, k)] + ([own[relation]] if relation in own else []) + [study.rnd(s, k) for s in seeds]
-        parts.append(_pairs(group.reset_index(drop=True), conds, "P_eva"))
+        group = eval_sample(group, max_eval, study.config.seed).reset_index(drop=True)
+        kinds = {"original": "original", study.rel(relation, 0, k): "topk"}
+        if cores.get(relation) is not None and cores[relation].size:
+            kinds[study.ids_condition(f"core-{relation}", cores[relation])] = "core"
+            kinds.update({c: kind for kind, c in _controls(study, relation, cores[relation]).items() if c not in kinds})
+        kinds.update({study.rnd(s, k): "random" for s in seeds if study.rnd(s, k) not in kinds})
+        parts.append(_pairs(group, list(kinds), "P_eva").assign(kind=lambda d, kinds=kinds: d["condition"].map(kinds)))
     judged = study.judge(pd.concat(parts, ignore_index=True), desc="stability")
-    kinds = {study.rel(r, 0, k): "topk" for r in cores} | {c: "core" for c in own.values()} | {study.rnd(s, k): "random" for s in seeds}
-    judged["kind"] = judged["condition"].map(kinds).fillna("original")
     _write(folder, "generations", judged)
     intra = study.accuracy_rows(judged, ["relation", "kind"])
     rows = []
     for relation, group in judged.groupby("relation", sort=False):
         by = {kind: g.groupby("prompt_id")["correct"].mean().sort_index().to_numpy() for kind, g in group.groupby("kind")}
+        clusters = triple_clusters(group[group["kind"] == "original"].sort_values("prompt_id"))
         original, topk = by["original"].astype(bool), by["topk"].astype(bool)
-        drop_topk, topk_low, topk_high = bootstrap_drop_ci(original, topk, study.config.n_boot, study.config.seed)
+        drop_topk, topk_low, topk_high = bootstrap_drop_ci(original, topk, study.config.n_boot, study.config.seed, clusters=clusters)
         row = {"relation": relation, "acc_original": original.mean(), "acc_topk": topk.mean(), "acc_random": by["random"].mean(),
                "drop_topk": drop_topk, "drop_topk_low": topk_low, "drop_topk_high": topk_high, "acc_core": np.nan,
-               "drop_core": np.nan, "drop_core_low": np.nan, "drop_core_high": np.nan, "core_share": np.nan, "p_core_vs_topk": np.nan}
+               "drop_core": np.nan, "drop_core_low": np.nan, "drop_core_high": np.nan, "core_share": np.nan, "p_core_vs_topk": np.nan,
+               "acc_top_ap": np.nan, "acc_topk_subset": np.nan, "acc_random_core": np.nan, "drop_top_ap": np.nan,
+               "p_core_vs_top_ap": np.nan}
         if "core" in by:
             core = by["core"].astype(bool)
-            drop_core, low, high = bootstrap_drop_ci(original, core, study.config.n_boot, study.config.seed)
+            drop_core, low, high = bootstrap_drop_ci(original, core, study.config.n_boot, study.config.seed, clusters=clusters)
+            top_ap = by["top_ap"].astype(bool) if "top_ap" in by else core  # the core is the top-n by AP itself
             row.update(acc_core=core.mean(), drop_core=drop_core, drop_core_low=low, drop_core_high=high,
-                       core_share=drop_core / drop_topk if drop_topk > 0 else np.nan, p_core_vs_topk=mcnemar_exact(core, topk)[2])
+                       core_share=drop_core / drop_topk if drop_topk > 0 else np.nan,
+                       p_core_vs_topk=mcnemar_exact(core, topk, clusters, seed=study.config.seed)[2],
+                       acc_top_ap=top_ap.mean(), acc_topk_subset=by.get("topk_subset", by["core"]).mean(),
+                       acc_random_core=by.get("random_core", by["random"]).mean(),
+                       drop_top_ap=relative_drop(original.mean(), top_ap.mean()),
+                       p_core_vs_top_ap=mcnemar_exact(core, top_ap, clusters, seed=study.config.seed)[2])
         row["core_reproduces"] = bool(drop_topk > 0 and row["drop_core"] >= REPRODUCES_SHARE * drop_topk)
         rows.append(row)
-    return intra, pd.DataFrame(rows)
+    drops = pd.DataFrame(rows)
+    drops["p_core_vs_top_ap_holm"] = adjust(drops["p_core_vs_top_ap"].to_numpy(dtype=float), "holm")
+    return intra, drops

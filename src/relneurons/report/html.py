@@ -102,7 +102,7 @@ def render_report(run_dir: str | Path) -> str:
         toc=[(name, BY_NAME[name].short if name in BY_NAME else name) for name in names],
         explorer=(root / "explorer.html").is_file(),
         generator=f"relneurons {versions['relneurons']}" if versions.get("relneurons") else "relneurons",
-        settings=overview.settings(run), prompts=overview.prompts(run)) + "\n"
+        settings=overview.settings(run), prompts=overview.prompts(run), tests=overview.tests(run)) + "\n"
 
 
 def build_report(run_dir: str | Path) -> Path:

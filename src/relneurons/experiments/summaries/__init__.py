@@ -55,6 +55,7 @@ from .core import (
 )
 from .ours import (
     AmplifySummary,
+    MethodComparison,
     MethodScore,
     MethodsSummary,
     RelationStability,
@@ -64,7 +65,7 @@ from .ours import (
 __all__ = [
     "AmplifySummary", "ConceptAblation", "ConceptInfo", "ConceptsSummary", "CumulativityRange",
     "CumulativitySummary", "ErrorShare", "ErrorsSummary", "FrequencySummary", "InterSummary", "IntraSummary",
-    "LanguageResult", "LayerPeak", "LayersSummary", "MethodScore", "MethodsSummary", "MultilingualSummary",
+    "LanguageResult", "LayerPeak", "LayersSummary", "MethodComparison", "MethodScore", "MethodsSummary", "MultilingualSummary",
     "OverlapPair", "OverlapSummary", "OwnVsOther", "RelationStability", "RelationTest", "Specificity", "SpecificityRank", "SUMMARY_VERSION",
     "SetResult", "SplitResult", "StabilitySummary", "Summary", "SweepPoint", "SweepRelation", "SweepSummary",
     "TemplatesSummary", "TypesSummary", "WilcoxonResult", "cumulativity_summary", "errors_summary", "inter_summary",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
-from .base import SUMMARY_VERSION
+from .base import SUMMARY_VERSION, TESTS_VERSION
 
 # ---------------------------------------------------------------- amplify
 
@@ -45,7 +46,13 @@ class RelationStability:
     drop_core: float  # nan: empty core
     core_share: float  # drop_core / drop_topk (nan when the top-k does not lower accuracy, or the core is empty)
     p_core_vs_topk: float  # exact McNemar, core off vs top-k off, same prompts (nan: empty core)
-    core_reproduces: bool  # drop_topk > 0 and drop_core >= REPRODUCES_SHARE * drop_topk
+    core_reproduces: bool  # drop_topk > 0 and drop_core >= REPRODUCES_SHARE * drop_topk (descriptive, no control)
+    acc_top_ap: float = math.nan  # the size-matched controls: the top-|core| by AP off
+    acc_topk_subset: float = math.nan  # a seeded random |core|-subset of the top-k off
+    acc_random_core: float = math.nan  # |core| random neurons off
+    drop_top_ap: float = math.nan
+    p_core_vs_top_ap: float = math.nan  # McNemar, core off vs top-|core| by AP off, same prompts
+    p_core_vs_top_ap_holm: float = math.nan  # Holm over the relations
 
 
 @dataclass(frozen=True)
@@ -64,8 +71,9 @@ class StabilitySummary:
     relations: dict[str, RelationStability]
     core_reproduces: int  # relations whose core reproduces the drop
     mean_jaccard: float  # mean over the relations of their mean pairwise Jaccard
+    core_count: int = 0  # a core neuron is in the top-k of at least this many of the resamples: ceil(core x resamples)
     experiment: str = "stability"
-    version: int = SUMMARY_VERSION
+    version: int = TESTS_VERSION
 
 
 # ---------------------------------------------------------------- methods
@@ -79,6 +87,20 @@ class MethodScore:
     other_drop: float  # mean of the other relations' defined drops
     acc_own: float
     below_every_random_set: bool  # own accuracy lower than with any of the random sets
+
+
+@dataclass(frozen=True)
+class MethodComparison:
+    """Mean absolute specificity of method a minus method b (methods.compare_specificity), paired bootstrap over
+    relations and triples."""
+
+    a: str
+    b: str
+    diff: float
+    low: float
+    high: float
+    se: float
+    detectable: float  # 2.8 x se: the difference a two-sided 5% test finds with 80% power
 
 
 @dataclass(frozen=True)
@@ -96,5 +118,8 @@ class MethodsSummary:
     most_specific: dict[str, str | None]  # relation -> method with the highest specificity
     most_specific_overall: str | None  # method with the highest mean specificity
     ap_matches_identify: bool  # the ap scorer's top-k equals identify's (the same engine, the same examples)
+    mean_abs_specificity: dict[str, float] = field(default_factory=dict)  # method -> mean absolute specificity
+    comparisons: list[MethodComparison] = field(default_factory=list)  # every pair of methods, paired intervals
+    more_specific: str | None = None  # the method whose paired interval against every other lies above 0
     experiment: str = "methods"
-    version: int = SUMMARY_VERSION
+    version: int = TESTS_VERSION

@@ -1,4 +1,5 @@
-"""The two sections every report opens with: the study's settings and the prompts per relation."""
+"""The sections every report has: the study's settings and the prompts per relation first, every test of the run
+(adjusted for multiplicity) last."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ...experiments.multiplicity import run_tests
 from ...experiments.registry import BY_NAME
 from .. import format as fmt
 from ..elements import Table
@@ -138,3 +140,24 @@ def prompts(run: RunFolder) -> dict[str, Any]:
               "status", "templates"]
     table = Table(header, rows, [False, True, True, True, True, True, True, False, False])
     return {"notes": notes, "table": table, "skipped": skipped}
+
+
+def tests(run: RunFolder) -> dict[str, Any]:
+    """Every test of the run (`multiplicity.run_tests`): Holm within experiment x split x kind of test, BH across
+    the run; the tests tables of every experiment and inter's specificity table."""
+    tables = {}
+    for name in run.experiments():
+        folder = run.results / name
+        for stem in ("tests", "specificity"):
+            if any((folder / f"{stem}{ext}").is_file() for ext in (".parquet", ".csv")):
+                tables[name if stem == "tests" else f"{name} (specificity)"] = read_table(folder, stem)
+    table = run_tests(tables)
+    if table.empty:
+        return {"table": None}
+    tested = table.dropna(subset=["p"])
+    rows = [[r.experiment, r.family, r.test.replace("_", " "), r.label, fmt.fp(r.p), fmt.fp(r.p_holm), fmt.fp(r.p_bh)]
+            for r in table.itertuples(index=False)]
+    return {"table": Table(["experiment", "split", "test", "of", "p", "Holm (family)", "BH (run)"], rows,
+                           [False, False, False, False, True, True, True]),
+            "n": len(tested), "untested": len(table) - len(tested), "bh05": int((tested["p_bh"] < 0.05).sum()),
+            "holm05": int((tested["p_holm"] < 0.05).sum()), "raw05": int((tested["p"] < 0.05).sum())}
