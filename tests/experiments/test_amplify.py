@@ -100,21 +100,44 @@ def test_forced_values_are_the_quantiles_of_the_store_rows(run):
         expected = {"zero": np.zeros(len(top)), "median": np.median(outputs, axis=0),
                     "p90": np.quantile(outputs, 0.9, axis=0), "2xp90": 2 * np.quantile(outputs, 0.9, axis=0)}
         for level, want in expected.items():
-            got = values[(values["relation"] == relation) & (values["level"] == level)].sort_values("global_index")
+            got = values[(values["relation"] == relation) & (values["level"] == level) & (values["neurons"] == "top-k")]
+            got = got.sort_values("global_index")
             assert np.array_equal(got["global_index"].to_numpy(), top)
             np.testing.assert_allclose(got["value"].to_numpy(), want, rtol=1e-6, atol=0)
         assert (expected["2xp90"] >= expected["median"]).sum() > 0
+        # the control: 8 random neurons, forced to their own p90 over the same prompts
+        control = values[(values["relation"] == relation) & (values["level"] == "p90") & (values["neurons"] == "random")]
+        control = control.sort_values("global_index")
+        assert len(control) == 8 and not np.array_equal(control["global_index"].to_numpy(), top)
+        columns = [int(np.flatnonzero(nset.global_ids == g)[0]) for g in control["global_index"]]
+        np.testing.assert_allclose(control["value"].to_numpy(), np.quantile(matrix[:, columns], 0.9, axis=0), rtol=1e-6)
+
+
+def test_the_random_control_table_counts_its_own_generations(run):
+    out, _, _ = run
+    folder = out / "results" / "amplify"
+    judged = pd.read_parquet(folder / "generations.parquet")
+    control = pd.read_parquet(folder / "random_control.parquet").set_index(["relation", "level", "evaluated"])
+    summary = json.loads((folder / "summary.json").read_text())
+    for relation in summary["forced_relations"]:
+        for level in summary["levels"]:
+            own = judged[(judged["neurons"] == "random") & (judged["forced"] == relation) & (judged["level"] == level)
+                         & (judged["relation"] == relation)]
+            assert len(own) and control.loc[(relation, level, "own"), "accuracy"] == pytest.approx(own["correct"].mean())
+            assert summary["random_own"][relation][level] == pytest.approx(own["correct"].mean())
 
 
 def test_level_zero_gives_the_intra_generations_even_under_median_forcing(run, lre_dir, tmp_path):
     out, _, _ = run
     intra = pd.read_parquet(out / "results" / "intra" / "generations.parquet")
     amp = pd.read_parquet(out / "results" / "amplify" / "generations.parquet")
+    amp = amp[amp["neurons"] != "random"]  # the random-neuron control is checked on its own below
     # a fresh study whose own force is median: level zero must become forced zeros (another condition name, a new
     # cache), and still generate exactly what intra generated with the relation's top-k off
     fresh = _study(out, lre_dir, tmp_path / "median-results", force="median")
     EXPERIMENTS["amplify"](fresh, levels=["zero", "100xp90"], max_other=0)
     again = pd.read_parquet(tmp_path / "median-results" / "amplify" / "generations.parquet")
+    again = again[again["neurons"] != "random"]
     # not vacuous: on these prompts the generations do depend on the forced values
     by_level = again[again["relation"] == again["forced"]].pivot(index="text", columns="level", values="generation")
     assert (by_level["zero"] != by_level["100xp90"]).any()
@@ -133,6 +156,7 @@ def test_table_is_the_hand_computed_accuracies(run):
     folder = out / "results" / "amplify"
     table = pd.read_parquet(folder / "amplify.parquet")
     judged = pd.read_parquet(folder / "generations.parquet")
+    judged = judged[judged["neurons"] != "random"]  # the top-k's table (the control has its own)
     relations = list(dict.fromkeys(table["relation"]))
     assert list(table.columns) == TABLE_COLUMNS
     assert len(table) == len(relations) * (1 + len(LEVELS)) * 2

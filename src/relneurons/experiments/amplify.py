@@ -17,6 +17,12 @@ A level is "zero", "median", "p<q>" (q-th percentile, 0-100) or "<m>x<level>"
 the intra/inter condition itself (`Study.rel`), so it shares their generations.
 The table also holds the original model's accuracy (level "original") on the
 same prompts, the reference the figure draws as dashed lines.
+
+What is forced: per neuron, a statistic (median, percentile) over the relation's validated P_det prompts of the
+neuron's output averaged over each prompt's tokens; the value is applied at every position of every forward
+call, BOS and generated tokens included (docs/amplification.md). Control: k random neurons (the study's random
+set of seed 0), forced the same way to *their* values on the relation's positives, at every level
+(`random_control` table): forcing k neurons anywhere up may hurt by itself.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from .study import Study
 from .summaries import AmplifySummary, write_summary
 
 TABLE_COLUMNS = ["relation", "level", "evaluated", "n", "accuracy", "ci_low", "ci_high"]
-VALUE_COLUMNS = ["relation", "level", "global_index", "value"]
+VALUE_COLUMNS = ["relation", "neurons", "level", "global_index", "value"]
 
 
 def _other_sample(groups: dict[str, pd.DataFrame], max_other: int, seed: int) -> dict[str, pd.DataFrame]:
@@ -74,31 +80,40 @@ def amplify(study: Study, folder: Path, *, levels: list[str], max_other: int) ->
               for r, g in study.eval_prompts.groupby("relation", sort=False)}
     others = _other_sample(groups, max_other, study.config.seed)
 
-    values, conditions = [], {}  # (forced relation, level) -> condition name
+    random_ids = np.sort(study.condition(study.rnd(0, k)).neurons)  # the control: k random neurons (random seed 0)
+    zero_is_intra = study.config.force == "zero"
+    values, conditions = [], {}  # (neurons, forced relation, level) -> condition name
     for relation in relations:
-        ids = study.ranked(relation, 0, k)
-        outputs = study.positive_outputs(ids, relation)
-        for level in parsed:
-            vals = level.values(outputs)
-            values.append(pd.DataFrame({"relation": relation, "level": level.name, "global_index": ids, "value": vals}))
-            conditions[relation, level.name] = (study.rel(relation, 0, k) if level.base == "zero" and study.config.force == "zero"
-                                                else study.forced_condition(f"{relation}.{level.name}", ids, vals))
+        for neurons, ids in (("top-k", study.ranked(relation, 0, k)), ("random", random_ids)):
+            outputs = study.positive_outputs(ids, relation)  # forced to their own values on the relation's positives
+            for level in parsed:
+                vals = level.values(outputs)
+                values.append(pd.DataFrame({"relation": relation, "neurons": neurons, "level": level.name, "global_index": ids,
+                                            "value": vals}))
+                if level.base == "zero" and zero_is_intra:
+                    condition = study.rel(relation, 0, k) if neurons == "top-k" else study.rnd(0, k)
+                else:
+                    label = f"{relation}.{level.name}" if neurons == "top-k" else f"{relation}.random.{level.name}"
+                    condition = study.forced_condition(label, ids, vals)
+                conditions[neurons, relation, level.name] = condition
     values = pd.concat(values, ignore_index=True)[VALUE_COLUMNS]
 
-    pairs = [g.assign(condition="original", forced="", level="original") for g in groups.values()]
-    for (relation, level), condition in conditions.items():
+    pairs = [g.assign(condition="original", forced="", level="original", neurons="") for g in groups.values()]
+    for (neurons, relation, level), condition in conditions.items():
         evaluated = [groups[relation]] + [others[r] for r in groups if r != relation]
-        pairs += [g.assign(condition=condition, forced=relation, level=level) for g in evaluated if len(g)]
+        pairs += [g.assign(condition=condition, forced=relation, level=level, neurons=neurons) for g in evaluated if len(g)]
     judged = study.judge(pd.concat(pairs, ignore_index=True), desc="amplify")
     _write(folder, "generations", judged)
 
     names = [lv.name for lv in parsed]
-    table = amplify_table(judged, relations, names, others, study)
+    table = amplify_table(judged[judged["neurons"] != "random"], relations, names, others, study)
+    control = amplify_table(judged[judged["neurons"] != "top-k"], relations, names, others, study)
     _write(folder, "amplify", table)
+    _write(folder, "random_control", control)
     _write(folder, "forced_values", values)
     for relation in relations:
         plot_amplify(table, relation, folder / f"amplify_{relation}", title=f"{relation}: top-k forced to each level; {study.k_text()}")
-    write_summary(folder, _summary(study, table, values, names, max_other, relations))
+    write_summary(folder, _summary(study, table, control, values, names, max_other, relations))
     return table
 
 
@@ -126,15 +141,19 @@ def amplify_table(judged: pd.DataFrame, relations: list[str], levels: list[str],
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def _summary(study: Study, table: pd.DataFrame, values: pd.DataFrame, levels: list[str], max_other: int,
-             relations: list[str]) -> AmplifySummary:
+def _summary(study: Study, table: pd.DataFrame, control: pd.DataFrame, values: pd.DataFrame, levels: list[str],
+             max_other: int, relations: list[str]) -> AmplifySummary:
     acc = table.set_index(["relation", "evaluated", "level"])["accuracy"]
+    random_acc = control.set_index(["relation", "evaluated", "level"])["accuracy"]
     every = ["original", *levels]
     own = {r: {lv: float(acc[r, "own", lv]) for lv in every} for r in relations}
+    values = values[values["neurons"] == "top-k"]
     return AmplifySummary(
         k=int(study.k), k_text=study.k_text(), levels=list(levels), max_other=int(max_other), forced_relations=list(relations),
         own=own, other={r: {lv: float(acc[r, "other", lv]) for lv in every} for r in relations},
         mean_value={r: {lv: float(v) for lv, v in part.groupby("level", sort=False)["value"].mean().items()}
                     for r, part in values.groupby("relation", sort=False)},
         own_not_below_original={lv: [r for r in relations if own[r][lv] >= own[r]["original"]] for lv in levels},  # NaN: never
+        random_own={r: {lv: float(random_acc[r, "own", lv]) for lv in levels} for r in relations},
+        random_other={r: {lv: float(random_acc[r, "other", lv]) for lv in levels} for r in relations},
     )

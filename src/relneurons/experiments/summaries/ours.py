@@ -23,8 +23,10 @@ class AmplifySummary:
     other: dict[str, dict[str, float]]  # relation -> level (and "original") -> mean accuracy of the other relations
     mean_value: dict[str, dict[str, float]]  # relation -> level -> mean forced value over its top-k
     own_not_below_original: dict[str, list[str]]  # level -> relations whose own accuracy stayed >= the original's
+    random_own: dict[str, dict[str, float]] = field(default_factory=dict)  # the control: k random neurons forced, own
+    random_other: dict[str, dict[str, float]] = field(default_factory=dict)  # ... the other relations' mean accuracy
     experiment: str = "amplify"
-    version: int = SUMMARY_VERSION
+    version: int = TESTS_VERSION
 
 
 # ---------------------------------------------------------------- stability

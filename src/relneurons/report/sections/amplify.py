@@ -62,4 +62,8 @@ def build(s: Section) -> dict[str, Any]:
         out["means"] = _means(summary, relations)
         out["kept"] = [(lv, summary.own_not_below_original.get(lv, [])) for lv in summary.levels]
         out["values"] = _values(summary, relations)
+        out["control"] = [{"level": lv, "own": _mean([summary.random_own.get(r, {}).get(lv, math.nan) for r in relations]),
+                           "other": _mean([summary.random_other.get(r, {}).get(lv, math.nan) for r in relations])}
+                          for lv in summary.levels] if summary.random_own else []
+    s.used_tables.add("random_control")  # shown through the summary's control means
     return out
