@@ -107,7 +107,8 @@ def test_run_options_come_from_the_section_the_spec_names():
                                                  "stability.core=0.5"])
     assert run_options(config, "sweep") == run_options(config, "cumulativity") == {"ks": [5, 7]}
     assert run_options(config, "errors") == {"new_tokens": 4}
-    assert run_options(config, "intra") == {}
+    assert run_options(config, "intra") == {"det_random_sets": 0}
+    assert run_options(config, "layers") == {}
     assert run_options(config, "stability")["core"] == 0.5
     assert run_options(config, "multilingual") == {"languages": ["de", "es", "fr", "zh", "ja"], "packs": "", "random_sets": 3}
 
@@ -133,7 +134,7 @@ def load_twice_equal() -> bool:
 @pytest.mark.parametrize("name, item, needles", [
     ("sweep", "k_sweep=[0]", ["--opt: experiments.k_sweep = [0]", "positive counts"]),
     ("errors", "error_tokenz=3", ["experiment errors has no option 'error_tokenz'", "did you mean 'error_tokens'"]),
-    ("intra", "k=3", ["experiment intra has no option 'k'", "its options: none"]),
+    ("layers", "k=3", ["experiment layers has no option 'k'", "its options: none"]),
     ("types", 'sets=["mlp"]', ["types.sets", "ffn"]),
     ("stability", "resamples=1", ["stability.resamples = 1", "must be >= 2 (a Jaccard needs two resamples)"]),
     ("nosuch", "a=1", ["unknown experiment 'nosuch'"]),

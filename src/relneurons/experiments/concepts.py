@@ -117,19 +117,21 @@ def _concept_ap(scores: np.ndarray, examples: pd.DataFrame, concepts: list[str])
                            for a in range(0, n, BLOCK)], axis=1)
 
 
-def _ablation(study: Study, prompts: dict[str, pd.DataFrame], top: dict[str, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _ablation(study: Study, prompts: dict[str, pd.DataFrame], top: dict[str, np.ndarray],
+              random_sets: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Judge every concept's prompts with nothing / k random / its top-k off; (generations, accuracy table, tests).
 
-    The statistics are the intra-relation ones (`core.intra_tables`) with the concept's top-k as the own condition.
+    The statistics are the intra-relation ones (`core.intra_tables`) with the concept's top-k as the own condition;
+    the study's first `random_sets` random sets are asked (0: all of them).
     """
-    k, seeds = study.k, range(study.config.seeds)
+    k, seeds = study.k, range(min(random_sets, study.config.seeds) if random_sets else study.config.seeds)
     own = {c: study.ids_condition(f"concept-{c}", top[c]) for c in prompts}
     pairs = [p.assign(concept=c, prompt_id=np.arange(len(p)), condition=cond)
              for c, p in prompts.items() for cond in ["original", own[c]] + [study.rnd(s, k) for s in seeds]]
     judged = study.judge(pd.concat(pairs, ignore_index=True), desc="concept ablation")
     judged["kind"] = judged["condition"].map(lambda name: {"original": "original", "ids": "concept"}.get(name.split(":")[0], "random"))
     as_intra = judged.rename(columns={"relation": "lre_relation", "concept": "relation"}).assign(split=SPLIT)
-    table, tests, _ = intra_tables(study, as_intra.replace({"kind": {"concept": "relation"}}), own)
+    table, tests, _ = intra_tables(study, as_intra.replace({"kind": {"concept": "relation"}}), own, seeds=len(seeds))
     table = table.drop(columns="split").rename(columns={"relation": "concept"}).replace({"condition": {"relation": "concept"}})
     tests = tests.drop(columns="split").rename(columns=lambda c: c.replace("relation", "concept"))
     return judged, table, tests
@@ -143,7 +145,7 @@ def _check(name: str, value, minimum: int) -> int:
 
 @_experiment("concepts")
 def concepts(study: Study, folder: Path, *, concepts: str | list[str], max_subjects: int, min_subjects: int, n_ablation: int,
-             file: str) -> pd.DataFrame:
+             file: str, random_sets: int) -> pd.DataFrame:
     """Fig. 9/30/31: concept neurons, their overlap with relation neurons, and concept ablation. Returns the overlap."""
     max_subjects, min_subjects = _check("max_subjects", max_subjects, 1), _check("min_subjects", min_subjects, 1)
     n_ablation = _check("n_ablation", n_ablation, 0)
@@ -190,7 +192,7 @@ def concepts(study: Study, folder: Path, *, concepts: str | list[str], max_subje
     held = {c: held[c] for c in chosen if len(held[c])}
     ablation = {}
     if held:
-        judged, table, tests = _ablation(study, held, top)
+        judged, table, tests = _ablation(study, held, top, random_sets)
         _write(folder, "generations", judged)
         _write(folder, "ablation", table)
         _write(folder, "tests", tests)

@@ -62,6 +62,16 @@ class KSweep:
                            help="k values deactivated in turn (the paper's Fig. 5)")
 
 
+_ALL_SETS = "0 = every random set of the study"
+
+
+@dataclass(frozen=True)
+class Intra:
+    det_random_sets: int = option(0, check=at_least(0, _ALL_SETS),
+                                  help="random sets asked on the validated P_det prompts: the study's first N (0: all of "
+                                       "them); P_det is large at paper scale, P_eva always gets every set")
+
+
 @dataclass(frozen=True)
 class Errors:
     new_tokens: int = option(20, key="error_tokens", check=positive, help="greedy tokens generated for each broken prompt")
@@ -83,6 +93,8 @@ class Multilingual:
 class Templates:
     extra: str = option("", help='an extra P_eva-3 beside P_eva-2 (LRE prompt_templates_zs): none (""), "shipped" '
                                  "(resources/templates_eva2.toml) or a TOML file of the same format")
+    random_sets: int = option(0, check=at_least(0, _ALL_SETS),
+                              help="random sets asked on every split: the study's first N (0: all of them)")
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,8 @@ class Concepts:
     min_subjects: int = option(10, check=positive, help="concepts with fewer subjects are skipped and listed")
     n_ablation: int = option(100, check=at_least(0, "0 = no ablation"), help="LRE prompts per concept evaluated with its neurons off")
     file: str = option("", help='a concepts file ("": the shipped resources/concepts.toml)')
+    random_sets: int = option(0, check=at_least(0, _ALL_SETS),
+                              help="random sets asked in the concept ablation: the study's first N (0: all of them)")
 
 
 @dataclass(frozen=True)
@@ -143,7 +157,7 @@ SPECS: tuple[ExperimentSpec, ...] = (
     ExperimentSpec("overlap", "Overlap between relations' neuron sets", "Overlap", "§4.1, Fig. 2", _X + "core:overlap",
                    summary=_X + "summaries:OverlapSummary", report=_R + "overlap:build"),
     ExperimentSpec("intra", "Intra-relation effect of deactivation", "Intra-relation", "§4.2.1, Fig. 3", _X + "core:intra",
-                   summary=_X + "summaries:IntraSummary", report=_R + "intra:build"),
+                   Intra, summary=_X + "summaries:IntraSummary", report=_R + "intra:build"),
     ExperimentSpec("inter", "Inter-relation effect of deactivation", "Inter-relation", "§4.2.2, Fig. 4", _X + "core:inter",
                    summary=_X + "summaries:InterSummary", report=_R + "inter:build"),
     ExperimentSpec("sweep", "Accuracy as more neurons are deactivated (k sweep)", "k sweep", "§5.1, Figs. 5, 22", _X + "core:sweep",

@@ -106,9 +106,10 @@ def extra_prompts(study: Study, extra: str) -> tuple[pd.DataFrame, str] | None:
 
 
 @_experiment("templates")
-def templates(study: Study, folder: Path, *, extra: str) -> pd.DataFrame:
-    """Fig. 8: accuracy with nothing, k random or the relation's top-k off, on P_eva and P_eva-2 (and P_eva-3)."""
-    k, seeds = study.k, range(study.config.seeds)
+def templates(study: Study, folder: Path, *, extra: str, random_sets: int) -> pd.DataFrame:
+    """Fig. 8: accuracy with nothing, k random or the relation's top-k off, on P_eva and P_eva-2 (and P_eva-3), with
+    the study's first `random_sets` random sets (0: all of them)."""
+    k, seeds = study.k, range(min(random_sets, study.config.seeds) if random_sets else study.config.seeds)
     eva2 = eval2_prompts(study)  # validated before any generation
     eva3 = extra_prompts(study, extra)
     splits = {"P_eva": study.eval_prompts, "P_eva-2": eva2}
@@ -123,7 +124,7 @@ def templates(study: Study, folder: Path, *, extra: str) -> pd.DataFrame:
     judged["kind"] = judged["condition"].map(_kind)
     _write(folder, "generations", judged)
 
-    table, tests, per_seed = intra_tables(study, judged)
+    table, tests, per_seed = intra_tables(study, judged, seeds=len(seeds))
     _write(folder, "templates", table)
     _write(folder, "tests", tests)
     _write(folder, "random_seeds", per_seed)
@@ -151,7 +152,7 @@ def templates(study: Study, folder: Path, *, extra: str) -> pd.DataFrame:
             relation_drop_vs_original_p05=int(((part["acc_relation"] < part["acc_original"]) & (part["p_relation_vs_original"] < 0.05)).sum()))
     both = wide[list(SPLITS)].dropna()
     write_summary(folder, TemplatesSummary(
-        k=k, k_text=study.k_text(), seeds=study.config.seeds, rule=study.rule, splits=list(splits),
+        k=k, k_text=study.k_text(), seeds=len(seeds), rule=study.rule, splits=list(splits),
         eva2_source="LRE prompt_templates_zs (not also in prompt_templates)", eva3_source=eva3[1] if eva3 is not None else "",
         relations=len(wide), templates_per_relation={str(r): int(n) for r, n in eva2.groupby("relation")["template"].nunique().items()},
         per_split=per_split, relative_drop={str(r): {s: float(v) for s, v in row.items()} for r, row in wide.iterrows()},
