@@ -105,7 +105,7 @@ def test_batches_hold_one_condition_each(tiny, monkeypatch):
     conds = ["original"] * len(TEXTS) + ["a"] * len(TEXTS)
     seen: list[set[int]] = []
     select = hooks.ConditionBatch.select
-    monkeypatch.setattr(hooks.ConditionBatch, "select", lambda self, rows: (seen.append(set(rows)), select(self, rows))[1])
+    monkeypatch.setattr(hooks.ConditionBatch, "select", lambda self, rows, bos=None: (seen.append(set(rows)), select(self, rows, bos))[1])
     generate_pairs(model, tokenizer, policy, texts, conds, catalogue, batch_size=4, progress=False)
     assert [len(s) for s in seen] == [1, 1, 1, 1]  # 6 rows per condition in batches of 4: 4 + 2, twice
     assert {next(iter(s)) for s in seen} == {0, 1}
@@ -117,3 +117,30 @@ def test_runs_of_equal_values():
     assert _runs([]) == []
     assert _runs([3]) == [(0, 1)]
     assert _runs([0, 0, 1, 1, 1, 0]) == [(0, 2), (2, 5), (5, 6)]
+
+
+def test_the_bos_position_of_every_padded_row_reaches_the_hooks(tiny, monkeypatch):
+    """generate_pairs tells the hooks where each row's BOS sits in the left-padded prompt (-1 without one), so a
+    condition with keep_bos leaves exactly that position alone."""
+    from relneurons.intervention import hooks
+    from relneurons.model.tokenization import token_ids
+
+    model, tokenizer, _ = tiny
+    policy = make_policy(tokenizer, model.config.model_type, bos="always")  # the tiny tokenizer adds none itself
+    ffn = neuron_set(model, "ffn").global_ids
+    catalogue = {"up": Condition("up", ffn[:40], 3.0, keep_bos=True)}
+    seen = []
+    select = hooks.ConditionBatch.select
+    monkeypatch.setattr(hooks.ConditionBatch, "select",
+                        lambda self, rows, bos=None: (seen.append(list(bos)), select(self, rows, bos))[1])
+    generate_pairs(model, tokenizer, policy, TEXTS, ["up"] * len(TEXTS), catalogue, batch_size=len(TEXTS), progress=False)
+    encoded = token_ids(tokenizer, policy, TEXTS)
+    width = max(map(len, encoded))
+    # rows are sorted by length inside the batch; compare as multisets of (padding, has BOS)
+    expected = sorted(width - len(e) if policy.add_bos and e[0] == policy.bos_token_id else -1 for e in encoded)
+    assert sorted(seen[0]) == expected
+    assert all(b >= 0 for b in seen[0]) and len(set(seen[0])) > 1  # every row has one, at different paddings
+    without = make_policy(tokenizer, model.config.model_type, bos="never")
+    seen.clear()
+    generate_pairs(model, tokenizer, without, TEXTS, ["up"] * len(TEXTS), catalogue, batch_size=len(TEXTS), progress=False)
+    assert seen[0] == [-1] * len(TEXTS)

@@ -110,3 +110,44 @@ def test_bad_neuron_ids(neurons, value, message):
         with deactivate(model, neurons, value=value):
             pass
     assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_keep_bos_leaves_each_rows_bos_position_unedited():
+    """conditions() with keep_bos: on the prompt pass the BOS position of each row (where the padded row's prompt
+    starts) keeps its original outputs, every other position is forced; decoding steps are forced everywhere."""
+    from relneurons.intervention.hooks import Condition, conditions
+
+    model = tiny_model("llama")
+    ids, nset = _chosen(model)
+    prompts = [[1, 5, 6, 7], [1, 8, 9], [1, 10, 11, 12]]  # BOS = 1, rows of different lengths
+    batch = pad_left(prompts, 0)
+    width = max(map(len, prompts))
+    bos = [width - len(p) for p in prompts]
+    paths = [s.path for s in nset.sites]
+    raw, edited = {}, {}
+    before = _observe(model, paths, raw)
+    try:
+        with conditions(model, [Condition("up", ids, 7.0, keep_bos=True), Condition("all", ids, 7.0)]) as chosen:
+            chosen.select([0, 0, 1], bos)  # rows 0 and 1 keep their BOS, row 2 (another condition) does not
+            after = _observe(model, paths, edited)
+            try:
+                generate_batch(model, batch, max_new_tokens=2)
+            finally:
+                for h in after:
+                    h.remove()
+    finally:
+        for h in before:
+            h.remove()
+    pos, unit = nset.locate(ids)
+    for p, site in enumerate(nset.sites):
+        units = unit[pos == p]
+        if not units.size:
+            continue
+        prompt_raw, prompt_edit = raw[site.path][0], edited[site.path][0]
+        for row in (0, 1):
+            assert torch.equal(prompt_edit[row, bos[row]], prompt_raw[row, bos[row]])  # BOS untouched
+            later = prompt_edit[row, bos[row] + 1:, :][..., units]
+            assert torch.all(later == 7.0)
+        assert torch.all(prompt_edit[2, bos[2], units] == 7.0)  # no keep_bos: BOS forced
+        for step in edited[site.path][1:]:  # decoding: one position, always forced
+            assert torch.all(step[..., units] == 7.0)

@@ -20,7 +20,8 @@ same prompts, the reference the figure draws as dashed lines.
 
 What is forced: per neuron, a statistic (median, percentile) over the relation's validated P_det prompts of the
 neuron's output averaged over each prompt's tokens; the value is applied at every position of every forward
-call, BOS and generated tokens included (docs/amplification.md). Control: k random neurons (the study's random
+call (prompt and generated tokens) except the prompt's BOS token, unless `force_bos` (docs/amplification.md);
+level "zero" under `force = zero` is the paper's deactivation (intra's condition), every position. Control: k random neurons (the study's random
 set of seed 0), forced the same way to *their* values on the relation's positives, at every level
 (`random_control` table): forcing k neurons anywhere up may hurt by itself.
 """
@@ -70,7 +71,7 @@ def mean_accuracy(parts: dict[str, pd.DataFrame], n_boot: int, seed: int) -> tup
 
 
 @_experiment("amplify")
-def amplify(study: Study, folder: Path, *, levels: list[str], max_other: int) -> pd.DataFrame:
+def amplify(study: Study, folder: Path, *, levels: list[str], max_other: int, force_bos: bool) -> pd.DataFrame:
     """Accuracy of each relation (own) and of the others with its top-k forced to every level; table, figures, summary."""
     parsed = parse_levels(list(levels))
     if isinstance(max_other, bool) or not isinstance(max_other, int) or max_other < 0:
@@ -94,7 +95,7 @@ def amplify(study: Study, folder: Path, *, levels: list[str], max_other: int) ->
                     condition = study.rel(relation, 0, k) if neurons == "top-k" else study.rnd(0, k)
                 else:
                     label = f"{relation}.{level.name}" if neurons == "top-k" else f"{relation}.random.{level.name}"
-                    condition = study.forced_condition(label, ids, vals)
+                    condition = study.forced_condition(label, ids, vals, keep_bos=not force_bos and level.base != "zero")
                 conditions[neurons, relation, level.name] = condition
     values = pd.concat(values, ignore_index=True)[VALUE_COLUMNS]
 
@@ -113,7 +114,7 @@ def amplify(study: Study, folder: Path, *, levels: list[str], max_other: int) ->
     _write(folder, "forced_values", values)
     for relation in relations:
         plot_amplify(table, relation, folder / f"amplify_{relation}", title=f"{relation}: top-k forced to each level; {study.k_text()}")
-    write_summary(folder, _summary(study, table, control, values, names, max_other, relations))
+    write_summary(folder, _summary(study, table, control, values, names, max_other, relations, force_bos))
     return table
 
 
@@ -142,7 +143,7 @@ def amplify_table(judged: pd.DataFrame, relations: list[str], levels: list[str],
 
 
 def _summary(study: Study, table: pd.DataFrame, control: pd.DataFrame, values: pd.DataFrame, levels: list[str],
-             max_other: int, relations: list[str]) -> AmplifySummary:
+             max_other: int, relations: list[str], force_bos: bool) -> AmplifySummary:
     acc = table.set_index(["relation", "evaluated", "level"])["accuracy"]
     random_acc = control.set_index(["relation", "evaluated", "level"])["accuracy"]
     every = ["original", *levels]
@@ -154,6 +155,6 @@ def _summary(study: Study, table: pd.DataFrame, control: pd.DataFrame, values: p
         mean_value={r: {lv: float(v) for lv, v in part.groupby("level", sort=False)["value"].mean().items()}
                     for r, part in values.groupby("relation", sort=False)},
         own_not_below_original={lv: [r for r in relations if own[r][lv] >= own[r]["original"]] for lv in levels},  # NaN: never
-        random_own={r: {lv: float(random_acc[r, "own", lv]) for lv in levels} for r in relations},
+        random_own={r: {lv: float(random_acc[r, "own", lv]) for lv in levels} for r in relations}, force_bos=bool(force_bos),
         random_other={r: {lv: float(random_acc[r, "other", lv]) for lv in levels} for r in relations},
     )

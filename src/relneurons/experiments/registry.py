@@ -131,6 +131,8 @@ class Amplify:
                                help="top-k forced to 0, or to each neuron's median / p<q> / <m>x<level> on its relation's positives")
     max_other: int = option(0, check=at_least(0, f"{_EVERY_PROMPT} of the other relations"),
                             help="P_eva prompts per other relation evaluated at each level (seeded)")
+    force_bos: bool = option(False, help="force the prompt's BOS position too (false: it is left unedited; level zero "
+                                         "is the paper's deactivation, every position)")
 
 
 @dataclass(frozen=True)

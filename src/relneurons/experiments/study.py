@@ -52,7 +52,7 @@ class Study:
     offload_folder: str | None = None
     _model: tuple | None = field(default=None, repr=False)
     _explicit: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    _forced: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _forced: dict[str, tuple[np.ndarray, np.ndarray, bool]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         parallel.init()
@@ -175,12 +175,12 @@ class Study:
         self._explicit[name] = ids
         return name
 
-    def forced_condition(self, label: str, ids, values) -> str:
+    def forced_condition(self, label: str, ids, values, keep_bos: bool = False) -> str:
         """Register a condition forcing explicit global ids to explicit values (one, or one per id); return its name.
 
         For forcing *up* (amplification) as well as down; `config.force` does not apply. The name ends in a
-        hash of the ids and of the float32 values the hooks apply, so a cached generation is reused only
-        for exactly the same edit.
+        hash of the ids, of the float32 values the hooks apply and (when set) of `keep_bos` (the prompt's BOS
+        position is left unedited), so a cached generation is reused only for exactly the same edit.
         """
         if ":" in label:
             raise ValueError(f"condition label {label!r} must not contain ':'")
@@ -190,8 +190,9 @@ class Study:
             raise ValueError(f"condition {label!r}: neuron ids must be distinct")
         order = np.argsort(ids)
         ids, values = ids[order], np.ascontiguousarray(values[order])
-        name = f"forced:{label}:{hashlib.sha256(ids.tobytes() + values.tobytes()).hexdigest()[:12]}"
-        self._forced[name] = (ids, values)
+        digest = hashlib.sha256(ids.tobytes() + values.tobytes() + (b"keep_bos" if keep_bos else b""))
+        name = f"forced:{label}:{digest.hexdigest()[:12]}"
+        self._forced[name] = (ids, values, keep_bos)
         return name
 
     def condition(self, name: str) -> Condition:
@@ -201,7 +202,8 @@ class Study:
         if kind == "forced":
             if name not in self._forced:
                 raise KeyError(f"condition {name!r} was not registered with Study.forced_condition")
-            return Condition(name, *self._forced[name])
+            ids, values, keep_bos = self._forced[name]
+            return Condition(name, ids, values, keep_bos=keep_bos)
         if kind == "ids":
             if name not in self._explicit:
                 raise KeyError(f"condition {name!r} was not registered with Study.ids_condition")

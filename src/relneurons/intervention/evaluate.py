@@ -177,7 +177,10 @@ def generate_pairs(
         with conditions(model, [catalogue[n] for n in names]) as batch:
 
             def run_part(part: list[int]) -> list[str]:
-                batch.select([index[unique[i][0]] for i in part])
+                width = max(len(encoded[i]) for i in part)  # left padding: row i's prompt starts at width - len
+                bos = [width - len(encoded[i]) if policy.add_bos and len(encoded[i]) and encoded[i][0] == policy.bos_token_id
+                       else -1 for i in part]
+                batch.select([index[unique[i][0]] for i in part], bos)
                 new = generate_batch(model, pad_left([encoded[i] for i in part], policy.pad_token_id, device), max_new_tokens)
                 return [tokenizer.decode(new[r].tolist(), skip_special_tokens=True) for r in range(len(part))]
 

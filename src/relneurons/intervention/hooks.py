@@ -113,6 +113,7 @@ class Condition:
     name: str
     neurons: np.ndarray
     value: float | np.ndarray = 0.0
+    keep_bos: bool = False  # leave the BOS position of the prompt unedited (forcing up: amplify's force_bos = false)
 
 
 class _SiteTable:
@@ -155,14 +156,23 @@ class ConditionBatch:
     do not depend on which conditions share a batch.
     """
 
-    def __init__(self, tables: list[_SiteTable]) -> None:
+    def __init__(self, tables: list[_SiteTable], keep_bos: np.ndarray | None = None) -> None:
         self._tables = tables
         self._plans: list | None = None
+        self._keep_bos = keep_bos if keep_bos is not None else np.zeros(0, dtype=bool)  # per condition
+        self._keep: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def select(self, condition_per_row: Sequence[int]) -> None:
-        """Condition index (into the conditions given to `conditions()`) of each row of the next batches."""
-        rows = np.asarray(condition_per_row, dtype=np.int64) + 1
-        self._plans = [table.plan(rows) for table in self._tables]
+    def select(self, condition_per_row: Sequence[int], bos_positions: Sequence[int] | None = None) -> None:
+        """Condition index (into the conditions given to `conditions()`) of each row of the next batches, and the
+        position of each row's BOS token in the padded prompt (-1: none), used by conditions with `keep_bos`."""
+        conds = np.asarray(condition_per_row, dtype=np.int64)
+        self._plans = [table.plan(conds + 1) for table in self._tables]
+        self._keep = None
+        if bos_positions is not None and self._keep_bos.any():
+            positions = np.asarray(bos_positions, dtype=np.int64)
+            rows = np.flatnonzero(self._keep_bos[conds] & (positions >= 0))
+            if rows.size:
+                self._keep = (torch.as_tensor(rows), torch.as_tensor(positions[rows]))
 
     def hook_for(self, site: int):
         def hook(module, args, output):
@@ -171,13 +181,19 @@ class ConditionBatch:
             plan = self._plans[site]
             if plan is None:
                 return None
+            # the prompt pass (more than one position) of rows whose BOS is kept: save the BOS outputs, restore after
+            keep = self._keep if self._keep is not None and output.ndim == 3 and output.shape[1] > 1 else None
+            saved = output[keep[0].to(output.device), keep[1].to(output.device)].clone() if keep is not None else None
             if plan[0] == "set":
-                return _setter(plan[1], plan[2])(module, args, output)
-            _, units, mask, values = plan
-            if mask.shape[0] != output.shape[0]:
-                raise RuntimeError(f"ConditionBatch: {mask.shape[0]} rows selected for a batch of {output.shape[0]}")
-            shape = (mask.shape[0],) + (1,) * (output.ndim - 2) + (mask.shape[1],)
-            output[..., units] = torch.where(mask.view(shape), values.to(output.dtype).view(shape), output[..., units])
+                _setter(plan[1], plan[2])(module, args, output)
+            else:
+                _, units, mask, values = plan
+                if mask.shape[0] != output.shape[0]:
+                    raise RuntimeError(f"ConditionBatch: {mask.shape[0]} rows selected for a batch of {output.shape[0]}")
+                shape = (mask.shape[0],) + (1,) * (output.ndim - 2) + (mask.shape[1],)
+                output[..., units] = torch.where(mask.view(shape), values.to(output.dtype).view(shape), output[..., units])
+            if keep is not None:
+                output[keep[0].to(output.device), keep[1].to(output.device)] = saved
             return output
 
         return hook
@@ -193,6 +209,7 @@ def conditions(model, conds: Sequence[Condition]) -> Iterator[ConditionBatch]:
         for site, (units, vals) in _per_site(everything, ids, _values(ids, cond.value)).items():
             per_site.setdefault(site, []).append((c, units, vals))
     modules = [_module(model, site) for site in per_site]
-    batch = ConditionBatch([_SiteTable(len(conds), edits, _device(module)) for module, edits in zip(modules, per_site.values())])
+    batch = ConditionBatch([_SiteTable(len(conds), edits, _device(module)) for module, edits in zip(modules, per_site.values())],
+                           keep_bos=np.array([c.keep_bos for c in conds], dtype=bool))
     with forward_hooks([(module, batch.hook_for(i)) for i, module in enumerate(modules)]):
         yield batch

@@ -25,6 +25,7 @@ class AmplifySummary:
     own_not_below_original: dict[str, list[str]]  # level -> relations whose own accuracy stayed >= the original's
     random_own: dict[str, dict[str, float]] = field(default_factory=dict)  # the control: k random neurons forced, own
     random_other: dict[str, dict[str, float]] = field(default_factory=dict)  # ... the other relations' mean accuracy
+    force_bos: bool = False  # the prompt's BOS position was forced too (false: left unedited; level zero: every position)
     experiment: str = "amplify"
     version: int = TESTS_VERSION
 
