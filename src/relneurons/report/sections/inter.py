@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from ...experiments.stats import adjust
 from ...experiments.summaries import InterSummary
 from .. import format as fmt
 from ..elements import Table, heatmap
@@ -30,8 +29,8 @@ def _tip(evaluated: str, deactivated: str, cell: dict[str, Any] | None) -> str:
 def build(s: Section) -> dict[str, Any]:
     summary = s.summary if isinstance(s.summary, InterSummary) else None
     tests = list(summary.specificity) if summary else []
-    holm = adjust([t.p_value for t in tests], "holm") if len(tests) > 1 else [None] * len(tests)
-    specificity = [{**vars(t), "p_holm": None if h is None or h != h else float(h)} for t, h in zip(tests, holm)]
+    specificity = [{**vars(t), "points": fmt.NA if fmt.missing(t.statistic) else f"{100 * t.statistic:.1f} percentage points"}
+                   for t in tests]  # one test per split, each its own family (the run's last section adjusts across)
     s.used_tables.update({"specificity", "inter_det"})  # the summary holds the specificity rows
     out: dict[str, Any] = {"figure": s.figure("inter"), "k_text": s.k_text, "grid": None, "summary": summary,
                            "own": [], "pairs": None, "specificity": specificity}

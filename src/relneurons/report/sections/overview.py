@@ -142,15 +142,20 @@ def prompts(run: RunFolder) -> dict[str, Any]:
     return {"notes": notes, "table": table, "skipped": skipped}
 
 
+#: The tables whose p_* columns are tests: every experiment's tests, inter's specificity, stability's core vs
+#: top-k and top-|core| comparisons, multilingual's drops (McNemar per language).
+TEST_TABLES = ("tests", "specificity", "stability", "drops")
+
+
 def tests(run: RunFolder) -> dict[str, Any]:
     """Every test of the run (`multiplicity.run_tests`): Holm within experiment x split x kind of test, BH across
     the run; the tests tables of every experiment and inter's specificity table."""
     tables = {}
     for name in run.experiments():
         folder = run.results / name
-        for stem in ("tests", "specificity"):
+        for stem in TEST_TABLES:
             if any((folder / f"{stem}{ext}").is_file() for ext in (".parquet", ".csv")):
-                tables[name if stem == "tests" else f"{name} (specificity)"] = read_table(folder, stem)
+                tables[name if stem == "tests" else f"{name} ({stem})"] = read_table(folder, stem)
     table = run_tests(tables)
     if table.empty:
         return {"table": None}
