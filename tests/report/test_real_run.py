@@ -58,6 +58,14 @@ def test_report_of_a_real_run_states_its_settings_and_tests(real_run, tmp_path):
     eva = inter.specificity[0]
     assert eva.n_relations == 2 and eva.method == "exact permutation (2! = 2)"
     assert "Relation specificity, P_eva:" in text
+    # the last section lists every test of the run with its Holm and BH p, counted as the run's tables say
+    from relneurons.experiments.multiplicity import run_tests
+    from relneurons.report.reader import read_table
+
+    tables = {"intra": read_table(run / "results" / "intra", "tests"),
+              "inter (specificity)": read_table(run / "results" / "inter", "specificity")}
+    every = run_tests(tables).dropna(subset=["p"])
+    assert f"{len(every)} tests with a p-value" in text and f"{int((every['p_bh'] < 0.05).sum())} after Benjamini-Hochberg" in text
     # compare reads the same summaries: the numbers agree with the report's source
     table = main_table(run).set_index("relation")
     for t in intra.tests:
