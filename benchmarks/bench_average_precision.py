@@ -1,4 +1,4 @@
-"""Benchmark: per-neuron average precision (SPEC §3) against scikit-learn.
+"""Benchmark: per-neuron average precision (paper §2.2) against scikit-learn.
 
 Scores are float16-rounded (so ties occur), stored as float32 like the
 pipeline's activations. N = --n-examples prompts (default 2,500).
@@ -8,7 +8,7 @@ pipeline's activations. N = --n-examples prompts (default 2,500).
 * 12-relation workload: the N prompts are the pool, split into --relations
   relations (P = N / 12 positives each); relation r's examples are its P
   positives + 4P negatives drawn from the other relations (20% positive, as
-  in SPEC §3). Project code: `average_precision_subsets` (one sort per neuron
+  in the paper's §2.2). Project code: `average_precision_subsets` (one sort per neuron
   over the pool). `--subset-size S` instead sizes each relation's examples
   (P = S * pos_frac, pool = 12 P), e.g. S = 2,500 gives a 6,000-prompt pool.
 

@@ -1,4 +1,4 @@
-"""Controlled generation against the bare model: where the time goes (issue 14).
+"""Controlled generation against the bare model: where the time goes.
 
 Same machine, same prompts (P_eva of the quick study: the relations its identify folder ranks,
 template 0, suffix "? Answer:"), same length-sorted batches, measured in one run (interleaved rounds,

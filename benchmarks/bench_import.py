@@ -1,4 +1,4 @@
-"""Start-up cost of the package and the command line (issue 13 §3).
+"""Start-up cost of the package and the command line.
 
 Each measurement runs in a fresh subprocess (nothing cached in the interpreter);
 the median of `--repeats` runs is printed. The import times are measured inside
@@ -10,7 +10,7 @@ PYTHONPATH), interleaved round by round with this one, and prints the ratio
 before/after: both sides then see the same machine load.
 
     python benchmarks/bench_import.py [--repeats 5]
-    git archive 5ced289 src | tar -x -C /tmp/before    # the code before issue 13
+    git archive 5ced289 src | tar -x -C /tmp/before    # the code before the start-up work
     python benchmarks/bench_import.py --before /tmp/before/src
 """
 

@@ -1,4 +1,4 @@
-"""Benchmark: the cost of resampled identification (issue 12 §1) as a ratio to one identification.
+"""Benchmark: the cost of resampled identification as a ratio to one identification.
 
 On a real store (no model, no forward pass), interleaved over --rounds (medians, so that load from other
 processes hits both alike): (a) one identification of every ranked relation (all validated P_det, the

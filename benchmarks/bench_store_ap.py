@@ -1,4 +1,4 @@
-"""Benchmark: identification over an activation store larger than its memory budget (issue 7, Scale 3).
+"""Benchmark: identification over an activation store larger than its memory budget.
 
 Builds a synthetic store (float32 activations with planted signal; made-up
 data, the same shape as a real one) of --size-gb on disk, then

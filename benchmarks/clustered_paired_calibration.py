@@ -1,4 +1,4 @@
-"""False-positive rate of the clustered McNemar test and coverage of the cluster bootstrap (issue 11 follow-up).
+"""False-positive rate of the clustered McNemar test and coverage of the cluster bootstrap.
 
 Studies are simulated by `relneurons.experiments.calibration.simulate_paired`: triples written with several
 templates, one model before and after an intervention, correctness correlated within a triple, and a share

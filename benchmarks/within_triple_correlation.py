@@ -1,4 +1,4 @@
-"""How much the templates of one triple agree on Gemma 3 270M (issue 11; feeds experiments/calibration.py).
+"""How much the templates of one triple agree on Gemma 3 270M (feeds experiments/calibration.py).
 
 For a seeded sample of 40 triples per relation, every LRE `prompt_templates` entry + "? Answer:" is answered
 greedily (2 new tokens, robust rule) by the original model; per relation with >= 2 templates and some correct

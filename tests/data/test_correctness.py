@@ -14,7 +14,7 @@ PAPER_CASES = [
     (" Paris", "Paris", True),
     ("Paris", "Paris", True),
     ("Jap", "Japan", True),
-    ("\nA", "Asia", True),  # the junk the literal rule accepts (SPEC §1)
+    ("\nA", "Asia", True),  # the junk the literal rule accepts (paper §2.1; docs/method.md)
     ("Paris is", "Paris", False),  # longer than the object: not a prefix
     ("paris", "Paris", False),  # case-sensitive
     ("Paris.", "Paris", False),  # punctuation counts

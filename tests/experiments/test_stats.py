@@ -207,7 +207,7 @@ def test_permutation_monte_carlo_agrees_with_enumeration():
     assert paired_permutation_test(np.ones(30), np.zeros(30), n_perm=1000, seed=0) == 1 / 1001
 
 
-# ----------------------------------------------------------------- clusters (issue 11)
+# ----------------------------------------------------------------- clusters
 
 def _loop_cluster_reps(labels, columns, n_boot, seed):
     """Plain-loop cluster bootstrap: per replicate, the pooled mean of each column over the drawn clusters.

@@ -1,4 +1,4 @@
-"""Average precision per neuron vs scikit-learn (the independent reference, SPEC §3)."""
+"""Average precision per neuron vs scikit-learn (the independent reference, paper §2.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The catalogue of bad inputs (issue 7): each gives one clear line (exit 2) and writes nothing partial.
+"""The catalogue of bad inputs: each gives one clear line (exit 2) and writes nothing partial.
 
 Every case runs the public entry points (the `relneurons` command in-process,
 `load_config`, `ActivationStore`) on the tiny study of `tiny_study.py`.

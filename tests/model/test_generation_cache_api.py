@@ -1,4 +1,4 @@
-"""Generation uses the KV-cache API of the installed transformers (issue 13 §4), and the test suite turns a
+"""Generation uses the KV-cache API of the installed transformers, and the test suite turns a
 FutureWarning from the project's own calls into an error (pyproject's filterwarnings)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Regression guard for issue 14: a model loaded by `load_model` must not take matmul's slow path.
+"""Regression guard: a model loaded by `load_model` must not take matmul's slow path.
 
 With parameters that do not require grad, `torch.matmul` does not fold the
 batch dimensions of a non-contiguous 3-D input and runs `aten::bmm` against the

@@ -1,4 +1,4 @@
-"""Validation + activation capture, and the on-disk activation store (SPEC §1, §3).
+"""Validation + activation capture, and the on-disk activation store (paper §2.1, §2.2).
 
 Names are imported on first use (relneurons._lazy), so that `activations.config` (CollectConfig, whose defaults the
 command line shows) imports without torch.

@@ -1,4 +1,4 @@
-"""Validation and activation capture in one forward pass per prompt (SPEC §1 step 3, §3).
+"""Validation and activation capture in one forward pass per prompt (paper §2.1 step 3, §2.2).
 
 The prompt pass of the greedy generation is the pass whose activations we
 need: hooks on every site of the neuron set record, for each neuron, the mean

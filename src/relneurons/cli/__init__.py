@@ -249,7 +249,7 @@ Interrupt at any time (Ctrl-C) and rerun the same command: finished chunks are k
               help="icl: the LRE prompt_templates (the paper's P_det/P_eva); zs: prompt_templates_zs (the paper's P_eva-2); "
                    "all: both; or indices into prompt_templates (0 or 0,1).")
 @click.option("--suffix", default=CollectConfig.suffix, show_default=True, help="Appended to every filled template.")
-@click.option("--rule", default=CollectConfig.rule, show_default=True, type=click.Choice(RULES), help="Correctness rule (SPEC §1).")
+@click.option("--rule", default=CollectConfig.rule, show_default=True, type=click.Choice(RULES), help="Correctness rule (docs/method.md).")
 @click.option("--n-eval", default=CollectConfig.n_eval, show_default=True, type=click.IntRange(1), help="Held-out evaluation triples per relation.")
 @click.option("--seed", default=CollectConfig.seed, show_default=True, type=int, help="Seed of the splits and subsamples.")
 @click.option("--max-prompts", "max_prompts_per_relation", default=CollectConfig.max_prompts_per_relation, type=click.IntRange(1),

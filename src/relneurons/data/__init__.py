@@ -1,4 +1,4 @@
-"""Relation data: locating LRE, loading relations, splits, prompts, correctness (SPEC §1).
+"""Relation data: locating LRE, loading relations, splits, prompts, correctness (paper §2.1; docs/method.md).
 
 Names are imported on first use (relneurons._lazy), so that the light `data.names` (the prompt options' defaults
 and choices, read by the command line) imports without pandas.

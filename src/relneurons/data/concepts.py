@@ -5,7 +5,7 @@ landmark, ...), plus the extra concepts a concepts file lists (e.g. president =
 the subjects of the two presidents relations). Its members are the
 de-duplicated subjects of those relations.
 
-Identification examples mirror the relation identification (SPEC §3):
+Identification examples mirror the relation identification (paper §2.2):
 
 * positives E+_c: up to ``max_subjects`` subjects of c (seeded), each with every
   concept template ("{} can", "{} has a", ...: relations that are none of the

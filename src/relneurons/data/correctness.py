@@ -1,4 +1,4 @@
-"""Is a 2-token generation a correct answer? (§2.1 step 3, SPEC §1)
+"""Is a 2-token generation a correct answer? (§2.1 step 3; docs/method.md)
 
 The paper counts a generation correct when it is a prefix of the object. Taken
 literally that accepts junk (``"\\nA"`` is a "prefix" of ``"Asia"``), so the

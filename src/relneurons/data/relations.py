@@ -124,7 +124,7 @@ def _relations_table(doc: Mapping[str, Any], source: str) -> dict[str, str]:
 
 
 _SHIPPED = _shipped_registry()
-#: The paper's 12 relations, in the order of SPEC §1.
+#: The paper's 12 relations under the paper's names, alphabetical (resources/relations.toml).
 PAPER_RELATIONS: tuple[str, ...] = tuple(_SHIPPED["paper"]["relations"])
 
 

@@ -1,4 +1,4 @@
-"""Neuron expertise: average precision of output values per relation (SPEC §3) and other identification methods.
+"""Neuron expertise: average precision of output values per relation (paper §2.2) and other identification methods.
 
 Names are imported on first use (relneurons._lazy), so that `expertise.config` (IdentifyConfig, whose defaults the
 command line shows) imports without torch.

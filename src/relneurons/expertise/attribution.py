@@ -1,4 +1,4 @@
-"""Gradient x activation attribution of neurons to the object's first token (issue 12 §2, the knowledge-neuron family).
+"""Gradient x activation attribution of neurons to the object's first token (the knowledge-neuron family).
 
 For a prompt with object token y, neuron j of a site with outputs a_t at the
 prompt's real token positions t, the attribution is

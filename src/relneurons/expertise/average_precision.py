@@ -1,4 +1,4 @@
-"""Average precision (AP) of neuron output values, vectorised over neurons (SPEC §3).
+"""Average precision (AP) of neuron output values, vectorised over neurons (paper §2.2).
 
 A neuron's expertise for a relation is the AP of its output values (scores)
 against labels (positive = prompt of the relation, negative = prompt of another

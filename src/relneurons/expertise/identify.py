@@ -1,4 +1,4 @@
-"""`relneurons identify`: AP of every neuron for every relation, and the top-k lists (SPEC §3).
+"""`relneurons identify`: AP of every neuron for every relation, and the top-k lists (paper §2.2).
 
 Outputs, in the identification folder:
     examples.parquet         relation, act_row, positive: the exact E+_r / E-_r used

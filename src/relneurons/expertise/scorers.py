@@ -1,4 +1,4 @@
-"""Identification methods: named scores of how specific each neuron is to a relation's prompts (issue 12 §2).
+"""Identification methods: named scores of how specific each neuron is to a relation's prompts.
 
 An activation-based scorer is a function
 
@@ -10,7 +10,7 @@ other relations' prompts (E-_r); higher means more specific to the positives.
 one line there. Scorers that need the model itself (gradients) are listed in
 `MODEL_SCORERS` with their own signature (see `attribution.py`).
 
-    ap               average precision of the outputs (the paper, SPEC §3; the exact engine of identify)
+    ap               average precision of the outputs (the paper, §2.2; the exact engine of identify)
     mean_diff        standardised mean difference (Cohen's d with the pooled standard deviation)
     activation_rate  share of positives minus share of negatives whose output exceeds the neuron's
                      median over all the examples (positives and negatives together)

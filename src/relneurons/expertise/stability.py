@@ -1,4 +1,4 @@
-"""How stable is a relation's top-k? Resampled identification from the activation store (issue 12 §1).
+"""How stable is a relation's top-k? Resampled identification from the activation store.
 
 Resample b draws, for every relation, half of the triples (subject, object) of
 its validated P_det without replacement (seeded by seed, b and the relation)

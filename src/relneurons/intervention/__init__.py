@@ -1,4 +1,4 @@
-"""Interventions on neuron outputs (SPEC §4)."""
+"""Interventions on neuron outputs (paper §2.3)."""
 
 from .hooks import Condition, ConditionBatch, InterventionReport, conditions, deactivate
 

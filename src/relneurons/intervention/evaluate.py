@@ -1,6 +1,6 @@
 """Greedy generation for many (prompt, condition) pairs, condition-batched and cached on disk.
 
-Every experiment of SPEC §5 is a set of (prompt, condition) pairs whose
+Every experiment of the paper is a set of (prompt, condition) pairs whose
 generations are judged. Pairs are sorted by prompt length and run in mixed
 batches (each row carries its own condition, see `ConditionBatch`), and every
 finished generation goes into a Parquet cache, so experiments sharing pairs

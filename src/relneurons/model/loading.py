@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EmbeddedModel:
-    """A real model shipped inside a PyPI package (SPEC §6)."""
+    """A real model shipped inside a PyPI package (docs/guide.md, "Data and models")."""
 
     package: str  # import name of the package
     install: str  # the command that installs it
@@ -211,7 +211,7 @@ def load_model(
     dimensions of a non-contiguous 3-D input (the last-position slice that the
     LM head sees with `logits_to_keep=1`) and runs a batched matmul against the
     expanded (vocab x hidden) weight instead, 4x slower for Gemma 3's 262k-word
-    head (issue 14; guarded by tests/model/test_loading_fast_path.py).
+    head (guarded by tests/model/test_loading_fast_path.py).
 
     `device="auto"` spreads the model over the visible devices with
     `device_map="auto"` (accelerate), optionally capped per device by

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 DEFAULT_MODEL = "gemma3-270m"
 
-#: Neuron sets (SPEC §2, App. G) as the roles of the linear maps they contain (model/sites.py finds the roles).
+#: Neuron sets (paper §2.2, App. G) as the roles of the linear maps they contain (model/sites.py finds the roles).
 NEURON_SETS: dict[str, frozenset[str]] = {
     "ffn": frozenset({"gate", "up", "down"}),
     "self_attn": frozenset({"q", "k", "v", "o", "qkv"}),

@@ -1,6 +1,6 @@
 """Neuron sites: which linear maps of a model hold "neurons", found from its module graph.
 
-A neuron is one output unit of a linear map (SPEC §2). We never look at the
+A neuron is one output unit of a linear map (paper §2.2, Table 1). We never look at the
 model's name: the decoder layers are the `ModuleList` whose length is the
 config's layer count, and inside each layer a module is a site when its path
 relative to the layer matches a row of `ROLE_PATTERNS` and it is a linear map

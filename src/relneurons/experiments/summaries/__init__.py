@@ -1,4 +1,4 @@
-"""Typed summaries: the one place headline numbers are computed and stored (issue 11, section 5).
+"""Typed summaries: the one place headline numbers are computed and stored.
 
 Every experiment writes `summary.json` from one of these frozen dataclasses (last fields `experiment` and
 `version`; base.py holds the conventions: NaN written as null and read back as NaN, nested dataclasses rebuilt

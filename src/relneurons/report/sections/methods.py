@@ -1,4 +1,4 @@
-"""Identification methods compared (issue 12 §2): how specific each scorer's top-k is to its relation.
+"""Identification methods compared: how specific each scorer's top-k is to its relation.
 Headline numbers from `MethodsSummary`; the tables give the drops behind them."""
 
 from __future__ import annotations
