@@ -102,6 +102,27 @@ def _machine() -> dict:
     return info
 
 
+def source() -> dict | None:
+    """The git commit of the relneurons source that runs, when it runs from a git checkout (an editable install),
+    and whether that checkout had uncommitted changes; None for an installed wheel or without git."""
+    import subprocess
+
+    here = Path(__file__).resolve().parents[1]  # the relneurons package
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    return {"commit": commit, "dirty": bool(status)}
+
+
 class Run:
     """One run folder: stage markers, timings and the manifest."""
 
@@ -174,7 +195,7 @@ class Run:
         store_manifest = self.folder / "store" / "manifest.json"
         identity = io.read_json(store_manifest)["identity"] if store_manifest.is_file() else {}
         io.write_json(self.folder / "manifest.json", {
-            "config": self.config, "versions": versions(), "machine": _machine(),
+            "config": self.config, "versions": versions(), "source": source(), "machine": _machine(),
             "model": {"name": self.config["model"]["name"], "fingerprint": identity.get("model_fingerprint"),
                       "dtype": identity.get("model_dtype")},
             "data_sha256": identity.get("data_sha256"),

@@ -71,6 +71,9 @@ def settings(run: RunFolder) -> dict[str, Any]:
     versions = m.get("versions")
     if isinstance(versions, dict) and versions:
         pairs.append(("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))))
+    source = m.get("source")
+    if isinstance(source, dict) and source.get("commit"):
+        pairs.append(("source", f"commit {str(source['commit'])[:12]}" + (" with uncommitted changes" if source.get("dirty") else "")))
     machine = m.get("machine") or run.store.get("machine")
     if machine:
         if isinstance(machine, dict):  # run manifests record the machine as fields
