@@ -403,3 +403,55 @@ def test_disk_full_during_a_write_names_the_file(tmp_path, monkeypatch):
         rio.write_json(target, {"a": 1})
     assert str(target) in str(info.value)
     assert not target.exists() and not leftovers(tmp_path)
+
+
+# ------------------------------------------------------------------ found by trying the commands as a new user
+
+def _no_model_load(monkeypatch):
+    """Make any model load fail loudly: the cases below must be refused before one."""
+    from relneurons.model import loading
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the bad input was refused")
+
+    monkeypatch.setattr(loading, "load_model", refuse)
+
+
+@pytest.mark.parametrize("kind", ["cut", "junk"])
+def test_a_gguf_cut_short_or_not_a_gguf(capsys, tmp_path, monkeypatch, lre_dir, kind):
+    """An interrupted download: the first 4 KB of the embedded Gemma GGUF (or bytes that are no GGUF at all)."""
+    monkeypatch.setenv("RELNEURONS_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / f"{kind}.gguf"
+    if kind == "cut":
+        from relneurons.model.loading import embedded_gguf
+
+        with open(embedded_gguf("gemma3-270m"), "rb") as handle:
+            path.write_bytes(handle.read(4096))
+    else:
+        path.write_bytes(b"<html>404 Not Found</html>")
+    for command in (["neurons", "--model", path], ["calibrate", "--model", path, "--data", lre_dir, "--n", "1"]):
+        code, _, err = cli(capsys, *command)
+        assert code == 2, err
+        one_line_error(err, str(path), "truncated" if kind == "cut" else "not a GGUF file")
+    converted = tmp_path / "cache" / "models"
+    assert not converted.exists() or not any(p.is_dir() and not p.name.startswith(".") for p in converted.iterdir())
+
+
+def test_report_of_a_folder_that_is_not_a_run(capsys, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "todo.txt").write_text("not a run")
+    code, _, err = cli(capsys, "report", folder)
+    assert code == 2
+    one_line_error(err, str(folder), "is not a run folder")
+    assert sorted(p.name for p in folder.iterdir()) == ["todo.txt"]  # no report.html, no explorer
+
+
+def test_calibrate_checks_the_relation_file_before_loading_the_model(capsys, tmp_path, lre_dir, monkeypatch):
+    _no_model_load(monkeypatch)
+    path = tmp_path / "no_templates.json"
+    path.write_text(json.dumps({"samples": [{"subject": "a", "object": "b"}, {"subject": "c", "object": "d"}],
+                                "prompt_templates": [], "prompt_templates_zs": []}))
+    code, _, err = cli(capsys, "calibrate", "--relations", path, "--data", lre_dir)
+    assert code == 2
+    one_line_error(err, str(path), "no prompt templates")

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import shutil
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,7 @@ def resolve_source(name_or_path: str) -> ModelSource:
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ModelError(f"GGUF file {path} does not exist")
+        _check_gguf_magic(path)
         return ModelSource(name_or_path, str(path.parent), path)
     if path.exists():
         if not (path / "config.json").is_file():
@@ -116,6 +118,14 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _check_gguf_magic(path: Path) -> None:
+    """Refuse a file that does not start like a GGUF before anything parses it (instant: 4 bytes)."""
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"GGUF":
+        raise ModelError(f"{path} is not a GGUF file (it starts with {magic!r}, not b'GGUF'); give a .gguf model file")
+
+
 @functools.lru_cache(maxsize=8)
 def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     return file_sha256(path)
@@ -137,8 +147,13 @@ def _convert_gguf(gguf: Path) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("converting %s to a Hugging Face folder (once; about a minute or two)...", gguf.name)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    except (struct.error, ValueError, IndexError, KeyError, EOFError, OSError) as exc:
+        # a file cut short (an interrupted download) fails deep inside the gguf parser: say which file and why
+        raise ModelError(f"could not read the GGUF file {gguf} ({type(exc).__name__}: {str(exc)[:200]}): it is truncated "
+                         "or damaged (download it again) or holds an architecture transformers cannot convert") from None
     # transformers marks a GGUF-loaded model as quantized although its weights are
     # plain de-quantised float32, and then refuses save_pretrained; clearing the
     # quantizer gives a copy with identical logits.

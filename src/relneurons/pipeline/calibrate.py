@@ -102,13 +102,19 @@ def calibrate(model: str, data_dir=None, *, relations: Sequence[str] | None = No
     from ..model.tokenization import make_policy
 
     candidates = list(candidates or styles())
+    # every input is read and checked before the model loads (a bad relation file fails in a second, not after it)
+    prompt_sets = {(s.templates, s.suffix): calibration_prompts(data_dir, relations, n, seed, n_eval, template_set=s.templates,
+                                                               suffix=s.suffix) for s in candidates}
+    if not any(len(p) for p in prompt_sets.values()):
+        raise ConfigError("no relation has a template of any prompt style tried (prompt_templates or prompt_templates_zs): "
+                          "check the relation files' templates")
     lm, tokenizer = loaded or load_model(model, dtype, device)
     model_type = getattr(lm.config, "model_type", "")
     if tokenizer.bos_token_id is None:  # no BOS to add: "always" cannot be tried
         candidates = [s for s in candidates if s.bos != "always"]
     rows = []
     for style in candidates:
-        prompts = calibration_prompts(data_dir, relations, n, seed, n_eval, template_set=style.templates, suffix=style.suffix)
+        prompts = prompt_sets[style.templates, style.suffix]
         policy = make_policy(tokenizer, model_type, style.bos)
         generated = greedy_generate(lm, tokenizer, prompts["text"].tolist(), max_new_tokens, batch_size=batch_size, policy=policy)
         correct = np.array([is_correct(g, o, rule) for g, o in zip(generated, prompts["object"])], dtype=bool)

@@ -105,11 +105,18 @@ def render_report(run_dir: str | Path) -> str:
         settings=overview.settings(run), prompts=overview.prompts(run), tests=overview.tests(run)) + "\n"
 
 
+#: What a run folder holds; a folder with none of them gets no report (nothing is written into it).
+RUN_FOLDER_MARKS = ("manifest.json", "results", "store", "identify")
+
+
 def build_report(run_dir: str | Path) -> Path:
     """Write `run_dir/report.html` (atomically, with the neuron explorer beside it) and return its path."""
     root = Path(run_dir)
     if not root.is_dir():
         raise DataError(f"run folder {root} does not exist")
+    if not any((root / name).exists() for name in RUN_FOLDER_MARKS):
+        raise DataError(f"{root} is not a run folder (it has none of {', '.join(RUN_FOLDER_MARKS)}); give the folder "
+                        "that relneurons run wrote")
     from .explorer import write_explorer
 
     try:  # a page beside the report; a store or AP table it cannot read must not cost the report itself
