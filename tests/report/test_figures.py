@@ -42,6 +42,15 @@ def test_layer_distribution_plot(tmp_path):
     assert "star_constellation" in svg
 
 
+def test_layer_axis_ticks_are_whole_layers():
+    # 6 layers: matplotlib's default locator puts ticks at 0, 0.5, 1, ... (layer 2.5 does not exist)
+    df = pd.DataFrame([("a", layer, layer) for layer in range(6)], columns=["relation", "layer", "count"])
+    fig = plot_layer_distribution(df)
+    fig.canvas.draw()
+    ticks = fig.axes[0].get_xticks()
+    assert len(ticks) >= 3 and all(float(t).is_integer() for t in ticks)
+
+
 def test_heatmap_with_undefined_cell(tmp_path):
     m = pd.DataFrame([[0.9, np.nan, 0.1], [-0.2, 0.5, 0.0], [0.3, 0.3, 1.0]],
                      index=pd.Index(RELS, name="evaluated"), columns=pd.Index(RELS, name="deactivated"))

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -121,6 +122,7 @@ def plot_layer_distribution(df: pd.DataFrame, stem: str | os.PathLike[str] | Non
         part = part.sort_values("layer")
         ax.plot(part["layer"], part["count"], marker="o", markersize=3, linewidth=1.2, label=str(relation))
     ax.set_xlabel("layer")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # layers are whole numbers
     ax.set_ylabel("neurons in top-k")
     ax.grid(alpha=0.3)
     if title:
