@@ -203,7 +203,7 @@ def test_multilingual_per_language_and_the_transfer(page):
     assert "German (de, 20 prompts, 2 relations): mean accuracy 0.10 original → 0.05" in text
     assert "English (the store's prompts) (en, 20 prompts, 2 relations): mean accuracy 0.45 original → 0.35" in text
     assert ("(mean relative drop 25%), 0.40 with k random neurons off; accuracy drops for 1 of 2 relations (1 with McNemar p < 0.05), "
-            "below random-k for 2 (1 with p < 0.05)") in text
+            "below random-k for 2 (no test with 3 random sets)") in text
     assert "0.05 with the relation's top-k off (mean relative drop 50%), 0.10 with k random neurons off" in text
     # the cells: 0.4 -> 0.2 is -50%, p 0.030; an undefined drop is n/a; the odd relation name is escaped
     assert ("company_hq 0.40 → 0.20 (random 0.35) −50%, p 0.030 vs original, 0.010 vs random "
@@ -254,7 +254,7 @@ def test_concepts_overlap_and_ablation(page):
     assert "The largest relation–concept overlap is 40 of k = 307 neurons (company_hq and company)" in text
     assert "two random k-sets would share 1.11 on average" in text
     assert f"Largest overlaps: company_hq × company 40; {ODD} × landmark 12; company_hq × landmark 3." in text
-    assert "below random-k for 1 of 2 concepts (p < 0.05 for 1)" in text
+    assert "below random-k for 1 of 2 concepts (a description: no test with 3 random sets, 20 are needed)" in text
     assert "company 40 0.50 0.45 0.20 0.004 0.001" in text and "landmark 40 0.30 0.30 0.35 0.900 0.500" in text
     assert "&lt;rare&gt;</b> (2 subjects" in html and "<rare>" not in html and ODD not in html
 

@@ -210,7 +210,8 @@ def concepts(study: Study, folder: Path, *, concepts: str | list[str], max_subje
                            ablation_prompts_of_identification_subjects=int(held[c]["subject"].isin(subjects[c]).sum()) if c in held else 0)
             for c in chosen}
     write_summary(folder, ConceptsSummary(
-        k=k, k_text=study.k_text(), rule=study.rule, seeds=study.config.seeds, concepts_file=spec.source,
+        k=k, k_text=study.k_text(), rule=study.rule,
+        seeds=min(random_sets, study.config.seeds) if random_sets else study.config.seeds, concepts_file=spec.source,
         templates=len(spec.templates), negative_ratio=ratio, concepts=info, skipped=dict(skipped), pool_prompts=len(pool),
         ablation_source="LRE facts of every relation of the concept (store's templates and suffix), seeded sample",
         overlap_expected_by_chance=k * k / nset.size, overlap_max=int(matrix.to_numpy().max()), largest_overlaps=largest_overlaps(matrix),
