@@ -12,7 +12,7 @@ For every scenario x number of sets it prints the share of null studies with p <
 and the power of `relation_vs_random` against a large effect (random sets at 0.45, the relation's set at 0.10).
 A rate passes when it is <= 0.05 + 2 Monte Carlo standard errors. Not a timing benchmark; seeded.
 
-    python benchmarks/relation_vs_random_calibration.py [--studies 5000]   # ~6 min on 2 cores
+    python benchmarks/relation_vs_random_calibration.py [--studies 5000]   # a few minutes on 2 cores
 """
 
 from __future__ import annotations
