@@ -18,6 +18,26 @@ def _observe(model, paths, store):
     return handles
 
 
+def _observed_run(model, paths, intervention, run):
+    """Run `run(handle)` inside `intervention` (a context manager installing the code under test) with plain hooks
+    registered before it (they see the unedited outputs) and inside it (they see the edited ones).
+    Returns (raw, edited, handle)."""
+    raw, edited = {}, {}
+    before = _observe(model, paths, raw)
+    try:
+        with intervention as handle:
+            after = _observe(model, paths, edited)
+            try:
+                run(handle)
+            finally:
+                for h in after:
+                    h.remove()
+    finally:
+        for h in before:
+            h.remove()
+    return raw, edited, handle
+
+
 def _chosen(model, seed=0, per_set=7):
     nset = neuron_set(model, "all")
     rng = np.random.default_rng(seed)
@@ -31,19 +51,8 @@ def test_chosen_units_read_zero_everywhere_and_others_untouched(arch, use_cache)
     ids, nset = _chosen(model)
     paths = [s.path for s in nset.sites]
     batch = pad_left(random_prompts(3, seed=1), 0)
-    raw, edited = {}, {}
-    before = _observe(model, paths, raw)  # registered first: sees the unedited output
-    try:
-        with deactivate(model, ids) as report:
-            after = _observe(model, paths, edited)  # registered after: sees the edited output
-            try:
-                generate_batch(model, batch, max_new_tokens=3, use_cache=use_cache)
-            finally:
-                for h in after:
-                    h.remove()
-    finally:
-        for h in before:
-            h.remove()
+    raw, edited, report = _observed_run(model, paths, deactivate(model, ids),
+                                        lambda _: generate_batch(model, batch, max_new_tokens=3, use_cache=use_cache))
     assert report.n_units == len(ids)
     pos, unit = nset.locate(ids)
     for p, site in enumerate(nset.sites):
@@ -124,20 +133,13 @@ def test_keep_bos_leaves_each_rows_bos_position_unedited():
     width = max(map(len, prompts))
     bos = [width - len(p) for p in prompts]
     paths = [s.path for s in nset.sites]
-    raw, edited = {}, {}
-    before = _observe(model, paths, raw)
-    try:
-        with conditions(model, [Condition("up", ids, 7.0, keep_bos=True), Condition("all", ids, 7.0)]) as chosen:
-            chosen.select([0, 0, 1], bos)  # rows 0 and 1 keep their BOS, row 2 (another condition) does not
-            after = _observe(model, paths, edited)
-            try:
-                generate_batch(model, batch, max_new_tokens=2)
-            finally:
-                for h in after:
-                    h.remove()
-    finally:
-        for h in before:
-            h.remove()
+
+    def run(chosen):
+        chosen.select([0, 0, 1], bos)  # rows 0 and 1 keep their BOS, row 2 (another condition) does not
+        generate_batch(model, batch, max_new_tokens=2)
+
+    raw, edited, _ = _observed_run(model, paths, conditions(model, [Condition("up", ids, 7.0, keep_bos=True),
+                                                                    Condition("all", ids, 7.0)]), run)
     pos, unit = nset.locate(ids)
     for p, site in enumerate(nset.sites):
         units = unit[pos == p]
