@@ -415,3 +415,15 @@ def test_relation_vs_random_interval_widens_with_the_spread_of_the_sets():
     wide = relation_vs_random(relation, spread, n_boot=2000, seed=1)
     assert spread_acc.max() - spread_acc.min() > 0.3
     assert (wide.diff_high - wide.diff_low) > 1.3 * (narrow.diff_high - narrow.diff_low)
+
+
+def test_random_sets_for_holm_is_the_fewest_that_lets_a_relation_below_every_set_survive():
+    from relneurons.experiments.multiplicity import adjust
+    from relneurons.experiments.stats import random_sets_for_holm
+
+    for n_tests in (1, 2, 6, 12, 15):
+        n = random_sets_for_holm(n_tests)
+        holm = lambda sets: adjust([1 / (sets + 1)] * n_tests, "holm")  # every relation below every set
+        assert (holm(n) < 0.05).all()
+        assert n == 20 or not (holm(n - 1) < 0.05).all()  # one set fewer would not do (20: the rank test's floor)
+    assert (random_sets_for_holm(6), random_sets_for_holm(12)) == (120, 240)
