@@ -21,6 +21,8 @@ def test_every_format_writes_a_missing_value_as_na(missing):
 def test_numbers_as_a_reader_sees_them():
     assert fmt.f2(0.125) == "0.12" and fmt.f2(1) == "1.00"  # round half to even, as Python's format
     assert fmt.fp(0.0004) == "< 0.001" and fmt.fp(0.001) == "0.001" and fmt.fp(1.0) == "1.000"
+    assert fmt.fp(0.0496) == "0.0496" and fmt.fp(0.0504) == "0.0504" and fmt.fp(0.05) == "0.050"  # no rounding across 0.05
+    assert fmt.fp(0.0494) == "0.049" and fmt.fp(0.0506) == "0.051"
     assert fmt.pct(0.375) == "37.5%" and fmt.pct(0.375, 0) == "38%"
     assert fmt.pct(-0.001, 0) == "0%" and fmt.pct(-0.0004) == "0.0%" and fmt.pct(-0.006, 0) == "-1%"
     assert fmt.count(85248) == "85,248" and fmt.count(3.0) == "3"

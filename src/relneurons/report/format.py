@@ -33,11 +33,16 @@ def f2(value: Any) -> str:
 
 
 def fp(value: Any) -> str:
-    """p-value, 3 decimals ("< 0.001" below that)."""
+    """p-value, 3 decimals ("< 0.001" below that; 4 where 3 would round across 0.05)."""
     if missing(value):
         return NA
     value = float(value)
-    return "< 0.001" if 0 <= value < 0.001 else f"{value:.3f}"
+    if 0 <= value < 0.001:
+        return "< 0.001"
+    text = f"{value:.3f}"
+    if text == "0.050" and value != 0.05:  # 0.0496 must not read as 0.050: which side of 0.05 it lies on matters
+        text = f"{value:.4f}"
+    return text
 
 
 def pct(value: Any, digits: int = 1) -> str:
