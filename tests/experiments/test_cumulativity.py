@@ -215,7 +215,7 @@ def test_the_sweep_at_the_study_k_reuses_the_generations_of_intra_and_inter(answ
     def spying(model, conds):
         with real(model, conds) as batch:
             select = batch.select
-            batch.select = lambda rows: (batches.append([conds[i].name for i in rows]), select(rows))[1]
+            batch.select = lambda rows, bos=None: (batches.append([conds[i].name for i in rows]), select(rows, bos))[1]
             yield batch
 
     monkeypatch.setattr(evaluate, "conditions", spying)

@@ -223,6 +223,10 @@ def test_a_failing_section_falls_back_to_the_raw_files(small_run, monkeypatch):
 
 
 def test_empty_and_absent_run_folders(tmp_path):
+    with pytest.raises(DataError, match="is not a run folder"):  # nothing of a run: refused, nothing written
+        build_report(tmp_path)
+    assert not any(tmp_path.iterdir())
+    (tmp_path / "results").mkdir()  # a run folder with no results yet: a report that says so
     page = build_report(tmp_path).read_text(encoding="utf-8")
     assert "manifest.json not found." in page and "No experiment results found" in page
     assert not _parse(page).errors
