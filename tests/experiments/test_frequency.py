@@ -234,7 +234,7 @@ def test_bad_counts_fail_before_any_generation(study, tmp_path):
 
 def test_the_figure_draws_undefined_differences_and_names_missing_columns(tmp_path):
     from relneurons.errors import InputError
-    from relneurons.report.figures import plot_frequency
+    from relneurons.plots.figures import plot_frequency
 
     table = pd.DataFrame({"relation": ["a", "b"], "n_resilient": [0, 3], "n_sensitive": [2, 1], "mean_resilient": [np.nan, 4.0],
                           "mean_sensitive": [1.0, 0.0], "relative_difference": [np.nan, np.nan]})

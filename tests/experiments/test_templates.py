@@ -12,7 +12,7 @@ from relneurons.errors import DataError, InputError
 from relneurons.experiments.registry import EXPERIMENTS
 from relneurons.experiments.summaries import read_summary
 from relneurons.experiments.templates import TemplatesSummary, eval2_prompts
-from relneurons.report import figures
+from relneurons.plots import figures
 import tiny_models
 from tiny_study import tiny_study
 

@@ -13,7 +13,7 @@ import pytest
 from relneurons.experiments.summaries import (CumulativityRange, CumulativitySummary, ErrorShare, ErrorsSummary, LayerPeak,
                                                  LayersSummary, OverlapSummary, RelationTest, inter_summary, intra_summary,
                                                  relation_tests_table, sweep_summary, write_summary)
-from relneurons.report import figures
+from relneurons.plots import figures
 
 #: One relation name needs escaping (it would otherwise become markup).
 ODD = "star<b>bold</b>&co"

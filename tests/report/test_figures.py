@@ -1,4 +1,4 @@
-"""Each figure is returned as a Figure and, given a stem, writes a decodable PNG and an SVG (report/figures.py);
+"""Each figure is returned as a Figure and, given a stem, writes a decodable PNG and an SVG (plots/figures.py);
 no pixel comparisons. Importing the module leaves matplotlib's backend alone."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from relneurons.errors import InputError
-from relneurons.report import plot_cumulativity, plot_heatmap, plot_intra, plot_k_sweep, plot_layer_distribution
-from relneurons.report import figures
-from relneurons.report.figures import save_figure
+from relneurons.plots.figures import plot_cumulativity, plot_heatmap, plot_intra, plot_k_sweep, plot_layer_distribution
+from relneurons.plots import figures
+from relneurons.plots.figures import save_figure
 
 RELS = ["company_hq", "landmark_country", "star_constellation"]
 
@@ -123,7 +123,7 @@ def test_import_and_plotting_keep_the_users_backend():
         import matplotlib
         matplotlib.use("svg")  # stands for a user's choice, e.g. Jupyter's inline backend
         import pandas as pd
-        import relneurons.report.figures as figures
+        import relneurons.plots.figures as figures
         assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
         with tempfile.TemporaryDirectory() as folder:
             fig = figures.plot_cumulativity(pd.DataFrame({"a": [1], "b": [2], "macro": [0.5], "micro": [0.5]}), folder + "/f")

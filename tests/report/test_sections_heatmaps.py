@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from relneurons.experiments.summaries import InterSummary, OverlapSummary, OwnVsOther, inter_summary, write_summary
-from relneurons.report import figures
+from relneurons.plots import figures
 from relneurons.report.html import render_report
 
 from .test_html import _parse, _text

@@ -19,7 +19,7 @@ from relneurons.experiments.methods import MethodScore, MethodsSummary
 from relneurons.experiments.summaries import MethodComparison
 from relneurons.experiments.stability import RelationStability, StabilitySummary
 from relneurons.experiments.summaries import read_summary, write_summary
-from relneurons.report.figures_amplify import plot_amplify
+from relneurons.plots.amplify import plot_amplify
 from relneurons.report.html import render_report
 from relneurons.report.reader import RunFolder, Section
 

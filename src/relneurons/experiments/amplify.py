@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..report.figures_amplify import plot_amplify
+from ..plots.amplify import plot_amplify
 from .amplify_levels import parse_levels
 from .output import experiment as _experiment
 from .output import write_table as _write

@@ -46,7 +46,7 @@ from ..errors import ConfigError, DataError
 from ..expertise.average_precision import average_precision_subsets
 from ..expertise.identify import rank_descending
 from ..model.tokenization import token_ids
-from ..report import figures
+from ..plots import figures
 from .core import intra_tables
 from .output import experiment as _experiment
 from .output import write_table as _write

@@ -30,7 +30,7 @@ from scipy import stats as _scipy_stats
 
 from ..data.fact_counts import COUNT_COLUMNS, read_counts, write_counts
 from ..errors import ConfigError, DataError, InputError
-from ..report import figures
+from ..plots import figures
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .study import Study

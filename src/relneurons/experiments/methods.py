@@ -40,7 +40,8 @@ from ..errors import ConfigError, InputError
 from ..expertise.identify import rank_descending
 from ..expertise.scorers import SCORERS, check_scorers, top_columns
 from ..expertise.stability import jaccard
-from ..report import figures, figures_methods
+from ..plots import figures
+from ..plots import methods as figures_methods
 from .core import _pairs, inter_table
 from .output import experiment as _experiment
 from .output import write_table as _write

@@ -33,7 +33,7 @@ from ..data.languages import (
     translate,
 )
 from ..errors import ConfigError, DataError
-from ..report import figures
+from ..plots import figures
 from .core import _kind, intra_tables
 from .output import experiment as _experiment
 from .output import write_table as _write

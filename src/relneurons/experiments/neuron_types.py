@@ -38,7 +38,7 @@ from ..expertise.average_precision import average_precision_subsets
 from ..expertise.identify import rank_descending, resolve_k
 from ..model.sites import NEURON_SETS, NeuronSet, neuron_set
 from ..model.tokenization import token_ids
-from ..report import figures
+from ..plots import figures
 from .core import _pairs, inter_figure, inter_table
 from .output import experiment as _experiment
 from .output import write_table as _write

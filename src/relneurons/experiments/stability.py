@@ -38,7 +38,7 @@ from ..expertise.stability import (
     stable_core,
     template_subsets,
 )
-from ..report import figures_methods
+from ..plots import methods as figures_methods
 from .core import _pairs
 from .methods import eval_sample
 from .output import experiment as _experiment

@@ -37,7 +37,7 @@ from ..data.templates import (
     paper_eva2,
 )
 from ..errors import DataError
-from ..report import figures
+from ..plots import figures
 from .core import _kind, _pairs, intra_tables
 from .output import experiment as _experiment
 from .output import write_table as _write

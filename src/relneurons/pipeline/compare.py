@@ -13,7 +13,7 @@ import pandas as pd
 
 from .. import io
 from ..experiments.summaries import InterSummary, IntraSummary, read_summary
-from ..report.figures import plot_compare
+from ..plots.figures import plot_compare
 
 #: Per relation, from the intra summary's P_eva tests.
 INTRA_COLUMNS = ("acc_original", "acc_random", "acc_relation", "percentile", "p_relation_vs_random", "n_random_sets")

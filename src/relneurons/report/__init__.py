@@ -1,16 +1,8 @@
-"""Figures (PNG + SVG, headless) for the experiments' tidy tables, and the self-contained HTML run report."""
+"""The self-contained HTML run report and the neuron explorer; the figures they embed are drawn by
+`relneurons.plots`. Names are imported on first use (relneurons._lazy)."""
 
-from .figures import (
-    INTRA_CONDITIONS,
-    plot_cumulativity,
-    plot_heatmap,
-    plot_intra,
-    plot_k_sweep,
-    plot_layer_distribution,
-)
-from .html import build_report, render_report
+from relneurons._lazy import lazy_package
 
-__all__ = [
-    "INTRA_CONDITIONS", "plot_cumulativity", "plot_heatmap", "plot_intra", "plot_k_sweep",
-    "plot_layer_distribution", "build_report", "render_report",
-]
+__all__ = lazy_package(__name__, {
+    "html": ("build_report", "render_report"),
+})

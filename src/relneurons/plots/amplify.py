@@ -2,7 +2,7 @@
 
 Built on `matplotlib.figure.Figure` directly (no pyplot, so no global figure
 registry to leak into or close); written as PNG + SVG atomically like
-report/figures.py.
+plots/figures.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from relneurons.errors import InputError
-from relneurons.report.figures import save_figure
+from .figures import save_figure
 
 __all__ = ["plot_amplify"]
 
