@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..plots import figures
+from .common import condition_kind, prompt_pairs
 from .cumulativity import cumulativity_from_long, summarise_cumulativity
 from .error_analysis import error_table, error_table_wide
 from .output import experiment as _experiment
@@ -70,16 +71,6 @@ def overlap(study: Study, folder: Path) -> pd.DataFrame:
 
 # --------------------------------------------------------------------- Fig. 3
 
-def _pairs(prompts: pd.DataFrame, conditions: list[str], split_name: str) -> pd.DataFrame:
-    return pd.concat([prompts.assign(condition=c, split=split_name, prompt_id=np.arange(len(prompts))) for c in conditions],
-                     ignore_index=True)
-
-
-def _kind(condition: str) -> str:
-    """original / relation / random, from a condition name (see Study)."""
-    return {"rel": "relation"}.get(condition.split(":")[0], condition.split(":")[0])
-
-
 @_experiment("intra")
 def intra(study: Study, folder: Path, *, det_random_sets: int) -> pd.DataFrame:
     """Fig. 3: accuracy on P_eva and validated P_det with nothing, k random, or the relation's top-k off.
@@ -91,9 +82,9 @@ def intra(study: Study, folder: Path, *, det_random_sets: int) -> pd.DataFrame:
         for relation, group in prompts.groupby("relation", sort=False):
             group = group.reset_index(drop=True)
             conds = ["original", study.rel(relation, 0, k)] + [study.rnd(s, k) for s in (seeds if split_name == "P_eva" else det_seeds)]
-            judged.append(_pairs(group, conds, split_name))
+            judged.append(prompt_pairs(group, conds, split_name))
     judged = study.judge(pd.concat(judged, ignore_index=True), desc="intra")
-    judged["kind"] = judged["condition"].map(_kind)
+    judged["kind"] = judged["condition"].map(condition_kind)
     _write(folder, "generations", judged)
     table, tests, per_seed = intra_tables(study, judged)
     _write(folder, "random_seeds", per_seed)
@@ -164,7 +155,7 @@ def inter(study: Study, folder: Path) -> pd.DataFrame:
     deactivations = {r: study.rel(r, 0, k) for r in relations}
     tables, tests = {}, []
     for split_name, prompts in (("P_eva", study.eval_prompts), ("P_det", study.det_prompts)):
-        pairs = [_pairs(g.reset_index(drop=True), conds, split_name) for _, g in prompts.groupby("relation", sort=False)]
+        pairs = [prompt_pairs(g.reset_index(drop=True), conds, split_name) for _, g in prompts.groupby("relation", sort=False)]
         if not pairs:
             continue
         judged = study.judge(pd.concat(pairs, ignore_index=True), desc=f"inter ({split_name})")
@@ -239,7 +230,7 @@ def sweep(study: Study, folder: Path, *, ks: tuple[int, ...]) -> pd.DataFrame:
     ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
     relations, prompts = study.relations, study.eval_prompts
     conds = ["original"] + [study.rel(r, 0, k) for r in relations for k in ks]
-    judged = study.judge(pd.concat([_pairs(g.reset_index(drop=True), conds, "P_eva") for _, g in prompts.groupby("relation", sort=False)],
+    judged = study.judge(pd.concat([prompt_pairs(g.reset_index(drop=True), conds, "P_eva") for _, g in prompts.groupby("relation", sort=False)],
                                    ignore_index=True), desc="k sweep")
     _write(folder, "generations", judged)
     acc = study.accuracy_rows(judged, ["relation", "condition"]).rename(columns={"relation": "evaluated"})
@@ -269,7 +260,7 @@ def cumulativity(study: Study, folder: Path, *, ks: tuple[int, ...], only_flippe
     (the full computation, same tables: tested)."""
     ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
     groups = [(relation, group.reset_index(drop=True)) for relation, group in study.eval_prompts.groupby("relation", sort=False)]
-    top = study.judge(pd.concat([_pairs(group, [study.rel(relation, 0, k) for k in ks], "P_eva") for relation, group in groups],
+    top = study.judge(pd.concat([prompt_pairs(group, [study.rel(relation, 0, k) for k in ks], "P_eva") for relation, group in groups],
                                 ignore_index=True), desc="cumulativity")
     ranges = []
     for relation, group in groups:
@@ -277,7 +268,7 @@ def cumulativity(study: Study, folder: Path, *, ks: tuple[int, ...], only_flippe
         correct = {k: mine[mine["condition"] == study.rel(relation, 0, k)].sort_values("prompt_id")["correct"].to_numpy() for k in ks}
         for a, b in zip(ks, ks[1:]):
             needed = correct[a] & ~correct[b] if only_flipped else np.ones(len(group), dtype=bool)
-            ranges.append(_pairs(group, [study.rel(relation, a, b)], "P_eva")[needed])
+            ranges.append(prompt_pairs(group, [study.rel(relation, a, b)], "P_eva")[needed])
     ranges = pd.concat(ranges, ignore_index=True) if ranges else top.iloc[:0]
     judged = pd.concat([top, study.judge(ranges, desc="cumulativity (ranges)")], ignore_index=True) if len(ranges) else top
     bounds = judged["condition"].str.split(":").str[2].str.split("-")
@@ -298,7 +289,7 @@ def errors(study: Study, folder: Path, *, new_tokens: int) -> pd.DataFrame:
     """App. J / Table 3: what the model says instead, for P_eva prompts broken by the relation's top-k."""
     k = study.k
     prompts = study.eval_prompts
-    base = study.judge(pd.concat([_pairs(g.reset_index(drop=True), ["original", study.rel(r, 0, k)], "P_eva")
+    base = study.judge(pd.concat([prompt_pairs(g.reset_index(drop=True), ["original", study.rel(r, 0, k)], "P_eva")
                                   for r, g in prompts.groupby("relation", sort=False)], ignore_index=True), desc="errors")
     original = base[base["condition"] == "original"].set_index(["relation", "prompt_id"])
     deactivated = base[base["condition"] != "original"].set_index(["relation", "prompt_id"])["correct"]

@@ -42,7 +42,8 @@ from ..expertise.scorers import SCORERS, check_scorers, top_columns
 from ..expertise.stability import jaccard
 from ..plots import figures
 from ..plots import methods as figures_methods
-from .core import _pairs, inter_table
+from .common import prompt_pairs
+from .core import inter_table
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import bool_vector, triple_clusters
@@ -253,7 +254,7 @@ def methods(study: Study, folder: Path, *, scorers: list[str], max_eval: int) ->
     parts = []
     for relation, group in study.eval_prompts.groupby("relation", sort=False):
         group = eval_sample(group, max_eval, cfg.seed)
-        parts.append(_pairs(group.reset_index(drop=True), conds, "P_eva"))
+        parts.append(prompt_pairs(group.reset_index(drop=True), conds, "P_eva"))
     judged = study.judge(pd.concat(parts, ignore_index=True), desc="methods")
     _write(folder, "generations", judged)
 

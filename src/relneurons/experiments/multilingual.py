@@ -34,7 +34,8 @@ from ..data.languages import (
 )
 from ..errors import ConfigError, DataError
 from ..plots import figures
-from .core import _kind, intra_tables
+from .common import condition_kind
+from .core import intra_tables
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import bootstrap_drop_ci, mcnemar_exact, relative_drop, triple_clusters
@@ -122,7 +123,7 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
     # judged against every accepted alias; the table keeps the English object and the aliases joined
     judged = study.judge(pairs.assign(object=pairs["aliases"]), desc="multilingual").assign(object=pairs["object"])
     judged["aliases"] = judged["aliases"].map(" | ".join)
-    judged["kind"] = judged["condition"].map(_kind)
+    judged["kind"] = judged["condition"].map(condition_kind)
     _write(folder, "generations", judged)
 
     # the figure's bars and lines (original, relation-k); random-k (its dashed lines) is in the tests, per random set in random_seeds

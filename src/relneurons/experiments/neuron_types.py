@@ -39,7 +39,8 @@ from ..expertise.identify import rank_descending, resolve_k
 from ..model.sites import NEURON_SETS, NeuronSet, neuron_set
 from ..model.tokenization import token_ids
 from ..plots import figures
-from .core import _pairs, inter_figure, inter_table
+from .common import prompt_pairs
+from .core import inter_figure, inter_table
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .study import Study
@@ -227,7 +228,7 @@ def types(study: Study, folder: Path, *, sets: list[str], k: float) -> pd.DataFr
     conditions = {name: {r: study.ids_condition(f"types-{name}-{r}", g["global_index"].to_numpy())
                          for r, g in topk[topk["set"] == name].groupby("relation", sort=False)} for name in sets}
     conds = ["original"] + [c for per_set in conditions.values() for c in per_set.values()]
-    judged = study.judge(pd.concat([_pairs(g.reset_index(drop=True), conds, "P_eva") for _, g in study.eval_prompts.groupby("relation", sort=False)],
+    judged = study.judge(pd.concat([prompt_pairs(g.reset_index(drop=True), conds, "P_eva") for _, g in study.eval_prompts.groupby("relation", sort=False)],
                                    ignore_index=True), desc="types")
     tables, per_set = [], {}
     for name in sets:

@@ -39,7 +39,7 @@ from ..expertise.stability import (
     template_subsets,
 )
 from ..plots import methods as figures_methods
-from .core import _pairs
+from .common import prompt_pairs
 from .methods import eval_sample
 from .output import experiment as _experiment
 from .output import write_table as _write
@@ -167,7 +167,7 @@ def _intra(study: Study, folder: Path, cores: dict[str, np.ndarray], max_eval: i
             kinds[study.ids_condition(f"core-{relation}", cores[relation])] = "core"
             kinds.update({c: kind for kind, c in _controls(study, relation, cores[relation]).items() if c not in kinds})
         kinds.update({study.rnd(s, k): "random" for s in seeds if study.rnd(s, k) not in kinds})
-        parts.append(_pairs(group, list(kinds), "P_eva").assign(kind=lambda d, kinds=kinds: d["condition"].map(kinds)))
+        parts.append(prompt_pairs(group, list(kinds), "P_eva").assign(kind=lambda d, kinds=kinds: d["condition"].map(kinds)))
     judged = study.judge(pd.concat(parts, ignore_index=True), desc="stability")
     _write(folder, "generations", judged)
     intra = study.accuracy_rows(judged, ["relation", "kind"])

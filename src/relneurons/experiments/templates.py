@@ -38,7 +38,8 @@ from ..data.templates import (
 )
 from ..errors import DataError
 from ..plots import figures
-from .core import _kind, _pairs, intra_tables
+from .common import condition_kind, prompt_pairs
+from .core import intra_tables
 from .output import experiment as _experiment
 from .output import write_table as _write
 from .stats import relative_drop
@@ -119,9 +120,9 @@ def templates(study: Study, folder: Path, *, extra: str, random_sets: int) -> pd
     for split_name, prompts in splits.items():
         for relation, group in prompts.groupby("relation", sort=False):
             conds = ["original", study.rel(relation, 0, k)] + [study.rnd(s, k) for s in seeds]
-            pairs.append(_pairs(group.reset_index(drop=True), conds, split_name))
+            pairs.append(prompt_pairs(group.reset_index(drop=True), conds, split_name))
     judged = study.judge(pd.concat(pairs, ignore_index=True), desc="templates")
-    judged["kind"] = judged["condition"].map(_kind)
+    judged["kind"] = judged["condition"].map(condition_kind)
     _write(folder, "generations", judged)
 
     table, tests, per_seed = intra_tables(study, judged, seeds=len(seeds))

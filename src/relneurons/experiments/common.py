@@ -1,0 +1,19 @@
+"""Helpers every experiment shares: building (prompt, condition) pairs and naming a condition's kind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["condition_kind", "prompt_pairs"]
+
+
+def prompt_pairs(prompts: pd.DataFrame, conditions: list[str], split_name: str) -> pd.DataFrame:
+    """Every prompt under every condition: the rows `Study.judge` takes (prompt_id = the prompt's position)."""
+    return pd.concat([prompts.assign(condition=c, split=split_name, prompt_id=np.arange(len(prompts))) for c in conditions],
+                     ignore_index=True)
+
+
+def condition_kind(condition: str) -> str:
+    """original / relation / random / ..., from a condition name (see Study): its prefix, "rel" read as relation."""
+    return {"rel": "relation"}.get(condition.split(":")[0], condition.split(":")[0])
