@@ -84,3 +84,16 @@ def test_run_tests_families_and_run_wide_bh():
     defined = out["p"].dropna()
     assert out.loc[defined.index, "p_bh"].tolist() == pytest.approx(_bh_reference(defined.tolist()))
     assert set(out.loc[out.test == "specificity", "label"]) == {"all relations"}
+
+
+def test_adjust_within_adjusts_each_family_on_its_own():
+    from relneurons.experiments.multiplicity import adjust_within
+
+    p = [0.01, 0.04, 0.03, np.nan, 0.2, 0.001]
+    families = ["eva", "det", "eva", "eva", "det", "eva"]
+    got = adjust_within(p, families, "holm")
+    eva = _holm_reference([0.01, 0.03, 0.001])  # the NaN is not counted in its family
+    det = _holm_reference([0.04, 0.2])
+    assert got[[0, 2, 5]] == pytest.approx(eva) and got[[1, 4]] == pytest.approx(det) and np.isnan(got[3])
+    with pytest.raises(InputError, match="one family label per p-value"):
+        adjust_within([0.1, 0.2], ["a"], "holm")

@@ -18,7 +18,8 @@ from .cumulativity import cumulativity_from_long, summarise_cumulativity
 from .error_analysis import error_table, error_table_wide
 from .output import experiment as _experiment
 from .output import write_table as _write
-from .stats import (accuracy_ci, adjust, bootstrap_drop_ci, mcnemar_exact, relation_vs_random, relative_drop, specificity_test,
+from .multiplicity import adjust_within
+from .stats import (accuracy_ci, bootstrap_drop_ci, mcnemar_exact, relation_vs_random, relative_drop, specificity_test,
                     triple_clusters)
 from .study import Study
 from .summaries import (
@@ -136,12 +137,8 @@ def intra_tables(study: Study, judged: pd.DataFrame, own: dict[str, str] | None 
 
 def holm_by_split(tests: pd.DataFrame) -> pd.DataFrame:
     """A tests table with its Holm columns: one family per split (one experiment on one split)."""
-    tests = tests.copy()
-    for column in ("p_relation_vs_random", "p_relation_vs_original"):
-        tests[f"{column}_holm"] = np.nan
-        for _, index in tests.groupby("split", sort=False).groups.items():
-            tests.loc[index, f"{column}_holm"] = adjust(tests.loc[index, column].to_numpy(dtype=float), "holm")
-    return tests
+    return tests.assign(**{f"{column}_holm": adjust_within(tests[column], tests["split"], "holm")
+                           for column in ("p_relation_vs_random", "p_relation_vs_original")})
 
 
 # --------------------------------------------------------------------- Fig. 4

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["ADJUSTMENTS", "adjust", "run_tests"]
+__all__ = ["ADJUSTMENTS", "adjust", "adjust_within", "run_tests"]
 
 #: The methods `adjust` knows, with what each controls.
 ADJUSTMENTS = {"holm": "family-wise error rate (Holm 1979)", "bh": "false discovery rate (Benjamini & Hochberg 1995)"}
@@ -52,6 +52,19 @@ def adjust(p, method: str) -> np.ndarray:
     return out
 
 
+def adjust_within(p, groups, method: str) -> np.ndarray:
+    """`adjust` applied separately within each family: `groups` gives one label per p-value (same length)."""
+    values = np.asarray(p, dtype=np.float64)
+    labels = np.asarray(groups)
+    if labels.shape != values.shape:
+        raise InputError(f"groups must give one family label per p-value ({values.shape}), got shape {labels.shape}")
+    out = np.full(values.shape, np.nan)
+    for label in dict.fromkeys(labels.tolist()):
+        members = labels == label
+        out[members] = adjust(values[members], method)
+    return out
+
+
 #: Columns of a tests table that are descriptions, not tests (never adjusted).
 DESCRIPTIVE_P = ("p_rank",)
 #: The columns that say which test a row is, first found wins for the label.
@@ -87,8 +100,6 @@ def run_tests(tables: dict[str, "pd.DataFrame"]) -> "pd.DataFrame":
                              "test": column.removeprefix("p_"), "label": str(record[label_col]) if label_col else "",
                              "p": float(record[column])})
     out = pd.DataFrame(rows, columns=["experiment", "family", "test", "label", "p"])
-    out["p_holm"] = np.nan
-    for _, index in out.groupby(["experiment", "family", "test"], sort=False).groups.items():
-        out.loc[index, "p_holm"] = adjust(out.loc[index, "p"].to_numpy(dtype=float), "holm")
+    out["p_holm"] = adjust_within(out["p"], out.groupby(["experiment", "family", "test"], sort=False).ngroup(), "holm")
     out["p_bh"] = adjust(out["p"].to_numpy(dtype=float), "bh") if len(out) else np.array([])
     return out
