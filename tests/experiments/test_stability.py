@@ -108,17 +108,17 @@ def test_the_core_has_size_matched_controls(study):
         if not n:
             continue
         part = judged[judged.relation == relation]
-        neurons = {kind: np.sort(study.condition(g["condition"].iloc[0]).neurons) for kind, g in part.groupby("kind")}
-        core = neurons["core"]
-        top_ap = neurons.get("top_ap", core)  # absent only when the core is exactly the top-n by AP
-        assert np.array_equal(top_ap, np.sort(study.ranked(relation, 0, n)))
-        subset = neurons.get("topk_subset", core)
+        outcome = {c: g.sort_values("prompt_id")["correct"].to_numpy() for c, g in part.groupby("condition")}
+        core_condition = part.loc[part.kind == "core", "condition"].iloc[0]
+        top_ap = study.rel(relation, 0, n)  # the top-n by AP: generated under its own kind, or the top-k's when n = k
+        assert top_ap in outcome
+        subset = study.condition(part.loc[part.kind == "topk_subset", "condition"].iloc[0]).neurons
         assert subset.size == n and np.isin(subset, study.ranked(relation, 0, study.k)).all()
-        assert neurons.get("random_core", core).size == n
-        outcome = {kind: g.sort_values("prompt_id")["correct"].to_numpy() for kind, g in part.groupby("kind")}
-        expected = mcnemar_exact(outcome["core"], outcome.get("top_ap", outcome["core"]))[2]
+        assert study.rnd(0, n) in outcome and study.condition(study.rnd(0, n)).neurons.size == n
+        expected = mcnemar_exact(outcome[core_condition], outcome[top_ap])[2]
         assert table.loc[relation, "p_core_vs_top_ap"] == pytest.approx(expected)
-        assert table.loc[relation, "acc_top_ap"] == pytest.approx(outcome.get("top_ap", outcome["core"]).mean())
+        assert table.loc[relation, "acc_top_ap"] == pytest.approx(outcome[top_ap].mean())
+        assert table.loc[relation, "acc_random_core"] == pytest.approx(outcome[study.rnd(0, n)].mean())
         checked += 1
     assert checked
 

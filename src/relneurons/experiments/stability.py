@@ -93,11 +93,12 @@ def stability(study: Study, folder: Path, *, resamples: int, core: float, max_ev
     seconds_templates = time.perf_counter() - started
 
     rows, frequency, cores = [], [], {}
+    needed = core_count(core, resamples)  # a core neuron is in the top-k of at least this many resamples
     for relation in relations:
         full = study.ranked(relation, 0, k)
         sets = [t[relation] for t in tops if relation in t]
         ids, freq = selection_frequency(sets)
-        cores[relation] = stable_core(ids, freq, core_count(core, resamples) / resamples)
+        cores[relation] = stable_core(ids, freq, needed / resamples)
         listed = np.union1d(ids, full)
         share = pd.Series(freq, index=ids).reindex(listed, fill_value=0.0).to_numpy()
         names = study.nset.describe(listed)
@@ -120,7 +121,6 @@ def stability(study: Study, folder: Path, *, resamples: int, core: float, max_ev
     _write(folder, "stability", table)
     _write(folder, "frequency", frequency)
     _write(folder, "intra", intra)
-    needed = core_count(core, resamples)
     figures_methods.plot_stability(intra, table, folder / "stability",
                                    title=f"P_eva accuracy: stable core (in >= {needed} of {resamples} resamples) vs full top-k, "
                                          f"{study.k_text()}")
@@ -159,13 +159,14 @@ def _intra(study: Study, folder: Path, cores: dict[str, np.ndarray], max_eval: i
     """P_eva of each relation (at most `max_eval` prompts, seeded) with nothing, its stable core, its top-k or k random
     neurons off, and the core's size-matched controls (`_controls`)."""
     k, seeds = study.k, range(study.config.seeds)
-    parts = []
+    parts, controls = [], {}  # controls: relation -> control kind -> condition (a name may be shared with the top-k's)
     for relation, group in study.eval_prompts.groupby("relation", sort=False):
         group = eval_sample(group, max_eval, study.config.seed).reset_index(drop=True)
         kinds = {"original": "original", study.rel(relation, 0, k): "topk"}
         if cores.get(relation) is not None and cores[relation].size:
-            kinds[study.ids_condition(f"core-{relation}", cores[relation])] = "core"
-            kinds.update({c: kind for kind, c in _controls(study, relation, cores[relation]).items() if c not in kinds})
+            controls[relation] = {"core": study.ids_condition(f"core-{relation}", cores[relation]),
+                                  **_controls(study, relation, cores[relation])}
+            kinds.update({c: kind for kind, c in controls[relation].items() if c not in kinds})
         kinds.update({study.rnd(s, k): "random" for s in seeds if study.rnd(s, k) not in kinds})
         parts.append(prompt_pairs(group, list(kinds), "P_eva").assign(kind=lambda d, kinds=kinds: d["condition"].map(kinds)))
     judged = study.judge(pd.concat(parts, ignore_index=True), desc="stability")
@@ -174,6 +175,7 @@ def _intra(study: Study, folder: Path, cores: dict[str, np.ndarray], max_eval: i
     rows = []
     for relation, group in judged.groupby("relation", sort=False):
         by = {kind: g.groupby("prompt_id")["correct"].mean().sort_index().to_numpy() for kind, g in group.groupby("kind")}
+        outcome = {c: g.sort_values("prompt_id")["correct"].to_numpy(dtype=bool) for c, g in group.groupby("condition")}
         clusters = triple_clusters(group[group["kind"] == "original"].sort_values("prompt_id"))
         original, topk = by["original"].astype(bool), by["topk"].astype(bool)
         drop_topk, topk_low, topk_high = bootstrap_drop_ci(original, topk, study.config.n_boot, study.config.seed, clusters=clusters)
@@ -182,15 +184,14 @@ def _intra(study: Study, folder: Path, cores: dict[str, np.ndarray], max_eval: i
                "drop_core": np.nan, "drop_core_low": np.nan, "drop_core_high": np.nan, "core_share": np.nan, "p_core_vs_topk": np.nan,
                "acc_top_ap": np.nan, "acc_topk_subset": np.nan, "acc_random_core": np.nan, "drop_top_ap": np.nan,
                "p_core_vs_top_ap": np.nan}
-        if "core" in by:
-            core = by["core"].astype(bool)
+        if relation in controls:  # outcomes by condition: a control whose name is the top-k's or a random seed's is that
+            core, top_ap, subset, random_core = (outcome[controls[relation][kind]]
+                                                 for kind in ("core", "top_ap", "topk_subset", "random_core"))
             drop_core, low, high = bootstrap_drop_ci(original, core, study.config.n_boot, study.config.seed, clusters=clusters)
-            top_ap = by["top_ap"].astype(bool) if "top_ap" in by else core  # the core is the top-n by AP itself
             row.update(acc_core=core.mean(), drop_core=drop_core, drop_core_low=low, drop_core_high=high,
                        core_share=drop_core / drop_topk if drop_topk > 0 else np.nan,
                        p_core_vs_topk=mcnemar_exact(core, topk, clusters, seed=study.config.seed)[2],
-                       acc_top_ap=top_ap.mean(), acc_topk_subset=by.get("topk_subset", by["core"]).mean(),
-                       acc_random_core=by.get("random_core", by["random"]).mean(),
+                       acc_top_ap=top_ap.mean(), acc_topk_subset=subset.mean(), acc_random_core=random_core.mean(),
                        drop_top_ap=relative_drop(original.mean(), top_ap.mean()),
                        p_core_vs_top_ap=mcnemar_exact(core, top_ap, clusters, seed=study.config.seed)[2])
         row["core_reproduces"] = bool(drop_topk > 0 and row["drop_core"] >= REPRODUCES_SHARE * drop_topk)
