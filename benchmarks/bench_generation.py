@@ -192,7 +192,7 @@ def main() -> None:
     print(f"float32 matmul peak (2048^3 torch.mm): {matmul_peak():.1f} GFLOP/s")
     print("rates in items/s (prompts, or generations for (e)/(e1)); ratio = rate / rate of (b); wall and process CPU time")
     print(f"{'':44s} {'wall s':>7s} {'items/s':>8s} {'ratio':>6s} {'CPU s':>7s} {'items/s':>8s} {'ratio':>6s}")
-    for name, (n, _) in work.items():
+    for name in work:
         print(f"{name:44s} {best[name]:7.2f} {rate[name]:8.1f} {rate[name] / base:6.2f} "
               f"{cpu[name]:7.2f} {cpu_rate[name]:8.1f} {cpu_rate[name] / cpu_base:6.2f}")
     e, e1, f, f0 = ("(e) generate_pairs, intra mix", "(e1) same pairs, one condition per batch",

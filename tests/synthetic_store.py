@@ -2,10 +2,10 @@
 
 import numpy as np
 import pandas as pd
+from tiny_models import CONFIGS
 
 from relneurons.activations.store import StoreWriter
 from relneurons.model import build_on_meta, neuron_set
-from tiny_models import CONFIGS
 
 RELATIONS = {"alpha": 30, "beta": 25, "gamma": 4}  # gamma: too few validated prompts
 

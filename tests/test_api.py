@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from faults.tiny_study import N_EVAL, answering_relations, save_model
 from matplotlib.figure import Figure
 
 import relneurons
-from faults.tiny_study import N_EVAL, answering_relations, save_model
 from relneurons.activations import ActivationStore, CollectConfig, collect
 from relneurons.errors import ConfigError, DataError
 

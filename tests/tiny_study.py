@@ -8,12 +8,12 @@ with hooks, generation cache) runs for real on the tiny model.
 
 import numpy as np
 import pandas as pd
+from tiny_models import save_tiny_folder
 
 from relneurons import io
 from relneurons.activations import ActivationStore, CollectConfig, collect
 from relneurons.experiments.study import Study, StudyConfig
 from relneurons.expertise.identify import IdentifyConfig, identify
-from tiny_models import save_tiny_folder
 
 RELATIONS = ("company_hq", "star_constellation", "landmark_country")
 

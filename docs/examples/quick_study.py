@@ -100,4 +100,4 @@ show(inter)
 # %%
 sweep = session.run("sweep", study, ks=SWEEP_KS)
 show(sweep)
-sweep.table
+sweep.table  # noqa: B018 (the notebook cell's displayed value)

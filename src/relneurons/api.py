@@ -203,7 +203,7 @@ class Session:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:

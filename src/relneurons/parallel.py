@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 from .errors import ConfigError, ParallelError
 

@@ -1,10 +1,10 @@
 import pytest
 import torch
+from tiny_models import CONFIGS, random_prompts, tiny_model
 
 from relneurons.activations.capture import capture_batch, capture_means, capturing
 from relneurons.model import generate_batch, neuron_set, pad_left
 from relneurons.model.tokenization import TokenizerPolicy
-from tiny_models import CONFIGS, random_prompts, tiny_model
 
 POLICY = TokenizerPolicy(add_bos=False, bos_token_id=1, pad_token_id=0)
 
@@ -13,7 +13,7 @@ def _reference_means(model, nset, seq):
     """Unpadded single prompt, plain hooks, plain mean over tokens."""
     outs = {}
     handles = [model.get_submodule(s.path).register_forward_hook(
-        lambda m, a, o, p=s.path: outs.__setitem__(p, o[0].mean(0))) for s in nset.sites]
+        lambda m, a, o, p=s.path, outs=outs: outs.__setitem__(p, o[0].mean(0))) for s in nset.sites]
     try:
         with torch.no_grad():
             model(input_ids=torch.tensor([seq]))
@@ -82,7 +82,7 @@ def test_mean_without_bos_is_the_plain_mean_over_the_prompt_tokens(arch):
     for row, seq in enumerate(prompts):
         outs = {}
         handles = [model.get_submodule(s.path).register_forward_hook(
-            lambda m, a, o, p=s.path: outs.__setitem__(p, o[0, 1:].mean(0))) for s in nset.sites]  # tokens after the BOS
+            lambda m, a, o, p=s.path, outs=outs: outs.__setitem__(p, o[0, 1:].mean(0))) for s in nset.sites]  # tokens after the BOS
         try:
             with torch.no_grad():
                 model(input_ids=torch.tensor([seq]))

@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny_models import save_tiny_folder
 
 from relneurons import io
 from relneurons.activations import ActivationStore, CollectConfig, collect
 from relneurons.errors import DataError
 from relneurons.model import load_model, neuron_set
 from relneurons.model.tokenization import make_policy, token_ids
-from tiny_models import save_tiny_folder
 
 RELATIONS = ("company_hq", "star_constellation", "landmark_country")
 
@@ -69,7 +69,7 @@ def test_store_rows_are_the_prompts_token_means(tiny_folder, lre_dir, tmp_path):
     for row in prompts.sample(4, random_state=0).itertuples():
         outs = {}
         handles = [model.get_submodule(s.path).register_forward_hook(
-            lambda m, a, o, p=s.path: outs.__setitem__(p, o[0].mean(0))) for s in nset.sites]
+            lambda m, a, o, p=s.path, outs=outs: outs.__setitem__(p, o[0].mean(0))) for s in nset.sites]
         with torch.no_grad():
             model(input_ids=torch.tensor(token_ids(tokenizer, policy, [row.text])))
         for h in handles:

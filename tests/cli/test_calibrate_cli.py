@@ -2,9 +2,9 @@
 
 import pandas as pd
 import pytest
+from tiny_models import save_tiny_folder
 
 from relneurons.cli import main
-from tiny_models import save_tiny_folder
 
 
 def test_calibrate_command_prints_and_writes_every_style(tmp_path, lre_dir, capsys):

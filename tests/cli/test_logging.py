@@ -7,10 +7,10 @@ import tokenize
 from pathlib import Path
 
 import pytest
+from synthetic_store import synthetic_store
 
 import relneurons
 from relneurons.cli import main
-from synthetic_store import synthetic_store
 
 SOURCE = Path(relneurons.__file__).parent
 

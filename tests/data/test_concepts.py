@@ -6,8 +6,14 @@ from collections import Counter
 import pytest
 
 from relneurons.data import load_relations
-from relneurons.data.concepts import (ablation_prompts, concept_examples, concepts_of, load_concept_spec, sample_subjects,
-                                      select_concepts)
+from relneurons.data.concepts import (
+    ablation_prompts,
+    concept_examples,
+    concepts_of,
+    load_concept_spec,
+    sample_subjects,
+    select_concepts,
+)
 from relneurons.data.relations import parse_relation
 from relneurons.errors import ConfigError, DataError
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import pytest
 
-from relneurons.data import PAPER_RELATIONS, DEFAULT_SUFFIX, Relation, Sample, build_prompts, load_relation, select_templates
+from relneurons.data import (
+    DEFAULT_SUFFIX,
+    PAPER_RELATIONS,
+    Relation,
+    Sample,
+    build_prompts,
+    load_relation,
+    select_templates,
+)
 from relneurons.data.relations import registry
 from relneurons.errors import ConfigError
 from relneurons.pipeline.config import preset

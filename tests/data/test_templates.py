@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from relneurons.data import load_relations
-from relneurons.data.relations import PAPER_RELATIONS
-from relneurons.data.relations import Relation, Sample, registry
+from relneurons.data.relations import PAPER_RELATIONS, Relation, Sample, registry
 from relneurons.data.templates import check_new, load_templates, paper_eva2
 from relneurons.errors import DataError
 

@@ -12,8 +12,8 @@ from dataclasses import fields
 import numpy as np
 import pandas as pd
 import pytest
-
 from faults.tiny_study import answering_relations, save_model, tiny_overrides
+
 from relneurons.activations.store import ActivationStore
 from relneurons.errors import ConfigError
 from relneurons.experiments.amplify import TABLE_COLUMNS, AmplifySummary, mean_accuracy, parse_levels

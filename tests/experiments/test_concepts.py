@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
+from tiny_models import save_tiny_folder
 
 from relneurons.activations import CollectConfig, collect
 from relneurons.errors import ConfigError
@@ -17,7 +18,6 @@ from relneurons.experiments.summaries import read_summary
 from relneurons.expertise.identify import IdentifyConfig, identify
 from relneurons.model import greedy_generate, load_model
 from relneurons.pipeline.config import EXPERIMENT_OPTIONS, experiment_options, tomllib
-from tiny_models import save_tiny_folder
 
 RELATIONS = {  # name: (domain_name, template, subjects)
     "tiny_fruit": ("fruit", "The colour of {} is", ["Apple", "Banana", "Cherry", "Date", "Elder", "Fig", "Grape", "Guava",

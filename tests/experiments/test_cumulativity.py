@@ -156,6 +156,7 @@ def answering(tmp_path_factory, lre_dir):
     """A tiny model's store and identification over two relations whose objects are its own answers (so the
     original model is right on every P_eva prompt and switching neurons off flips some)."""
     from faults.tiny_study import answering_relations, save_model
+
     from relneurons.activations import CollectConfig, collect
     from relneurons.expertise.identify import IdentifyConfig, identify
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from synthetic_store import synthetic_store
 
 from relneurons.errors import ConfigError, DataError
 from relneurons.experiments.frequency import (
@@ -22,7 +23,6 @@ from relneurons.experiments.frequency import (
 from relneurons.experiments.study import Study, StudyConfig
 from relneurons.experiments.summaries import read_summary
 from relneurons.expertise.identify import IdentifyConfig, identify
-from synthetic_store import synthetic_store
 
 
 def test_classify_splits_the_originally_correct_prompts():

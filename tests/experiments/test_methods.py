@@ -8,6 +8,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_study import tiny_study
 
 from relneurons.errors import ConfigError, InputError
 from relneurons.experiments.methods import specificity_ci
@@ -16,8 +17,6 @@ from relneurons.expertise import SCORERS
 from relneurons.expertise.attribution import attribution_scores
 from relneurons.expertise.identify import rank_descending
 from relneurons.pipeline.config import EXPERIMENT_OPTIONS, experiment_options, tomllib
-from tiny_study import tiny_study
-
 
 # ------------------------------------------------------------------ the statistic
 

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_store import synthetic_store
 
 from relneurons.data import is_correct
 from relneurons.errors import ConfigError, DataError
@@ -14,7 +15,6 @@ from relneurons.experiments.registry import EXPERIMENTS
 from relneurons.experiments.study import Study, StudyConfig
 from relneurons.experiments.summaries import read_summary
 from relneurons.expertise.identify import IdentifyConfig, identify
-from synthetic_store import synthetic_store
 
 EVAL = pd.DataFrame([
     ("landmark_continent", "Elbe", "Europe"), ("landmark_continent", "Ganges", "Asia"),

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
+from tiny_study import tiny_study
 
 from relneurons.activations.capture import capture_means
 from relneurons.errors import ConfigError
@@ -14,7 +15,6 @@ from relneurons.experiments.summaries import read_summary
 from relneurons.model.sites import NeuronSet, Site, neuron_set
 from relneurons.model.tokenization import token_ids
 from relneurons.pipeline.config import load_config
-from tiny_study import tiny_study
 
 SETS = ["all", "self_attn", "up_proj"]
 

@@ -7,12 +7,12 @@ import math
 
 import pandas as pd
 import pytest
+from tiny_study import tiny_study
 
 from relneurons.errors import InputError
 from relneurons.experiments.registry import EXPERIMENTS
 from relneurons.experiments.summaries import OverlapSummary, overlap_summary, read_summary, write_summary
 from relneurons.experiments.tables import overlap_matrix
-from tiny_study import tiny_study
 
 
 def _hand_count(sets: dict[str, set[int]]) -> tuple[int, list[str], float, int, int]:

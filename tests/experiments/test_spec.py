@@ -7,8 +7,8 @@ import dataclasses
 import inspect
 import json
 import subprocess
-from importlib import resources
 import sys
+from importlib import resources
 
 import click
 import pytest

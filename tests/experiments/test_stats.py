@@ -423,7 +423,10 @@ def test_random_sets_for_holm_is_the_fewest_that_lets_a_relation_below_every_set
 
     for n_tests in (1, 2, 6, 12, 15):
         n = random_sets_for_holm(n_tests)
-        holm = lambda sets: adjust([1 / (sets + 1)] * n_tests, "holm")  # every relation below every set
+
+        def holm(sets, n_tests=n_tests):  # every relation below every set
+            return adjust([1 / (sets + 1)] * n_tests, "holm")
+
         assert (holm(n) < 0.05).all()
         assert n == 20 or not (holm(n - 1) < 0.05).all()  # one set fewer would not do (20: the rank test's floor)
     assert (random_sets_for_holm(6), random_sets_for_holm(12)) == (120, 240)

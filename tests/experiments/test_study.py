@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from synthetic_store import synthetic_store
 
 from relneurons.errors import ConfigError, DataError
 from relneurons.experiments.study import Study, StudyConfig
 from relneurons.expertise.identify import IdentifyConfig, identify
-from synthetic_store import synthetic_store
 
 
 @pytest.fixture()
@@ -96,12 +96,12 @@ def test_a_moved_store_and_identification_still_open_together(parts):
 def _tiny_store(root, lre_dir, dtype):
     """A store of a tiny random model whose checkpoint is saved in `dtype`, collected with no dtype asked as on a GPU
     (where that means the checkpoint's dtype; on the CPU it means float32), 3 of 4 prompts marked validated, identified."""
+    from tiny_models import save_tiny_folder
     from transformers import AutoModelForCausalLM
 
     import relneurons.model.loading as loading
     from relneurons import io
     from relneurons.activations import ActivationStore, CollectConfig, collect
-    from tiny_models import save_tiny_folder
 
     folder = str(save_tiny_folder(root / "model"))
     AutoModelForCausalLM.from_pretrained(folder).to(getattr(torch, dtype)).save_pretrained(folder)
@@ -146,7 +146,7 @@ def test_a_store_evaluated_in_another_dtype_is_refused(dtype_store, lre_dir, mon
     monkeypatch.setattr(study_module, "load_model", lambda *a, **k: (lambda m, t: (m.to(other), t))(*real(*a, **k)))
     s = Study(store, root / "id", root / "out-other", StudyConfig(k=8), device="cpu", progress=False)
     with pytest.raises(DataError, match=f"collected in {dtype} but the model loaded in {str(other).removeprefix('torch.')}"):
-        s.model
+        _ = s.model
 
 
 def test_generations_of_another_device_type_are_not_reused(dtype_store):
@@ -157,4 +157,4 @@ def test_generations_of_another_device_type_are_not_reused(dtype_store):
     gpu = Study(store, root / "id", root / "shared-out", StudyConfig(k=8), device="cuda:0", progress=False)
     assert gpu.runtime == {"dtype": dtype, "device": "cuda"}
     with pytest.raises(DataError, match="another model/store"):
-        gpu.cache
+        _ = gpu.cache

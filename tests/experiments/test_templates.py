@@ -5,6 +5,8 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+import tiny_models
+from tiny_study import tiny_study
 
 from relneurons.data.relations import registry
 from relneurons.data.templates import load_templates
@@ -13,8 +15,6 @@ from relneurons.experiments.registry import EXPERIMENTS
 from relneurons.experiments.summaries import read_summary
 from relneurons.experiments.templates import TemplatesSummary, eval2_prompts
 from relneurons.plots import figures
-import tiny_models
-from tiny_study import tiny_study
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from tiny_models import random_prompts, save_tiny_folder, tiny_model
 
 from relneurons.errors import InputError
 from relneurons.expertise.attribution import attribution_scores, object_token, prompt_attributions
 from relneurons.model import load_model, neuron_set
 from relneurons.model.tokenization import make_policy, token_ids
-from tiny_models import random_prompts, save_tiny_folder, tiny_model
 
 
 def _logp(model, seq, target, edit=None):

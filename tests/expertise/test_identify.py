@@ -3,10 +3,11 @@
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
+from synthetic_store import synthetic_store
 
 from relneurons.errors import ConfigError, DataError
 from relneurons.expertise.identify import IdentifyConfig, example_sets, identify, resolve_k
-from synthetic_store import synthetic_store
+
 
 def test_ap_tables_match_sklearn_and_topk_follows_ap(tmp_path):
     store, kept_means, nset = synthetic_store(tmp_path / "store")

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_store import synthetic_store
 
 from relneurons.errors import InputError
 from relneurons.expertise.identify import IdentifyConfig, example_sets, identify
@@ -18,7 +19,6 @@ from relneurons.expertise.stability import (
     template_subsets,
     validated,
 )
-from synthetic_store import synthetic_store
 
 
 def _jaccard_reference(a, b):

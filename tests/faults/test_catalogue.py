@@ -22,7 +22,6 @@ import pytest
 from relneurons.cli import main
 from relneurons.errors import DataError
 
-
 _PROGRESS = re.compile(r"\d+%\|")  # transformers' own loading bars on stderr
 
 

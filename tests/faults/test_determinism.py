@@ -6,9 +6,8 @@ tables). Timings and dates live only in JSON manifests/summaries, never in table
 
 from __future__ import annotations
 
-from relneurons.pipeline import load_config, run_study
-
 from faults.tiny_study import tables
+from relneurons.pipeline import load_config, run_study
 
 
 def test_tiny_run_twice_is_byte_identical(tiny_run, overrides, tmp_path):

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from relneurons.cli import main
-
 from faults.tiny_study import tables
+from relneurons.cli import main
 
 STAGES = ["collect", "identify", "layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors", "report"]
 MESSAGE = "relneurons: interrupted; rerun the same command to resume"

@@ -94,7 +94,6 @@ def test_trust_remote_code_is_never_switched_on_in_the_package():
 
 def test_load_model_passes_trust_remote_code_only_when_asked(tmp_path, monkeypatch):
     import transformers
-
     from tiny_models import save_tiny_folder
 
     from relneurons.model.loading import load_model

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from faults.tiny_study import tables
 
 from relneurons.pipeline import load_config, run_study
-
-from faults.tiny_study import tables
 
 
 @pytest.mark.integration

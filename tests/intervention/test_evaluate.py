@@ -1,12 +1,12 @@
 import numpy as np
-import torch
 import pytest
+import torch
+from tiny_models import save_tiny_folder
 
+from relneurons.errors import DataError
 from relneurons.intervention import Condition, deactivate
 from relneurons.intervention.evaluate import GenerationCache, generate_pairs, random_neurons
-from relneurons.errors import DataError
 from relneurons.model import greedy_generate, load_model, make_policy, neuron_set
-from tiny_models import save_tiny_folder
 
 TEXTS = ["The headquarters of Acme are in?", "Paris? Answer:", "city of", "The city of Paris is in the country of? Answer:",
          "Acme", "of the headquarters"]

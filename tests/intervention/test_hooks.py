@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from tiny_models import CONFIGS, random_prompts, tiny_model
 
 from relneurons.errors import NeuronError
 from relneurons.intervention import deactivate
 from relneurons.model import generate_batch, neuron_set, pad_left
-from tiny_models import CONFIGS, random_prompts, tiny_model
 
 
 def _observe(model, paths, store):

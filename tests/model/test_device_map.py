@@ -10,6 +10,7 @@ per-row conditions) and input placement must follow the execution device.
 import numpy as np
 import pytest
 import torch
+from tiny_models import save_tiny_folder
 
 from relneurons.activations.capture import capture_means
 from relneurons.errors import ModelError
@@ -18,7 +19,6 @@ from relneurons.model import load_model, neuron_set
 from relneurons.model.generation import greedy_generate, input_device
 from relneurons.model.loading import parse_max_memory
 from relneurons.model.tokenization import make_policy, token_ids
-from tiny_models import save_tiny_folder
 
 PROMPTS = ["The headquarters of Acme are in the city of? Answer:", "Paris", "Answer: the city of Acme"]
 

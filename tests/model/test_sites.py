@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from tiny_models import CONFIGS, EXPECTED_ATTN_PER_LAYER, EXPECTED_FFN_PER_LAYER, tiny_model
 from transformers import LlamaConfig
 
 from relneurons.errors import ModelError, NeuronError
 from relneurons.model import build_on_meta, count_neurons, find_sites, neuron_set
-from tiny_models import CONFIGS, EXPECTED_ATTN_PER_LAYER, EXPECTED_FFN_PER_LAYER, tiny_model
 
 
 def llama2_config(hidden, intermediate, layers, heads):

@@ -4,11 +4,19 @@ these tests check the sample, the table and the messages, tests/integration/test
 
 import pandas as pd
 import pytest
+from tiny_models import save_tiny_folder
 
 from relneurons.errors import ConfigError
-from relneurons.pipeline.calibrate import (PAPER_STYLE, Style, best_style, calibrate, calibration_prompts, format_table,
-                                           no_survivors_error, styles)
-from tiny_models import save_tiny_folder
+from relneurons.pipeline.calibrate import (
+    PAPER_STYLE,
+    Style,
+    best_style,
+    calibrate,
+    calibration_prompts,
+    format_table,
+    no_survivors_error,
+    styles,
+)
 
 RELATIONS = ("company_hq", "star_constellation")
 

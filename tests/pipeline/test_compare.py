@@ -5,7 +5,13 @@ import pandas as pd
 import pytest
 
 from relneurons.errors import DataError
-from relneurons.experiments.summaries import RelationTest, inter_summary, intra_summary, relation_tests_table, write_summary
+from relneurons.experiments.summaries import (
+    RelationTest,
+    inter_summary,
+    intra_summary,
+    relation_tests_table,
+    write_summary,
+)
 from relneurons.io import write_json
 from relneurons.pipeline.compare import compare_runs
 

@@ -15,10 +15,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from tiny_models import save_tiny_folder
 
 from relneurons import parallel
 from relneurons.errors import ConfigError
-from tiny_models import save_tiny_folder
 
 WORKER = Path(__file__).with_name("torchrun_worker.py")
 

@@ -10,9 +10,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from relneurons.experiments.summaries import (CumulativityRange, CumulativitySummary, ErrorShare, ErrorsSummary, LayerPeak,
-                                                 LayersSummary, OverlapSummary, RelationTest, inter_summary, intra_summary,
-                                                 relation_tests_table, sweep_summary, write_summary)
+from relneurons.experiments.summaries import (
+    CumulativityRange,
+    CumulativitySummary,
+    ErrorShare,
+    ErrorsSummary,
+    LayerPeak,
+    LayersSummary,
+    OverlapSummary,
+    RelationTest,
+    inter_summary,
+    intra_summary,
+    relation_tests_table,
+    sweep_summary,
+    write_summary,
+)
 from relneurons.plots import figures
 
 #: One relation name needs escaping (it would otherwise become markup).

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_study import tiny_study
 
 from relneurons import io
 from relneurons.activations.store import ActivationStore
 from relneurons.report.explorer import explorer_data, write_explorer
-from tiny_study import tiny_study
 
 from .test_html import _check_in_browser, _chromium
 

@@ -15,9 +15,15 @@ import pytest
 from matplotlib.figure import Figure
 
 from relneurons.errors import InputError
-from relneurons.plots.figures import plot_cumulativity, plot_heatmap, plot_intra, plot_k_sweep, plot_layer_distribution
 from relneurons.plots import figures
-from relneurons.plots.figures import save_figure
+from relneurons.plots.figures import (
+    plot_cumulativity,
+    plot_heatmap,
+    plot_intra,
+    plot_k_sweep,
+    plot_layer_distribution,
+    save_figure,
+)
 
 RELS = ["company_hq", "landmark_country", "star_constellation"]
 

@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from faults.tiny_study import answering_relations, save_model, tiny_overrides
+
 from relneurons import io
 from relneurons.experiments.summaries import InterSummary, IntraSummary, read_summary
 from relneurons.pipeline.compare import main_table

@@ -16,9 +16,8 @@ import pytest
 
 from relneurons.experiments.amplify import TABLE_COLUMNS, AmplifySummary
 from relneurons.experiments.methods import MethodScore, MethodsSummary
-from relneurons.experiments.summaries import MethodComparison
 from relneurons.experiments.stability import RelationStability, StabilitySummary
-from relneurons.experiments.summaries import read_summary, write_summary
+from relneurons.experiments.summaries import MethodComparison, read_summary, write_summary
 from relneurons.plots.amplify import plot_amplify
 from relneurons.report.html import render_report
 from relneurons.report.reader import RunFolder, Section
@@ -295,6 +294,7 @@ def test_the_report_reads_the_typed_summaries(stability_run, methods_run, amplif
 def tiny_run(lre_dir, tmp_path_factory) -> Path:
     """`relneurons run` of the tiny study (tests/faults/tiny_study.py) with the three experiments: nothing hand-made."""
     from faults.tiny_study import answering_relations, save_model, tiny_overrides
+
     from relneurons.pipeline import load_config, run_study
 
     model = save_model(tmp_path_factory.mktemp("tiny-llama") / "model")

@@ -9,9 +9,9 @@ generation goes on with the KV cache to decide whether the prompt is kept.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch

@@ -13,9 +13,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..data.splits import relation_rng
-from ..data import build_prompts, is_correct, load_relations, resolve_data_dir, split
 from .. import parallel
+from ..data import build_prompts, is_correct, load_relations, resolve_data_dir, split
+from ..data.splits import relation_rng
 from ..model.batching import Shrinking
 from ..model.loading import load_model, model_fingerprint
 from ..model.sites import neuron_set

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -131,7 +131,7 @@ class StoreWriter:
         io.write_npy(matrix_path(self.folder, index), kept_means.astype(np.float32, copy=False).T)  # neuron-major
         io.write_table(self.folder / _CHUNKS / f"{chunk_name(index)}.parquet", results)
 
-    def finish(self, extra: dict, annotate: Callable[[pd.DataFrame], pd.DataFrame] = lambda t: t) -> "ActivationStore":
+    def finish(self, extra: dict, annotate: Callable[[pd.DataFrame], pd.DataFrame] = lambda t: t) -> ActivationStore:
         """Merge chunk tables into prompts.parquet (through `annotate`) and mark the store complete."""
         parts = [pd.read_parquet(self.folder / _CHUNKS / f"{chunk_name(i)}.parquet") for i in range(self.n_chunks)]
         per_text = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["text_id", "generation", "kept"])

@@ -117,7 +117,7 @@ def parse_templates(text: str) -> str | tuple:
         return tuple(int(t) for t in text.split(","))
     except ValueError:
         raise click.BadParameter(f"{text!r}: use icl, zs, all, or indices into prompt_templates such as 0 or 0,1",
-                                 param_hint="--templates")
+                                 param_hint="--templates") from None
 
 
 def templates_text(templates: str | tuple) -> str:
@@ -129,7 +129,7 @@ def parse_k(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a number: give a count (3000) or a fraction of the neuron set (0.0036)", param_hint="--k")
+        raise click.BadParameter(f"{text!r} is not a number: give a count (3000) or a fraction of the neuron set (0.0036)", param_hint="--k") from None
     return value
 
 

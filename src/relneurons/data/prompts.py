@@ -13,16 +13,15 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
-from relneurons.data.relations import Relation, SampleLike, sample_pair
 from relneurons.data.names import DEFAULT_SUFFIX, DEFAULT_TEMPLATES, TEMPLATE_CHOICES
+from relneurons.data.relations import Relation, SampleLike, sample_pair
 from relneurons.errors import ConfigError, InputError, did_you_mean
 
 __all__ = ["DEFAULT_SUFFIX", "DEFAULT_TEMPLATES", "TEMPLATE_CHOICES", "Prompt", "TemplateSelection", "build_prompts", "select_templates"]
 
 #: A named choice, one literal template, or a list of indices into ``prompt_templates`` and/or literal templates.
-TemplateSelection = Union[str, Sequence[Union[int, str]]]
+TemplateSelection = str | Sequence[int | str]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from relneurons import io
 from relneurons.data.lre import resolve_data_dir
@@ -69,7 +69,7 @@ class Relation:
 
 
 #: What the split and prompt functions accept as one sample.
-SampleLike = Union[Sample, tuple[str, str], Mapping[str, str]]
+SampleLike = Sample | tuple[str, str] | Mapping[str, str]
 
 
 def sample_pair(item: SampleLike) -> tuple[str, str]:

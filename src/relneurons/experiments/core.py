@@ -16,11 +16,18 @@ from ..plots import figures
 from .common import condition_kind, prompt_pairs
 from .cumulativity import cumulativity_from_long, summarise_cumulativity
 from .error_analysis import error_table, error_table_wide
+from .multiplicity import adjust_within
 from .output import experiment as _experiment
 from .output import write_table as _write
-from .multiplicity import adjust_within
-from .stats import (accuracy_ci, bootstrap_drop_ci, mcnemar_exact, relation_vs_random, relative_drop, specificity_test,
-                    triple_clusters)
+from .stats import (
+    accuracy_ci,
+    bootstrap_drop_ci,
+    mcnemar_exact,
+    relation_vs_random,
+    relative_drop,
+    specificity_test,
+    triple_clusters,
+)
 from .study import Study
 from .summaries import (
     RelationTest,
@@ -37,7 +44,6 @@ from .summaries import (
     write_summary,
 )
 from .tables import layer_distribution, matrix_to_long, overlap_matrix
-
 
 
 def _topk(study: Study) -> pd.DataFrame:

@@ -252,7 +252,7 @@ def methods(study: Study, folder: Path, *, scorers: list[str], max_eval: int) ->
     randoms = [study.rnd(s, k) for s in range(cfg.seeds)]
     conds = ["original", *dict.fromkeys(c for per in conditions.values() for c in per.values()), *randoms]
     parts = []
-    for relation, group in study.eval_prompts.groupby("relation", sort=False):
+    for _, group in study.eval_prompts.groupby("relation", sort=False):
         group = eval_sample(group, max_eval, cfg.seed)
         parts.append(prompt_pairs(group.reset_index(drop=True), conds, "P_eva"))
     judged = study.judge(pd.concat(parts, ignore_index=True), desc="methods")

@@ -10,6 +10,7 @@ possible) stay NaN and are not counted in the number of tests.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ..errors import InputError
 
@@ -71,7 +72,7 @@ DESCRIPTIVE_P = ("p_rank",)
 _LABELS = ("relation", "concept", "language", "split")
 
 
-def run_tests(tables: dict[str, "pd.DataFrame"]) -> "pd.DataFrame":
+def run_tests(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Every test of a run in one long table, with Holm within each family and BH across the run.
 
     `tables`: experiment name -> its tests table (columns `p_*`; `p_rank` and adjusted `*_holm` / `*_bh`
@@ -79,7 +80,6 @@ def run_tests(tables: dict[str, "pd.DataFrame"]) -> "pd.DataFrame":
     A family is one experiment x one split (or language) x one kind of test. Returns columns experiment, family,
     test, label, p, p_holm, p_bh; rows with a NaN p stay, unadjusted and uncounted.
     """
-    import pandas as pd
 
     rows = []
     for experiment, table in tables.items():

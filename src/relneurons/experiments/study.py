@@ -34,9 +34,8 @@ from ..intervention.evaluate import GenerationCache, generate_pairs, random_neur
 from ..intervention.hooks import Condition
 from ..model.loading import default_device, load_model, model_fingerprint
 from ..model.tokenization import make_policy
-from .stats import accuracy_ci, triple_clusters
-
 from .spec import FORCE_CHOICES, StudyConfig  # noqa: F401 - declared where the CLI reads its defaults without torch
+from .stats import accuracy_ci, triple_clusters
 
 
 @dataclass

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from typing import Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from ..errors import ConfigError, ModelError
 

@@ -9,7 +9,7 @@ between the prompt pass and the first generated token (activation capture).
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm

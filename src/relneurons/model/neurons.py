@@ -43,7 +43,7 @@ class NeuronSet:
                 "sites": [[s.layer, s.path, s.module, s.role, s.width, s.offset] for s in self.sites]}
 
     @classmethod
-    def from_json(cls, data: dict) -> "NeuronSet":
+    def from_json(cls, data: dict) -> NeuronSet:
         return cls(data["name"], tuple(Site(*row) for row in data["sites"]), data["n_all"])
 
     @property

@@ -18,8 +18,8 @@ added here, so that the policy is explicit and recorded, never implied:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 

@@ -12,16 +12,24 @@ configuration keys (`Style.overrides`), all part of the store identity.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..activations.config import CollectConfig
-from ..data import (DEFAULT_SUFFIX, PAPER_RELATIONS, build_prompts, is_correct, load_relations, resolve_data_dir,
-                    select_templates, split)
+from ..data import (
+    DEFAULT_SUFFIX,
+    PAPER_RELATIONS,
+    build_prompts,
+    is_correct,
+    load_relations,
+    resolve_data_dir,
+    select_templates,
+    split,
+)
 from ..data.splits import relation_rng
 from ..errors import ConfigError
 

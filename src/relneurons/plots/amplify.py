@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from relneurons.errors import InputError
+
 from .figures import save_figure
 
 __all__ = ["plot_amplify"]

@@ -77,7 +77,9 @@ def explorer_data(store: ActivationStore, identify_dir: str | Path, stability_di
         column = int(nset.columns([gid])[0])
         values = store.columns(column, column + 1)[rows, 0].astype(float)
         order = np.argsort(values, kind="stable")  # ties: the earlier stored prompt first
-        pick = lambda idx: [(texts[i], owners[i], float(values[i])) for i in idx]  # noqa: E731
+        def pick(idx, values=values):
+            return [(texts[i], owners[i], float(values[i])) for i in idx]
+
         most[gid] = pick(order[::-1][:examples] if examples else [])
         least[gid] = pick(order[:examples])
     table["most"] = [most[g] for g in table["global_index"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .base import SUMMARY_VERSION, TESTS_VERSION
+from .base import TESTS_VERSION
 
 # ---------------------------------------------------------------- amplify
 
