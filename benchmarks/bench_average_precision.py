@@ -53,9 +53,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--chunk-size", type=int, default=None, help="project chunk size (default: its own)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--tie-free", action="store_true", help="plain float32 scores (no float16 rounding): ~no ties"
-    )
+    parser.add_argument("--tie-free", action="store_true", help="plain float32 scores (no float16 rounding): ~no ties")
     return parser.parse_args()
 
 
@@ -215,8 +213,10 @@ def main() -> None:
         f"Llama-2-7B extrapolation: {LLAMA2_7B_FFN_NEURONS:,} FFN neurons x {n_rel} relations, "
         f"pool of {scores.shape[0]} prompts, this CPU, {torch.get_num_threads()} threads:"
     )
-    print(f"  project ~ {total:,.0f} s ({total / 60:.1f} min); sklearn loop would take ~ "
-          f"{med['sk'] * LLAMA2_7B_FFN_NEURONS * n_rel / 3600:,.1f} h")
+    print(
+        f"  project ~ {total:,.0f} s ({total / 60:.1f} min); sklearn loop would take ~ "
+        f"{med['sk'] * LLAMA2_7B_FFN_NEURONS * n_rel / 3600:,.1f} h"
+    )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def main() -> None:
     model, tokenizer = load_model(args.model, device="cpu")
     policy = make_policy(tokenizer, model.config.model_type)
     encoded = sorted(token_ids(tokenizer, policy, texts), key=len)
-    batches = [encoded[i:i + args.batch_size] for i in range(0, len(encoded), args.batch_size)]
+    batches = [encoded[i : i + args.batch_size] for i in range(0, len(encoded), args.batch_size)]
     nset = neuron_set(model, args.set)
 
     def plain() -> None:
@@ -57,8 +57,10 @@ def main() -> None:
             fn()
             best[name] = min(best[name], time.perf_counter() - start)
     n = len(texts)
-    print(f"model {args.model}, {n} prompts, batch {args.batch_size}, neuron set {args.set} ({nset.size:,} neurons), "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"model {args.model}, {n} prompts, batch {args.batch_size}, neuron set {args.set} ({nset.size:,} neurons), "
+        f"torch threads {torch.get_num_threads()}"
+    )
     print(f"plain greedy 2 tokens      : {n / best['plain']:7.1f} prompts/s")
     print(f"validation + capture       : {n / best['capture']:7.1f} prompts/s")
     print(f"capture overhead (ratio)   : {best['capture'] / best['plain']:.3f}x  (goal <= 1.10)")

@@ -48,9 +48,17 @@ def main() -> None:
 
     def batched() -> dict[str, list[str]]:
         rows = [(t, c) for c in catalogue for t in texts]
-        out = generate_pairs(model, tokenizer, policy, [t for t, _ in rows], [c for _, c in rows], catalogue,
-                             batch_size=args.batch_size, progress=False)
-        return {c: out[i * len(texts):(i + 1) * len(texts)] for i, c in enumerate(catalogue)}
+        out = generate_pairs(
+            model,
+            tokenizer,
+            policy,
+            [t for t, _ in rows],
+            [c for _, c in rows],
+            catalogue,
+            batch_size=args.batch_size,
+            progress=False,
+        )
+        return {c: out[i * len(texts) : (i + 1) * len(texts)] for i, c in enumerate(catalogue)}
 
     def one_by_one() -> dict[str, list[str]]:
         result = {}
@@ -68,10 +76,16 @@ def main() -> None:
             best[name] = min(best[name], time.perf_counter() - start)
     pairs = len(texts) * len(catalogue)
     same = sum(a == b for c in catalogue for a, b in zip(outputs["batched"][c], outputs["per condition"][c]))
-    print(f"model {args.model}: {len(texts)} P_eva prompts x {len(catalogue)} conditions = {pairs} generations, "
-          f"batch {args.batch_size}, torch threads {torch.get_num_threads()}")
-    print(f"one generate() per condition : {best['per condition']:7.1f} s   {pairs / best['per condition']:6.1f} prompt-conditions/s")
-    print(f"condition-batched            : {best['batched']:7.1f} s   {pairs / best['batched']:6.1f} prompt-conditions/s")
+    print(
+        f"model {args.model}: {len(texts)} P_eva prompts x {len(catalogue)} conditions = {pairs} generations, "
+        f"batch {args.batch_size}, torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"one generate() per condition : {best['per condition']:7.1f} s   {pairs / best['per condition']:6.1f} prompt-conditions/s"
+    )
+    print(
+        f"condition-batched            : {best['batched']:7.1f} s   {pairs / best['batched']:6.1f} prompt-conditions/s"
+    )
     print(f"speed-up (ratio)             : {best['per condition'] / best['batched']:.2f}x")
     print(f"identical generations        : {same} / {pairs}")
 

@@ -54,7 +54,7 @@ def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)
     best = min(_time(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9
 
 
 def _time(fn) -> float:
@@ -67,13 +67,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="gemma3-270m")
     parser.add_argument("--data", default=str(DEFAULT_DATA) if DEFAULT_DATA.is_dir() else None)
-    parser.add_argument("--identify", default=str(DEFAULT_IDENTIFY),
-                        help="an identify folder (rankings and k); missing: 6 paper relations, random sets, k = 307")
+    parser.add_argument(
+        "--identify",
+        default=str(DEFAULT_IDENTIFY),
+        help="an identify folder (rankings and k); missing: 6 paper relations, random sets, k = 307",
+    )
     parser.add_argument("--prompts", type=int, default=50, help="P_eva prompts per relation (50 = all)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads (0: torch's default); on a shared machine use 1 and read the CPU-time ratios")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (0: torch's default); on a shared machine use 1 and read the CPU-time ratios",
+    )
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     if args.threads:
@@ -86,15 +93,23 @@ def main() -> None:
     if (identify / "summary.json").is_file():
         summary = json.loads((identify / "summary.json").read_text())
         names, k = list(summary["relations"]), int(summary["k"])
-        top = {r: np.sort(pd.read_parquet(identify / "ap" / f"{r}.parquet", columns=["global_index", "rank"])
-                          .sort_values("rank")["global_index"].to_numpy()[:k]) for r in names}
+        top = {
+            r: np.sort(
+                pd.read_parquet(identify / "ap" / f"{r}.parquet", columns=["global_index", "rank"])
+                .sort_values("rank")["global_index"]
+                .to_numpy()[:k]
+            )
+            for r in names
+        }
         source = f"top-k sets of {identify}"
     else:
         names, k = list(PAPER_RELATIONS[:6]), 307
         top = {r: random_neurons(ffn.global_ids, k, 100 + i) for i, r in enumerate(names)}
         source = "random sets (no identify folder)"
     relations = load_relations(names, resolve_data_dir(args.data))
-    prompts = [(r.name, p.text) for r in relations for p in build_prompts(r, split(r)[0][: args.prompts], (0,), "? Answer:")]
+    prompts = [
+        (r.name, p.text) for r in relations for p in build_prompts(r, split(r)[0][: args.prompts], (0,), "? Answer:")
+    ]
     texts = [t for _, t in prompts]
 
     catalogue = {"original": Condition("original", np.zeros(0, np.int64))}
@@ -106,15 +121,20 @@ def main() -> None:
 
     encoded = token_ids(tokenizer, policy, texts)
     order = sorted(range(len(texts)), key=lambda i: (len(encoded[i]), i))  # generate_pairs' order for one condition
-    chunks = [order[s:s + args.batch_size] for s in range(0, len(order), args.batch_size)]
+    chunks = [order[s : s + args.batch_size] for s in range(0, len(order), args.batch_size)]
     bs = args.batch_size
 
     @torch.inference_mode()
     def bare_prefill() -> None:
         for rows in chunks:
             batch = pad_left([encoded[i] for i in rows], policy.pad_token_id)
-            model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-                  use_cache=False, logits_to_keep=1)
+            model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                use_cache=False,
+                logits_to_keep=1,
+            )
 
     @torch.inference_mode()
     def bare_loop() -> list[str]:
@@ -123,10 +143,18 @@ def main() -> None:
             enc = tokenizer([texts[i] for i in rows], padding=True, padding_side="left", return_tensors="pt")
             mask = enc.attention_mask
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            first = model(input_ids=enc.input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, use_cache=True)
+            first = model(
+                input_ids=enc.input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, use_cache=True
+            )
             t1 = first.logits[:, -1].argmax(-1)
-            second = model(input_ids=t1[:, None], attention_mask=torch.cat([mask, torch.ones_like(mask[:, :1])], 1),
-                           position_ids=positions[:, -1:] + 1, cache=first.cache, logits_to_keep=1, use_cache=True)
+            second = model(
+                input_ids=t1[:, None],
+                attention_mask=torch.cat([mask, torch.ones_like(mask[:, :1])], 1),
+                position_ids=positions[:, -1:] + 1,
+                cache=first.cache,
+                logits_to_keep=1,
+                use_cache=True,
+            )
             new = torch.stack([t1, second.logits[:, -1].argmax(-1)], 1)
             for i, text in zip(rows, tokenizer.batch_decode(new, skip_special_tokens=True)):
                 out[i] = text
@@ -145,7 +173,7 @@ def main() -> None:
                 continue
             with deactivate(model, cond.neurons, cond.value) if len(cond.neurons) else contextlib.nullcontext():
                 for s in range(0, len(rows), bs):
-                    part = rows[s:s + bs]
+                    part = rows[s : s + bs]
                     new = generate_batch(model, pad_left([enc[i] for i in part], policy.pad_token_id), 2)
                     for r, i in enumerate(part):
                         out[i] = tokenizer.decode(new[r].tolist(), skip_special_tokens=True)
@@ -187,23 +215,39 @@ def main() -> None:
     cpu_rate = {name: n / cpu[name] for name, (n, _) in work.items()}
     base, cpu_base = rate["(b) bare 2-token loop"], cpu_rate["(b) bare 2-token loop"]
 
-    print(f"model {args.model}; {len(texts)} P_eva prompts of {len(names)} relations ({source}, k = {k}); "
-          f"batch {bs}; torch threads {torch.get_num_threads()}; best of {args.rounds} interleaved rounds")
+    print(
+        f"model {args.model}; {len(texts)} P_eva prompts of {len(names)} relations ({source}, k = {k}); "
+        f"batch {bs}; torch threads {torch.get_num_threads()}; best of {args.rounds} interleaved rounds"
+    )
     print(f"float32 matmul peak (2048^3 torch.mm): {matmul_peak():.1f} GFLOP/s")
-    print("rates in items/s (prompts, or generations for (e)/(e1)); ratio = rate / rate of (b); wall and process CPU time")
+    print(
+        "rates in items/s (prompts, or generations for (e)/(e1)); ratio = rate / rate of (b); wall and process CPU time"
+    )
     print(f"{'':44s} {'wall s':>7s} {'items/s':>8s} {'ratio':>6s} {'CPU s':>7s} {'items/s':>8s} {'ratio':>6s}")
     for name in work:
-        print(f"{name:44s} {best[name]:7.2f} {rate[name]:8.1f} {rate[name] / base:6.2f} "
-              f"{cpu[name]:7.2f} {cpu_rate[name]:8.1f} {cpu_rate[name] / cpu_base:6.2f}")
-    e, e1, f, f0 = ("(e) generate_pairs, intra mix", "(e1) same pairs, one condition per batch",
-                    "(f) collect: validate + capture", "(f0) prefill with the capture hooks")
-    print(f"one condition per batch vs mixed batches (e1)/(e): wall {rate[e1] / rate[e]:.2f}, CPU {cpu_rate[e1] / cpu_rate[e]:.2f}")
-    print(f"collect vs prefill with the same hooks (f)/(f0): wall {rate[f] / rate[f0]:.2f}, CPU {cpu_rate[f] / cpu_rate[f0]:.2f}")
+        print(
+            f"{name:44s} {best[name]:7.2f} {rate[name]:8.1f} {rate[name] / base:6.2f} "
+            f"{cpu[name]:7.2f} {cpu_rate[name]:8.1f} {cpu_rate[name] / cpu_base:6.2f}"
+        )
+    e, e1, f, f0 = (
+        "(e) generate_pairs, intra mix",
+        "(e1) same pairs, one condition per batch",
+        "(f) collect: validate + capture",
+        "(f0) prefill with the capture hooks",
+    )
+    print(
+        f"one condition per batch vs mixed batches (e1)/(e): wall {rate[e1] / rate[e]:.2f}, CPU {cpu_rate[e1] / cpu_rate[e]:.2f}"
+    )
+    print(
+        f"collect vs prefill with the same hooks (f)/(f0): wall {rate[f] / rate[f0]:.2f}, CPU {cpu_rate[f] / cpu_rate[f0]:.2f}"
+    )
     mixed = outputs["(e) generate_pairs, intra mix"]
     original = [g for g, c in zip(mixed, mix_conds) if c == "original"]
-    print(f"identical generations: (b) vs (c) {sum(a == b for a, b in zip(outputs['(b) bare 2-token loop'], outputs['(c) generate_pairs, original']))}/{len(texts)}; "
-          f"(c) vs original rows of (e) {sum(a == b for a, b in zip(outputs['(c) generate_pairs, original'], original))}/{len(texts)}; "
-          f"(e) vs (e1) {sum(a == b for a, b in zip(mixed, outputs['(e1) same pairs, one condition per batch']))}/{len(mix_texts)}")
+    print(
+        f"identical generations: (b) vs (c) {sum(a == b for a, b in zip(outputs['(b) bare 2-token loop'], outputs['(c) generate_pairs, original']))}/{len(texts)}; "
+        f"(c) vs original rows of (e) {sum(a == b for a, b in zip(outputs['(c) generate_pairs, original'], original))}/{len(texts)}; "
+        f"(e) vs (e1) {sum(a == b for a, b in zip(mixed, outputs['(e1) same pairs, one condition per batch']))}/{len(mix_texts)}"
+    )
     if not args.no_profile:
         print_profile(model, tokenizer, policy, lambda: pairs(mix_conds, mix_texts), mix_texts, bs, len(mix_texts))
 
@@ -213,7 +257,9 @@ def print_profile(model, tokenizer, policy, run, texts, bs, n) -> None:
     enc = token_ids(tokenizer, policy, texts)
     tokenise = _time(lambda: token_ids(tokenizer, policy, texts))
     order = sorted(range(len(enc)), key=lambda i: len(enc[i]))
-    padding = _time(lambda: [pad_left([enc[i] for i in order[s:s + bs]], policy.pad_token_id) for s in range(0, n, bs)])
+    padding = _time(
+        lambda: [pad_left([enc[i] for i in order[s : s + bs]], policy.pad_token_id) for s in range(0, n, bs)]
+    )
     detok = _time(lambda: [tokenizer.decode([int(t) for t in e[-2:]], skip_special_tokens=True) for e in enc])
 
     forward, head = model.forward, model.lm_head.forward
@@ -234,6 +280,7 @@ def print_profile(model, tokenizer, policy, run, texts, bs, n) -> None:
         def wrapped(*a):
             with record_function("hooks"):
                 return hook(*a)
+
         return wrapped
 
     model.forward, model.lm_head.forward = labelled_forward, labelled_head
@@ -249,11 +296,17 @@ def print_profile(model, tokenizer, policy, run, texts, bs, n) -> None:
     totals = {e.key: e.cpu_time_total / 1e6 for e in prof.key_averages()}
     selfs = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}
     prefill, decode = totals.get("prefill", 0.0), totals.get("decode step", 0.0)
-    parts = [("tokenisation (token_ids)", tokenise), ("padding (pad_left)", padding), ("prefill forward", prefill),
-             ("decode step forward", decode), ("  of which LM head (both)", totals.get("LM head", 0.0)),
-             ("  of which hooks", totals.get("hooks", 0.0)), ("    of which torch.where", selfs.get("aten::where", 0.0)),
-             ("detokenisation (decode)", detok),
-             ("Python and the rest", wall - tokenise - padding - prefill - decode - detok)]
+    parts = [
+        ("tokenisation (token_ids)", tokenise),
+        ("padding (pad_left)", padding),
+        ("prefill forward", prefill),
+        ("decode step forward", decode),
+        ("  of which LM head (both)", totals.get("LM head", 0.0)),
+        ("  of which hooks", totals.get("hooks", 0.0)),
+        ("    of which torch.where", selfs.get("aten::where", 0.0)),
+        ("detokenisation (decode)", detok),
+        ("Python and the rest", wall - tokenise - padding - prefill - decode - detok),
+    ]
     print(f"per-part profile of one (e) pass under torch.profiler ({n} generations, {wall:.2f} s wall):")
     for name, seconds in parts:
         print(f"  {name:32s} {seconds:7.2f} s  {seconds / wall:6.1%}")

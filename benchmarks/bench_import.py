@@ -37,8 +37,13 @@ def environment(src: str | None) -> dict[str, str]:
 
 def import_seconds(module: str, src: str | None = None) -> float:
     """Seconds spent in `import module` in a fresh interpreter."""
-    out = subprocess.run([sys.executable, "-c", IMPORT_SNIPPET.format(module=module)],
-                         check=True, capture_output=True, text=True, env=environment(src)).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_SNIPPET.format(module=module)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=environment(src),
+    ).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -67,7 +72,8 @@ def main() -> None:
             "relneurons --help": lambda src: command_seconds([*cli, "--help"], 0, src),
             "relneurons run --help": lambda src: command_seconds([*cli, "run", "--help"], 0, src),
             "relneurons run --set neurons.kk=3 (rejected)": lambda src: command_seconds(
-                [*cli, "run", "--set", "neurons.kk=3", "--out", out], 2, src),
+                [*cli, "run", "--set", "neurons.kk=3", "--out", out], 2, src
+            ),
         }
         sides = {"after": None, **({"before": args.before} if args.before else {})}
         times = {(name, side): [] for name in cases for side in sides}

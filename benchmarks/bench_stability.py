@@ -33,8 +33,10 @@ def main() -> None:
     store = ActivationStore(args.store)
     summary = json.loads((Path(args.identify) / "summary.json").read_text())
     relations, k, ratio = list(summary["relations"]), int(summary["k"]), int(summary["config"]["negative_ratio"])
-    contenders = {"one identification": [validated(store.prompts)],
-                  f"B = {args.resamples} half-samples": half_samples(store.prompts, args.resamples, 0)}
+    contenders = {
+        "one identification": [validated(store.prompts)],
+        f"B = {args.resamples} half-samples": half_samples(store.prompts, args.resamples, 0),
+    }
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(args.rounds):
         for name, subsets in contenders.items():

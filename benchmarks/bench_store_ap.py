@@ -55,7 +55,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--chunk-rows", type=int, default=256, help="rows per chunk")
     parser.add_argument("--relations", type=int, default=12)
     parser.add_argument("--memory-gb", type=float, nargs="+", default=[0.5, 0.125], help="identify budgets (GB)")
-    parser.add_argument("--widths", type=int, nargs="+", default=[64, 1024, 16384], help="block widths for the read test")
+    parser.add_argument(
+        "--widths", type=int, nargs="+", default=[64, 1024, 16384], help="block widths for the read test"
+    )
     parser.add_argument("--work", default="runs/bench-store-ap", help="scratch folder (on disk, not tmpfs)")
     parser.add_argument("--figure", default=str(HERE / "store_ap.png"))
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
@@ -64,12 +66,22 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def build_store(folder: Path, rows: int, n_neurons: int, chunk_rows: int, n_relations: int, seed: int) -> ActivationStore:
+def build_store(
+    folder: Path, rows: int, n_neurons: int, chunk_rows: int, n_relations: int, seed: int
+) -> ActivationStore:
     """Every row kept; relation r = rows with row % n_relations == r; neuron r planted for relation r."""
     rng = np.random.default_rng(seed)
     relation = np.arange(rows) % n_relations
-    table = pd.DataFrame({"relation": [f"rel{r:02d}" for r in relation], "subject": [f"s{i}" for i in range(rows)],
-                          "object": "o", "template": "{}", "text": [f"text {i}" for i in range(rows)], "text_id": np.arange(rows)})
+    table = pd.DataFrame(
+        {
+            "relation": [f"rel{r:02d}" for r in relation],
+            "subject": [f"s{i}" for i in range(rows)],
+            "object": "o",
+            "template": "{}",
+            "text": [f"text {i}" for i in range(rows)],
+            "text_id": np.arange(rows),
+        }
+    )
     writer = StoreWriter(folder, {"n_neurons": n_neurons, "benchmark": True}, table, chunk_rows)
     for c in range(writer.n_chunks):
         ids = np.array(writer.chunk_range(c))
@@ -102,7 +114,7 @@ def read_row_major(paths: list[Path], n_rows: int, start: int, stop: int) -> np.
     row = 0
     for path in paths:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-        out[row:row + array.shape[0]] = array[:, start:stop]
+        out[row : row + array.shape[0]] = array[:, start:stop]
         row += array.shape[0]
     return out
 
@@ -135,17 +147,32 @@ def child(store: str, out: str, gb: str) -> None:
 
     base = _peak_rss()
     started = time.perf_counter()
-    summary = identify(store, out, IdentifyConfig(k=100, memory_gb=float(gb) if float(gb) > 0 else None, min_positives=1),
-                       progress=False)
+    summary = identify(
+        store,
+        out,
+        IdentifyConfig(k=100, memory_gb=float(gb) if float(gb) > 0 else None, min_positives=1),
+        progress=False,
+    )
     seconds = time.perf_counter() - started
     peak = _peak_rss()
-    print(json.dumps({"seconds": seconds, "peak_rss": peak, "import_rss": base, "block": summary["block"],
-                      "block_bytes": summary["block_bytes"], "n_neurons": summary["n_neurons"]}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_rss": peak,
+                "import_rss": base,
+                "block": summary["block"],
+                "block_bytes": summary["block_bytes"],
+                "n_neurons": summary["n_neurons"],
+            }
+        )
+    )
 
 
 def run_child(store: Path, out: Path, gb: float) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--child", str(store), str(out), str(gb)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", str(store), str(out), str(gb)], capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -167,8 +194,13 @@ def figure(path: str, widths, new_mbs, old_mbs, runs, store_gb: float) -> None:
     a.set_title("Reading a block of neurons for every row")
     caps = [r["memory_gb"] for r in runs]
     b.bar(np.arange(len(runs)) - 0.2, [r["peak_rss"] / 2**30 for r in runs], 0.4, label="peak RSS", color="#3b6ea8")
-    b.bar(np.arange(len(runs)) + 0.2, [r["block_bytes"] / 2**30 for r in runs], 0.4, label="planned block + AP working set",
-          color="#e0a040")
+    b.bar(
+        np.arange(len(runs)) + 0.2,
+        [r["block_bytes"] / 2**30 for r in runs],
+        0.4,
+        label="planned block + AP working set",
+        color="#e0a040",
+    )
     b.axhline(store_gb, color="k", ls="--", lw=1, label=f"store on disk ({store_gb:.2f} GB)")
     b.axhline(runs[0]["import_rss"] / 2**30, color="grey", ls=":", lw=1, label="RSS after imports")
     b.set_xticks(np.arange(len(runs)), [f"{c:g} GB" for c in caps])
@@ -191,7 +223,9 @@ def main() -> None:
     n_neurons = int(args.size_gb * 2**30 // (4 * args.rows))
     store_bytes = 4 * n_neurons * args.rows
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
-    print(f"store: {args.rows:,} rows x {n_neurons:,} neurons = {store_bytes / 2**30:.2f} GB, {args.chunk_rows} rows per chunk")
+    print(
+        f"store: {args.rows:,} rows x {n_neurons:,} neurons = {store_bytes / 2**30:.2f} GB, {args.chunk_rows} rows per chunk"
+    )
     t = time.perf_counter()
     store = build_store(work / "store", args.rows, n_neurons, args.chunk_rows, args.relations, args.seed)
     print(f"  built in {time.perf_counter() - t:.1f} s")
@@ -209,9 +243,11 @@ def main() -> None:
         old_mbs.append(mb / s_old)
         # pages each layout must bring from disk for one block when nothing is cached (readahead adds to row-major)
         touched_old = args.rows * (-(-(4 * width) // PAGE) + 1) * PAGE
-        print(f"  {width:6,d} neurons ({mb:7.1f} MB): neuron-major {s_new * 1e3:8.1f} ms ({new_mbs[-1]:7.0f} MB/s, {n_new} blocks)"
-              f" | row-major mmap {s_old * 1e3:8.1f} ms ({old_mbs[-1]:7.0f} MB/s, {n_old} blocks)"
-              f" | ratio {s_old / s_new:5.1f}x | pages touched per block {mb:.1f} vs {min(touched_old, store_bytes) / 1e6:.1f} MB (before readahead)")
+        print(
+            f"  {width:6,d} neurons ({mb:7.1f} MB): neuron-major {s_new * 1e3:8.1f} ms ({new_mbs[-1]:7.0f} MB/s, {n_new} blocks)"
+            f" | row-major mmap {s_old * 1e3:8.1f} ms ({old_mbs[-1]:7.0f} MB/s, {n_old} blocks)"
+            f" | ratio {s_old / s_new:5.1f}x | pages touched per block {mb:.1f} vs {min(touched_old, store_bytes) / 1e6:.1f} MB (before readahead)"
+        )
     shutil.rmtree(work / "row-major")
 
     print("\nidentify (fresh process per budget):")
@@ -220,14 +256,18 @@ def main() -> None:
         r = run_child(work / "store", work / f"identify-{gb:g}", gb)
         r["memory_gb"] = gb
         runs.append(r)
-        print(f"  --memory-gb {gb:g}: block {r['block']:,} neurons (planned {r['block_bytes'] / 2**30:.3f} GB), "
-              f"{r['seconds']:.1f} s, {r['n_neurons'] / r['seconds']:,.0f} neurons/s, peak RSS {r['peak_rss'] / 2**30:.2f} GB "
-              f"(after imports {r['import_rss'] / 2**30:.2f} GB; store {store_bytes / 2**30:.2f} GB)")
+        print(
+            f"  --memory-gb {gb:g}: block {r['block']:,} neurons (planned {r['block_bytes'] / 2**30:.3f} GB), "
+            f"{r['seconds']:.1f} s, {r['n_neurons'] / r['seconds']:,.0f} neurons/s, peak RSS {r['peak_rss'] / 2**30:.2f} GB "
+            f"(after imports {r['import_rss'] / 2**30:.2f} GB; store {store_bytes / 2**30:.2f} GB)"
+        )
     first = work / f"identify-{args.memory_gb[0]:g}"
     for gb in args.memory_gb[1:]:
         other = work / f"identify-{gb:g}"
-        same = all((first / p).read_bytes() == (other / p).read_bytes()
-                   for p in [q.relative_to(first) for q in sorted(first.glob("ap/*.parquet"))] + [Path("topk.parquet")])
+        same = all(
+            (first / p).read_bytes() == (other / p).read_bytes()
+            for p in [q.relative_to(first) for q in sorted(first.glob("ap/*.parquet"))] + [Path("topk.parquet")]
+        )
         print(f"  AP and top-k tables of budget {gb:g} GB identical to {args.memory_gb[0]:g} GB: {same}")
         if not same:
             raise SystemExit("tables differ between budgets")

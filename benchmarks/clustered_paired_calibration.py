@@ -72,15 +72,29 @@ def main() -> None:
     _print_iccs()
     se_fpr = math.sqrt(0.05 * 0.95 / args.studies)
     print(f"{args.studies} studies per scenario; Monte Carlo s.e. {se_fpr:.4f} at 5% and at 95%")
-    print(f"{'triples':>7s} {'templates':>9s} {'rho':>4s} {'acc orig->int':>13s} {'discord.':>8s} | "
-          f"{'p<.05 clustered':>15s} {'naive':>6s} | {'coverage clustered':>18s} {'naive':>6s}")
+    print(
+        f"{'triples':>7s} {'templates':>9s} {'rho':>4s} {'acc orig->int':>13s} {'discord.':>8s} | "
+        f"{'p<.05 clustered':>15s} {'naive':>6s} | {'coverage clustered':>18s} {'naive':>6s}"
+    )
     for i, (triples, templates, rho, acc0, acc1) in enumerate(SCENARIOS):
-        r = paired_calibration(args.studies, seed=200 + i, n_triples=triples, templates=templates, rho=rho,
-                               acc_original=acc0, acc_intervention=acc1, n_boot=args.boot, n_perm=args.perm)
+        r = paired_calibration(
+            args.studies,
+            seed=200 + i,
+            n_triples=triples,
+            templates=templates,
+            rho=rho,
+            acc_original=acc0,
+            acc_intervention=acc1,
+            n_boot=args.boot,
+            n_perm=args.perm,
+        )
         span = f"{templates[0]}" if templates[0] == templates[1] else f"{templates[0]}-{templates[1]}"
-        print(f"{triples:7d} {span:>9s} {rho:4.1f} {acc0:6.2f}->{acc1:4.2f} {r['discordant']:8.3f} | "
-              f"{r['reject_clustered']:15.3f} {r['reject_naive']:6.3f} | "
-              f"{r['cover_clustered']:18.3f} {r['cover_naive']:6.3f}", flush=True)
+        print(
+            f"{triples:7d} {span:>9s} {rho:4.1f} {acc0:6.2f}->{acc1:4.2f} {r['discordant']:8.3f} | "
+            f"{r['reject_clustered']:15.3f} {r['reject_naive']:6.3f} | "
+            f"{r['cover_clustered']:18.3f} {r['cover_naive']:6.3f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -36,22 +36,38 @@ def main() -> None:
     print(f"{'scenario':13s} {'sets':>4s} {'new':>13s} {'rank at 1/(n+1)':>18s} {'retired t':>14s}")
     for i, scenario in enumerate(SCENARIOS):
         for n_sets in SET_COUNTS:
-            r = rejection_rates(args.studies, seed=1000 * i + n_sets, base_accuracy=(0.2, 0.5), scenario=scenario,
-                                n_sets=n_sets, **PANEL)
+            r = rejection_rates(
+                args.studies,
+                seed=1000 * i + n_sets,
+                base_accuracy=(0.2, 0.5),
+                scenario=scenario,
+                n_sets=n_sets,
+                **PANEL,
+            )
             new = f"{r['new']:.3f} ok" if n_sets >= RANK_MIN_SETS else "no p"
             if n_sets >= RANK_MIN_SETS and r["new"] > limit:
                 new = f"{r['new']:.3f} FAIL"
             level = 1 / (n_sets + 1)
             rank_ok = "ok" if r["rank_at_min"] <= level + 2 * math.sqrt(level * (1 - level) / args.studies) else "FAIL"
             t_ok = "ok" if r["t"] <= limit else "FAIL"
-            print(f"{scenario:13s} {n_sets:4d} {new:>13s} {r['rank_at_min']:9.3f}/{level:.3f} {rank_ok:>4s} "
-                  f"{r['t']:9.3f} {t_ok:>4s}", flush=True)
+            print(
+                f"{scenario:13s} {n_sets:4d} {new:>13s} {r['rank_at_min']:9.3f}/{level:.3f} {rank_ok:>4s} "
+                f"{r['t']:9.3f} {t_ok:>4s}",
+                flush=True,
+            )
     print(f"\npower, random sets at 0.45 and the relation's set at 0.10 ({args.studies // 5} studies per cell):")
     for i, scenario in enumerate(SCENARIOS):
         cells = []
         for n_sets in SET_COUNTS:
-            r = rejection_rates(args.studies // 5, seed=50_000 + 1000 * i + n_sets, scenario=scenario, n_sets=n_sets,
-                                acc_random=0.45, acc_relation=0.10, **PANEL)
+            r = rejection_rates(
+                args.studies // 5,
+                seed=50_000 + 1000 * i + n_sets,
+                scenario=scenario,
+                n_sets=n_sets,
+                acc_random=0.45,
+                acc_relation=0.10,
+                **PANEL,
+            )
             cells.append(f"{n_sets} sets: {r['new']:.3f}" if n_sets >= RANK_MIN_SETS else f"{n_sets} sets: no p")
         print(f"{scenario:13s} " + ", ".join(cells), flush=True)
 

@@ -18,7 +18,14 @@ import numpy as np
 from relneurons.data import is_correct, load_relations, resolve_data_dir
 from relneurons.model import greedy_generate, load_model
 
-RELATIONS = ["company_hq", "landmark_country", "person_occupation", "product_company", "star_constellation", "company_ceo"]
+RELATIONS = [
+    "company_hq",
+    "landmark_country",
+    "person_occupation",
+    "product_company",
+    "star_constellation",
+    "company_ceo",
+]
 
 
 def icc(table: np.ndarray) -> float:
@@ -42,10 +49,15 @@ def main() -> None:
         templates = relation.prompt_templates
         texts = [t.format(s.subject) + "? Answer:" for s in samples for t in templates]
         answers = greedy_generate(model, tokenizer, texts, 2, batch_size=32)
-        correct = np.array([is_correct(a, s.object, "robust") for a, s in
-                            zip(answers, [s for s in samples for _ in templates])], dtype=float).reshape(len(samples), len(templates))
+        correct = np.array(
+            [is_correct(a, s.object, "robust") for a, s in zip(answers, [s for s in samples for _ in templates])],
+            dtype=float,
+        ).reshape(len(samples), len(templates))
         value = icc(correct) if len(templates) > 1 and 0 < correct.mean() < 1 else float("nan")
-        print(f"{relation.name:22s} templates {len(templates)}  accuracy {correct.mean():.3f}  ICC {value:.2f}", flush=True)
+        print(
+            f"{relation.name:22s} templates {len(templates)}  accuracy {correct.mean():.3f}  ICC {value:.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,12 @@ def lre_dir() -> Path:
     try:
         folder = resolve_data_dir(download=False).resolve()
     except DataError as exc:
-        pytest.fail(f"LRE test data not found: {exc}. The tests read the real LRE data: set {DATA_ENV} to its folder "
-                    f"(CI uses ../shared/lre), e.g. `export {DATA_ENV}=$PWD/../shared/lre`")
+        pytest.fail(
+            f"LRE test data not found: {exc}. The tests read the real LRE data: set {DATA_ENV} to its folder "
+            f"(CI uses ../shared/lre), e.g. `export {DATA_ENV}=$PWD/../shared/lre`"
+        )
     if not (folder / "factual" / "company_hq.json").is_file():
-        pytest.fail(f"{folder} (the LRE data folder) has no factual/company_hq.json: point {DATA_ENV} at the LRE data/ folder")
+        pytest.fail(
+            f"{folder} (the LRE data folder) has no factual/company_hq.json: point {DATA_ENV} at the LRE data/ folder"
+        )
     return folder

@@ -26,7 +26,9 @@ def synthetic_store(folder, seed=0):
     writer = StoreWriter(folder, {"n_neurons": nset.size, "test": True}, table, chunk_texts=16)
     for c in range(writer.n_chunks):
         ids = list(writer.chunk_range(c))
-        writer.write_chunk(c, pd.DataFrame({"text_id": ids, "generation": "obj", "kept": correct[ids]}), means[ids][correct[ids]])
+        writer.write_chunk(
+            c, pd.DataFrame({"text_id": ids, "generation": "obj", "kept": correct[ids]}), means[ids][correct[ids]]
+        )
 
     def mark(prompts):
         prompts["correct"] = correct[prompts["text_id"].to_numpy()]

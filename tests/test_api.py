@@ -42,7 +42,9 @@ def _steps(session, relations) -> tuple:
 def test_public_name_is_lazy_and_light():
     import subprocess
 
-    code = "import sys, relneurons; assert 'torch' not in sys.modules; relneurons.Session; assert 'torch' in sys.modules"
+    code = (
+        "import sys, relneurons; assert 'torch' not in sys.modules; relneurons.Session; assert 'torch' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -52,7 +54,9 @@ def test_each_step_returns_the_documented_objects(tiny, tmp_path):
     prompts, top, layers, intra = _steps(session, relations)
 
     assert isinstance(prompts, pd.DataFrame)
-    assert {"relation", "subject", "object", "template", "text", "generation", "correct", "act_row"} <= set(prompts.columns)
+    assert {"relation", "subject", "object", "template", "text", "generation", "correct", "act_row"} <= set(
+        prompts.columns
+    )
     assert prompts["correct"].sum() >= 3  # the tiny model answers its own relations
 
     assert list(top.columns) == ["relation", "rank", "global_index", "layer", "module", "unit", "ap"]
@@ -70,8 +74,9 @@ def test_each_step_returns_the_documented_objects(tiny, tmp_path):
         assert result.folder == tmp_path / "study" / "results" / name
         assert name in result.figures and all(isinstance(f, Figure) for f in result.figures.values())
     # the table returned is the one written
-    pd.testing.assert_frame_equal(intra.table.reset_index(drop=True), pd.read_parquet(intra.folder / "intra.parquet"),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        intra.table.reset_index(drop=True), pd.read_parquet(intra.folder / "intra.parquet"), check_dtype=False
+    )
     assert set(intra.table["condition"]) == {"original", "random", "relation"}
     sweep = session.run("sweep", session.study(**STUDY), ks=[4, 8])  # the experiment's own options pass through
     assert sweep.summary["ks"] == [4, 8] and "sweep" in sweep.figures
@@ -92,8 +97,11 @@ def test_collect_with_the_loaded_model_equals_collect_loading_it(tiny, tmp_path)
     model, relations, lre_dir = tiny
     session = _session(tiny, tmp_path / "session")
     session.collect(relations, **OPTIONS)
-    alone = collect(CollectConfig(model=model, device="cpu", data_dir=str(lre_dir), relations=tuple(relations), **OPTIONS),
-                    tmp_path / "alone", progress=False)
+    alone = collect(
+        CollectConfig(model=model, device="cpu", data_dir=str(lre_dir), relations=tuple(relations), **OPTIONS),
+        tmp_path / "alone",
+        progress=False,
+    )
     ours = session.store
     assert ours.identity == alone.identity
     pd.testing.assert_frame_equal(ours.prompts, alone.prompts)
@@ -105,7 +113,9 @@ def test_a_second_session_on_the_folder_recomputes_nothing(tiny, tmp_path, monke
     _, relations, _ = tiny
     folder = tmp_path / "study"
     first = _steps(_session(tiny, folder), relations)
-    computed = [p for p in (folder / "store" / "chunks").iterdir()] + sorted((folder / "identify" / "blocks").glob("*.npy"))
+    computed = [p for p in (folder / "store" / "chunks").iterdir()] + sorted(
+        (folder / "identify" / "blocks").glob("*.npy")
+    )
     computed.append(folder / "results" / "generations.parquet")
     stamps = {p: p.stat().st_mtime_ns for p in computed}
 
@@ -119,6 +129,7 @@ def test_a_second_session_on_the_folder_recomputes_nothing(tiny, tmp_path, monke
         def wrapper(*args, **kwargs):
             calls[key] += 1
             return real(*args, **kwargs)
+
         monkeypatch.setattr(module, name, wrapper)
 
     counting(collect_module, "capture_batch", "capture")
@@ -147,7 +158,8 @@ def test_without_a_folder_the_session_uses_a_temporary_one(tiny):
 def test_a_store_of_another_model_is_refused(tiny, tmp_path):
     _, relations, lre_dir = tiny
     _steps(_session(tiny, tmp_path / "study"), relations)
-    other = relneurons.Session(save_model(tmp_path / "other-model"), tmp_path / "study", data_dir=str(lre_dir),
-                               device="cpu", progress=False)
+    other = relneurons.Session(
+        save_model(tmp_path / "other-model"), tmp_path / "study", data_dir=str(lre_dir), device="cpu", progress=False
+    )
     with pytest.raises(DataError, match="collected with the model"):
         other.run("layers")

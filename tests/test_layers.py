@@ -43,11 +43,17 @@ def test_no_module_imports_a_later_stage():
     for path in sorted(PACKAGE.rglob("*.py")):
         stage = path.relative_to(PACKAGE).parts[0]
         if stage in LEAVES:  # a leaf imports no stage at all
-            wrong += [f"{path.relative_to(PACKAGE)}:{line} imports relneurons.{other}"
-                      for other, line in _imported_stages(path) if other in RANK]
+            wrong += [
+                f"{path.relative_to(PACKAGE)}:{line} imports relneurons.{other}"
+                for other, line in _imported_stages(path)
+                if other in RANK
+            ]
         elif stage in RANK:
-            wrong += [f"{path.relative_to(PACKAGE)}:{line} imports relneurons.{other}"
-                      for other, line in _imported_stages(path) if other in RANK and RANK[other] > RANK[stage]]
+            wrong += [
+                f"{path.relative_to(PACKAGE)}:{line} imports relneurons.{other}"
+                for other, line in _imported_stages(path)
+                if other in RANK and RANK[other] > RANK[stage]
+            ]
     assert not wrong, "\n".join(wrong)
 
 

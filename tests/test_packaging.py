@@ -21,8 +21,14 @@ PACKAGE = ROOT / "src" / "relneurons"
 
 
 def _data_files() -> set[Path]:
-    return {p for p in PACKAGE.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")
-            and "__pycache__" not in p.parts and not p.name.startswith(".")}
+    return {
+        p
+        for p in PACKAGE.rglob("*")
+        if p.is_file()
+        and p.suffix not in (".py", ".pyc")
+        and "__pycache__" not in p.parts
+        and not p.name.startswith(".")
+    }
 
 
 def test_package_data_globs_cover_every_data_file():

@@ -21,9 +21,18 @@ from transformers import (
 )
 
 VOCAB = 96
-_COMMON = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-               pad_token_id=0, bos_token_id=1, eos_token_id=2)
+_COMMON = dict(
+    vocab_size=VOCAB,
+    hidden_size=32,
+    intermediate_size=48,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=128,
+    pad_token_id=0,
+    bos_token_id=1,
+    eos_token_id=2,
+)
 
 CONFIGS = {
     "llama": lambda: LlamaConfig(**_COMMON),
@@ -33,22 +42,43 @@ CONFIGS = {
     "gemma": lambda: GemmaConfig(**_COMMON, head_dim=8),
     "gemma2": lambda: Gemma2Config(**_COMMON, head_dim=8, sliding_window=16),
     "gemma3": lambda: Gemma3TextConfig(**_COMMON, head_dim=8, sliding_window=16),
-    "gpt2": lambda: GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=128,
-                               bos_token_id=1, eos_token_id=2),
-    "gpt_neox": lambda: GPTNeoXConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-                                      num_attention_heads=4, max_position_embeddings=128, bos_token_id=1, eos_token_id=2),
+    "gpt2": lambda: GPT2Config(
+        vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=128, bos_token_id=1, eos_token_id=2
+    ),
+    "gpt_neox": lambda: GPTNeoXConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=128,
+        bos_token_id=1,
+        eos_token_id=2,
+    ),
 }
 
 # Expected per-layer FFN / attention widths, written from the configs above by hand.
 EXPECTED_FFN_PER_LAYER = {
-    "llama": 48 + 48 + 32, "mistral": 48 + 48 + 32, "qwen2": 48 + 48 + 32, "qwen3": 48 + 48 + 32,
-    "gemma": 48 + 48 + 32, "gemma2": 48 + 48 + 32, "gemma3": 48 + 48 + 32,
-    "gpt2": 4 * 32 + 32, "gpt_neox": 48 + 32,
+    "llama": 48 + 48 + 32,
+    "mistral": 48 + 48 + 32,
+    "qwen2": 48 + 48 + 32,
+    "qwen3": 48 + 48 + 32,
+    "gemma": 48 + 48 + 32,
+    "gemma2": 48 + 48 + 32,
+    "gemma3": 48 + 48 + 32,
+    "gpt2": 4 * 32 + 32,
+    "gpt_neox": 48 + 32,
 }
 EXPECTED_ATTN_PER_LAYER = {
-    "llama": 32 + 16 + 16 + 32, "mistral": 32 + 16 + 16 + 32, "qwen2": 32 + 16 + 16 + 32,
-    "qwen3": 32 + 16 + 16 + 32, "gemma": 32 + 16 + 16 + 32, "gemma2": 32 + 16 + 16 + 32,
-    "gemma3": 32 + 16 + 16 + 32, "gpt2": 3 * 32 + 32, "gpt_neox": 3 * 32 + 32,
+    "llama": 32 + 16 + 16 + 32,
+    "mistral": 32 + 16 + 16 + 32,
+    "qwen2": 32 + 16 + 16 + 32,
+    "qwen3": 32 + 16 + 16 + 32,
+    "gemma": 32 + 16 + 16 + 32,
+    "gemma2": 32 + 16 + 16 + 32,
+    "gemma3": 32 + 16 + 16 + 32,
+    "gpt2": 3 * 32 + 32,
+    "gpt_neox": 3 * 32 + 32,
 }
 
 
@@ -81,10 +111,15 @@ def save_tiny_folder(folder, arch: str = "llama", corpus: list[str] | None = Non
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB,
+        special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
     config = CONFIGS[arch]()
     config.vocab_size = len(fast)
     torch.manual_seed(0)

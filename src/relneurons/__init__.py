@@ -16,8 +16,16 @@ from .errors import RelneuronsError  # light (standard library only)
 __version__ = "0.1.0"
 
 __all__ = [
-    "ExperimentResult", "RelneuronsError", "Session", "__version__", "average_precision", "count_neurons", "deactivate",
-    "is_correct", "load_model", "split_relation",
+    "ExperimentResult",
+    "RelneuronsError",
+    "Session",
+    "__version__",
+    "average_precision",
+    "count_neurons",
+    "deactivate",
+    "is_correct",
+    "load_model",
+    "split_relation",
 ]
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real objects

@@ -35,7 +35,11 @@ class LazyPackage(types.ModuleType):
         # that same name (activations.collect, expertise.average_precision), the function keeps the name, as it did
         # when the package imported it eagerly.
         where = self.__dict__.get("_lazy_where", {})
-        if isinstance(value, types.ModuleType) and where.get(name) == name and value.__name__ == f"{self.__name__}.{name}":
+        if (
+            isinstance(value, types.ModuleType)
+            and where.get(name) == name
+            and value.__name__ == f"{self.__name__}.{name}"
+        ):
             value = getattr(value, name)
         super().__setattr__(name, value)
 

@@ -83,8 +83,17 @@ class Session:
     the prompt subsample, the negatives and the random neuron sets.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, folder: str | Path | None = None, *, data_dir: str | None = None,
-                 device: str | None = None, dtype: str | None = None, seed: int = 0, progress: bool = True) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        folder: str | Path | None = None,
+        *,
+        data_dir: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="relneurons-session-") if folder is None else None
         self.folder = Path(self._tmp.name if self._tmp else folder)
         self.model_name, self.data_dir, self.device, self.dtype = model, data_dir, device, dtype
@@ -122,8 +131,15 @@ class Session:
                 raise ConfigError(f"collect option {fixed!r} is the session's; give it to relneurons.Session(...)")
         if isinstance(options.get("templates"), list):  # as the configuration file gives them
             options["templates"] = tuple(options["templates"])
-        config = CollectConfig(model=self.model_name, dtype=self.dtype, device=self.device, data_dir=self.data_dir,
-                               seed=self.seed, relations=tuple(relations) if relations is not None else None, **options)
+        config = CollectConfig(
+            model=self.model_name,
+            dtype=self.dtype,
+            device=self.device,
+            data_dir=self.data_dir,
+            seed=self.seed,
+            relations=tuple(relations) if relations is not None else None,
+            **options,
+        )
         store = collect(config, self.folder / "store", progress=self.progress, model=self.model)
         self._studies.clear()
         return store.prompts
@@ -136,7 +152,12 @@ class Session:
         """
         if "seed" in options:
             raise ConfigError("identify option 'seed' is the session's; give it to relneurons.Session(...)")
-        identify(self.folder / "store", self.folder / "identify", IdentifyConfig(seed=self.seed, **options), progress=self.progress)
+        identify(
+            self.folder / "store",
+            self.folder / "identify",
+            IdentifyConfig(seed=self.seed, **options),
+            progress=self.progress,
+        )
         self._studies.clear()
         return load_topk(self.folder / "identify")
 
@@ -144,8 +165,10 @@ class Session:
         """Every neuron's AP for `relation` with its rank (global_index, layer, module, unit, ap, rank)."""
         path = self.folder / "identify" / "ap" / f"{relation}.parquet"
         if not path.is_file():
-            raise DataError(f"{path} does not exist: {relation!r} has no ranking; run Session.identify() first "
-                            "(a relation with fewer than min_positives validated prompts is skipped)")
+            raise DataError(
+                f"{path} does not exist: {relation!r} has no ranking; run Session.identify() first "
+                "(a relation with fewer than min_positives validated prompts is skipped)"
+            )
         return pd.read_parquet(path)
 
     def study(self, **settings) -> Study:
@@ -163,8 +186,15 @@ class Session:
             settings = {"k": io.read_json(path)["k"], **settings}
         config = StudyConfig(**settings, seed=self.seed)
         if config not in self._studies:
-            study = Study(self.store, self.folder / "identify", self.folder / "results", config, data_dir=self.data_dir,
-                          device=self.device, progress=self.progress)
+            study = Study(
+                self.store,
+                self.folder / "identify",
+                self.folder / "results",
+                config,
+                data_dir=self.data_dir,
+                device=self.device,
+                progress=self.progress,
+            )
             study.model = self._checked_model(study)  # the loaded model instead of a second load (a cached_property)
             self._studies[config] = study
         return self._studies[config]
@@ -174,8 +204,10 @@ class Session:
         then checks its weights and dtype as for a model the study loads itself."""
         settings = study.settings
         if settings["model"] != self.model_name:
-            raise DataError(f"{self.folder / 'store'} was collected with the model {settings['model']!r}, not this session's "
-                            f"{self.model_name!r}; open relneurons.Session({settings['model']!r}, ...) or use another folder")
+            raise DataError(
+                f"{self.folder / 'store'} was collected with the model {settings['model']!r}, not this session's "
+                f"{self.model_name!r}; open relneurons.Session({settings['model']!r}, ...) or use another folder"
+            )
         return study.checked_model(*self.model)
 
     def run(self, name: str, study: Study | None = None, **options) -> ExperimentResult:
@@ -195,8 +227,13 @@ class Session:
         table = experiments[name](study, **options)
         folder = study.out / name
         summary_path = folder / "summary.json"
-        return ExperimentResult(name, table, io.read_json(summary_path) if summary_path.is_file() else {}, folder,
-                                {p.stem: p for p in sorted(folder.rglob("*.png"))})
+        return ExperimentResult(
+            name,
+            table,
+            io.read_json(summary_path) if summary_path.is_file() else {},
+            folder,
+            {p.stem: p for p in sorted(folder.rglob("*.png"))},
+        )
 
     def close(self) -> None:
         """Delete the temporary folder (a session opened with folder=None); a given folder is kept."""

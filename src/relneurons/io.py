@@ -50,7 +50,9 @@ def output_error(exc: OSError, target: str | os.PathLike[str] | None = None) -> 
         return exc
     what, fix = _WRITE_FAILURES[exc.errno]
     detail = "" if what == (exc.strerror or "").lower() else f" ({exc.strerror})"
-    error = OutputError(f"cannot write {target or exc.filename}: {what}{detail}; {fix}, then rerun the same command to resume")
+    error = OutputError(
+        f"cannot write {target or exc.filename}: {what}{detail}; {fix}, then rerun the same command to resume"
+    )
     error.errno = exc.errno
     return error
 
@@ -131,4 +133,6 @@ def read_text(path: str | os.PathLike[str], what: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{what} {Path(path).expanduser()} is not valid UTF-8 (byte offset {exc.start}); save it as UTF-8") from None
+        raise DataError(
+            f"{what} {Path(path).expanduser()} is not valid UTF-8 (byte offset {exc.start}); save it as UTF-8"
+        ) from None

@@ -58,8 +58,10 @@ def init() -> None:
     try:
         dist.init_process_group("nccl" if cuda else "gloo", timeout=timeout())
     except (RuntimeError, ValueError) as exc:
-        raise ParallelError(f"could not join the torchrun process group (rank {os.environ.get('RANK')} of "
-                            f"{os.environ.get('WORLD_SIZE')}): {exc}") from exc
+        raise ParallelError(
+            f"could not join the torchrun process group (rank {os.environ.get('RANK')} of "
+            f"{os.environ.get('WORLD_SIZE')}): {exc}"
+        ) from exc
     atexit.register(_leave)
 
 
@@ -94,7 +96,7 @@ def is_main() -> bool:
 
 def share(items: Sequence[T]) -> list[T]:
     """This process's share of `items`: every world-th item from position rank (the same split for the same items)."""
-    return list(items[rank()::world()])
+    return list(items[rank() :: world()])
 
 
 def barrier(what: str) -> None:
@@ -109,7 +111,8 @@ def barrier(what: str) -> None:
         raise ParallelError(
             f"process {rank()} of {world()} gave up waiting for the others at '{what}' ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}); another process probably failed (see its error above) "
-            f"or took longer than ${TIMEOUT_ENV} = {timeout().total_seconds():.0f} s") from exc
+            f"or took longer than ${TIMEOUT_ENV} = {timeout().total_seconds():.0f} s"
+        ) from exc
 
 
 @contextmanager
@@ -135,12 +138,16 @@ def check_same(value: int, what: str) -> None:
     try:
         dist.all_gather(values, mine)
     except Exception as exc:
-        raise ParallelError(f"process {rank()} of {world()}: exchange at '{what}' failed ({exc}); "
-                            "another process probably failed (see its error above)") from exc
+        raise ParallelError(
+            f"process {rank()} of {world()}: exchange at '{what}' failed ({exc}); "
+            "another process probably failed (see its error above)"
+        ) from exc
     got = [int(v.item()) for v in values]
     if len(set(got)) != 1:
-        raise ParallelError(f"the processes disagree on {what} ({got}); they must run the same command on the same "
-                            "files (is the output folder on a file system every process sees?)")
+        raise ParallelError(
+            f"the processes disagree on {what} ({got}); they must run the same command on the same "
+            "files (is the output folder on a file system every process sees?)"
+        )
 
 
 def local_device(device: str | None) -> str | None:
@@ -152,6 +159,8 @@ def local_device(device: str | None) -> str | None:
     if device in (None, "", "cuda") and torch.cuda.is_available():
         return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     if device == "auto":
-        raise ConfigError("device = auto (one model spread over all GPUs) cannot be combined with torchrun data "
-                          "parallelism, where each process holds its own copy; use one or the other")
+        raise ConfigError(
+            "device = auto (one model spread over all GPUs) cannot be combined with torchrun data "
+            "parallelism, where each process holds its own copy; use one or the other"
+        )
     return device

@@ -12,8 +12,12 @@ POLICY = TokenizerPolicy(add_bos=False, bos_token_id=1, pad_token_id=0)
 def _reference_means(model, nset, seq):
     """Unpadded single prompt, plain hooks, plain mean over tokens."""
     outs = {}
-    handles = [model.get_submodule(s.path).register_forward_hook(
-        lambda m, a, o, p=s.path, outs=outs: outs.__setitem__(p, o[0].mean(0))) for s in nset.sites]
+    handles = [
+        model.get_submodule(s.path).register_forward_hook(
+            lambda m, a, o, p=s.path, outs=outs: outs.__setitem__(p, o[0].mean(0))
+        )
+        for s in nset.sites
+    ]
     try:
         with torch.no_grad():
             model(input_ids=torch.tensor([seq]))
@@ -34,7 +38,9 @@ def test_padded_batch_equals_one_by_one(arch):
     for row, single in enumerate(alone):
         assert torch.equal(together.new_tokens[row], single.new_tokens[0])
         torch.testing.assert_close(together.means[row], single.means[0], rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(together.means[row], _reference_means(model, nset, prompts[row]), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            together.means[row], _reference_means(model, nset, prompts[row]), rtol=1e-4, atol=1e-5
+        )
     assert all(not m._forward_hooks for m in model.modules())
 
 
@@ -52,7 +58,9 @@ def test_capture_does_not_change_generation(arch):
 def test_cache_and_no_cache_generate_the_same():
     model = tiny_model("gemma3")
     batch = pad_left(random_prompts(4, seed=5), 0)
-    assert torch.equal(generate_batch(model, batch, 4, use_cache=True), generate_batch(model, batch, 4, use_cache=False))
+    assert torch.equal(
+        generate_batch(model, batch, 4, use_cache=True), generate_batch(model, batch, 4, use_cache=False)
+    )
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2", "gemma3"])
@@ -65,7 +73,9 @@ def test_capture_means_without_generation_matches_the_reference_in_input_order(a
     assert means.shape == (7, nset.size) and means.dtype.name == "float32"
     assert sum(seen) == 7
     for row, seq in enumerate(prompts):
-        torch.testing.assert_close(torch.from_numpy(means[row]), _reference_means(model, nset, seq), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            torch.from_numpy(means[row]), _reference_means(model, nset, seq), rtol=1e-4, atol=1e-5
+        )
     assert all(not m._forward_hooks for m in model.modules())
 
 
@@ -81,8 +91,12 @@ def test_mean_without_bos_is_the_plain_mean_over_the_prompt_tokens(arch):
     unbatched = torch.from_numpy(capture_means(model, nset, prompts, policy, batch_size=2))
     for row, seq in enumerate(prompts):
         outs = {}
-        handles = [model.get_submodule(s.path).register_forward_hook(
-            lambda m, a, o, p=s.path, outs=outs: outs.__setitem__(p, o[0, 1:].mean(0))) for s in nset.sites]  # tokens after the BOS
+        handles = [
+            model.get_submodule(s.path).register_forward_hook(
+                lambda m, a, o, p=s.path, outs=outs: outs.__setitem__(p, o[0, 1:].mean(0))
+            )
+            for s in nset.sites
+        ]  # tokens after the BOS
         try:
             with torch.no_grad():
                 model(input_ids=torch.tensor([seq]))
@@ -92,7 +106,9 @@ def test_mean_without_bos_is_the_plain_mean_over_the_prompt_tokens(arch):
         reference = torch.cat([outs[s.path] for s in nset.sites])
         torch.testing.assert_close(batched[row], reference, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(unbatched[row], reference, rtol=1e-4, atol=1e-5)
-    with_bos = capture_means(model, nset, prompts, TokenizerPolicy(add_bos=True, bos_token_id=1, pad_token_id=0), batch_size=2)
+    with_bos = capture_means(
+        model, nset, prompts, TokenizerPolicy(add_bos=True, bos_token_id=1, pad_token_id=0), batch_size=2
+    )
     assert not torch.allclose(torch.from_numpy(with_bos), unbatched)  # the option changes the means
 
 

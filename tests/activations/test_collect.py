@@ -21,8 +21,17 @@ def tiny_folder(tmp_path_factory):
 
 
 def _config(folder, lre_dir, **over):
-    base = dict(model=folder, data_dir=str(lre_dir), relations=RELATIONS, templates=(0,), max_prompts_per_relation=10,
-                keep_all=True, chunk_prompts=8, batch_size=3, device="cpu")
+    base = dict(
+        model=folder,
+        data_dir=str(lre_dir),
+        relations=RELATIONS,
+        templates=(0,),
+        max_prompts_per_relation=10,
+        keep_all=True,
+        chunk_prompts=8,
+        batch_size=3,
+        device="cpu",
+    )
     base.update(over)
     return CollectConfig(**base)
 
@@ -61,15 +70,21 @@ def test_store_rows_are_the_prompts_token_means(tiny_folder, lre_dir, tmp_path):
     store = collect(_config(tiny_folder, lre_dir), tmp_path / "s", progress=False)
     prompts = store.prompts
     assert len(prompts) == 30 and set(prompts["relation"]) == set(RELATIONS)
-    assert {"relation", "subject", "object", "template", "text", "generation", "correct", "act_row"} <= set(prompts.columns)
+    assert {"relation", "subject", "object", "template", "text", "generation", "correct", "act_row"} <= set(
+        prompts.columns
+    )
     model, tokenizer = load_model(tiny_folder, device="cpu")
     nset = neuron_set(model, "ffn")
     policy = make_policy(tokenizer, model.config.model_type)
     matrix = store.columns(0, store.n_neurons)
     for row in prompts.sample(4, random_state=0).itertuples():
         outs = {}
-        handles = [model.get_submodule(s.path).register_forward_hook(
-            lambda m, a, o, p=s.path, outs=outs: outs.__setitem__(p, o[0].mean(0))) for s in nset.sites]
+        handles = [
+            model.get_submodule(s.path).register_forward_hook(
+                lambda m, a, o, p=s.path, outs=outs: outs.__setitem__(p, o[0].mean(0))
+            )
+            for s in nset.sites
+        ]
         with torch.no_grad():
             model(input_ids=torch.tensor(token_ids(tokenizer, policy, [row.text])))
         for h in handles:

@@ -15,8 +15,16 @@ def _store(folder, kept_per_chunk, n_neurons, chunk_texts=4, seed=0, order=None)
     """A store whose chunks keep `kept_per_chunk[c]` of their texts; chunks written in `order`. Returns (store, dense)."""
     rng = np.random.default_rng(seed)
     n_texts = chunk_texts * len(kept_per_chunk)
-    table = pd.DataFrame({"relation": "r", "subject": [f"s{i}" for i in range(n_texts)], "object": "o",
-                          "template": "{}", "text": [f"t{i}" for i in range(n_texts)], "text_id": np.arange(n_texts)})
+    table = pd.DataFrame(
+        {
+            "relation": "r",
+            "subject": [f"s{i}" for i in range(n_texts)],
+            "object": "o",
+            "template": "{}",
+            "text": [f"t{i}" for i in range(n_texts)],
+            "text_id": np.arange(n_texts),
+        }
+    )
     writer = StoreWriter(folder, {"n_neurons": n_neurons}, table, chunk_texts)
     dense = []
     chunks = {}
@@ -38,12 +46,15 @@ def _store(folder, kept_per_chunk, n_neurons, chunk_texts=4, seed=0, order=None)
     return writer.finish({"neuron_set": None}, mark), np.concatenate(dense)
 
 
-@pytest.mark.parametrize("kept, n_neurons", [
-    ((3, 0, 1, 4, 2), 37),  # a chunk with no kept row, one with a single row, a full one
-    ((0, 0, 2), 5),  # leading empty chunks
-    ((1,), 1),  # one row, one neuron
-    ((4, 4, 4), 1),  # one neuron
-])
+@pytest.mark.parametrize(
+    "kept, n_neurons",
+    [
+        ((3, 0, 1, 4, 2), 37),  # a chunk with no kept row, one with a single row, a full one
+        ((0, 0, 2), 5),  # leading empty chunks
+        ((1,), 1),  # one row, one neuron
+        ((4, 4, 4), 1),  # one neuron
+    ],
+)
 def test_columns_and_rows_equal_the_dense_matrix(tmp_path, kept, n_neurons):
     store, dense = _store(tmp_path / "s", kept, n_neurons, order=list(reversed(range(len(kept)))))
     assert store.n_rows == dense.shape[0] == sum(kept) and store.n_neurons == n_neurons
@@ -56,7 +67,9 @@ def test_columns_and_rows_equal_the_dense_matrix(tmp_path, kept, n_neurons):
             np.testing.assert_array_equal(got, dense[:, start:stop])
     rng = np.random.default_rng(1)
     for rows in (np.arange(store.n_rows), rng.integers(0, store.n_rows, 7), np.zeros(0, np.int64), [store.n_rows - 1]):
-        np.testing.assert_array_equal(store.rows(rows), dense[np.asarray(rows, np.int64)])  # unsorted, repeated rows too
+        np.testing.assert_array_equal(
+            store.rows(rows), dense[np.asarray(rows, np.int64)]
+        )  # unsorted, repeated rows too
 
 
 def test_rows_and_columns_in_slabs_and_tiles(tmp_path, monkeypatch):
@@ -138,20 +151,25 @@ def test_unknown_format_and_unfinished_old_store(tmp_path):
     with pytest.raises(DataError, match="only a complete store of format 1"):
         upgrade_store(store.folder)
     io.write_json(store.folder / "manifest.json", {**manifest, "format": 1, "status": "collecting"})
-    table = pd.DataFrame({"relation": "r", "subject": ["a"], "object": "o", "template": "{}", "text": ["t"], "text_id": [0]})
+    table = pd.DataFrame(
+        {"relation": "r", "subject": ["a"], "object": "o", "template": "{}", "text": ["t"], "text_id": [0]}
+    )
     with pytest.raises(DataError, match="format 1, not 2; choose another output folder or delete it"):
         StoreWriter(store.folder, {"n_neurons": 3}, table, 4)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: p.write_bytes(p.read_bytes()[:-4]), "truncated"),
-    (lambda p: p.write_bytes(p.read_bytes() + b"\0" * 4), "truncated or padded"),
-    (lambda p: np.save(p, np.zeros((3, 2), np.float64)), "float64"),
-    (lambda p: np.save(p, np.zeros((2, 3), np.float32)), r"shape \(2, 3\)"),
-    (lambda p: np.save(p, np.asfortranarray(np.zeros((3, 2), np.float32))), "Fortran-order"),
-    (lambda p: p.write_bytes(b"not an npy file"), "missing or corrupt"),
-    (lambda p: p.unlink(), "missing or corrupt"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:-4]), "truncated"),
+        (lambda p: p.write_bytes(p.read_bytes() + b"\0" * 4), "truncated or padded"),
+        (lambda p: np.save(p, np.zeros((3, 2), np.float64)), "float64"),
+        (lambda p: np.save(p, np.zeros((2, 3), np.float32)), r"shape \(2, 3\)"),
+        (lambda p: np.save(p, np.asfortranarray(np.zeros((3, 2), np.float32))), "Fortran-order"),
+        (lambda p: p.write_bytes(b"not an npy file"), "missing or corrupt"),
+        (lambda p: p.unlink(), "missing or corrupt"),
+    ],
+)
 def test_damaged_chunk_is_named(tmp_path, damage, message):
     store, _ = _store(tmp_path / "s", (2, 2), 3)
     damage(matrix_path(store.folder, 1))

@@ -20,8 +20,9 @@ def test_help_shows_examples(capsys):
 
 
 def test_neurons_from_a_config_only_folder(capsys, tmp_path):
-    LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-                vocab_size=32000).save_pretrained(tmp_path)
+    LlamaConfig(
+        hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, vocab_size=32000
+    ).save_pretrained(tmp_path)
     code, out, _ = run(capsys, "neurons", "--model", str(tmp_path))
     assert code == 0
     assert "835,584" in out and "mlp.gate_proj" in out and "32 x  11008" in out
@@ -34,8 +35,18 @@ def test_unknown_alias_is_one_clear_line(capsys):
 
 
 def test_unknown_relation_fails_before_loading_a_model(capsys, lre_dir, tmp_path):
-    code, _, err = run(capsys, "collect", "--model", "no/such-model-anywhere", "--data", str(lre_dir),
-                       "--relations", "company_hqq", "--out", str(tmp_path / "s"))
+    code, _, err = run(
+        capsys,
+        "collect",
+        "--model",
+        "no/such-model-anywhere",
+        "--data",
+        str(lre_dir),
+        "--relations",
+        "company_hqq",
+        "--out",
+        str(tmp_path / "s"),
+    )
     assert code == 2 and "company_hqq" in err and "did you mean 'company_hq'" in err
     assert not (tmp_path / "s").exists()
 

@@ -35,7 +35,9 @@ def mismatches(command: click.Command, cls) -> list[str]:
             continue
         value = PARSED.get(param.name, lambda v: v)(param.default) if param.default is not None else None
         if value != fields[param.name]:
-            problems.append(f"--{param.name}: default {param.default!r}, {cls.__name__}.{param.name} = {fields[param.name]!r}")
+            problems.append(
+                f"--{param.name}: default {param.default!r}, {cls.__name__}.{param.name} = {fields[param.name]!r}"
+            )
     return problems
 
 
@@ -52,8 +54,10 @@ def test_a_hard_coded_default_is_caught():
     original = cli.commands["collect"]
     params = [click.Option(["--n-eval"], default=49) if p.name == "n_eval" else p for p in original.params]
     drifted = click.Command("collect", params=[*params, click.Option(["--max-prompts"], default=None)])
-    assert mismatches(drifted, CollectConfig) == ["--n_eval: default 49, CollectConfig.n_eval = 50",
-                                                   "--max_prompts is no field of CollectConfig"]
+    assert mismatches(drifted, CollectConfig) == [
+        "--n_eval: default 49, CollectConfig.n_eval = 50",
+        "--max_prompts is no field of CollectConfig",
+    ]
 
 
 def test_the_other_commands_share_the_defaults():

@@ -17,10 +17,16 @@ SOURCE = Path(relneurons.__file__).parent
 
 def print_calls(path: Path) -> list[int]:
     """Lines with a call of the builtin print (names in code, not in strings or comments)."""
-    tokens = [t for t in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline)
-              if t.type in (tokenize.NAME, tokenize.OP)]
-    return [t.start[0] for i, t in enumerate(tokens[:-1])
-            if t.string == "print" and tokens[i + 1].string == "(" and (i == 0 or tokens[i - 1].string not in (".", "def"))]
+    tokens = [
+        t
+        for t in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline)
+        if t.type in (tokenize.NAME, tokenize.OP)
+    ]
+    return [
+        t.start[0]
+        for i, t in enumerate(tokens[:-1])
+        if t.string == "print" and tokens[i + 1].string == "(" and (i == 0 or tokens[i - 1].string not in (".", "def"))
+    ]
 
 
 def test_the_scan_finds_a_print(tmp_path):
@@ -30,15 +36,30 @@ def test_the_scan_finds_a_print(tmp_path):
 
 
 def test_library_modules_do_not_print():
-    found = {str(p.relative_to(SOURCE)): lines for p in sorted(SOURCE.rglob("*.py"))
-             if p.relative_to(SOURCE).parts[0] != "cli" and (lines := print_calls(p))}
+    found = {
+        str(p.relative_to(SOURCE)): lines
+        for p in sorted(SOURCE.rglob("*.py"))
+        if p.relative_to(SOURCE).parts[0] != "cli" and (lines := print_calls(p))
+    }
     assert found == {}, f"print() in library modules (use logging.getLogger(__name__)): {found}"
 
 
 def test_cli_shows_a_library_warning_on_stderr(tmp_path, capsys):
     store, _, _ = synthetic_store(tmp_path / "store")  # relation gamma has too few validated prompts
     with pytest.raises(SystemExit) as info:
-        main(["identify", str(store.folder), "--out", str(tmp_path / "id"), "--k", "5", "--min-positives", "5", "--quiet"])
+        main(
+            [
+                "identify",
+                str(store.folder),
+                "--out",
+                str(tmp_path / "id"),
+                "--k",
+                "5",
+                "--min-positives",
+                "5",
+                "--quiet",
+            ]
+        )
     out = capsys.readouterr()
     assert info.value.code == 0
     assert "relneurons: skipping relation gamma: 2 validated prompts" in out.err
@@ -52,7 +73,8 @@ def test_library_use_logs_instead_of_printing(tmp_path, capsys, caplog):
     with caplog.at_level("WARNING", logger="relneurons"):
         identify(store.folder, tmp_path / "id", IdentifyConfig(k=5, min_positives=5), progress=False)
     assert [r.getMessage() for r in caplog.records if r.name == "relneurons.expertise.identify"] == [
-        "skipping relation gamma: 2 validated prompts, fewer than min_positives = 5"]
+        "skipping relation gamma: 2 validated prompts, fewer than min_positives = 5"
+    ]
     assert "skipping" not in capsys.readouterr().out
 
 

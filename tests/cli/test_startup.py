@@ -36,27 +36,46 @@ def test_probe_sees_a_heavy_import():
     assert "torch" in found
 
 
-@pytest.mark.parametrize("module", [
-    "relneurons", "relneurons.cli", "relneurons.errors", "relneurons.pipeline.config",
-    # the light modules the command line reads its defaults and choices from, and the packages that hold them
-    "relneurons.activations.config", "relneurons.expertise.config", "relneurons.model.names", "relneurons.data.names",
-    "relneurons.activations", "relneurons.expertise", "relneurons.model", "relneurons.data",
-])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "relneurons",
+        "relneurons.cli",
+        "relneurons.errors",
+        "relneurons.pipeline.config",
+        # the light modules the command line reads its defaults and choices from, and the packages that hold them
+        "relneurons.activations.config",
+        "relneurons.expertise.config",
+        "relneurons.model.names",
+        "relneurons.data.names",
+        "relneurons.activations",
+        "relneurons.expertise",
+        "relneurons.model",
+        "relneurons.data",
+    ],
+)
 def test_import_loads_no_heavy_library(module):
     found, _ = heavy_modules_after(f"import {module}")
     assert found == [], f"import {module} imports {found}"
 
 
-@pytest.mark.parametrize("args", [
-    ["--help"], ["run", "--help"], ["experiment", "--help"], ["collect", "--help"], ["models", "install", "--help"],
-    ["run", "--set", "neurons.kk=3"],                       # unknown key
-    ["run", "--set", "neurons.k=-1"],                       # bad value
-    ["run", "--config", "no-such-file.toml"],               # missing file
-    ["identify", ".", "--out", "x", "--k", "lots"],         # bad --k
-    ["experiment", "multilingual", "--store", ".", "--identify", ".", "--out", "x", "--opt", "langs=[1]"],
-    ["run", "--set", 'amplify.levels=["zero", "bogus"]'],    # values checked by the experiments' own parsers
-    ["run", "--set", 'methods.scorers=["ap", "bogus"]'],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["experiment", "--help"],
+        ["collect", "--help"],
+        ["models", "install", "--help"],
+        ["run", "--set", "neurons.kk=3"],  # unknown key
+        ["run", "--set", "neurons.k=-1"],  # bad value
+        ["run", "--config", "no-such-file.toml"],  # missing file
+        ["identify", ".", "--out", "x", "--k", "lots"],  # bad --k
+        ["experiment", "multilingual", "--store", ".", "--identify", ".", "--out", "x", "--opt", "langs=[1]"],
+        ["run", "--set", 'amplify.levels=["zero", "bogus"]'],  # values checked by the experiments' own parsers
+        ["run", "--set", 'methods.scorers=["ap", "bogus"]'],
+    ],
+)
 def test_help_and_configuration_errors_load_no_heavy_library(args):
     found, err = heavy_modules_after(f"""
         from relneurons.cli import main

@@ -19,8 +19,11 @@ from relneurons.errors import ConfigError, DataError
 
 
 def relation(name, domain, subjects, template="{} is", objects=None):
-    doc = {"prompt_templates": [template], "properties": {"domain_name": domain} if domain else {},
-           "samples": [{"subject": s, "object": o} for s, o in zip(subjects, objects or ["x"] * len(subjects))]}
+    doc = {
+        "prompt_templates": [template],
+        "properties": {"domain_name": domain} if domain else {},
+        "samples": [{"subject": s, "object": o} for s, o in zip(subjects, objects or ["x"] * len(subjects))],
+    }
     return parse_relation(json.dumps(doc).encode(), f"/made/up/{name}.json", name)
 
 
@@ -42,10 +45,14 @@ def test_concepts_are_the_subject_types_read_straight_from_the_lre_files(real, l
     expected = {}
     for path in sorted((lre_dir / "factual").glob("*.json")):  # independent count: raw JSON, every factual file
         doc = json.loads(path.read_text())
-        expected.setdefault(doc["properties"]["domain_name"], set()).update(s["subject"].strip() for s in doc["samples"])
+        expected.setdefault(doc["properties"]["domain_name"], set()).update(
+            s["subject"].strip() for s in doc["samples"]
+        )
     presidents = set()
     for stem in ("presidents_birth_year", "presidents_election_year"):
-        presidents |= {s["subject"].strip() for s in json.loads((lre_dir / "factual" / f"{stem}.json").read_text())["samples"]}
+        presidents |= {
+            s["subject"].strip() for s in json.loads((lre_dir / "factual" / f"{stem}.json").read_text())["samples"]
+        }
     assert set(found) == set(expected) | {"president"}
     for name, subjects in expected.items():
         assert set(found[name].subjects) == subjects and len(found[name].subjects) == len(subjects), name
@@ -86,8 +93,12 @@ def test_same_seed_same_examples_other_seed_others(real):
 
 
 def test_fewer_candidates_than_the_ratio_takes_all_of_them_alike_for_every_template():
-    found = concepts_of([relation("a", "fruit", [f"f{i}" for i in range(5)]), relation("b", "tool", ["t0", "t1", "t2"])])
-    pool, examples, skipped = concept_examples(found, {"fruit": ["f0", "f1", "f2", "f3", "f4"]}, ["{} can", "{} has"], 4, 0)
+    found = concepts_of(
+        [relation("a", "fruit", [f"f{i}" for i in range(5)]), relation("b", "tool", ["t0", "t1", "t2"])]
+    )
+    pool, examples, skipped = concept_examples(
+        found, {"fruit": ["f0", "f1", "f2", "f3", "f4"]}, ["{} can", "{} has"], 4, 0
+    )
     rows = examples.join(pool, on="row")
     neg = rows[~rows["positive"]]
     # the pool holds only sampled subjects: no tool was sampled, so fruit has no negative
@@ -96,7 +107,11 @@ def test_fewer_candidates_than_the_ratio_takes_all_of_them_alike_for_every_templ
     pool, examples, skipped = concept_examples(found, subjects, ["{} can", "{} has"], 4, 0)
     rows = examples.join(pool, on="row")
     neg = rows[(rows["concept"] == "fruit") & ~rows["positive"]]
-    assert not skipped and Counter(neg["template"]) == {"{} can": 3, "{} has": 3} and set(neg["subject"]) == {"t0", "t1", "t2"}
+    assert (
+        not skipped
+        and Counter(neg["template"]) == {"{} can": 3, "{} has": 3}
+        and set(neg["subject"]) == {"t0", "t1", "t2"}
+    )
     tool = rows[rows["concept"] == "tool"]
     assert Counter(tool.loc[~tool["positive"], "template"]) == {"{} can": 5, "{} has": 5}  # 5 candidates < 4 x 3
 
@@ -112,8 +127,11 @@ def test_small_concepts_are_skipped_and_named_and_unknown_ones_refused():
 
 
 def test_subjects_are_deduplicated_across_relations_and_extra_concepts_stay_in_their_domain():
-    rels = [relation("x", "person", ["Ann", "Bob", "Ann"], objects=["1", "2", "3"]), relation("y", "person", ["Bob", "Cy"]),
-            relation("p", "person", ["Lincoln"])]
+    rels = [
+        relation("x", "person", ["Ann", "Bob", "Ann"], objects=["1", "2", "3"]),
+        relation("y", "person", ["Bob", "Cy"]),
+        relation("p", "person", ["Lincoln"]),
+    ]
     found = concepts_of(rels, {"president": ["p"]})
     assert found["person"].subjects == ("Ann", "Bob", "Cy", "Lincoln") and found["president"].subjects == ("Lincoln",)
     with pytest.raises(DataError, match="no properties.domain_name"):
@@ -125,7 +143,9 @@ def test_subjects_are_deduplicated_across_relations_and_extra_concepts_stay_in_t
 def test_subjects_are_a_seeded_sample_of_the_members():
     concept = concepts_of([relation("a", "fruit", [f"f{i}" for i in range(10)])])["fruit"]
     picked = sample_subjects(concept, 5, seed=0)
-    assert picked == sample_subjects(concept, 5, seed=0) and len(set(picked)) == 5 and set(picked) <= set(concept.subjects)
+    assert (
+        picked == sample_subjects(concept, 5, seed=0) and len(set(picked)) == 5 and set(picked) <= set(concept.subjects)
+    )
     assert picked != sample_subjects(concept, 5, seed=1)
     assert sorted(sample_subjects(concept, 50, seed=3)) == list(concept.subjects)
 
@@ -137,7 +157,11 @@ def test_ablation_prompts_avoid_the_identification_subjects_while_others_remain(
     prompts = ablation_prompts(concept, {"a": rel}, (0,), "?", 5, seed=0, avoid=avoid)
     assert {"f7", "f8", "f9"} <= set(prompts["subject"]) and len(prompts) == 5  # 3 free subjects, then 2 avoided ones
     assert len(ablation_prompts(concept, {"a": rel}, (0,), "?", 3, seed=0, avoid=avoid).merge(prompts)) == 3
-    assert set(ablation_prompts(concept, {"a": rel}, (0,), "?", 3, seed=0, avoid=avoid)["subject"]) == {"f7", "f8", "f9"}
+    assert set(ablation_prompts(concept, {"a": rel}, (0,), "?", 3, seed=0, avoid=avoid)["subject"]) == {
+        "f7",
+        "f8",
+        "f9",
+    }
 
 
 def test_ablation_prompts_are_facts_of_the_concept_with_the_store_templates(real):
@@ -148,7 +172,10 @@ def test_ablation_prompts_are_facts_of_the_concept_with_the_store_templates(real
     assert set(prompts["relation"]) == {"star_constellation"} and set(prompts["subject"]) <= set(found["star"].subjects)
     star = relations["star_constellation"]
     assert all(t == star.prompt_templates[0] for t in prompts["template"])
-    assert all(text == t.replace("{}", s) + "? Answer:" for text, t, s in zip(prompts["text"], prompts["template"], prompts["subject"]))
+    assert all(
+        text == t.replace("{}", s) + "? Answer:"
+        for text, t, s in zip(prompts["text"], prompts["template"], prompts["subject"])
+    )
     facts = {(s.subject, s.object) for s in star.samples}
     assert all((s, o) in facts for s, o in zip(prompts["subject"], prompts["object"]))
     fewer = ablation_prompts(found["star"], relations, (0,), "? Answer:", 40, seed=0)
@@ -158,15 +185,18 @@ def test_ablation_prompts_are_facts_of_the_concept_with_the_store_templates(real
     assert len(small) == 37 and set(small["relation"]) == {"presidents_birth_year", "presidents_election_year"}
 
 
-@pytest.mark.parametrize("text, message", [
-    ('relations = ["a"]\ntemplates = ["{} and {}"]', r"templates\[0\].*exactly one"),
-    ('relations = ["a"]\ntemplates = ["{} can"]\ncolour = 1', "unknown key 'colour'"),
-    ('relations = ["a"]\ntemplates = []', "templates must be a non-empty list"),
-    ('templates = ["{} can"]', "no 'relations'"),
-    ('relations = ["a", "a"]\ntemplates = ["{} can"]', "lists 'a' twice"),
-    ('relations = ["a"]\ntemplates = ["{} can"]\n[extra]\nboss = ["b"]', "extra.boss names 'b'"),
-    ('relations = ["a"', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('relations = ["a"]\ntemplates = ["{} and {}"]', r"templates\[0\].*exactly one"),
+        ('relations = ["a"]\ntemplates = ["{} can"]\ncolour = 1', "unknown key 'colour'"),
+        ('relations = ["a"]\ntemplates = []', "templates must be a non-empty list"),
+        ('templates = ["{} can"]', "no 'relations'"),
+        ('relations = ["a", "a"]\ntemplates = ["{} can"]', "lists 'a' twice"),
+        ('relations = ["a"]\ntemplates = ["{} can"]\n[extra]\nboss = ["b"]', "extra.boss names 'b'"),
+        ('relations = ["a"', "not valid TOML"),
+    ],
+)
 def test_broken_concepts_files_are_named(tmp_path, text, message):
     path = tmp_path / "c.toml"
     path.write_text(text)

@@ -13,8 +13,14 @@ from relneurons.data import corpus as corpus_mod
 from relneurons.data.corpus import FactCounter, corpus_files, count_facts, fold
 from relneurons.errors import DataError, InputError
 
-FACTS = [("Paris", "France"), ("Eiffel Tower", "France"), ("Tokyo", "Japan"), ("Osaka", "Japan"),
-         ("東京", "日本"), ("München", "Deutschland")]
+FACTS = [
+    ("Paris", "France"),
+    ("Eiffel Tower", "France"),
+    ("Tokyo", "Japan"),
+    ("Osaka", "Japan"),
+    ("東京", "日本"),
+    ("München", "Deutschland"),
+]
 
 TEXT = """Paris is the capital of France.
 It is big. Paris, Paris, France!
@@ -30,10 +36,10 @@ Tokyo (Japan) and Osaka-Japan.
 TEXT_COUNTS = {"paragraph": [2, 1, 1, 1, 0, 0], "line": [3, 0, 1, 1, 0, 0], "file": [1, 1, 1, 1, 0, 0]}
 
 RECORDS = [
-    {"text": "東京都は日本の首都です。", "id": 1},          # no-space script: 東京 inside 東京都 counts
-    {"text": "MÜNCHEN liegt in Deutschland.", "id": 2},   # case folding beyond ASCII
-    {"text": "ＰＡＲＩＳ, France", "id": 3},                # full-width letters (NFKC)
-    {"text": "Comparison: France vs Japan", "id": 4},     # 'Paris' inside 'Comparison' does not count
+    {"text": "東京都は日本の首都です。", "id": 1},  # no-space script: 東京 inside 東京都 counts
+    {"text": "MÜNCHEN liegt in Deutschland.", "id": 2},  # case folding beyond ASCII
+    {"text": "ＰＡＲＩＳ, France", "id": 3},  # full-width letters (NFKC)
+    {"text": "Comparison: France vs Japan", "id": 4},  # 'Paris' inside 'Comparison' does not count
     {"text": "", "id": 5},
 ]
 RECORD_COUNTS = [1, 0, 0, 0, 1, 1]
@@ -73,8 +79,14 @@ def test_gzip_and_folders_give_the_same_counts_as_plain_files(tmp_path):
 
 def test_a_name_inside_a_longer_word_does_not_count_but_punctuation_is_a_boundary():
     counter = FactCounter([("Rome", "Italy"), ("Ford", "Detroit"), ("AT&T", "Dallas")])
-    for text in ("Romeo went to Italy", "Fordham is not in Detroit", "Rome's Italy", "(Ford) Detroit.", "at&t—dallas",
-                 "xAT&T Dallas"):
+    for text in (
+        "Romeo went to Italy",
+        "Fordham is not in Detroit",
+        "Rome's Italy",
+        "(Ford) Detroit.",
+        "at&t—dallas",
+        "xAT&T Dallas",
+    ):
         counter.add_text(text)
     assert counter.counts == [1, 1, 1]
 
@@ -111,7 +123,7 @@ def found_by_counter(pieces):
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=ALPHABET, max_size=60), st.integers(1, 9))
 def test_any_cut_into_pieces_finds_what_the_whole_text_and_a_regex_find(text, size):
-    pieces = [text[i:i + size] for i in range(0, len(text), size)]
+    pieces = [text[i : i + size] for i in range(0, len(text), size)]
     assert found_by_counter(pieces) == found_by_counter([text]) == reference_found(text)
 
 
@@ -125,7 +137,11 @@ def test_a_file_far_larger_than_the_buffers_streams_in_bounded_pieces(tmp_path, 
     chunk = 256
     reads, windows = [], []
     real_readline, real_scan = corpus_mod._Reader.readline, FactCounter._scan
-    monkeypatch.setattr(corpus_mod._Reader, "readline", lambda self, limit=None: reads.append(len(piece := real_readline(self, limit))) or piece)
+    monkeypatch.setattr(
+        corpus_mod._Reader,
+        "readline",
+        lambda self, limit=None: reads.append(len(piece := real_readline(self, limit))) or piece,
+    )
     monkeypatch.setattr(FactCounter, "_scan", lambda self, w, *a: windows.append(len(w)) or real_scan(self, w, *a))
     facts = [("Paris", "France"), ("Tokyo", "Osaka"), ("Parisian", "Japan"), ("Kyoto", "Japan")]
     for document in ("file", "line"):
@@ -142,16 +158,21 @@ def test_a_file_far_larger_than_the_buffers_streams_in_bounded_pieces(tmp_path, 
 
 def test_many_documents_stream_with_counts_matching_a_direct_count(tmp_path):
     rng = random.Random(1)
-    paragraphs = [" ".join(rng.choice(["Paris", "France", "Tokyo", "Japan", "x"]) for _ in range(rng.randint(1, 6)))
-                  for _ in range(3000)]
+    paragraphs = [
+        " ".join(rng.choice(["Paris", "France", "Tokyo", "Japan", "x"]) for _ in range(rng.randint(1, 6)))
+        for _ in range(3000)
+    ]
     path = write_text(tmp_path / "many.txt.gz", "\n\n".join(paragraphs))
     counts, stats = count_facts([("Paris", "France"), ("Tokyo", "Japan")], path, chunk_bytes=7)
-    expected = [sum({"Paris", "France"} <= set(p.split()) for p in paragraphs),
-                sum({"Tokyo", "Japan"} <= set(p.split()) for p in paragraphs)]
+    expected = [
+        sum({"Paris", "France"} <= set(p.split()) for p in paragraphs),
+        sum({"Tokyo", "Japan"} <= set(p.split()) for p in paragraphs),
+    ]
     assert counts == expected and stats.documents == 3000
 
 
 # --------------------------------------------------------------------- errors
+
 
 def test_bad_corpora_are_named_with_file_and_line(tmp_path):
     bad = tmp_path / "bad.txt"
@@ -163,16 +184,22 @@ def test_bad_corpora_are_named_with_file_and_line(tmp_path):
         count_facts(FACTS, jsonl)
     body = write_text(tmp_path / "d.jsonl", '{"body": "Paris, France"}\n')
     assert count_facts(FACTS, body, text_field="body")[0][0] == 1
-    for content, message in (('{"text": "a"}\n{"text": ', r"line 2: not valid JSON"),
-                             ('{"text": 3}\n', r"line 1: field 'text' is int, not a string"),
-                             ('["Paris"]\n', r"line 1: no text field 'text' \(found list\)")):
+    for content, message in (
+        ('{"text": "a"}\n{"text": ', r"line 2: not valid JSON"),
+        ('{"text": 3}\n', r"line 1: field 'text' is int, not a string"),
+        ('["Paris"]\n', r"line 1: no text field 'text' \(found list\)"),
+    ):
         with pytest.raises(DataError, match=message):
             count_facts(FACTS, write_text(tmp_path / "e.jsonl", content))
     with pytest.raises(DataError, match=r"line 2: a record longer than 14 bytes"):
-        count_facts(FACTS, write_text(tmp_path / "f.jsonl", '{"text":""}\n{"text": "Paris France"}\n'), max_record_bytes=14)
+        count_facts(
+            FACTS, write_text(tmp_path / "f.jsonl", '{"text":""}\n{"text": "Paris France"}\n'), max_record_bytes=14
+        )
     truncated = tmp_path / "t.txt.gz"
     rng = random.Random(2)
-    payload = "\n".join(" ".join(rng.choice(["Paris", "France", "x", "y"]) for _ in range(20)) for _ in range(500)).encode()
+    payload = "\n".join(
+        " ".join(rng.choice(["Paris", "France", "x", "y"]) for _ in range(20)) for _ in range(500)
+    ).encode()
     truncated.write_bytes(gzip.compress(payload)[:-100])
     with pytest.raises(DataError, match=r"t.txt.gz, line \d+: cannot read"):
         count_facts(FACTS, truncated)

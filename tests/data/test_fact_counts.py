@@ -15,30 +15,47 @@ def csv(tmp_path, text, name="counts.csv", encoding="utf-8"):
 
 
 def test_round_trip_keeps_quoted_names_unicode_and_counts(tmp_path):
-    table = pd.DataFrame({"relation": ["company_hq", "star_constellation"], "subject": ['Foo, Inc. "X"', "天狼星"],
-                          "object": ["Paris", "Canis Major"], "count": [12, 0]})
+    table = pd.DataFrame(
+        {
+            "relation": ["company_hq", "star_constellation"],
+            "subject": ['Foo, Inc. "X"', "天狼星"],
+            "object": ["Paris", "Canis Major"],
+            "count": [12, 0],
+        }
+    )
     write_counts(tmp_path / "c.csv", table)
     back = read_counts(tmp_path / "c.csv")
     pd.testing.assert_frame_equal(back, table.astype({"count": "int64"}))
 
 
 def test_extra_columns_any_order_a_bom_and_blank_lines_are_fine(tmp_path):
-    path = csv(tmp_path, "\ufeffcount,source,object,subject,relation\n 7 ,dolma,France,Paris,capital\n\n3,x,Japan,Tokyo,capital\n")
+    path = csv(
+        tmp_path,
+        "\ufeffcount,source,object,subject,relation\n 7 ,dolma,France,Paris,capital\n\n3,x,Japan,Tokyo,capital\n",
+    )
     back = read_counts(path)
-    assert back.to_dict("records") == [{"relation": "capital", "subject": "Paris", "object": "France", "count": 7},
-                                       {"relation": "capital", "subject": "Tokyo", "object": "Japan", "count": 3}]
+    assert back.to_dict("records") == [
+        {"relation": "capital", "subject": "Paris", "object": "France", "count": 7},
+        {"relation": "capital", "subject": "Tokyo", "object": "Japan", "count": 3},
+    ]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("relation,subject,count\nr,s,1\n", r"line 1: missing column\(s\) object"),
-    ("relation,subject,object,count\nr,s,o,1\nr,s,o2,2.5\n", r"line 3: count '2.5' is not a non-negative integer"),
-    ("relation,subject,object,count\nr,s,o,-1\n", r"line 2: count '-1' is not a non-negative integer"),
-    ("relation,subject,object,count\nr,s,o,\n", r"line 2: count '' is not a non-negative integer"),
-    ("relation,subject,object,count\nr,s,o,1\nq,s,o,1\nr,s,o,4\n", r"line 4: duplicate fact \('r', 's', 'o'\) \(first on line 2\)"),
-    ("relation,subject,object,count\nr,,o,1\n", r"line 2: empty subject"),
-    ("relation,subject,object,count\nr,s,o,1,extra\n", r"line 2: 5 fields, the header has 4"),
-    ("", r"empty file"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("relation,subject,count\nr,s,1\n", r"line 1: missing column\(s\) object"),
+        ("relation,subject,object,count\nr,s,o,1\nr,s,o2,2.5\n", r"line 3: count '2.5' is not a non-negative integer"),
+        ("relation,subject,object,count\nr,s,o,-1\n", r"line 2: count '-1' is not a non-negative integer"),
+        ("relation,subject,object,count\nr,s,o,\n", r"line 2: count '' is not a non-negative integer"),
+        (
+            "relation,subject,object,count\nr,s,o,1\nq,s,o,1\nr,s,o,4\n",
+            r"line 4: duplicate fact \('r', 's', 'o'\) \(first on line 2\)",
+        ),
+        ("relation,subject,object,count\nr,,o,1\n", r"line 2: empty subject"),
+        ("relation,subject,object,count\nr,s,o,1,extra\n", r"line 2: 5 fields, the header has 4"),
+        ("", r"empty file"),
+    ],
+)
 def test_bad_files_name_the_file_line_and_fix(tmp_path, text, message):
     path = csv(tmp_path, text)
     with pytest.raises(DataError, match=message) as info:

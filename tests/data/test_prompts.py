@@ -128,8 +128,10 @@ def _lre_json(lre_dir, name):
     return json.loads((lre_dir / registry()[name]).read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("preset_name, expected", [("paper", lambda doc: doc["prompt_templates"]),
-                                                   ("quick", lambda doc: doc["prompt_templates"][:1])])
+@pytest.mark.parametrize(
+    "preset_name, expected",
+    [("paper", lambda doc: doc["prompt_templates"]), ("quick", lambda doc: doc["prompt_templates"][:1])],
+)
 def test_presets_build_p_det_and_p_eva_from_the_lre_prompt_templates(lre_dir, preset_name, expected):
     """The paper's split (App. K, above the dashed line): P_det/P_eva use LRE prompt_templates, never _zs,
     checked against the JSON files read here independently of the loader."""
@@ -138,7 +140,9 @@ def test_presets_build_p_det_and_p_eva_from_the_lre_prompt_templates(lre_dir, pr
         doc = _lre_json(lre_dir, name)
         relation = load_relation(name, lre_dir)
         subject, obj = doc["samples"][0]["subject"], doc["samples"][0]["object"]
-        prompts = build_prompts(relation, [(subject, obj)], selection if isinstance(selection, str) else tuple(selection))
+        prompts = build_prompts(
+            relation, [(subject, obj)], selection if isinstance(selection, str) else tuple(selection)
+        )
         assert [p.template for p in prompts] == expected(doc), name
         assert [p.text for p in prompts] == [t.replace("{}", subject.strip()) + "? Answer:" for t in expected(doc)]
         only_zs = set(doc["prompt_templates_zs"]) - set(doc["prompt_templates"])
@@ -147,5 +151,8 @@ def test_presets_build_p_det_and_p_eva_from_the_lre_prompt_templates(lre_dir, pr
 
 def test_the_papers_ceo_example_is_a_p_eva_prompt_of_the_paper_preset(ceo):
     """App. K, Table 7, above the dashed line."""
-    texts = [p.text for p in build_prompts(ceo, [("Panasonic Corporation", "Kazuhiro Tsuga")], preset("paper")["data"]["templates"])]
+    texts = [
+        p.text
+        for p in build_prompts(ceo, [("Panasonic Corporation", "Kazuhiro Tsuga")], preset("paper")["data"]["templates"])
+    ]
     assert texts == ["Panasonic Corporation's CEO is? Answer:", "The CEO of Panasonic Corporation is? Answer:"]

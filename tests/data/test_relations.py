@@ -206,9 +206,11 @@ def test_invalid_json_reports_line_and_column(tmp_path):
 
 def test_non_utf8_file(tmp_path):
     path = tmp_path / "latin1.json"
-    path.write_bytes(json.dumps(good_doc(samples=[{"subject": "Zurich", "object": "X"}])).encode().replace(
-        b"Zurich", "Z\u00fcrich".encode("latin-1")
-    ))
+    path.write_bytes(
+        json.dumps(good_doc(samples=[{"subject": "Zurich", "object": "X"}]))
+        .encode()
+        .replace(b"Zurich", "Z\u00fcrich".encode("latin-1"))
+    )
     with pytest.raises(DataError, match=r"latin1\.json is not valid UTF-8 \(byte 0xfc"):
         load_relation(path)
 

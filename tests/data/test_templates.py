@@ -40,17 +40,20 @@ def test_a_user_file_replaces_the_shipped_one(tmp_path):
     assert load_templates(path) == {"company_hq": ("Acme-style: {} sits in", "HQ of {}:")}
 
 
-@pytest.mark.parametrize("body, needle", [
-    ("[templates\n", "not valid TOML"),
-    ('[other]\na = 1\n', "no [templates] table"),
-    ('[templates]\ncompany_hq = "{} is in"\n', "non-empty list"),
-    ('[templates]\ncompany_hq = []\n', "non-empty list"),
-    ('[templates]\ncompany_hq = ["The HQ is in"]\n', "exactly one '{}'"),
-    ('[templates]\ncompany_hq = ["{} and {} are in"]\n', "exactly one '{}'"),
-    ('[templates]\ncompany_hq = [3]\n', "must be a string"),
-    ('[templates]\ncompany_hq = ["  {} "]\n', "no words"),
-    ('[templates]\ncompany_hq = ["{} is  in", "{} IS in"]\n', "repeats"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ("[templates\n", "not valid TOML"),
+        ("[other]\na = 1\n", "no [templates] table"),
+        ('[templates]\ncompany_hq = "{} is in"\n', "non-empty list"),
+        ("[templates]\ncompany_hq = []\n", "non-empty list"),
+        ('[templates]\ncompany_hq = ["The HQ is in"]\n', "exactly one '{}'"),
+        ('[templates]\ncompany_hq = ["{} and {} are in"]\n', "exactly one '{}'"),
+        ("[templates]\ncompany_hq = [3]\n", "must be a string"),
+        ('[templates]\ncompany_hq = ["  {} "]\n', "no words"),
+        ('[templates]\ncompany_hq = ["{} is  in", "{} IS in"]\n', "repeats"),
+    ],
+)
 def test_bad_files_name_the_file_and_the_problem(tmp_path, body, needle):
     path = tmp_path / "bad.toml"
     path.write_text(body)
@@ -90,7 +93,9 @@ def test_p_eva2_is_the_lre_zero_shot_list_less_the_p_det_templates(paper, lre_di
 
 
 def test_a_relation_without_new_zero_shot_wording_has_no_p_eva2():
-    rel = Relation("toy", Path("toy.json"), ("{} is in",), (" {}  IS in",), None, None, None, (Sample("a", "b"),), "0" * 64)
+    rel = Relation(
+        "toy", Path("toy.json"), ("{} is in",), (" {}  IS in",), None, None, None, (Sample("a", "b"),), "0" * 64
+    )
     with pytest.raises(DataError, match=r"toy \(toy.json\) has no prompt_templates_zs that differ"):
         paper_eva2(rel)
 

@@ -27,8 +27,15 @@ LEVELS = ["zero", "median", "p90", "2xp90", "100xp90"]  # 100 x p90: far enough 
 
 def test_levels_parse_and_bad_ones_are_named():
     levels = parse_levels(["zero", "median", "p90", "2xp90", "1.5xmedian", "p0", "p100"])
-    assert [(lv.base, lv.q, lv.multiple) for lv in levels] == [("zero", 0, 1), ("median", 0, 1), ("quantile", 90, 1), ("quantile", 90, 2),
-                                                              ("median", 0, 1.5), ("quantile", 0, 1), ("quantile", 100, 1)]
+    assert [(lv.base, lv.q, lv.multiple) for lv in levels] == [
+        ("zero", 0, 1),
+        ("median", 0, 1),
+        ("quantile", 90, 1),
+        ("quantile", 90, 2),
+        ("median", 0, 1.5),
+        ("quantile", 0, 1),
+        ("quantile", 100, 1),
+    ]
     outputs = np.random.default_rng(0).normal(size=(7, 5))
     assert np.array_equal(levels[3].values(outputs), 2 * np.quantile(outputs, 0.9, axis=0))
     assert np.array_equal(levels[1].values(outputs), np.median(outputs, axis=0))
@@ -71,16 +78,30 @@ def run(tmp_path_factory, lre_dir):
     model = save_model(root / "model")
     relations = answering_relations(model, lre_dir, root / "relations")
     out = root / "run"
-    overrides = tiny_overrides(model, relations, lre_dir, out, 'experiments.run=["intra", "amplify"]',
-                               f"amplify.levels={json.dumps(LEVELS)}", "amplify.max_other=0")
+    overrides = tiny_overrides(
+        model,
+        relations,
+        lre_dir,
+        out,
+        'experiments.run=["intra", "amplify"]',
+        f"amplify.levels={json.dumps(LEVELS)}",
+        "amplify.max_other=0",
+    )
     run_study(load_config("quick", overrides=overrides), quiet=True)
     return out, model, relations
 
 
 def _study(out, lre_dir, results, force="zero"):
     store = ActivationStore(out / "store")
-    return Study(store, out / "identify", results, StudyConfig(k=8, seeds=2, n_boot=50, batch_size=8, max_det=6, force=force),
-                 data_dir=str(lre_dir), device="cpu", progress=False)
+    return Study(
+        store,
+        out / "identify",
+        results,
+        StudyConfig(k=8, seeds=2, n_boot=50, batch_size=8, max_det=6, force=force),
+        data_dir=str(lre_dir),
+        device="cpu",
+        progress=False,
+    )
 
 
 def test_forced_values_are_the_quantiles_of_the_store_rows(run):
@@ -97,8 +118,12 @@ def test_forced_values_are_the_quantiles_of_the_store_rows(run):
         matrix = np.stack([store.rows(np.array([r]))[0] for r in rows])  # one row at a time: no shared code path
         columns = [int(np.flatnonzero(nset.global_ids == g)[0]) for g in top]
         outputs = matrix[:, columns]
-        expected = {"zero": np.zeros(len(top)), "median": np.median(outputs, axis=0),
-                    "p90": np.quantile(outputs, 0.9, axis=0), "2xp90": 2 * np.quantile(outputs, 0.9, axis=0)}
+        expected = {
+            "zero": np.zeros(len(top)),
+            "median": np.median(outputs, axis=0),
+            "p90": np.quantile(outputs, 0.9, axis=0),
+            "2xp90": 2 * np.quantile(outputs, 0.9, axis=0),
+        }
         for level, want in expected.items():
             got = values[(values["relation"] == relation) & (values["level"] == level) & (values["neurons"] == "top-k")]
             got = got.sort_values("global_index")
@@ -106,7 +131,9 @@ def test_forced_values_are_the_quantiles_of_the_store_rows(run):
             np.testing.assert_allclose(got["value"].to_numpy(), want, rtol=1e-6, atol=0)
         assert (expected["2xp90"] >= expected["median"]).sum() > 0
         # the control: 8 random neurons, forced to their own p90 over the same prompts
-        control = values[(values["relation"] == relation) & (values["level"] == "p90") & (values["neurons"] == "random")]
+        control = values[
+            (values["relation"] == relation) & (values["level"] == "p90") & (values["neurons"] == "random")
+        ]
         control = control.sort_values("global_index")
         assert len(control) == 8 and not np.array_equal(control["global_index"].to_numpy(), top)
         columns = [int(np.flatnonzero(nset.global_ids == g)[0]) for g in control["global_index"]]
@@ -121,9 +148,15 @@ def test_the_random_control_table_counts_its_own_generations(run):
     summary = json.loads((folder / "summary.json").read_text())
     for relation in summary["forced_relations"]:
         for level in summary["levels"]:
-            own = judged[(judged["neurons"] == "random") & (judged["forced"] == relation) & (judged["level"] == level)
-                         & (judged["relation"] == relation)]
-            assert len(own) and control.loc[(relation, level, "own"), "accuracy"] == pytest.approx(own["correct"].mean())
+            own = judged[
+                (judged["neurons"] == "random")
+                & (judged["forced"] == relation)
+                & (judged["level"] == level)
+                & (judged["relation"] == relation)
+            ]
+            assert len(own) and control.loc[(relation, level, "own"), "accuracy"] == pytest.approx(
+                own["correct"].mean()
+            )
             assert summary["random_own"][relation][level] == pytest.approx(own["correct"].mean())
 
 
@@ -161,11 +194,16 @@ def test_table_is_the_hand_computed_accuracies(run):
     assert list(table.columns) == TABLE_COLUMNS
     assert len(table) == len(relations) * (1 + len(LEVELS)) * 2
     assert list(dict.fromkeys(table["level"])) == ["original", *LEVELS]
-    assert (table["ci_low"] <= table["accuracy"] + 1e-12).all() and (table["accuracy"] <= table["ci_high"] + 1e-12).all()
+    assert (table["ci_low"] <= table["accuracy"] + 1e-12).all() and (
+        table["accuracy"] <= table["ci_high"] + 1e-12
+    ).all()
     n_eval = judged[judged["level"] == "original"].groupby("relation").size()
     for row in table.itertuples():
-        rows = judged[judged["level"] == "original"] if row.level == "original" else \
-            judged[(judged["level"] == row.level) & (judged["forced"] == row.relation)]
+        rows = (
+            judged[judged["level"] == "original"]
+            if row.level == "original"
+            else judged[(judged["level"] == row.level) & (judged["forced"] == row.relation)]
+        )
         if row.evaluated == "own":
             part = rows[rows["relation"] == row.relation]
             assert row.n == n_eval[row.relation] == len(part)
@@ -206,11 +244,16 @@ def test_summary_is_typed_and_round_trips(run, tmp_path):
     out, _, _ = run
     folder = out / "results" / "amplify"
     summary = read_summary(folder, AmplifySummary)
-    own = pd.read_parquet(folder / "amplify.parquet").query("evaluated == 'own'").set_index(["relation", "level"])["accuracy"]
+    own = (
+        pd.read_parquet(folder / "amplify.parquet")
+        .query("evaluated == 'own'")
+        .set_index(["relation", "level"])["accuracy"]
+    )
     for relation in summary.forced_relations:
         for level in ["original", *LEVELS]:
             assert summary.own[relation][level] == pytest.approx(own[relation, level])
-        assert [lv for lv in LEVELS if relation in summary.own_not_below_original[lv]] == \
-            [lv for lv in LEVELS if own[relation, lv] >= own[relation, "original"]]
+        assert [lv for lv in LEVELS if relation in summary.own_not_below_original[lv]] == [
+            lv for lv in LEVELS if own[relation, lv] >= own[relation, "original"]
+        ]
     write_summary(tmp_path, summary)
     assert (tmp_path / "summary.json").read_text() == (folder / "summary.json").read_text()

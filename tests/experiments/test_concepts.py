@@ -20,10 +20,16 @@ from relneurons.model import greedy_generate, load_model
 from relneurons.pipeline.config import EXPERIMENT_OPTIONS, experiment_options, tomllib
 
 RELATIONS = {  # name: (domain_name, template, subjects)
-    "tiny_fruit": ("fruit", "The colour of {} is", ["Apple", "Banana", "Cherry", "Date", "Elder", "Fig", "Grape", "Guava",
-                                                    "Kiwi", "Lemon", "Lime", "Mango"]),
-    "tiny_tool": ("tool", "The city of {} is", ["Hammer", "Saw", "Drill", "Wrench", "Chisel", "Pliers", "Axe", "Rake",
-                                                "Spade", "Level", "Clamp", "File"]),
+    "tiny_fruit": (
+        "fruit",
+        "The colour of {} is",
+        ["Apple", "Banana", "Cherry", "Date", "Elder", "Fig", "Grape", "Guava", "Kiwi", "Lemon", "Lime", "Mango"],
+    ),
+    "tiny_tool": (
+        "tool",
+        "The city of {} is",
+        ["Hammer", "Saw", "Drill", "Wrench", "Chisel", "Pliers", "Axe", "Rake", "Spade", "Level", "Clamp", "File"],
+    ),
     "tiny_rare": ("rare", "{} is", ["Quux", "Zorp"]),
 }
 K = 8
@@ -39,14 +45,19 @@ def test_cross_overlap_matches_a_hand_count():
 
 def test_options_are_checked_and_both_presets_set_every_one():
     assert experiment_options("concepts", ["max_subjects=5", "n_ablation=0", 'concepts=["person"]']) == {
-        "max_subjects": 5, "n_ablation": 0, "concepts": ["person"]}
+        "max_subjects": 5,
+        "n_ablation": 0,
+        "concepts": ["person"],
+    }
     with pytest.raises(ConfigError, match="max_subjects"):
         experiment_options("concepts", ["max_subjects=0"])
     with pytest.raises(ConfigError, match="did you mean 'min_subjects'"):
         experiment_options("concepts", ["min_subject=3"])
     for preset in ("quick", "paper"):
         doc = tomllib.loads((resources.files("relneurons") / "resources" / "presets" / f"{preset}.toml").read_text())
-        assert set(doc.get("concepts", {})) <= set(EXPERIMENT_OPTIONS["concepts"]), preset  # presets only override defaults
+        assert set(doc.get("concepts", {})) <= set(EXPERIMENT_OPTIONS["concepts"]), (
+            preset
+        )  # presets only override defaults
 
 
 @pytest.fixture(scope="module")
@@ -58,23 +69,46 @@ def tiny_study(tmp_path_factory, lre_dir):
     paths = {}
     for name, (domain, template, subjects) in RELATIONS.items():
         answers = greedy_generate(model, tokenizer, [template.replace("{}", s) + "? Answer:" for s in subjects], 2)
-        doc = {"prompt_templates": [template], "properties": {"domain_name": domain},
-               "samples": [{"subject": s, "object": a.strip() or "none"} for s, a in zip(subjects, answers)]}
+        doc = {
+            "prompt_templates": [template],
+            "properties": {"domain_name": domain},
+            "samples": [{"subject": s, "object": a.strip() or "none"} for s, a in zip(subjects, answers)],
+        }
         paths[name] = root / f"{name}.json"
         paths[name].write_text(json.dumps(doc))
-    store = collect(CollectConfig(model=model_dir, device="cpu", data_dir=str(lre_dir), templates=(0,), n_eval=4, batch_size=8,
-                                  relations=(str(paths["tiny_fruit"]), str(paths["tiny_tool"]))), root / "store", progress=False)
+    store = collect(
+        CollectConfig(
+            model=model_dir,
+            device="cpu",
+            data_dir=str(lre_dir),
+            templates=(0,),
+            n_eval=4,
+            batch_size=8,
+            relations=(str(paths["tiny_fruit"]), str(paths["tiny_tool"])),
+        ),
+        root / "store",
+        progress=False,
+    )
     identify(store.folder, root / "id", IdentifyConfig(k=K, min_positives=3), progress=False)
     concepts_file = root / "concepts.toml"
-    concepts_file.write_text(f"relations = {json.dumps([str(p) for p in paths.values()])}\n"
-                             'templates = ["{} can", "{} has a", "{} is known for"]\n')
+    concepts_file.write_text(
+        f"relations = {json.dumps([str(p) for p in paths.values()])}\n"
+        'templates = ["{} can", "{} has a", "{} is known for"]\n'
+    )
     return store, root, concepts_file
 
 
 def _study(tiny_study, out, lre_dir):
     store, root, _ = tiny_study
-    return Study(store, root / "id", out, StudyConfig(k=K, seeds=2, n_boot=50, batch_size=8), data_dir=str(lre_dir),
-                 device="cpu", progress=False)
+    return Study(
+        store,
+        root / "id",
+        out,
+        StudyConfig(k=K, seeds=2, n_boot=50, batch_size=8),
+        data_dir=str(lre_dir),
+        device="cpu",
+        progress=False,
+    )
 
 
 def test_end_to_end_on_a_tiny_model(tiny_study, tmp_path, lre_dir):
@@ -100,7 +134,9 @@ def test_end_to_end_on_a_tiny_model(tiny_study, tmp_path, lre_dir):
     examples = pd.read_parquet(folder / "examples.parquet")
     for concept in ("fruit", "tool"):
         group = examples[examples["concept"] == concept]
-        assert group["positive"].sum() == 24 and (~group["positive"]).sum() == 24  # all 8 x 3 prompts of the other concept
+        assert (
+            group["positive"].sum() == 24 and (~group["positive"]).sum() == 24
+        )  # all 8 x 3 prompts of the other concept
         # 12 facts: 8 subjects identify, so 4 ablation prompts have other subjects and 2 must reuse identification subjects
         assert summary["concepts"][concept]["ablation_prompts_of_identification_subjects"] == 2
 
@@ -120,8 +156,10 @@ def test_end_to_end_on_a_tiny_model(tiny_study, tmp_path, lre_dir):
     relation_top = pd.read_parquet(root / "id" / "topk.parquet")
     for relation in study.relations:
         for concept in ("fruit", "tool"):
-            expected = len(set(relation_top.loc[relation_top["relation"] == relation, "global_index"])
-                           & set(topk.loc[topk["concept"] == concept, "global_index"]))
+            expected = len(
+                set(relation_top.loc[relation_top["relation"] == relation, "global_index"])
+                & set(topk.loc[topk["concept"] == concept, "global_index"])
+            )
             assert matrix.loc[relation, concept] == expected
 
     # ablation: 6 prompts per concept, every condition; the model answers its own facts, so the original is not all wrong
@@ -136,7 +174,10 @@ def test_end_to_end_on_a_tiny_model(tiny_study, tmp_path, lre_dir):
     assert own["condition"].str.startswith("ids:concept-").all()
     tests = pd.read_parquet(folder / "tests.parquet").set_index("concept")
     for concept, group in own.groupby("concept"):
-        assert ablation.set_index(["concept", "condition"]).loc[(concept, "concept"), "accuracy"] == group["correct"].mean()
+        assert (
+            ablation.set_index(["concept", "condition"]).loc[(concept, "concept"), "accuracy"]
+            == group["correct"].mean()
+        )
         assert tests.loc[concept, "acc_concept"] == group["correct"].mean() and 0 < tests.loc[concept, "p_rank"] <= 1
         assert np.isnan(tests.loc[concept, "p_concept_vs_random"])  # 3 random sets: no p (rank p >= 1/4)
 
@@ -150,11 +191,14 @@ def test_end_to_end_on_a_tiny_model(tiny_study, tmp_path, lre_dir):
         pd.testing.assert_frame_equal(pd.read_parquet(folder / name), table, obj=name)
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(max_subjects=0), "max_subjects must be an integer >= 1"),
-    (dict(concepts=["fruits"]), "did you mean 'fruit'"),
-    (dict(min_subjects=50), "no concept can be identified"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(max_subjects=0), "max_subjects must be an integer >= 1"),
+        (dict(concepts=["fruits"]), "did you mean 'fruit'"),
+        (dict(min_subjects=50), "no concept can be identified"),
+    ],
+)
 def test_bad_options_leave_no_result_folder(tiny_study, tmp_path, lre_dir, options, message):
     _, _, concepts_file = tiny_study
     study = _study(tiny_study, tmp_path / "out", lre_dir)

@@ -45,8 +45,9 @@ R2_RANGE = {(10, 50): B(0, 0, 0, 0), (50, 200): B(1, 1, 1, 0)}
 
 
 def _table() -> pd.DataFrame:
-    return pd.concat([cumulativity_counts("r1", R1_TOP, R1_RANGE),
-                      cumulativity_counts("r2", R2_TOP, R2_RANGE)], ignore_index=True)
+    return pd.concat(
+        [cumulativity_counts("r1", R1_TOP, R1_RANGE), cumulativity_counts("r2", R2_TOP, R2_RANGE)], ignore_index=True
+    )
 
 
 def test_counts_by_hand():
@@ -108,8 +109,11 @@ def test_invalid_inputs():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 12).flatmap(lambda n: st.lists(st.lists(st.booleans(), min_size=n, max_size=n),
-                                                     min_size=2, max_size=2)))
+@given(
+    st.integers(1, 12).flatmap(
+        lambda n: st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=2, max_size=2)
+    )
+)
 def test_range_as_damaging_as_topb_gives_zero_and_harmless_range_gives_one(pair):
     top_a, top_b = (np.array(v) for v in pair)
     flips = int(np.sum(top_a & ~top_b))
@@ -163,8 +167,19 @@ def answering(tmp_path_factory, lre_dir):
     root = tmp_path_factory.mktemp("cumulativity")
     model = save_model(root / "model")
     relations = answering_relations(model, lre_dir, root / "relations")
-    store = collect(CollectConfig(model=model, device="cpu", data_dir=str(lre_dir), relations=tuple(relations), templates=(0,),
-                                  n_eval=7, batch_size=8), root / "store", progress=False)
+    store = collect(
+        CollectConfig(
+            model=model,
+            device="cpu",
+            data_dir=str(lre_dir),
+            relations=tuple(relations),
+            templates=(0,),
+            n_eval=7,
+            batch_size=8,
+        ),
+        root / "store",
+        progress=False,
+    )
     identify(store.folder, root / "identify", IdentifyConfig(k=8, min_positives=3), progress=False)
     return store.folder, root / "identify", lre_dir
 
@@ -174,8 +189,15 @@ def _study(answering, out, force="zero"):
     from relneurons.experiments.study import Study, StudyConfig
 
     store, identify_dir, lre_dir = answering
-    return Study(ActivationStore(store), identify_dir, out, StudyConfig(k=8, seeds=2, n_boot=50, batch_size=8, force=force),
-                 data_dir=str(lre_dir), device="cpu", progress=False)
+    return Study(
+        ActivationStore(store),
+        identify_dir,
+        out,
+        StudyConfig(k=8, seeds=2, n_boot=50, batch_size=8, force=force),
+        data_dir=str(lre_dir),
+        device="cpu",
+        progress=False,
+    )
 
 
 def _tables(folder):
@@ -191,7 +213,9 @@ def test_ranges_for_flipped_prompts_only_give_the_same_tables(answering, tmp_pat
     assert _tables(full.out / "cumulativity") == _tables(short.out / "cumulativity")
     # the shortcut has work to skip: some prompts flip, not all of them
     assert 0 < counts["total"].sum() < counts["n_prompts"].sum()  # n_prompts: per relation and range
-    ranges = lambda study: sum(c.startswith("rel:") and not c.split(":")[2].startswith("0-") for c, _, _ in study.cache.table)  # noqa: E731
+    ranges = lambda study: sum(
+        c.startswith("rel:") and not c.split(":")[2].startswith("0-") for c, _, _ in study.cache.table
+    )  # noqa: E731
     assert ranges(short) == counts["total"].sum() < ranges(full) == counts["n_prompts"].sum()
 
 

@@ -19,8 +19,11 @@ COUNTRY = "Namba Station is in the country of? Answer:"
     [
         # the paper's Tables 4, 5, 6 (20-token regenerations)
         (CEO, "Panasonic Corporation's CEO is:\nPanasonic Corporation's CEO", "repeats_prompt"),
-        (HQ, "The Pagan Federation is a British organisation that represents the interests of Pagans and other Ne",
-         "starts_with_the"),
+        (
+            HQ,
+            "The Pagan Federation is a British organisation that represents the interests of Pagans and other Ne",
+            "starts_with_the",
+        ),
         (POS, "A.\nDamon Huard plays in the position of a?\nAnswer: A.", "starts_with_a"),
         # leading whitespace is ignored; "The" is a whole, case-sensitive word
         (HQ, "  \n The river Thames", "starts_with_the"),
@@ -34,10 +37,13 @@ COUNTRY = "Namba Station is in the country of? Answer:"
         # repeats: first three words, case-insensitive
         (CEO, "PANASONIC CORPORATION'S CEO", "repeats_prompt"),
         (CEO, "Panasonic Corporation's", "repeats_prompt"),  # two-word generation: both words
-        (CEO, "Panasonic", "other"),                          # one shared word is not a repeat
+        (CEO, "Panasonic", "other"),  # one shared word is not a repeat
         # a prompt that starts with "The", echoed: a repeat, not a "The" answer
-        ("The headquarters of Cadillac are in the city of? Answer:",
-         "The headquarters of Cadillac are in the city of Detroit", "repeats_prompt"),
+        (
+            "The headquarters of Cadillac are in the city of? Answer:",
+            "The headquarters of Cadillac are in the city of Detroit",
+            "repeats_prompt",
+        ),
         # 60% rule: 28 of 32 word characters lie in runs shared with the prompt
         (COUNTRY, "Well, Namba Station is in the country of", "repeats_prompt"),
         # 12 of 25 characters (namba station) shared: 48% < 60%
@@ -58,11 +64,11 @@ def test_classify_error_rejects_non_strings():
 def test_error_table_percentages_and_examples():
     df = pd.DataFrame(
         [
-            ("company_hq", HQ, "Pagan Federation is headquartered in London"),   # repeat
+            ("company_hq", HQ, "Pagan Federation is headquartered in London"),  # repeat
             ("company_hq", HQ, "The Pagan Federation is a British organisation"),  # The
             ("company_hq", HQ, "Pagan Federation is headquartered in the city"),  # repeat
-            ("company_hq", HQ, "Birmingham"),                                     # other
-            ("person_sport_position", POS, "A.\nDamon Huard"),                    # A.
+            ("company_hq", HQ, "Birmingham"),  # other
+            ("person_sport_position", POS, "A.\nDamon Huard"),  # A.
         ],
         columns=["relation", "prompt", "generation"],
     )
@@ -81,7 +87,9 @@ def test_error_table_percentages_and_examples():
     assert table["percent"].tolist() == pytest.approx([50, 25, 0, 25, 0, 0, 100, 0])
     first = table.iloc[0]
     assert [first.example_1, first.example_2] == [
-        "Pagan Federation is headquartered in London", "Pagan Federation is headquartered in the city"]
+        "Pagan Federation is headquartered in London",
+        "Pagan Federation is headquartered in the city",
+    ]
     assert pd.isna(first.example_3)
     assert table.loc[2, ["example_1", "example_2", "example_3"]].isna().all()
     assert table.loc[1, "example_1"] == "The Pagan Federation is a British organisation"

@@ -31,11 +31,23 @@ def test_classify_splits_the_originally_correct_prompts():
 
 
 def test_group_statistics_on_a_hand_made_table():
-    facts = pd.DataFrame({
-        "relation": ["r"] * 6 + ["s"] * 3,
-        "group": ["resilient", "resilient", "resilient", "sensitive", "sensitive", "wrong", "resilient", "resilient", "sensitive"],
-        "count": [10, 20, 90, 4, np.nan, 1000, 5, 7, 0],
-    })
+    facts = pd.DataFrame(
+        {
+            "relation": ["r"] * 6 + ["s"] * 3,
+            "group": [
+                "resilient",
+                "resilient",
+                "resilient",
+                "sensitive",
+                "sensitive",
+                "wrong",
+                "resilient",
+                "resilient",
+                "sensitive",
+            ],
+            "count": [10, 20, 90, 4, np.nan, 1000, 5, 7, 0],
+        }
+    )
     table = group_statistics(facts, ["r", "s", "t"]).set_index("relation")
     r = table.loc["r"]
     assert (r.n_facts, r.n_correct, r.n_missing_count, r.n_resilient, r.n_sensitive) == (6, 5, 1, 3, 1)
@@ -62,19 +74,34 @@ def _plain_majority(rows):
 
 def test_facts_not_prompts_are_the_unit():
     """Several prompts (templates) of one fact give one outcome, by strict majority of its templates."""
-    rows = [("r", "a", "x", 1, 1), ("r", "a", "x", 1, 1), ("r", "a", "x", 1, 0),  # 3/3 before, 2/3 after: resilient
-            ("r", "b", "y", 1, 0), ("r", "b", "y", 1, 1),                         # 2/2 before, 1/2 after (a tie): sensitive
-            ("r", "c", "z", 1, 1), ("r", "c", "z", 0, 1),                         # 1/2 before (a tie): wrong, not counted
-            ("s", "a", "x", 1, 1),                                                # same subject/object, other relation
-            ("r", "d", "w", 1, 0)]                                                # one template: the prompt's outcome
+    rows = [
+        ("r", "a", "x", 1, 1),
+        ("r", "a", "x", 1, 1),
+        ("r", "a", "x", 1, 0),  # 3/3 before, 2/3 after: resilient
+        ("r", "b", "y", 1, 0),
+        ("r", "b", "y", 1, 1),  # 2/2 before, 1/2 after (a tie): sensitive
+        ("r", "c", "z", 1, 1),
+        ("r", "c", "z", 0, 1),  # 1/2 before (a tie): wrong, not counted
+        ("s", "a", "x", 1, 1),  # same subject/object, other relation
+        ("r", "d", "w", 1, 0),
+    ]  # one template: the prompt's outcome
     prompts = pd.DataFrame(rows, columns=["relation", "subject", "object", "correct_original", "correct_deactivated"])
     facts = fact_outcomes(prompts.assign(template="{} t"))
     assert len(facts) == 5 and facts["n_templates"].tolist() == [3, 2, 2, 1, 1]
-    assert {(r, s, o): g for r, s, o, g in zip(facts.relation, facts.subject, facts.object, facts.group)} == _plain_majority(rows)
+    assert {
+        (r, s, o): g for r, s, o, g in zip(facts.relation, facts.subject, facts.object, facts.group)
+    } == _plain_majority(rows)
     assert facts.loc[0, "share_deactivated"] == pytest.approx(2 / 3)
     # the group table counts facts: relation r has 4 facts, 3 answered (a, b, d), a prompt-level count would say 7 and 6
-    table = group_statistics(attach_counts(facts, pd.DataFrame({"relation": ["r"] * 4, "subject": list("abcd"),
-                                                                "object": list("xyzw"), "count": [10, 2, 99, 4]})), ["r"])
+    table = group_statistics(
+        attach_counts(
+            facts,
+            pd.DataFrame(
+                {"relation": ["r"] * 4, "subject": list("abcd"), "object": list("xyzw"), "count": [10, 2, 99, 4]}
+            ),
+        ),
+        ["r"],
+    )
     row = table.set_index("relation").loc["r"]
     assert (row.n_facts, row.n_correct, row.n_resilient, row.n_sensitive) == (4, 3, 1, 2)
     assert row.mean_resilient == 10 and row.mean_sensitive == 3  # c's 99 (not answered) is not used
@@ -84,8 +111,16 @@ def test_facts_not_prompts_are_the_unit():
 def test_fact_outcomes_match_a_plain_loop_on_random_tables(seed):
     rng = np.random.default_rng(seed)
     n = 60
-    rows = [("r" if rng.random() < 0.5 else "s", f"s{rng.integers(8)}", f"o{rng.integers(2)}", int(rng.random() < 0.7),
-             int(rng.random() < 0.4)) for _ in range(n)]
+    rows = [
+        (
+            "r" if rng.random() < 0.5 else "s",
+            f"s{rng.integers(8)}",
+            f"o{rng.integers(2)}",
+            int(rng.random() < 0.7),
+            int(rng.random() < 0.4),
+        )
+        for _ in range(n)
+    ]
     prompts = pd.DataFrame(rows, columns=["relation", "subject", "object", "correct_original", "correct_deactivated"])
     facts = fact_outcomes(prompts)
     assert dict(zip(zip(facts.relation, facts.subject, facts.object), facts.group)) == _plain_majority(rows)
@@ -106,8 +141,15 @@ def test_relative_difference_is_signed_and_undefined_without_sensitive_counts():
 
 def means_table(resilient, sensitive):
     n = len(resilient)
-    return pd.DataFrame({"relation": [f"r{i}" for i in range(n)], "n_resilient": 1, "n_sensitive": 1,
-                         "mean_resilient": resilient, "mean_sensitive": sensitive})
+    return pd.DataFrame(
+        {
+            "relation": [f"r{i}" for i in range(n)],
+            "n_resilient": 1,
+            "n_sensitive": 1,
+            "mean_resilient": resilient,
+            "mean_sensitive": sensitive,
+        }
+    )
 
 
 def test_wilcoxon_hand_checked_small_cases():
@@ -128,7 +170,9 @@ def exact_signed_rank_p(d):
     sums = [sum(r for r, s in zip(ranks, signs) if s) for signs in itertools.product([0, 1], repeat=len(d))]
     total = ranks.sum()
     greater = np.mean([s >= observed for s in sums])
-    two = np.mean([abs(s - total / 2) >= abs(observed - total / 2) for s in sums])  # the null is symmetric about total/2
+    two = np.mean(
+        [abs(s - total / 2) >= abs(observed - total / 2) for s in sums]
+    )  # the null is symmetric about total/2
     return greater, two
 
 
@@ -160,6 +204,7 @@ def test_attach_counts_leaves_unknown_facts_missing():
 
 # ------------------------------------------------------------------ experiment
 
+
 @pytest.fixture()
 def study(tmp_path, monkeypatch):
     """A Study on the synthetic store whose P_eva and judging are hand-made (no model is loaded)."""
@@ -167,16 +212,25 @@ def study(tmp_path, monkeypatch):
     identify(store.folder, tmp_path / "id", IdentifyConfig(k=10, min_positives=5), progress=False)
     s = Study(store, tmp_path / "id", tmp_path / "out", StudyConfig(k=10), progress=False)
     subjects = [f"s{i}" for i in range(8)]
-    s.__dict__["eval_prompts"] = pd.DataFrame({
-        "relation": ["alpha"] * 4 + ["beta"] * 4, "subject": subjects, "object": ["o"] * 8, "template": "{} is",
-        "text": [f"{x} is" for x in subjects]})
+    s.__dict__["eval_prompts"] = pd.DataFrame(
+        {
+            "relation": ["alpha"] * 4 + ["beta"] * 4,
+            "subject": subjects,
+            "object": ["o"] * 8,
+            "template": "{} is",
+            "text": [f"{x} is" for x in subjects],
+        }
+    )
     # original: s0..s6 right (s7 wrong); deactivated: s0, s1 (alpha) and s4 (beta) stay right
     outcome = {"original": set(subjects[:7]), "deactivated": {"s0", "s1", "s4"}}
     calls = []
 
     def judge(pairs, max_new_tokens=2, desc=""):
         calls.append(pairs)
-        right = [subject in outcome["original" if c == "original" else "deactivated"] for subject, c in zip(pairs["subject"], pairs["condition"])]
+        right = [
+            subject in outcome["original" if c == "original" else "deactivated"]
+            for subject, c in zip(pairs["subject"], pairs["condition"])
+        ]
         return pairs.assign(generation=["o" if r else "?" for r in right], correct=right)
 
     monkeypatch.setattr(s, "judge", judge)
@@ -187,11 +241,15 @@ def study(tmp_path, monkeypatch):
 
 def test_the_experiment_splits_counts_and_tests(study, tmp_path):
     counts = tmp_path / "facts.csv"
-    counts.write_text("relation,subject,object,count\nalpha,s0,o,100\nalpha,s1,o,50\nalpha,s2,o,10\nalpha,s3,o,0\n"
-                      "beta,s4,o,8\nbeta,s5,o,2\nbeta,s6,o,4\nother,s0,o,1\n")
+    counts.write_text(
+        "relation,subject,object,count\nalpha,s0,o,100\nalpha,s1,o,50\nalpha,s2,o,10\nalpha,s3,o,0\n"
+        "beta,s4,o,8\nbeta,s5,o,2\nbeta,s6,o,4\nother,s0,o,1\n"
+    )
     table = frequency(study, counts=str(counts)).set_index("relation")
     assert {c for pairs in study.calls for c in pairs["condition"]} == {"original", "rel:alpha:0-10", "rel:beta:0-10"}
-    assert table.loc["alpha", "mean_resilient"] == 75 and table.loc["alpha", "mean_sensitive"] == 5  # s3 (0) and s2 (10)
+    assert (
+        table.loc["alpha", "mean_resilient"] == 75 and table.loc["alpha", "mean_sensitive"] == 5
+    )  # s3 (0) and s2 (10)
     assert table.loc["beta", "mean_resilient"] == 8 and table.loc["beta", "mean_sensitive"] == 3
     assert table.loc["alpha", "relative_difference"] == pytest.approx(14.0)
     folder = study.out / "frequency"
@@ -202,8 +260,16 @@ def test_the_experiment_splits_counts_and_tests(study, tmp_path):
     typed = read_summary(folder, FrequencySummary)
     assert typed.wilcoxon.resilient_higher == 2 and typed.source == "counts" and not typed.skipped
     facts = pd.read_parquet(folder / "facts.parquet")
-    assert facts.set_index("subject")["group"].to_dict() == {"s0": "resilient", "s1": "resilient", "s2": "sensitive", "s3": "sensitive",
-                                                            "s4": "resilient", "s5": "sensitive", "s6": "sensitive", "s7": "wrong"}
+    assert facts.set_index("subject")["group"].to_dict() == {
+        "s0": "resilient",
+        "s1": "resilient",
+        "s2": "sensitive",
+        "s3": "sensitive",
+        "s4": "resilient",
+        "s5": "sensitive",
+        "s6": "sensitive",
+        "s7": "wrong",
+    }
     assert (folder / "frequency.png").is_file() and (folder / "frequency.csv").is_file()
 
 
@@ -227,7 +293,9 @@ def test_bad_counts_fail_before_any_generation(study, tmp_path):
         frequency(study, counts="a.csv", corpus="b")
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("relation,subject,object,count\ncompany_hq,s0,o,3\n")
-    with pytest.raises(DataError, match=r"no count for any evaluated fact of alpha, beta \(its relations: company_hq\)"):
+    with pytest.raises(
+        DataError, match=r"no count for any evaluated fact of alpha, beta \(its relations: company_hq\)"
+    ):
         frequency(study, counts=str(wrong))
     assert study.calls == [] and not (study.out / "frequency").exists()
 
@@ -236,8 +304,16 @@ def test_the_figure_draws_undefined_differences_and_names_missing_columns(tmp_pa
     from relneurons.errors import InputError
     from relneurons.plots.figures import plot_frequency
 
-    table = pd.DataFrame({"relation": ["a", "b"], "n_resilient": [0, 3], "n_sensitive": [2, 1], "mean_resilient": [np.nan, 4.0],
-                          "mean_sensitive": [1.0, 0.0], "relative_difference": [np.nan, np.nan]})
+    table = pd.DataFrame(
+        {
+            "relation": ["a", "b"],
+            "n_resilient": [0, 3],
+            "n_sensitive": [2, 1],
+            "mean_resilient": [np.nan, 4.0],
+            "mean_sensitive": [1.0, 0.0],
+            "relative_difference": [np.nan, np.nan],
+        }
+    )
     plot_frequency(table, tmp_path / "fig")
     png, svg = tmp_path / "fig.png", tmp_path / "fig.svg"
     assert png.stat().st_size > 0 and "no resilient facts" in svg.read_text()
@@ -247,8 +323,9 @@ def test_the_figure_draws_undefined_differences_and_names_missing_columns(tmp_pa
 
 def test_the_experiment_writes_one_row_per_fact_when_facts_have_several_templates(study, tmp_path):
     eva = study.eval_prompts
-    study.__dict__["eval_prompts"] = pd.concat([eva, eva.assign(template="{} was", text=[f"{x} was" for x in eva["subject"]])],
-                                               ignore_index=True)
+    study.__dict__["eval_prompts"] = pd.concat(
+        [eva, eva.assign(template="{} was", text=[f"{x} was" for x in eva["subject"]])], ignore_index=True
+    )
     counts = tmp_path / "facts.csv"
     counts.write_text("relation,subject,object,count\nalpha,s0,o,100\nalpha,s2,o,10\nbeta,s4,o,8\nbeta,s5,o,2\n")
     frequency(study, counts=str(counts))

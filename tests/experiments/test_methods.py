@@ -20,6 +20,7 @@ from relneurons.pipeline.config import EXPERIMENT_OPTIONS, experiment_options, t
 
 # ------------------------------------------------------------------ the statistic
 
+
 def _drop(o, d):
     return math.nan if sum(o) == 0 else (sum(o) / len(o) - sum(d) / len(d)) / (sum(o) / len(o))
 
@@ -70,14 +71,19 @@ def test_specificity_edge_cases():
 
 
 def test_options_are_checked_and_both_presets_set_every_one():
-    assert experiment_options("methods", ['scorers=["ap", "attribution"]', "max_eval=5"]) == {"scorers": ["ap", "attribution"], "max_eval": 5}
+    assert experiment_options("methods", ['scorers=["ap", "attribution"]', "max_eval=5"]) == {
+        "scorers": ["ap", "attribution"],
+        "max_eval": 5,
+    }
     with pytest.raises(ConfigError, match="did you mean 'mean_diff'"):
         experiment_options("methods", ['scorers=["mean_dif"]'])
     with pytest.raises(ConfigError, match="max_eval"):
         experiment_options("methods", ["max_eval=-1"])
     for preset in ("quick", "paper"):
         doc = tomllib.loads((resources.files("relneurons") / "resources" / "presets" / f"{preset}.toml").read_text())
-        assert set(doc.get("methods", {})) <= set(EXPERIMENT_OPTIONS["methods"]), preset  # presets only override defaults
+        assert set(doc.get("methods", {})) <= set(EXPERIMENT_OPTIONS["methods"]), (
+            preset
+        )  # presets only override defaults
         assert "methods" in doc["experiments"]["run"] and "stability" in doc["experiments"]["run"], preset
     from relneurons.pipeline.config import load_config
 
@@ -85,6 +91,7 @@ def test_options_are_checked_and_both_presets_set_every_one():
 
 
 # ------------------------------------------------------------------ end to end
+
 
 def answered_study(root, lre_dir):
     """A tiny-model study whose P_eva objects are the model's own answers, so the original model is right and
@@ -119,14 +126,22 @@ def test_every_methods_top_k_is_recomputed_independently(study):
     for relation in study.relations:
         pos, neg, positives = _positives_and_negatives(study, relation)
         for name in ("ap", "mean_diff", "activation_rate"):
-            want = np.sort(study.nset.global_ids[rank_descending(SCORERS[name](pos, neg))[:study.k]])
+            want = np.sort(study.nset.global_ids[rank_descending(SCORERS[name](pos, neg))[: study.k]])
             got = topk[(topk.method == name) & (topk.relation == relation)]["global_index"].to_numpy()
             np.testing.assert_array_equal(got, want, err_msg=f"{name} {relation}")
-        facts = [prompts[(prompts.relation == relation) & (prompts.act_row == row) & prompts.correct].iloc[0] for row in positives["act_row"]]
-        scores = attribution_scores(model, tokenizer, policy, study.nset, [f.text for f in facts], [f.object for f in facts])
+        facts = [
+            prompts[(prompts.relation == relation) & (prompts.act_row == row) & prompts.correct].iloc[0]
+            for row in positives["act_row"]
+        ]
+        scores = attribution_scores(
+            model, tokenizer, policy, study.nset, [f.text for f in facts], [f.object for f in facts]
+        )
         got = topk[(topk.method == "attribution") & (topk.relation == relation)]["global_index"].to_numpy()
-        np.testing.assert_array_equal(got, np.sort(study.nset.global_ids[rank_descending(scores)[:study.k]]))
-        np.testing.assert_array_equal(topk[(topk.method == "ap") & (topk.relation == relation)]["global_index"], study.ranked(relation, 0, study.k))
+        np.testing.assert_array_equal(got, np.sort(study.nset.global_ids[rank_descending(scores)[: study.k]]))
+        np.testing.assert_array_equal(
+            topk[(topk.method == "ap") & (topk.relation == relation)]["global_index"],
+            study.ranked(relation, 0, study.k),
+        )
 
 
 def test_table_numbers_are_the_generations_counted(study):
@@ -139,9 +154,16 @@ def test_table_numbers_are_the_generations_counted(study):
     assert judged.groupby(["relation", "condition"]).size().eq(3).all()
     randoms = [study.rnd(s, study.k) for s in range(study.config.seeds)]
     for (method, relation), row in table.iterrows():
-        own = study.rel(relation, 0, study.k) if method == "ap" else judged[judged.condition.str.startswith(f"ids:{method}-{relation}:")]["condition"].iloc[0]
+        own = (
+            study.rel(relation, 0, study.k)
+            if method == "ap"
+            else judged[judged.condition.str.startswith(f"ids:{method}-{relation}:")]["condition"].iloc[0]
+        )
         acc = {e: judged[(judged.relation == e) & (judged.condition == own)]["correct"].mean() for e in study.relations}
-        original = {e: judged[(judged.relation == e) & (judged.condition == "original")]["correct"].mean() for e in study.relations}
+        original = {
+            e: judged[(judged.relation == e) & (judged.condition == "original")]["correct"].mean()
+            for e in study.relations
+        }
         assert original[relation] == 1.0  # the objects are the model's own answers
         assert row["acc_own"] == pytest.approx(acc[relation])
         assert row["acc_other_mean"] == pytest.approx(np.mean([acc[e] for e in study.relations if e != relation]))
@@ -215,10 +237,17 @@ def test_compare_specificity_matches_a_plain_loop_with_triples_and_relations_res
     rng = np.random.default_rng(4)
     relations = ["a", "b", "c"]
     sizes = {"a": 6, "b": 5, "c": 7}
-    clusters = {e: np.repeat(np.arange(n), 2)[: n] for e, n in sizes.items()}  # pairs of prompts share a triple
+    clusters = {e: np.repeat(np.arange(n), 2)[:n] for e, n in sizes.items()}  # pairs of prompts share a triple
     original = {e: rng.random(n) < 0.6 for e, n in sizes.items()}
-    deactivated = {m: {d: {e: original[e] & (rng.random(sizes[e]) < (0.3 if d == e else 0.8 + 0.1 * (m == "x")))
-                           for e in relations} for d in relations} for m in ("ap", "x")}
+    deactivated = {
+        m: {
+            d: {
+                e: original[e] & (rng.random(sizes[e]) < (0.3 if d == e else 0.8 + 0.1 * (m == "x"))) for e in relations
+            }
+            for d in relations
+        }
+        for m in ("ap", "x")
+    }
     n_boot, seed = 200, 3
     scores, pairs = compare_specificity(original, deactivated, clusters, n_boot=n_boot, seed=seed)
     # the point estimate by hand
@@ -236,5 +265,7 @@ def test_compare_specificity_matches_a_plain_loop_with_triples_and_relations_res
     assert pair["se"] == pytest.approx(diff.std(ddof=1)) and pair["detectable"] == pytest.approx(2.8 * diff.std(ddof=1))
     # absolute drops are bounded: a relation with no correct prompt contributes 0, not NaN
     none_right = {e: np.zeros(sizes[e], dtype=bool) for e in relations}
-    zero, _ = compare_specificity(none_right, {m: {d: dict(none_right) for d in relations} for m in ("ap", "x")}, None, 50)
+    zero, _ = compare_specificity(
+        none_right, {m: {d: dict(none_right) for d in relations} for m in ("ap", "x")}, None, 50
+    )
     assert zero == {"ap": 0.0, "x": 0.0}

@@ -68,11 +68,24 @@ def test_run_tests_families_and_run_wide_bh():
 
     from relneurons.experiments.multiplicity import run_tests
 
-    intra = pd.DataFrame({"relation": ["a", "b", "a", "b"], "split": ["P_eva", "P_eva", "P_det", "P_det"],
-                          "p_relation_vs_random": [0.01, 0.04, np.nan, 0.02], "p_rank": [0.25] * 4,
-                          "p_relation_vs_random_holm": [9.0] * 4, "p_relation_vs_original": [0.2, 0.003, 0.5, 0.01]})
-    specificity = pd.DataFrame({"split": ["P_eva", "P_eva", "P_det", "P_det"], "statistic": 0.3, "p_value": [0.02, 0.02, 0.5, 0.5],
-                                "relation": ["a", "b", "a", "b"]})
+    intra = pd.DataFrame(
+        {
+            "relation": ["a", "b", "a", "b"],
+            "split": ["P_eva", "P_eva", "P_det", "P_det"],
+            "p_relation_vs_random": [0.01, 0.04, np.nan, 0.02],
+            "p_rank": [0.25] * 4,
+            "p_relation_vs_random_holm": [9.0] * 4,
+            "p_relation_vs_original": [0.2, 0.003, 0.5, 0.01],
+        }
+    )
+    specificity = pd.DataFrame(
+        {
+            "split": ["P_eva", "P_eva", "P_det", "P_det"],
+            "statistic": 0.3,
+            "p_value": [0.02, 0.02, 0.5, 0.5],
+            "relation": ["a", "b", "a", "b"],
+        }
+    )
     out = run_tests({"intra": intra, "inter (specificity)": specificity})
     # p_rank is a description and *_holm a derived column: neither is a test; specificity is one test per split
     assert sorted(set(out["test"])) == ["relation_vs_original", "relation_vs_random", "specificity"]
@@ -80,7 +93,9 @@ def test_run_tests_families_and_run_wide_bh():
     eva_random = out[(out.experiment == "intra") & (out.family == "P_eva") & (out.test == "relation_vs_random")]
     assert eva_random["p_holm"].tolist() == pytest.approx(_holm_reference([0.01, 0.04]))
     det_random = out[(out.family == "P_det") & (out.test == "relation_vs_random")]
-    assert np.isnan(det_random["p_holm"].iloc[0]) and det_random["p_holm"].iloc[1] == pytest.approx(0.02)  # NaN not counted
+    assert np.isnan(det_random["p_holm"].iloc[0]) and det_random["p_holm"].iloc[1] == pytest.approx(
+        0.02
+    )  # NaN not counted
     defined = out["p"].dropna()
     assert out.loc[defined.index, "p_bh"].tolist() == pytest.approx(_bh_reference(defined.tolist()))
     assert set(out.loc[out.test == "specificity", "label"]) == {"all relations"}

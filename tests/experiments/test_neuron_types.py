@@ -27,14 +27,29 @@ def study(tmp_path_factory, lre_dir):
 
 
 def test_composition_matches_a_hand_count():
-    sites = (Site(0, "m.0.mlp.gate_proj", "mlp.gate_proj", "gate", 4, 0), Site(0, "m.0.self_attn.q_proj", "self_attn.q_proj", "q", 2, 4),
-             Site(1, "m.1.mlp.gate_proj", "mlp.gate_proj", "gate", 4, 6), Site(1, "m.1.mlp.down_proj", "mlp.down_proj", "down", 2, 10))
+    sites = (
+        Site(0, "m.0.mlp.gate_proj", "mlp.gate_proj", "gate", 4, 0),
+        Site(0, "m.0.self_attn.q_proj", "self_attn.q_proj", "q", 2, 4),
+        Site(1, "m.1.mlp.gate_proj", "mlp.gate_proj", "gate", 4, 6),
+        Site(1, "m.1.mlp.down_proj", "mlp.down_proj", "down", 2, 10),
+    )
     nset = NeuronSet("all", sites, 12)
-    topk = pd.DataFrame({"set": "all", "relation": ["r"] * 4 + ["s"] * 4,
-                         "type": ["gate_proj", "q_proj", "gate_proj", "gate_proj", "down_proj", "down_proj", "q_proj", "down_proj"]})
+    topk = pd.DataFrame(
+        {
+            "set": "all",
+            "relation": ["r"] * 4 + ["s"] * 4,
+            "type": ["gate_proj", "q_proj", "gate_proj", "gate_proj", "down_proj", "down_proj", "q_proj", "down_proj"],
+        }
+    )
     comp = neuron_types.composition(topk, {"all": nset}).set_index(["relation", "type"])
-    assert comp["count"].to_dict() == {("r", "gate_proj"): 3, ("r", "q_proj"): 1, ("r", "down_proj"): 0,
-                                       ("s", "gate_proj"): 0, ("s", "q_proj"): 1, ("s", "down_proj"): 3}
+    assert comp["count"].to_dict() == {
+        ("r", "gate_proj"): 3,
+        ("r", "q_proj"): 1,
+        ("r", "down_proj"): 0,
+        ("s", "gate_proj"): 0,
+        ("s", "q_proj"): 1,
+        ("s", "down_proj"): 3,
+    }
     # 8 of 12 neurons are gate_proj, 2 q_proj, 2 down_proj: a uniform draw of 4 expects 8/3, 2/3, 2/3
     assert comp.loc[("r", "gate_proj"), "expected_if_random"] == pytest.approx(8 / 3)
     assert comp.loc[("s", "q_proj"), "expected_if_random"] == pytest.approx(2 / 3)
@@ -55,7 +70,9 @@ def test_composition_sums_to_k_and_counts_the_topk_modules(study):
             assert set(rows["global_index"]) <= set(nset.global_ids)
             part = comp[(comp.set == name) & (comp.relation == relation)]
             assert part["count"].sum() == k
-            hand = pd.Series([m.split(".")[-1] for m in nset.describe(rows["global_index"].to_numpy())["module"]]).value_counts()
+            hand = pd.Series(
+                [m.split(".")[-1] for m in nset.describe(rows["global_index"].to_numpy())["module"]]
+            ).value_counts()
             assert part.set_index("type")["count"][hand.index].tolist() == hand.tolist()
     all_types = set(comp[comp.set == "all"]["type"])
     assert {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} == all_types
@@ -92,14 +109,16 @@ def test_a_subset_of_the_store_set_ranks_like_the_main_identification(study):
         main = pd.read_parquet(study.identify_dir / "ap" / f"{relation}.parquet").sort_values("rank")
         up = main[main["module"].str.endswith("up_proj")]["global_index"]
         got = topk[(topk.set == "up_proj") & (topk.relation == relation)].sort_values("rank")["global_index"]
-        assert got.tolist() == up.iloc[:len(got)].tolist()
+        assert got.tolist() == up.iloc[: len(got)].tolist()
 
 
 def test_inter_matrix_per_set_and_figures(study):
     inter = pd.read_parquet(study.out / "types" / "inter.parquet")
     n = len(study.relations)
     assert len(inter) == len(SETS) * n * n and set(inter["set"]) == set(SETS)
-    assert inter.groupby("evaluated")["acc_original"].nunique().max() == 1  # one original per relation, shared by the sets
+    assert (
+        inter.groupby("evaluated")["acc_original"].nunique().max() == 1
+    )  # one original per relation, shared by the sets
     for name in SETS:
         assert (study.out / "types" / f"inter_{name}.png").stat().st_size > 1000
     assert (study.out / "types" / "composition_all.png").is_file()
@@ -118,15 +137,24 @@ def test_rerun_reuses_the_captured_activations(study, monkeypatch):
 
 
 def test_median_forcing_outside_the_store_is_refused_before_any_work(study, tmp_path):
-    median = Study(study.store, study.identify_dir, tmp_path / "out", StudyConfig(k=study.k, force="median"),
-                   data_dir=study.data_dir, device="cpu", progress=False)
+    median = Study(
+        study.store,
+        study.identify_dir,
+        tmp_path / "out",
+        StudyConfig(k=study.k, force="median"),
+        data_dir=study.data_dir,
+        device="cpu",
+        progress=False,
+    )
     median.__dict__["model"] = study.model  # reuse the loaded tiny model
     with pytest.raises(ConfigError, match="force = median"):
         EXPERIMENTS["types"](median, sets=["self_attn"])
     assert not (tmp_path / "out" / ".cache").exists()
 
 
-@pytest.mark.parametrize("sets, needle", [(["al"], "did you mean 'all'"), (["all", "all"], "twice"), ("all", "list"), ([], "list")])
+@pytest.mark.parametrize(
+    "sets, needle", [(["al"], "did you mean 'all'"), (["all", "all"], "twice"), ("all", "list"), ([], "list")]
+)
 def test_bad_sets_are_named(sets, needle):
     with pytest.raises(ConfigError, match=needle):
         neuron_types.check_sets(sets)
@@ -134,7 +162,10 @@ def test_bad_sets_are_named(sets, needle):
 
 def test_config_sections_are_validated():
     config = load_config("quick")
-    assert config["types"]["sets"] == ["all", "self_attn", "up_proj", "gate_proj", "down_proj"] and config["templates"]["extra"] == ""
+    assert (
+        config["types"]["sets"] == ["all", "self_attn", "up_proj", "gate_proj", "down_proj"]
+        and config["templates"]["extra"] == ""
+    )
     with pytest.raises(ConfigError, match="types.sets"):
         load_config("quick", overrides=['types.sets=["al"]'])
     with pytest.raises(ConfigError, match="types.k"):

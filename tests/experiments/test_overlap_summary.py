@@ -18,14 +18,20 @@ from relneurons.experiments.tables import overlap_matrix
 def _hand_count(sets: dict[str, set[int]]) -> tuple[int, list[str], float, int, int]:
     """(largest, its pair, mean, pairs sharing none, pairs) over unordered pairs, by plain loops."""
     names = list(sets)
-    shared = [(len(sets[a] & sets[b]), a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    shared = [(len(sets[a] & sets[b]), a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     if not shared:
         return 0, [], math.nan, 0, 0
     best = shared[0]
     for item in shared[1:]:
         if item[0] > best[0]:  # strictly larger: ties keep the earlier pair
             best = item
-    return best[0], [best[1], best[2]], sum(n for n, _, _ in shared) / len(shared), sum(n == 0 for n, _, _ in shared), len(shared)
+    return (
+        best[0],
+        [best[1], best[2]],
+        sum(n for n, _, _ in shared) / len(shared),
+        sum(n == 0 for n, _, _ in shared),
+        len(shared),
+    )
 
 
 def _topk(sets: dict[str, set[int]]) -> pd.DataFrame:
@@ -40,8 +46,16 @@ def test_summary_matches_a_hand_count():
     summary = overlap_summary(overlap_matrix(_topk(SETS)), 5, "k = 5")
     largest, pair, mean, none, pairs = _hand_count(SETS)
     assert (largest, pair, none, pairs) == (2, ["a", "b"], 2, 6)
-    assert summary == OverlapSummary(k=5, k_text="k = 5", n_relations=4, pairs=pairs, max_overlap=largest, max_pair=pair,
-                                     mean_overlap=pytest.approx(mean), pairs_sharing_none=none)
+    assert summary == OverlapSummary(
+        k=5,
+        k_text="k = 5",
+        n_relations=4,
+        pairs=pairs,
+        max_overlap=largest,
+        max_pair=pair,
+        mean_overlap=pytest.approx(mean),
+        pairs_sharing_none=none,
+    )
     assert summary.mean_overlap == pytest.approx(7 / 6)
 
 
@@ -60,7 +74,12 @@ def test_edge_cases_one_relation_all_disjoint_and_bad_matrices(tmp_path):
     back = read_summary(tmp_path, OverlapSummary)
     assert math.isnan(back.mean_overlap) and back.max_pair == [] and back.experiment == "overlap"
     disjoint = overlap_summary(overlap_matrix(_topk({"a": {1}, "b": {2}, "c": {3}})), 1, "k = 1")
-    assert (disjoint.max_overlap, disjoint.max_pair, disjoint.mean_overlap, disjoint.pairs_sharing_none) == (0, ["a", "b"], 0.0, 3)
+    assert (disjoint.max_overlap, disjoint.max_pair, disjoint.mean_overlap, disjoint.pairs_sharing_none) == (
+        0,
+        ["a", "b"],
+        0.0,
+        3,
+    )
     m = overlap_matrix(_topk(SETS))
     asymmetric = m.copy()
     asymmetric.iloc[0, 1] += 1
@@ -79,7 +98,12 @@ def test_the_experiment_writes_the_hand_counted_summary(tmp_path, lre_dir):
     largest, pair, mean, none, pairs = _hand_count(sets)
     assert largest > 0
     assert (summary.k, summary.k_text, summary.n_relations) == (study.k, study.k_text(), len(study.relations))
-    assert (summary.max_overlap, summary.max_pair, summary.pairs_sharing_none, summary.pairs) == (largest, pair, none, pairs)
+    assert (summary.max_overlap, summary.max_pair, summary.pairs_sharing_none, summary.pairs) == (
+        largest,
+        pair,
+        none,
+        pairs,
+    )
     assert summary.mean_overlap == pytest.approx(mean)
     table = pd.read_parquet(study.out / "overlap" / "overlap.parquet")  # the grid's table agrees with the summary
     off = table[table.relation_i != table.relation_j]

@@ -21,8 +21,23 @@ from relneurons.pipeline import config as cfg
 from relneurons.pipeline.run import experiment_options as run_options
 from relneurons.report import html
 
-EXPECTED = ("layers", "overlap", "intra", "inter", "sweep", "cumulativity", "errors", "multilingual", "templates",
-            "concepts", "types", "frequency", "amplify", "stability", "methods")
+EXPECTED = (
+    "layers",
+    "overlap",
+    "intra",
+    "inter",
+    "sweep",
+    "cumulativity",
+    "errors",
+    "multilingual",
+    "templates",
+    "concepts",
+    "types",
+    "frequency",
+    "amplify",
+    "stability",
+    "methods",
+)
 
 
 def test_every_experiment_is_declared_once():
@@ -103,14 +118,19 @@ def test_the_decorated_run_fills_the_spec_defaults(tmp_path, monkeypatch):
 
 
 def test_run_options_come_from_the_section_the_spec_names():
-    config = cfg.load_config("quick", overrides=["experiments.k_sweep=[5, 7]", "experiments.error_tokens=4",
-                                                 "stability.core=0.5"])
+    config = cfg.load_config(
+        "quick", overrides=["experiments.k_sweep=[5, 7]", "experiments.error_tokens=4", "stability.core=0.5"]
+    )
     assert run_options(config, "sweep") == run_options(config, "cumulativity") == {"ks": [5, 7]}
     assert run_options(config, "errors") == {"new_tokens": 4}
     assert run_options(config, "intra") == {"det_random_sets": 0}
     assert run_options(config, "layers") == {}
     assert run_options(config, "stability")["core"] == 0.5
-    assert run_options(config, "multilingual") == {"languages": ["de", "es", "fr", "zh", "ja"], "packs": "", "random_sets": 3}
+    assert run_options(config, "multilingual") == {
+        "languages": ["de", "es", "fr", "zh", "ja"],
+        "packs": "",
+        "random_sets": 3,
+    }
 
 
 def test_defaults_fill_what_a_preset_or_file_leaves_out(tmp_path):
@@ -131,14 +151,17 @@ def load_twice_equal() -> bool:
     return cfg.load_config("paper") == cfg.validate(cfg.load_config("paper"), "again")
 
 
-@pytest.mark.parametrize("name, item, needles", [
-    ("sweep", "k_sweep=[0]", ["--opt: experiments.k_sweep = [0]", "positive counts"]),
-    ("errors", "error_tokenz=3", ["experiment errors has no option 'error_tokenz'", "did you mean 'error_tokens'"]),
-    ("layers", "k=3", ["experiment layers has no option 'k'", "its options: none"]),
-    ("types", 'sets=["mlp"]', ["types.sets", "ffn"]),
-    ("stability", "resamples=1", ["stability.resamples = 1", "must be >= 2 (a Jaccard needs two resamples)"]),
-    ("nosuch", "a=1", ["unknown experiment 'nosuch'"]),
-])
+@pytest.mark.parametrize(
+    "name, item, needles",
+    [
+        ("sweep", "k_sweep=[0]", ["--opt: experiments.k_sweep = [0]", "positive counts"]),
+        ("errors", "error_tokenz=3", ["experiment errors has no option 'error_tokenz'", "did you mean 'error_tokens'"]),
+        ("layers", "k=3", ["experiment layers has no option 'k'", "its options: none"]),
+        ("types", 'sets=["mlp"]', ["types.sets", "ffn"]),
+        ("stability", "resamples=1", ["stability.resamples = 1", "must be >= 2 (a Jaccard needs two resamples)"]),
+        ("nosuch", "a=1", ["unknown experiment 'nosuch'"]),
+    ],
+)
 def test_opt_checks_come_from_the_spec(name, item, needles):
     with pytest.raises(ConfigError) as info:
         cfg.experiment_options(name, [item])
@@ -148,6 +171,7 @@ def test_opt_checks_come_from_the_spec(name, item, needles):
 
 def test_a_new_experiment_is_one_spec():
     """What the registry derives for a new spec: keys, defaults, kwargs, list defaults never shared."""
+
     @dataclasses.dataclass(frozen=True)
     class Opts:
         n: int = option(3, check=lambda v: None if v > 0 else "must be > 0", help="how many")
@@ -166,9 +190,11 @@ def test_a_new_experiment_is_one_spec():
 
 def test_the_registry_imports_no_experiment_code():
     """The CLI reads the specs at start: no torch, pandas, matplotlib or scipy behind them."""
-    probe = ("import json, sys; import relneurons.experiments.registry as r; r.SPECS[0].keys(); "
-             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & "
-             "{'torch', 'transformers', 'pandas', 'matplotlib', 'scipy', 'pyarrow'})))")
+    probe = (
+        "import json, sys; import relneurons.experiments.registry as r; r.SPECS[0].keys(); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'torch', 'transformers', 'pandas', 'matplotlib', 'scipy', 'pyarrow'})))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
@@ -178,22 +204,32 @@ def test_experiment_command_defaults_are_the_study_config():
     from relneurons.experiments.spec import StudyConfig
 
     params = {p.name: p.default for p in cli.commands["experiment"].params}
-    assert (params["seeds"], params["n_boot"], params["max_det"], params["force"], params["batch_size"]) == \
-        (StudyConfig.seeds, StudyConfig.n_boot, StudyConfig.max_det, StudyConfig.force, StudyConfig.batch_size)
+    assert (params["seeds"], params["n_boot"], params["max_det"], params["force"], params["batch_size"]) == (
+        StudyConfig.seeds,
+        StudyConfig.n_boot,
+        StudyConfig.max_det,
+        StudyConfig.force,
+        StudyConfig.batch_size,
+    )
     assert float(params["k"]) == StudyConfig.k
     assert params["ks"] is None and params["tokens"] is None  # the shortcuts fall back to the specs' defaults
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["sweep", "--ks", "0,5"], "experiments.k_sweep = [0, 5]"),
-    (["cumulativity", "--opt", "k_sweep=[]"], "experiments.k_sweep = []"),
-    (["errors", "--opt", "tokens=3"], "did you mean 'error_tokens'"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["sweep", "--ks", "0,5"], "experiments.k_sweep = [0, 5]"),
+        (["cumulativity", "--opt", "k_sweep=[]"], "experiments.k_sweep = []"),
+        (["errors", "--opt", "tokens=3"], "did you mean 'error_tokens'"),
+    ],
+)
 def test_experiment_command_checks_shortcuts_and_opt_with_the_spec(tmp_path, capsys, args, needle):
     from relneurons.cli import main
 
     with pytest.raises(SystemExit) as info:
-        main(["experiment", *args, "--store", str(tmp_path), "--identify", str(tmp_path), "--out", str(tmp_path / "out")])
+        main(
+            ["experiment", *args, "--store", str(tmp_path), "--identify", str(tmp_path), "--out", str(tmp_path / "out")]
+        )
     assert info.value.code == 2
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

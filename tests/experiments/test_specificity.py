@@ -81,9 +81,11 @@ def test_monte_carlo_beyond_8_relations_agrees_with_enumeration():
 
 
 def test_per_relation_ranks_by_hand():
-    values = [[0.9, 0.1, 0.9],   # own 0.9 tied with another: rank 2 of 3, p 2/3
-              [0.5, 0.2, np.nan],  # own 0.2 below 0.5: rank 2 of the 2 defined, p 1
-              [0.0, 0.1, 0.7]]   # own highest: rank 1, p 1/3 (never below 1/n)
+    values = [
+        [0.9, 0.1, 0.9],  # own 0.9 tied with another: rank 2 of 3, p 2/3
+        [0.5, 0.2, np.nan],  # own 0.2 below 0.5: rank 2 of the 2 defined, p 1
+        [0.0, 0.1, 0.7],
+    ]  # own highest: rank 1, p 1/3 (never below 1/n)
     table = specificity_test(_frame(values, ["a", "b", "c"])).relations.set_index("relation")
     assert table.loc["a", ["rank", "rank_p", "n_sets"]].tolist() == [2, pytest.approx(2 / 3), 3]
     assert table.loc["b", ["rank", "rank_p", "n_sets"]].tolist() == [2, 1.0, 2]
@@ -108,7 +110,9 @@ def test_adversarial_matrices():
     # columns in another order than the rows are matched by label
     values = np.random.default_rng(0).normal(size=(4, 4))
     frame = _frame(values)
-    assert specificity_test(frame[["r2", "r0", "r3", "r1"]]).statistic == pytest.approx(specificity_test(frame).statistic)
+    assert specificity_test(frame[["r2", "r0", "r3", "r1"]]).statistic == pytest.approx(
+        specificity_test(frame).statistic
+    )
 
 
 def test_bad_inputs_name_the_problem():

@@ -40,7 +40,7 @@ def _resampled_topk_by_sklearn(study):
             if relation in study.relations:
                 x, y = matrix[group["act_row"].to_numpy()], group["positive"].to_numpy()
                 ap = np.array([average_precision_score(y, x[:, j]) for j in range(x.shape[1])])
-                tops[relation] = set(study.nset.global_ids[rank_descending(ap)[:study.k]].tolist())
+                tops[relation] = set(study.nset.global_ids[rank_descending(ap)[: study.k]].tolist())
         out.append(tops)
     return out
 
@@ -62,9 +62,11 @@ def test_frequencies_jaccards_and_core_match_a_reference(study):
         for n, row in rows.iterrows():
             assert row["frequency"] == pytest.approx(counts.get(n, 0) / RESAMPLES)
             assert row["in_topk"] == (n in full) and row["in_core"] == (counts.get(n, 0) >= 4)
-        pairs = [len(a & b) / len(a | b) for i, a in enumerate(sets) for b in sets[i + 1:]]
+        pairs = [len(a & b) / len(a | b) for i, a in enumerate(sets) for b in sets[i + 1 :]]
         assert table.loc[relation, "mean_jaccard"] == pytest.approx(np.mean(pairs))
-        assert table.loc[relation, "jaccard_to_full"] == pytest.approx(np.mean([len(s & full) / len(s | full) for s in sets]))
+        assert table.loc[relation, "jaccard_to_full"] == pytest.approx(
+            np.mean([len(s & full) / len(s | full) for s in sets])
+        )
         assert table.loc[relation, "core_size"] == sum(c >= 4 for c in counts.values())
         assert math.isnan(table.loc[relation, "template_jaccard"])  # one template in the tiny store
 
@@ -75,7 +77,12 @@ def test_core_vs_top_k_numbers_are_the_generations_counted(study):
     table = pd.read_parquet(folder / "stability.parquet").set_index("relation")
     intra = pd.read_parquet(folder / "intra.parquet").set_index(["relation", "kind"])
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["forward_passes"] == 0 and summary["resamples"] == RESAMPLES and summary["core_threshold"] == CORE and summary["core_count"] == 4
+    assert (
+        summary["forward_passes"] == 0
+        and summary["resamples"] == RESAMPLES
+        and summary["core_threshold"] == CORE
+        and summary["core_count"] == 4
+    )
     for relation in study.relations:
         part = judged[judged.relation == relation]
         acc = {kind: g["correct"].mean() for kind, g in part.groupby("kind")}
@@ -129,14 +136,20 @@ def test_a_core_resting_on_fewer_than_4_resamples_is_refused():
 
 
 def test_options_are_checked_and_both_presets_set_every_one():
-    assert experiment_options("stability", ["resamples=7", "core=0.8", "max_eval=0"]) == {"resamples": 7, "core": 0.8, "max_eval": 0}
+    assert experiment_options("stability", ["resamples=7", "core=0.8", "max_eval=0"]) == {
+        "resamples": 7,
+        "core": 0.8,
+        "max_eval": 0,
+    }
     with pytest.raises(ConfigError, match="resamples"):
         experiment_options("stability", ["resamples=1"])
     with pytest.raises(ConfigError, match="core"):
         experiment_options("stability", ["core=1.5"])
     for preset in ("quick", "paper"):
         doc = tomllib.loads((resources.files("relneurons") / "resources" / "presets" / f"{preset}.toml").read_text())
-        assert set(doc.get("stability", {})) <= set(EXPERIMENT_OPTIONS["stability"]), preset  # presets only override defaults
+        assert set(doc.get("stability", {})) <= set(EXPERIMENT_OPTIONS["stability"]), (
+            preset
+        )  # presets only override defaults
     with pytest.raises(ConfigError, match="resamples"):
         EXPERIMENTS["stability"].__wrapped__(None, None, resamples=1, core=0.9, max_eval=0)
 

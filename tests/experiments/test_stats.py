@@ -32,6 +32,7 @@ def _percentile(sorted_vals: list[float], q: float) -> float:
 
 # ----------------------------------------------------------------- bootstrap_ci
 
+
 def test_bootstrap_ci_matches_plain_loop_reference():
     x = np.array([True, False, True, True, False, True, False])
     n_boot, seed = 300, 3
@@ -84,6 +85,7 @@ def test_bootstrap_ci_edge_cases():
 
 
 # ----------------------------------------------------------------- drops
+
 
 def test_relative_drop_values():
     assert relative_drop(0.8, 0.2) == pytest.approx(0.75)
@@ -141,14 +143,15 @@ def test_drop_ci_point_and_interval():
 
 # ----------------------------------------------------------------- McNemar
 
+
 @pytest.mark.parametrize(
     ("b01", "b10", "expected"),
     [
-        (0, 6, 2 * 0.5**6),            # 0.03125
+        (0, 6, 2 * 0.5**6),  # 0.03125
         (6, 0, 2 * 0.5**6),
         (2, 8, 2 * (1 + 10 + 45) / 1024),  # 2 * P(X <= 2), X ~ Bin(10, 1/2) = 0.109375
         (5, 5, 1.0),
-        (1, 0, 1.0),                   # 2 * 0.5 = 1
+        (1, 0, 1.0),  # 2 * 0.5 = 1
     ],
 )
 def test_mcnemar_hand_computed(b01, b10, expected):
@@ -175,6 +178,7 @@ def test_mcnemar_matches_scipy_and_no_discordant_pairs():
 
 # ----------------------------------------------------------------- permutation
 
+
 def test_permutation_exact_small_cases():
     # all five differences +1: only the all-plus and all-minus sign patterns reach |sum| = 5
     assert paired_permutation_test(np.ones(5), np.zeros(5)) == pytest.approx(2 / 32)
@@ -190,7 +194,7 @@ def test_permutation_exact_small_cases():
 def _exact_sign_flip(d: np.ndarray) -> float:
     obs = abs(d.sum())
     hits = sum(abs(np.dot(s, d)) >= obs - 1e-9 for s in itertools.product((-1, 1), repeat=d.size))
-    return hits / 2 ** d.size
+    return hits / 2**d.size
 
 
 def test_permutation_monte_carlo_agrees_with_enumeration():
@@ -208,6 +212,7 @@ def test_permutation_monte_carlo_agrees_with_enumeration():
 
 
 # ----------------------------------------------------------------- clusters
+
 
 def _loop_cluster_reps(labels, columns, n_boot, seed):
     """Plain-loop cluster bootstrap: per replicate, the pooled mean of each column over the drawn clusters.
@@ -312,6 +317,7 @@ def test_cluster_input_errors():
 
 # ----------------------------------------------------------------- relation_vs_random
 
+
 def test_relation_vs_random_gives_no_p_below_20_sets_and_the_rank_p_beside_it():
     rng = np.random.default_rng(0)
     random = rng.random((5, 50)) < np.array([0.40, 0.42, 0.24, 0.35, 0.45])[:, None]
@@ -397,7 +403,9 @@ def test_relation_vs_random_difference_interval_resamples_sets_and_clusters():
     reps = sorted(_loop_set_and_cluster_reps(labels, relation, random, n_boot, seed))
     res = relation_vs_random(relation, random, clusters=np.array(labels), n_boot=n_boot, seed=seed)
     assert res.n_clusters == 4
-    assert (res.diff_low, res.diff_high) == pytest.approx((_percentile(reps, 0.025), _percentile(reps, 0.975)), abs=1e-12)
+    assert (res.diff_low, res.diff_high) == pytest.approx(
+        (_percentile(reps, 0.025), _percentile(reps, 0.975)), abs=1e-12
+    )
     # clusters change the interval, never the p-value (the random sets are the replicates)
     assert res.p_rank == relation_vs_random(relation, random, n_boot=n_boot, seed=seed).p_rank
 

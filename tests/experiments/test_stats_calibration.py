@@ -56,7 +56,9 @@ def _icc(table: np.ndarray) -> float:
 
 def test_simulator_reproduces_the_measured_within_triple_correlation():
     rng = np.random.default_rng(1)
-    iccs = [_icc(simulate_study(rng, n_sets=1, n_templates=2).random[0].reshape(50, 2).astype(float)) for _ in range(300)]
+    iccs = [
+        _icc(simulate_study(rng, n_sets=1, n_templates=2).random[0].reshape(50, 2).astype(float)) for _ in range(300)
+    ]
     assert min(MEASURED_TEMPLATE_ICC) - 0.05 <= np.nanmean(iccs) <= max(MEASURED_TEMPLATE_ICC)
 
 
@@ -90,6 +92,7 @@ def test_power_for_a_real_effect():
 
 
 # ----------------------------------------------------------------- clustered McNemar and cluster bootstrap
+
 
 def _coverage_band(n: int, level: float = 0.95) -> tuple[float, float]:
     half = 3 * math.sqrt(level * (1 - level) / n)
@@ -137,8 +140,9 @@ def test_cluster_bootstrap_coverage_under_the_null_and_clustered_mcnemar_fpr_100
 def test_cluster_bootstrap_coverage_of_a_known_difference():
     # true difference 0.5 - 0.35 = 0.15; 200 triples: the percentile bootstrap undercovers with fewer (docs/method.md)
     n = 1000
-    r = paired_calibration(n, seed=23, n_triples=200, templates=(1, 4), rho=0.9, acc_intervention=0.35, n_boot=500,
-                           n_perm=2000)
+    r = paired_calibration(
+        n, seed=23, n_triples=200, templates=(1, 4), rho=0.9, acc_intervention=0.35, n_boot=500, n_perm=2000
+    )
     low, high = _coverage_band(n)
     assert low <= r["cover_clustered"] <= high
     assert r["cover_naive"] < low  # ~0.82

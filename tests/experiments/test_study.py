@@ -28,7 +28,9 @@ def test_relation_condition_is_the_ranked_neurons_forced_to_zero(parts, tmp_path
     cond = s.condition(s.rel("alpha", 0, 10))
     table = pd.read_parquet(tmp_path / "id" / "ap" / "alpha.parquet")
     assert set(cond.neurons) == set(table.loc[table["rank"] <= 10, "global_index"]) and cond.value == 0.0
-    assert set(s.condition(s.rel("alpha", 3, 10)).neurons) == set(table.loc[(table["rank"] > 3) & (table["rank"] <= 10), "global_index"])
+    assert set(s.condition(s.rel("alpha", 3, 10)).neurons) == set(
+        table.loc[(table["rank"] > 3) & (table["rank"] <= 10), "global_index"]
+    )
     assert s.condition("original").neurons.size == 0
 
 
@@ -87,11 +89,18 @@ def test_a_moved_store_and_identification_still_open_together(parts):
     shutil.copytree(tmp_path / "id", tmp_path / "moved" / "id")
     from relneurons.activations.store import ActivationStore
 
-    moved = Study(ActivationStore(tmp_path / "moved" / "store"), tmp_path / "moved" / "id", tmp_path / "o2", StudyConfig(k=10), progress=False)
+    moved = Study(
+        ActivationStore(tmp_path / "moved" / "store"),
+        tmp_path / "moved" / "id",
+        tmp_path / "o2",
+        StudyConfig(k=10),
+        progress=False,
+    )
     assert moved.relations == study(parts).relations
 
 
 # ------------------------------------------------- the same model in every stage (tiny real model, CPU)
+
 
 def _tiny_store(root, lre_dir, dtype):
     """A store of a tiny random model whose checkpoint is saved in `dtype`, collected with no dtype asked as on a GPU
@@ -107,10 +116,24 @@ def _tiny_store(root, lre_dir, dtype):
     AutoModelForCausalLM.from_pretrained(folder).to(getattr(torch, dtype)).save_pretrained(folder)
     real = loading.parse_dtype
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loading, "parse_dtype", lambda d, device: real(d, "accelerator"))  # the GPU default: the checkpoint's dtype
-        store = collect(CollectConfig(model=folder, data_dir=str(lre_dir), relations=("company_hq", "star_constellation"),
-                                      templates=(0,), n_eval=4, max_prompts_per_relation=12, keep_all=True, batch_size=8,
-                                      device="cpu"), root / "store", progress=False)
+        patch.setattr(
+            loading, "parse_dtype", lambda d, device: real(d, "accelerator")
+        )  # the GPU default: the checkpoint's dtype
+        store = collect(
+            CollectConfig(
+                model=folder,
+                data_dir=str(lre_dir),
+                relations=("company_hq", "star_constellation"),
+                templates=(0,),
+                n_eval=4,
+                max_prompts_per_relation=12,
+                keep_all=True,
+                batch_size=8,
+                device="cpu",
+            ),
+            root / "store",
+            progress=False,
+        )
     assert store.identity["dtype"] is None
     prompts = pd.read_parquet(store.folder / "prompts.parquet")
     prompts["correct"] = np.arange(len(prompts)) % 4 != 3
@@ -129,7 +152,15 @@ def test_the_study_runs_the_model_in_the_store_dtype(dtype_store, lre_dir):
     """Collected in bfloat16 (or float32) with no dtype asked, evaluated on the CPU (where no dtype means float32) in the same dtype."""
     dtype, store, root = dtype_store
     assert store.identity["model_dtype"] == f"torch.{dtype}"
-    s = Study(store, root / "id", root / "out", StudyConfig(k=8, seeds=1, batch_size=8), data_dir=str(lre_dir), device="cpu", progress=False)
+    s = Study(
+        store,
+        root / "id",
+        root / "out",
+        StudyConfig(k=8, seeds=1, batch_size=8),
+        data_dir=str(lre_dir),
+        device="cpu",
+        progress=False,
+    )
     model, _, _ = s.model
     assert str(model.dtype) == f"torch.{dtype}"
     assert s.runtime == {"dtype": dtype, "device": "cpu"} and s.cache.identity["runtime"] == s.runtime
@@ -145,7 +176,9 @@ def test_a_store_evaluated_in_another_dtype_is_refused(dtype_store, lre_dir, mon
     real = study_module.load_model
     monkeypatch.setattr(study_module, "load_model", lambda *a, **k: (lambda m, t: (m.to(other), t))(*real(*a, **k)))
     s = Study(store, root / "id", root / "out-other", StudyConfig(k=8), device="cpu", progress=False)
-    with pytest.raises(DataError, match=f"collected in {dtype} but the model loaded in {str(other).removeprefix('torch.')}"):
+    with pytest.raises(
+        DataError, match=f"collected in {dtype} but the model loaded in {str(other).removeprefix('torch.')}"
+    ):
         _ = s.model
 
 

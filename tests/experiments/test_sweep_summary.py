@@ -24,9 +24,15 @@ def _table(rows: list[tuple]) -> pd.DataFrame:
 
 # a, b, c; k = 0 (original), 10, 100. Own accuracy on the diagonal; each row's interval is accuracy +- 0.1.
 ACC = {  # (deactivated, k) -> accuracy of a, b, c
-    ("a", 0): (0.8, 0.6, 0.4), ("a", 10): (0.7, 0.6, 0.4), ("a", 100): (0.2, 0.5, 0.3),
-    ("b", 0): (0.8, 0.6, 0.4), ("b", 10): (0.8, 0.5, 0.4), ("b", 100): (0.6, 0.1, 0.4),
-    ("c", 0): (0.8, 0.6, 0.4), ("c", 10): (0.8, 0.6, 0.3), ("c", 100): (0.7, 0.5, 0.0),
+    ("a", 0): (0.8, 0.6, 0.4),
+    ("a", 10): (0.7, 0.6, 0.4),
+    ("a", 100): (0.2, 0.5, 0.3),
+    ("b", 0): (0.8, 0.6, 0.4),
+    ("b", 10): (0.8, 0.5, 0.4),
+    ("b", 100): (0.6, 0.1, 0.4),
+    ("c", 0): (0.8, 0.6, 0.4),
+    ("c", 10): (0.8, 0.6, 0.3),
+    ("c", 100): (0.7, 0.5, 0.0),
 }
 HAND = _table([(d, e, k, acc, acc - 0.1, acc + 0.1) for (d, k), accs in ACC.items() for e, acc in zip("abc", accs)])
 
@@ -57,8 +63,11 @@ def test_every_point_matches_plain_loops_over_the_rows():
     for rel in s.relations:
         for p in rel.points:
             own = [x["accuracy"] for x in rows if x["deactivated"] == x["evaluated"] == rel.relation and x["k"] == p.k]
-            other = [x["accuracy"] for x in rows if x["deactivated"] == rel.relation and x["evaluated"] != rel.relation
-                     and x["k"] == p.k]
+            other = [
+                x["accuracy"]
+                for x in rows
+                if x["deactivated"] == rel.relation and x["evaluated"] != rel.relation and x["k"] == p.k
+            ]
             assert len(own) == 1 and _close(p.own, own[0]) and _close(p.own_low, own[0] - 0.1)
             assert p.n_other == len(other) and _close(p.other, sum(other) / len(other))
 
@@ -71,7 +80,9 @@ def test_undefined_accuracies_leave_a_relation_out_of_the_headline_not_nan_in_it
     table.loc[(table.deactivated == "a") & (table.evaluated == "b") & (table.k == 100), "accuracy"] = NAN
     s = sweep_summary(table, ["a", "b", "c"], 1000)
     assert s.own_compared == 2 and _close(s.own_original, (0.8 + 0.4) / 2) and _close(s.own_at_max, (0.2 + 0.0) / 2)
-    assert s.other_compared == 2 and _close(s.other_original, (0.5 + 0.6) / 2) and _close(s.other_at_max, (0.3 + 0.5) / 2)
+    assert (
+        s.other_compared == 2 and _close(s.other_original, (0.5 + 0.6) / 2) and _close(s.other_at_max, (0.3 + 0.5) / 2)
+    )
     a_top = s.relations[0].points[-1]
     assert a_top.n_other == 1 and _close(a_top.other, 0.3)  # only c's accuracy is defined
     # a relation missing its row at the largest k is left out as well
@@ -119,7 +130,14 @@ def test_the_sweep_experiment_writes_the_summary_of_its_table(answering, tmp_pat
     study = _study(answering, tmp_path / "run")
     table = core.sweep(study, ks=(2, 4))
     s = read_summary(study.out / "sweep", SweepSummary)
-    assert s.ks == [2, 4] and s.n_neurons == study.nset.size and [r.relation for r in s.relations] == list(study.relations)
-    assert repr(asdict(s)) == repr(asdict(sweep_summary(pd.read_parquet(study.out / "sweep" / "sweep.parquet"),
-                                                        list(study.relations), study.nset.size)))
+    assert (
+        s.ks == [2, 4] and s.n_neurons == study.nset.size and [r.relation for r in s.relations] == list(study.relations)
+    )
+    assert repr(asdict(s)) == repr(
+        asdict(
+            sweep_summary(
+                pd.read_parquet(study.out / "sweep" / "sweep.parquet"), list(study.relations), study.nset.size
+            )
+        )
+    )
     assert repr(asdict(s)) == repr(asdict(sweep_summary(table, list(study.relations), study.nset.size)))

@@ -12,9 +12,15 @@ from relneurons.experiments import LAYER_DISTRIBUTION_COLUMNS, layer_distributio
 def _topk() -> pd.DataFrame:
     # relation "zeta" first, so first-appearance order differs from alphabetical order
     rows = [
-        ("zeta", 1, 3, 1), ("zeta", 2, 4, 2), ("zeta", 3, 5, 2),
-        ("alpha", 1, 1, 0), ("alpha", 2, 2, 0), ("alpha", 3, 3, 2),
-        ("mid", 1, 1, 0), ("mid", 2, 3, 2), ("mid", 3, 9, 3),
+        ("zeta", 1, 3, 1),
+        ("zeta", 2, 4, 2),
+        ("zeta", 3, 5, 2),
+        ("alpha", 1, 1, 0),
+        ("alpha", 2, 2, 0),
+        ("alpha", 3, 3, 2),
+        ("mid", 1, 1, 0),
+        ("mid", 2, 3, 2),
+        ("mid", 3, 9, 3),
     ]
     return pd.DataFrame(rows, columns=["relation", "rank", "global_index", "layer"])
 

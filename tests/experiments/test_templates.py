@@ -43,7 +43,11 @@ def _zs_only(lre_dir, relation):
 def test_both_splits_side_by_side_for_every_relation(study):
     table = pd.read_parquet(study.out / "templates" / "templates.parquet")
     assert len(table) == len(study.relations) * 3 * 3
-    assert set(table["split"]) == {"P_eva", "P_eva-2", "P_eva-3"} and set(table["condition"]) == {"original", "random", "relation"}
+    assert set(table["split"]) == {"P_eva", "P_eva-2", "P_eva-3"} and set(table["condition"]) == {
+        "original",
+        "random",
+        "relation",
+    }
     ok = table.dropna(subset=["ci_low"])
     assert ((ok["ci_low"] <= ok["accuracy"] + 1e-12) & (ok["accuracy"] <= ok["ci_high"] + 1e-12)).all()
     assert (study.out / "templates" / "templates.png").stat().st_size > 1000
@@ -83,7 +87,11 @@ def test_table_numbers_are_the_generations_counted(study):
         assert table.loc[(relation, "P_eva-2", "relation"), "n"] == len(rel)
         random = part[part.condition.str.startswith("random:")]
         assert table.loc[(relation, "P_eva-2", "random"), "accuracy"] == pytest.approx(random["correct"].mean())
-        rows = per_template[(per_template.relation == relation) & (per_template.split == "P_eva-2") & (per_template.condition == "relation")]
+        rows = per_template[
+            (per_template.relation == relation)
+            & (per_template.split == "P_eva-2")
+            & (per_template.condition == "relation")
+        ]
         assert (rows["n"] * rows["accuracy"]).sum() == pytest.approx(rel["correct"].sum())
     summary = json.loads((study.out / "templates" / "summary.json").read_text())
     assert summary["eva3_source"].endswith("templates_eva2.toml") and summary["relations"] == len(study.relations)
@@ -93,7 +101,9 @@ def test_table_numbers_are_the_generations_counted(study):
     for row in tests.itertuples():  # the relative drops are (original - relation-k) / original of the tests' rows
         expected = (row.acc_original - row.acc_relation) / row.acc_original if row.acc_original else float("nan")
         assert typed.relative_drop[row.relation][row.split] == pytest.approx(expected, nan_ok=True)
-    assert typed.per_split["P_eva-2"].mean_acc_relation == pytest.approx(tests[tests.split == "P_eva-2"]["acc_relation"].mean())
+    assert typed.per_split["P_eva-2"].mean_acc_relation == pytest.approx(
+        tests[tests.split == "P_eva-2"]["acc_relation"].mean()
+    )
 
 
 def test_a_user_file_with_an_lre_template_fails_before_generating(study, tmp_path):
@@ -111,14 +121,28 @@ def test_a_user_file_with_an_lre_template_fails_before_generating(study, tmp_pat
 @pytest.mark.parametrize("selection", ["all", "zs"])
 def test_a_store_collected_with_the_zero_shot_templates_is_refused(study, selection):
     """P_eva-2 must be wording the neurons were not identified with (a stand-in study whose settings say so)."""
-    fake = SimpleNamespace(settings={**study.settings, "templates": selection}, relations=study.relations,
-                           store=study.store, data_dir=study.data_dir)
-    with pytest.raises(DataError, match=rf"templates='{selection}'.*P_eva-2 template.*collect with templates = \"icl\""):
+    fake = SimpleNamespace(
+        settings={**study.settings, "templates": selection},
+        relations=study.relations,
+        store=study.store,
+        data_dir=study.data_dir,
+    )
+    with pytest.raises(
+        DataError, match=rf"templates='{selection}'.*P_eva-2 template.*collect with templates = \"icl\""
+    ):
         eval2_prompts(fake)
 
 
 def test_template_plot_needs_two_splits(tmp_path):
-    one = pd.DataFrame({"relation": ["a"], "split": ["P_eva"], "condition": ["original"], "accuracy": [0.5],
-                        "ci_low": [0.4], "ci_high": [0.6]})
+    one = pd.DataFrame(
+        {
+            "relation": ["a"],
+            "split": ["P_eva"],
+            "condition": ["original"],
+            "accuracy": [0.5],
+            "ci_low": [0.4],
+            "ci_high": [0.6],
+        }
+    )
     with pytest.raises(InputError, match="two splits"):
         figures.plot_templates(one, tmp_path / "f")

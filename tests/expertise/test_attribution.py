@@ -36,9 +36,11 @@ def _autograd_reference(model, nset, seq, target):
     """sum_t a_t * grad_t with the outputs' own .grad (retain_grad, weights requiring grad): another code path."""
     outputs, handles = {}, []
     for site in nset.sites:
+
         def hook(module, args, output, path=site.path):
             output.retain_grad()
             outputs[path] = output
+
         handles.append(model.get_submodule(site.path).register_forward_hook(hook))
     model.requires_grad_(True)
     try:
@@ -49,7 +51,9 @@ def _autograd_reference(model, nset, seq, target):
             h.remove()
         model.requires_grad_(False)
         model.zero_grad(set_to_none=True)
-    return np.concatenate([(outputs[s.path] * outputs[s.path].grad).sum(dim=1)[0].detach().double().numpy() for s in nset.sites])
+    return np.concatenate(
+        [(outputs[s.path] * outputs[s.path].grad).sum(dim=1)[0].detach().double().numpy() for s in nset.sites]
+    )
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3", "gpt2"])
@@ -73,12 +77,19 @@ def test_one_neuron_by_central_finite_differences():
     got = prompt_attributions(model, nset, [seq], [target], pad_token_id=0)[0]
     starts = np.cumsum([0] + [s.width for s in nset.sites])
     checked = 0
-    for site_index in (0, len(nset.sites) // 2, len(nset.sites) - 1):  # an early gate, a middle site, the last down_proj
+    for site_index in (
+        0,
+        len(nset.sites) // 2,
+        len(nset.sites) - 1,
+    ):  # an early gate, a middle site, the last down_proj
         site = nset.sites[site_index]
-        block = got[starts[site_index]:starts[site_index + 1]]
+        block = got[starts[site_index] : starts[site_index + 1]]
         unit = int(np.argmax(np.abs(block)))
         eps = 1e-3  # the norms compute in float32 even in a float64 model: a smaller eps drowns in rounding
-        fd = (_logp(model, seq, target, (site.path, unit, 1 + eps)) - _logp(model, seq, target, (site.path, unit, 1 - eps))) / (2 * eps)
+        fd = (
+            _logp(model, seq, target, (site.path, unit, 1 + eps))
+            - _logp(model, seq, target, (site.path, unit, 1 - eps))
+        ) / (2 * eps)
         assert block[unit] == pytest.approx(fd, rel=2e-4)
         assert abs(block[unit]) > 1e-6
         checked += 1
@@ -89,11 +100,19 @@ def test_scores_are_the_mean_over_prompts_and_work_inside_inference_mode(tmp_pat
     model, tokenizer = load_model(str(save_tiny_folder(tmp_path / "m")), device="cpu")
     policy = make_policy(tokenizer)
     nset = neuron_set(model, "ffn")
-    texts, objects = ["The city of Paris? Answer:", "Acme are in? Answer:", "The headquarters? Answer:"], ["Paris", "Acme", "city"]
+    texts, objects = (
+        ["The city of Paris? Answer:", "Acme are in? Answer:", "The headquarters? Answer:"],
+        ["Paris", "Acme", "city"],
+    )
     with torch.inference_mode():  # how the rest of the pipeline runs
         scores = attribution_scores(model, tokenizer, policy, nset, texts, objects, batch_size=2)
-    per_prompt = prompt_attributions(model, nset, token_ids(tokenizer, policy, texts),
-                                     [object_token(tokenizer, o) for o in objects], policy.pad_token_id)
+    per_prompt = prompt_attributions(
+        model,
+        nset,
+        token_ids(tokenizer, policy, texts),
+        [object_token(tokenizer, o) for o in objects],
+        policy.pad_token_id,
+    )
     np.testing.assert_allclose(scores, per_prompt.mean(axis=0), rtol=1e-6, atol=1e-9)
     assert object_token(tokenizer, "Paris") == tokenizer(" Paris", add_special_tokens=False).input_ids[0]
     with pytest.raises(InputError, match="objects"):

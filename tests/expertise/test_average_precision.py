@@ -79,18 +79,14 @@ def test_float16_rounded_heavy_ties_match_sklearn():
     scores = (rng.standard_normal((3000, 12)) * 1e-5).astype(np.float16).astype(np.float32)
     assert len(np.unique(scores[:, 0])) < 1500  # really tie-heavy
     labels = random_labels(rng, 3000)
-    np.testing.assert_allclose(
-        average_precision(scores, labels), sklearn_ap(scores, labels), rtol=0, atol=TOL
-    )
+    np.testing.assert_allclose(average_precision(scores, labels), sklearn_ap(scores, labels), rtol=0, atol=TOL)
 
 
 def test_three_distinct_values_match_sklearn():
     rng = np.random.default_rng(4)
     scores = rng.integers(0, 3, (500, 9)).astype(np.float32)
     labels = random_labels(rng, 500, 0.3)
-    np.testing.assert_allclose(
-        average_precision(scores, labels), sklearn_ap(scores, labels), rtol=0, atol=TOL
-    )
+    np.testing.assert_allclose(average_precision(scores, labels), sklearn_ap(scores, labels), rtol=0, atol=TOL)
 
 
 def test_all_equal_column_gives_positive_fraction():
@@ -108,9 +104,7 @@ def test_single_positive_and_single_negative():
     one_pos[17] = True
     one_neg = ~one_pos
     for labels in (one_pos, one_neg):
-        np.testing.assert_allclose(
-            average_precision(scores, labels), sklearn_ap(scores, labels), rtol=0, atol=TOL
-        )
+        np.testing.assert_allclose(average_precision(scores, labels), sklearn_ap(scores, labels), rtol=0, atol=TOL)
 
 
 def test_all_positive_gives_one():
@@ -153,21 +147,15 @@ def test_huge_and_tiny_finite_values_match_sklearn_directly():
     pool = np.array([1e300, -1e300, 1e-300, -1e-300, 5e-324, 1e308, -1e308, 0.5, 0.0])
     scores = rng.choice(pool, (150, 5))
     labels = random_labels(rng, 150, 0.4)
-    np.testing.assert_allclose(
-        average_precision(scores, labels), sklearn_ap(scores, labels), rtol=0, atol=TOL
-    )
+    np.testing.assert_allclose(average_precision(scores, labels), sklearn_ap(scores, labels), rtol=0, atol=TOL)
 
 
-@pytest.mark.parametrize(
-    "dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64]
-)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 def test_torch_float_dtypes(dtype):
     rng = np.random.default_rng(9)
     scores = torch.from_numpy(rng.standard_normal((400, 10))).to(dtype)
     labels = torch.from_numpy(random_labels(rng, 400))
-    np.testing.assert_allclose(
-        average_precision(scores, labels), sklearn_ap(scores, labels.numpy()), rtol=0, atol=TOL
-    )
+    np.testing.assert_allclose(average_precision(scores, labels), sklearn_ap(scores, labels.numpy()), rtol=0, atol=TOL)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
@@ -230,9 +218,7 @@ def test_integer_scores_are_accepted():
     rng = np.random.default_rng(14)
     scores = rng.integers(-5, 5, (80, 4))
     labels = random_labels(rng, 80)
-    np.testing.assert_allclose(
-        average_precision(scores, labels), sklearn_ap(scores, labels), rtol=0, atol=TOL
-    )
+    np.testing.assert_allclose(average_precision(scores, labels), sklearn_ap(scores, labels), rtol=0, atol=TOL)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -52,7 +52,9 @@ def test_examples_do_not_depend_on_other_relations_order(tmp_path):
     a, _ = example_sets(prompts, 4, 5, 0)
     b, _ = example_sets(shuffled, 4, 5, 0)
     for relation in ("alpha", "beta"):
-        pd.testing.assert_frame_equal(a[a.relation == relation].reset_index(drop=True), b[b.relation == relation].reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            a[a.relation == relation].reset_index(drop=True), b[b.relation == relation].reset_index(drop=True)
+        )
 
 
 def test_changing_k_reuses_ap_blocks(tmp_path):
@@ -77,14 +79,25 @@ def test_same_seed_same_topk_in_fresh_folders(tmp_path):
     store, _, _ = synthetic_store(tmp_path / "store")
     for name in ("a", "b"):
         identify(store.folder, tmp_path / name, IdentifyConfig(k=15, min_positives=5, seed=7), progress=False)
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "topk.parquet"), pd.read_parquet(tmp_path / "b" / "topk.parquet"))
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "examples.parquet"), pd.read_parquet(tmp_path / "b" / "examples.parquet"))
-    identify(store.folder, tmp_path / "c", IdentifyConfig(k=15, min_positives=5, seed=8, negative_ratio=1), progress=False)
-    assert not pd.read_parquet(tmp_path / "a" / "examples.parquet").equals(pd.read_parquet(tmp_path / "c" / "examples.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "a" / "topk.parquet"), pd.read_parquet(tmp_path / "b" / "topk.parquet")
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "a" / "examples.parquet"), pd.read_parquet(tmp_path / "b" / "examples.parquet")
+    )
+    identify(
+        store.folder, tmp_path / "c", IdentifyConfig(k=15, min_positives=5, seed=8, negative_ratio=1), progress=False
+    )
+    assert not pd.read_parquet(tmp_path / "a" / "examples.parquet").equals(
+        pd.read_parquet(tmp_path / "c" / "examples.parquet")
+    )
 
 
 def _tables(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.glob("ap/*.parquet")) + [folder / "topk.parquet"]}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.glob("ap/*.parquet")) + [folder / "topk.parquet"]
+    }
 
 
 def test_memory_budget_gives_identical_tables(tmp_path):
@@ -97,13 +110,17 @@ def test_memory_budget_gives_identical_tables(tmp_path):
     subsets = [(g["act_row"].to_numpy(), g["positive"].to_numpy()) for _, g in examples.groupby("relation", sort=False)]
     per_neuron = 4 * store.n_rows + 4 * store.max_chunk_rows + 16 * len(subsets)
     budget = (working_set_bytes(subsets, store.n_rows) + 7.5 * per_neuron) / 2**30
-    summary = identify(store.folder, tmp_path / "capped", IdentifyConfig(k=20, min_positives=5, memory_gb=budget), progress=False)
+    summary = identify(
+        store.folder, tmp_path / "capped", IdentifyConfig(k=20, min_positives=5, memory_gb=budget), progress=False
+    )
     assert summary["block"] == 7 and summary["block_bytes"] <= budget * 2**30
     assert len(list((tmp_path / "capped" / "blocks").glob("*.npy"))) == -(-nset.size // 7)
     assert _tables(tmp_path / "capped") == _tables(tmp_path / "free")
 
     # the same folder with another budget: blocks of the new width are computed, the old ones removed
-    summary = identify(store.folder, tmp_path / "capped", IdentifyConfig(k=20, min_positives=5, block=50), progress=False)
+    summary = identify(
+        store.folder, tmp_path / "capped", IdentifyConfig(k=20, min_positives=5, block=50), progress=False
+    )
     assert summary["block"] == 50
     assert len(list((tmp_path / "capped" / "blocks").glob("*.npy"))) == -(-nset.size // 50)
     assert _tables(tmp_path / "capped") == _tables(tmp_path / "free")

@@ -42,7 +42,9 @@ def _activation_rate_reference(pos, neg):
         values = sorted([float(v) for v in pos[:, j]] + [float(v) for v in neg[:, j]])
         n = len(values)
         median = values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
-        out.append(sum(float(v) > median for v in pos[:, j]) / len(pos) - sum(float(v) > median for v in neg[:, j]) / len(neg))
+        out.append(
+            sum(float(v) > median for v in pos[:, j]) / len(pos) - sum(float(v) > median for v in neg[:, j]) / len(neg)
+        )
     return np.array(out)
 
 
@@ -97,7 +99,10 @@ def test_top_columns_in_blocks_equals_ranking_all_neurons_at_once(name):
     rng = np.random.default_rng(5)
     pool = np.round(rng.normal(size=(40, 30)), 1).astype(np.float32)  # ties across neurons too
     pool[:, 11] = 1.0
-    subsets = [(np.arange(0, 25), np.arange(25) < 8), (np.array([3, 30, 31, 39, 5, 7, 20]), np.array([1, 1, 1, 0, 0, 0, 0], bool))]
+    subsets = [
+        (np.arange(0, 25), np.arange(25) < 8),
+        (np.array([3, 30, 31, 39, 5, 7, 20]), np.array([1, 1, 1, 0, 0, 0, 0], bool)),
+    ]
     got = top_columns(lambda a, b: pool[:, a:b], 30, subsets, k=9, scorer=name, block=7)
     for (members, positive), columns in zip(subsets, got):
         scores = SCORERS[name](pool[members[positive]], pool[members[~positive]])

@@ -31,7 +31,7 @@ def test_jaccard_and_mean_pairwise_match_plain_python():
     sets = [rng.choice(30, size=rng.integers(0, 12), replace=True) for _ in range(7)]  # duplicates, maybe empty
     for a, b in itertools.product(sets, repeat=2):
         assert jaccard(a, b) == pytest.approx(_jaccard_reference(a.tolist(), b.tolist()))
-    pairs = [_jaccard_reference(a.tolist(), b.tolist()) for i, a in enumerate(sets) for b in sets[i + 1:]]
+    pairs = [_jaccard_reference(a.tolist(), b.tolist()) for i, a in enumerate(sets) for b in sets[i + 1 :]]
     assert mean_pairwise_jaccard(sets) == pytest.approx(sum(pairs) / len(pairs))
     assert jaccard([], []) == 1.0 and jaccard([1], []) == 0.0 and jaccard([1, 2], [2, 3]) == pytest.approx(1 / 3)
     with pytest.raises(InputError, match="two sets"):
@@ -60,8 +60,16 @@ def _prompts(n_triples=10, templates=("t0 {}", "t1 {}")):
     for relation in ("a", "b"):
         for i in range(n_triples):
             for t in templates:
-                rows.append({"relation": relation, "subject": f"s{i}", "object": f"o{i % 3}", "template": t,
-                             "correct": i != 4, "act_row": len(rows) if i != 7 else -1})
+                rows.append(
+                    {
+                        "relation": relation,
+                        "subject": f"s{i}",
+                        "object": f"o{i % 3}",
+                        "template": t,
+                        "correct": i != 4,
+                        "act_row": len(rows) if i != 7 else -1,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -86,7 +94,9 @@ def test_half_samples_draw_half_the_triples_with_all_their_prompts():
 
 def test_template_subsets_split_by_each_relations_template_order():
     prompts = _prompts()
-    prompts.loc[prompts.relation == "b", "template"] = prompts.loc[prompts.relation == "b", "template"].map({"t0 {}": "u0", "t1 {}": "u1"})
+    prompts.loc[prompts.relation == "b", "template"] = prompts.loc[prompts.relation == "b", "template"].map(
+        {"t0 {}": "u0", "t1 {}": "u1"}
+    )
     subsets = template_subsets(prompts)
     assert sorted(subsets) == [0, 1]
     assert set(subsets[0]["template"]) == {"t0 {}", "u0"} and set(subsets[1]["template"]) == {"t1 {}", "u1"}
@@ -99,7 +109,9 @@ def test_resampling_the_full_set_reproduces_identify(tmp_path):
     summary = identify(store.folder, tmp_path / "id", IdentifyConfig(k=6, min_positives=10), progress=False)
     topk = pd.read_parquet(tmp_path / "id" / "topk.parquet")
     relations = list(summary["relations"])
-    got = resampled_topk(store, [validated(store.prompts)], relations, 6, negative_ratio=4, seed=0, min_positives=10, block=7)[0]
+    got = resampled_topk(
+        store, [validated(store.prompts)], relations, 6, negative_ratio=4, seed=0, min_positives=10, block=7
+    )[0]
     for relation in relations:
         want = topk[topk.relation == relation].sort_values("rank")["global_index"].to_numpy()
         np.testing.assert_array_equal(got[relation], want)

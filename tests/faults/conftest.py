@@ -26,7 +26,9 @@ def tiny_run(tiny_model, tiny_relations, lre_dir, tmp_path_factory) -> Path:
     from relneurons.pipeline import load_config, run_study
 
     out = tmp_path_factory.mktemp("tiny-run") / "run"
-    return run_study(load_config("quick", overrides=tiny_overrides(tiny_model, tiny_relations, lre_dir, out)), quiet=True)
+    return run_study(
+        load_config("quick", overrides=tiny_overrides(tiny_model, tiny_relations, lre_dir, out)), quiet=True
+    )
 
 
 @pytest.fixture
@@ -38,6 +40,7 @@ def store_copy(tiny_run, tmp_path) -> Path:
 @pytest.fixture
 def overrides(tiny_model, tiny_relations, lre_dir):
     """`relneurons run --set` items of the tiny study writing into `out`, plus `extra`."""
+
     def make(out: Path, *extra: str) -> list[str]:
         return tiny_overrides(tiny_model, tiny_relations, lre_dir, out, *extra)
 

@@ -56,6 +56,7 @@ def identify_args(store: Path, out: Path) -> list:
 
 # ------------------------------------------------------------------ corrupt / truncated store
 
+
 def chunk(store: Path) -> Path:
     chunks = sorted((store / "chunks").glob("*.npy")) or sorted(store.rglob("*.npy"))
     assert chunks, f"no chunk files in {store}"
@@ -89,8 +90,10 @@ def test_missing_chunk_file(store_copy, tmp_path, capsys):
     assert not (tmp_path / "id").exists()
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00", b"[1, 2]", b"null", b'{"format": 1}',
-                                     b'{"format": 1, "status": "complete"}'])
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b"\xff\xfe\x00", b"[1, 2]", b"null", b'{"format": 1}', b'{"format": 1, "status": "complete"}'],
+)
 def test_bad_manifest(store_copy, tmp_path, capsys, content):
     (store_copy / "manifest.json").write_bytes(content)
     code, _, err = cli(capsys, *identify_args(store_copy, tmp_path / "id"))
@@ -127,14 +130,30 @@ def test_unfinished_collection(store_copy, tmp_path, capsys):
 
 # ------------------------------------------------------------------ a store of another model / neuron set
 
+
 def test_collect_into_a_store_of_another_model(tiny_run, tiny_relations, lre_dir, tmp_path, capsys):
     from tiny_models import save_tiny_folder
 
     other = save_tiny_folder(tmp_path / "gpt2", "gpt2")
     store = Path(shutil.copytree(tiny_run / "store", tmp_path / "store"))
     before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
-    code, _, err = cli(capsys, "collect", "--model", other, "--data", lre_dir, "--relations", ",".join(tiny_relations),
-                       "--templates", "0", "--n-eval", "4", "--out", store, "--quiet")
+    code, _, err = cli(
+        capsys,
+        "collect",
+        "--model",
+        other,
+        "--data",
+        lre_dir,
+        "--relations",
+        ",".join(tiny_relations),
+        "--templates",
+        "0",
+        "--n-eval",
+        "4",
+        "--out",
+        store,
+        "--quiet",
+    )
     assert code == 2
     one_line_error(err, str(store), "other settings", "model")
     assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before  # untouched
@@ -142,8 +161,25 @@ def test_collect_into_a_store_of_another_model(tiny_run, tiny_relations, lre_dir
 
 def test_collect_into_a_store_of_another_neuron_set(tiny_run, tiny_model, tiny_relations, lre_dir, tmp_path, capsys):
     store = Path(shutil.copytree(tiny_run / "store", tmp_path / "store"))
-    code, _, err = cli(capsys, "collect", "--model", tiny_model, "--data", lre_dir, "--relations", ",".join(tiny_relations),
-                       "--templates", "0", "--n-eval", "4", "--set", "self_attn", "--out", store, "--quiet")
+    code, _, err = cli(
+        capsys,
+        "collect",
+        "--model",
+        tiny_model,
+        "--data",
+        lre_dir,
+        "--relations",
+        ",".join(tiny_relations),
+        "--templates",
+        "0",
+        "--n-eval",
+        "4",
+        "--set",
+        "self_attn",
+        "--out",
+        store,
+        "--quiet",
+    )
     assert code == 2
     one_line_error(err, "other settings", "neuron_set", "n_neurons")
 
@@ -153,8 +189,20 @@ def test_identify_folder_of_another_store(tiny_run, tmp_path, capsys):
     manifest = json.loads((other / "manifest.json").read_text())
     manifest["identity"]["seed"] += 1  # collected with another seed: other prompts, other activations
     (other / "manifest.json").write_text(json.dumps(manifest))
-    code, _, err = cli(capsys, "experiment", "layers", "--store", other, "--identify", tiny_run / "identify",
-                       "--out", tmp_path / "results", "--k", "8", "--quiet")
+    code, _, err = cli(
+        capsys,
+        "experiment",
+        "layers",
+        "--store",
+        other,
+        "--identify",
+        tiny_run / "identify",
+        "--out",
+        tmp_path / "results",
+        "--k",
+        "8",
+        "--quiet",
+    )
     assert code == 2
     one_line_error(err, "computed from the store")
     assert not (tmp_path / "results" / "layers").exists()
@@ -167,20 +215,51 @@ def test_model_weights_changed_since_collection(tiny_run, tiny_relations, lre_di
     from relneurons.activations import CollectConfig, collect
 
     model = save_tiny_folder(tmp_path / "model", "llama")
-    store = collect(CollectConfig(model=str(model), device="cpu", data_dir=str(lre_dir), relations=tuple(tiny_relations),
-                                  templates=(0,), n_eval=4, keep_all=True, batch_size=8), tmp_path / "store", progress=False)
+    store = collect(
+        CollectConfig(
+            model=str(model),
+            device="cpu",
+            data_dir=str(lre_dir),
+            relations=tuple(tiny_relations),
+            templates=(0,),
+            n_eval=4,
+            keep_all=True,
+            batch_size=8,
+        ),
+        tmp_path / "store",
+        progress=False,
+    )
     code, _, _ = cli(capsys, *identify_args(store.folder, tmp_path / "id"))
     assert code == 0
     shutil.rmtree(model)
     save_tiny_folder(model, "qwen2")  # another architecture and other weights at the same path
-    code, _, err = cli(capsys, "experiment", "intra", "--store", store.folder, "--identify", tmp_path / "id",
-                       "--out", tmp_path / "results", "--k", "8", "--quiet", "--max-det", "2", "--seeds", "1", "--n-boot", "10")
+    code, _, err = cli(
+        capsys,
+        "experiment",
+        "intra",
+        "--store",
+        store.folder,
+        "--identify",
+        tmp_path / "id",
+        "--out",
+        tmp_path / "results",
+        "--k",
+        "8",
+        "--quiet",
+        "--max-det",
+        "2",
+        "--seeds",
+        "1",
+        "--n-boot",
+        "10",
+    )
     assert code == 2
     one_line_error(err, "not the one the store")
     assert not (tmp_path / "results" / "intra").exists()
 
 
 # ------------------------------------------------------------------ downloaded data
+
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
@@ -197,8 +276,17 @@ def test_downloaded_file_with_wrong_hash(lre_dir, tmp_path, capsys, monkeypatch)
         monkeypatch.delenv("RELNEURONS_DATA", raising=False)
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
         monkeypatch.setenv("RELNEURONS_LRE_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        code, _, err = cli(capsys, "collect", "--model", "no/such-model", "--relations", "company_hq",
-                           "--out", tmp_path / "store", "--quiet")
+        code, _, err = cli(
+            capsys,
+            "collect",
+            "--model",
+            "no/such-model",
+            "--relations",
+            "company_hq",
+            "--out",
+            tmp_path / "store",
+            "--quiet",
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -210,41 +298,50 @@ def test_downloaded_file_with_wrong_hash(lre_dir, tmp_path, capsys, monkeypatch)
 
 # ------------------------------------------------------------------ configuration
 
-@pytest.mark.parametrize("override, needles", [
-    ("neurons.k=-1", ["neurons.k", "positive"]),
-    ("neurons.k=2.5", ["neurons.k", "whole number"]),
-    ("neurons.k=true", ["neurons.k", "type"]),
-    ('data.n_eval="ten"', ["data.n_eval", "type int"]),
-    ("data.n_eval=0", ["data.n_eval", ">= 1"]),
-    ("data.templates=[-1]", ["data.templates"]),
-    ("data.templates=[]", ["data.templates"]),
-    ("data.relations=[]", ["data.relations"]),
-    ('data.rule="strict"', ["data.rule", "robust"]),
-    ('neurons.set="mlp"', ["neurons.set", "ffn"]),
-    ('experiments.run=["intra", "intre"]', ["experiments.run", "'intre'", "did you mean"]),
-    ("experiments.k_sweep=[0]", ["experiments.k_sweep"]),
-    ('experiments.force="half"', ["experiments.force"]),
-    ("run.batch_size=0", ["run.batch_size"]),
-    ('run.out=""', ["run.out"]),
-    ("neurons.kk=3", ["neurons.kk", "did you mean 'k'"]),
-    ("neuron.k=3", ["neuron", "did you mean 'neurons'"]),
-    ("k=3", ["section.key=value"]),
-    ("multilingual.languages=[1]", ["multilingual", "languages"]),
-])
+
+@pytest.mark.parametrize(
+    "override, needles",
+    [
+        ("neurons.k=-1", ["neurons.k", "positive"]),
+        ("neurons.k=2.5", ["neurons.k", "whole number"]),
+        ("neurons.k=true", ["neurons.k", "type"]),
+        ('data.n_eval="ten"', ["data.n_eval", "type int"]),
+        ("data.n_eval=0", ["data.n_eval", ">= 1"]),
+        ("data.templates=[-1]", ["data.templates"]),
+        ("data.templates=[]", ["data.templates"]),
+        ("data.relations=[]", ["data.relations"]),
+        ('data.rule="strict"', ["data.rule", "robust"]),
+        ('neurons.set="mlp"', ["neurons.set", "ffn"]),
+        ('experiments.run=["intra", "intre"]', ["experiments.run", "'intre'", "did you mean"]),
+        ("experiments.k_sweep=[0]", ["experiments.k_sweep"]),
+        ('experiments.force="half"', ["experiments.force"]),
+        ("run.batch_size=0", ["run.batch_size"]),
+        ('run.out=""', ["run.out"]),
+        ("neurons.kk=3", ["neurons.kk", "did you mean 'k'"]),
+        ("neuron.k=3", ["neuron", "did you mean 'neurons'"]),
+        ("k=3", ["section.key=value"]),
+        ("multilingual.languages=[1]", ["multilingual", "languages"]),
+    ],
+)
 def test_bad_config_values(capsys, tmp_path, override, needles):
-    code, _, err = cli(capsys, "run", "--set", f"run.out={json.dumps(str(tmp_path / 'run'))}", "--set", override, "--quiet")
+    code, _, err = cli(
+        capsys, "run", "--set", f"run.out={json.dumps(str(tmp_path / 'run'))}", "--set", override, "--quiet"
+    )
     assert code == 2
     one_line_error(err, *needles)
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("text, needles", [
-    (b"[neurons\nk = 3", ["not valid TOML"]),
-    (b"[neurons]\nk = 'x'", ["neurons.k"]),
-    (b"neurons = 3", ["[neurons] must be a table"]),
-    (b"[nerons]\nk = 3", ["unknown section", "did you mean 'neurons'"]),
-    (b"[data]\nsuffix = \"\xe9t\xe9\"", ["not valid UTF-8"]),
-])
+@pytest.mark.parametrize(
+    "text, needles",
+    [
+        (b"[neurons\nk = 3", ["not valid TOML"]),
+        (b"[neurons]\nk = 'x'", ["neurons.k"]),
+        (b"neurons = 3", ["[neurons] must be a table"]),
+        (b"[nerons]\nk = 3", ["unknown section", "did you mean 'neurons'"]),
+        (b'[data]\nsuffix = "\xe9t\xe9"', ["not valid UTF-8"]),
+    ],
+)
 def test_bad_config_file(capsys, tmp_path, text, needles):
     path = tmp_path / "study.toml"
     path.write_bytes(text)
@@ -262,10 +359,15 @@ def test_missing_config_file(capsys, tmp_path):
 
 # ------------------------------------------------------------------ data
 
+
 def test_non_utf8_relation_file(capsys, tmp_path, lre_dir):
     path = tmp_path / "latin1.json"
-    path.write_bytes('{"samples": [{"subject": "Café", "object": "Paris"}], "prompt_templates": ["{} is in"]}'.encode("latin-1"))
-    code, _, err = cli(capsys, "collect", "--model", "no/such-model", "--data", lre_dir, "--relations", path, "--out", tmp_path / "s")
+    path.write_bytes(
+        '{"samples": [{"subject": "Café", "object": "Paris"}], "prompt_templates": ["{} is in"]}'.encode("latin-1")
+    )
+    code, _, err = cli(
+        capsys, "collect", "--model", "no/such-model", "--data", lre_dir, "--relations", path, "--out", tmp_path / "s"
+    )
     assert code == 2
     one_line_error(err, str(path), "UTF-8", "offset")
     assert not (tmp_path / "s").exists()
@@ -283,7 +385,9 @@ def test_non_utf8_relation_registry(tmp_path):
 def test_all_relations_skipped(capsys, tmp_path, overrides):
     """A store where no relation keeps enough validated prompts: identify says which option to change."""
     out = tmp_path / "run"
-    code, _, err = cli(capsys, "run", "--quiet", *sum((["--set", o] for o in overrides(out, "neurons.min_positives=500")), []))
+    code, _, err = cli(
+        capsys, "run", "--quiet", *sum((["--set", o] for o in overrides(out, "neurons.min_positives=500")), [])
+    )
     assert code == 2
     one_line_error(err, "min_positives = 500", "neurons.min_positives")
     assert (out / "store" / "manifest.json").is_file()  # collect finished and is kept for the rerun
@@ -292,8 +396,21 @@ def test_all_relations_skipped(capsys, tmp_path, overrides):
 
 
 def test_relation_smaller_than_its_evaluation_split(capsys, tmp_path, tiny_relations, lre_dir):
-    code, _, err = cli(capsys, "collect", "--model", "no/such-model", "--data", lre_dir, "--relations", tiny_relations[0],
-                       "--n-eval", "50", "--out", tmp_path / "s", "--quiet")
+    code, _, err = cli(
+        capsys,
+        "collect",
+        "--model",
+        "no/such-model",
+        "--data",
+        lre_dir,
+        "--relations",
+        tiny_relations[0],
+        "--n-eval",
+        "50",
+        "--out",
+        tmp_path / "s",
+        "--quiet",
+    )
     assert code == 2
     one_line_error(err, "tiny_city", "n_eval")
     assert not (tmp_path / "s").exists()
@@ -304,20 +421,45 @@ def test_prompts_longer_than_the_context(capsys, tmp_path, lre_dir, monkeypatch)
     from transformers import GPT2Config
 
     # learned positions: a longer input would index past the position table
-    monkeypatch.setitem(tiny_models.CONFIGS, "gpt2", lambda: GPT2Config(vocab_size=tiny_models.VOCAB, n_embd=32, n_layer=2, n_head=4,
-                                                                        n_positions=12, bos_token_id=1, eos_token_id=2))
+    monkeypatch.setitem(
+        tiny_models.CONFIGS,
+        "gpt2",
+        lambda: GPT2Config(
+            vocab_size=tiny_models.VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=12, bos_token_id=1, eos_token_id=2
+        ),
+    )
     model = tiny_models.save_tiny_folder(tmp_path / "short", "gpt2")
     relation = tmp_path / "long.json"
-    relation.write_text(json.dumps({"prompt_templates": ["In a very long sentence that goes on and on, {} is located in the city of"],
-                                    "samples": [{"subject": f"S{i}", "object": "Paris"} for i in range(8)]}))
-    code, _, err = cli(capsys, "collect", "--model", model, "--data", lre_dir, "--relations", relation, "--n-eval", "2",
-                       "--out", tmp_path / "s", "--quiet")
+    relation.write_text(
+        json.dumps(
+            {
+                "prompt_templates": ["In a very long sentence that goes on and on, {} is located in the city of"],
+                "samples": [{"subject": f"S{i}", "object": "Paris"} for i in range(8)],
+            }
+        )
+    )
+    code, _, err = cli(
+        capsys,
+        "collect",
+        "--model",
+        model,
+        "--data",
+        lre_dir,
+        "--relations",
+        relation,
+        "--n-eval",
+        "2",
+        "--out",
+        tmp_path / "s",
+        "--quiet",
+    )
     assert code == 2
     one_line_error(err, "context of 12", "too long", "In a very long")
     assert not (tmp_path / "s").exists()
 
 
 # ------------------------------------------------------------------ output folder, disk
+
 
 def test_output_inside_a_file(capsys, tmp_path, overrides):
     blocker = tmp_path / "file"
@@ -334,7 +476,9 @@ def test_unwritable_output_folder(capsys, tmp_path, overrides):
     locked.chmod(0o500)
     try:
         if os.access(locked, os.W_OK):
-            pytest.skip("running as root: chmod does not stop writes here (the simulated EACCES test covers the message)")
+            pytest.skip(
+                "running as root: chmod does not stop writes here (the simulated EACCES test covers the message)"
+            )
         code, _, err = cli(capsys, "run", "--quiet", *sum((["--set", o] for o in overrides(locked / "run")), []))
     finally:
         locked.chmod(0o700)
@@ -361,7 +505,9 @@ def _fail_writes(monkeypatch, error: int, after: int = 0):
     return calls
 
 
-@pytest.mark.parametrize("error, needle", [(errno.ENOSPC, "disk is full"), (errno.EACCES, "ermission"), (errno.EROFS, "read-only")])
+@pytest.mark.parametrize(
+    "error, needle", [(errno.ENOSPC, "disk is full"), (errno.EACCES, "ermission"), (errno.EROFS, "read-only")]
+)
 def test_write_failure_during_identify(store_copy, tmp_path, capsys, monkeypatch, error, needle):
     _fail_writes(monkeypatch, error, after=1)
     code, _, err = cli(capsys, *identify_args(store_copy, tmp_path / "id"))
@@ -395,8 +541,12 @@ def test_disk_full_during_a_write_names_the_file(tmp_path, monkeypatch):
         def __getattr__(self, name):
             return getattr(self.handle, name)
 
-    monkeypatch.setattr("builtins.open", lambda path, mode="r", *a, **k: Full(real_open(path, mode, *a, **k)) if "w" in mode
-                        else real_open(path, mode, *a, **k))
+    monkeypatch.setattr(
+        "builtins.open",
+        lambda path, mode="r", *a, **k: (
+            Full(real_open(path, mode, *a, **k)) if "w" in mode else real_open(path, mode, *a, **k)
+        ),
+    )
     target = tmp_path / "out" / "table.json"
     with pytest.raises(RelneuronsError, match="disk is full") as info:
         rio.write_json(target, {"a": 1})
@@ -405,6 +555,7 @@ def test_disk_full_during_a_write_names_the_file(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ found by trying the commands as a new user
+
 
 def _no_model_load(monkeypatch):
     """Make any model load fail loudly: the cases below must be refused before one."""
@@ -449,8 +600,15 @@ def test_report_of_a_folder_that_is_not_a_run(capsys, tmp_path):
 def test_calibrate_checks_the_relation_file_before_loading_the_model(capsys, tmp_path, lre_dir, monkeypatch):
     _no_model_load(monkeypatch)
     path = tmp_path / "no_templates.json"
-    path.write_text(json.dumps({"samples": [{"subject": "a", "object": "b"}, {"subject": "c", "object": "d"}],
-                                "prompt_templates": [], "prompt_templates_zs": []}))
+    path.write_text(
+        json.dumps(
+            {
+                "samples": [{"subject": "a", "object": "b"}, {"subject": "c", "object": "d"}],
+                "prompt_templates": [],
+                "prompt_templates_zs": [],
+            }
+        )
+    )
     code, _, err = cli(capsys, "calibrate", "--relations", path, "--data", lre_dir)
     assert code == 2
     one_line_error(err, str(path), "no prompt templates")

@@ -21,14 +21,25 @@ from hypothesis import strategies as st
 
 from relneurons.errors import RelneuronsError
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 # ------------------------------------------------------------------ value strategies
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.sampled_from(["{}", "{} is in", "{} {}", "", " ", "\udcff"[:0], "x{}y"]))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                           max_leaves=12)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["{}", "{} is in", "{} {}", "", " ", "\udcff"[:0], "x{}y"]),
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 def mutated(valid: dict) -> st.SearchStrategy:
@@ -39,16 +50,21 @@ def mutated(valid: dict) -> st.SearchStrategy:
 
 def raw_bytes(valid: bytes) -> st.SearchStrategy:
     """Random bytes, or the valid document truncated / with a byte flipped / re-encoded."""
+
     def flip(data: tuple[int, int]) -> bytes:
         at, value = data
-        return valid[:at % max(len(valid), 1)] + bytes([value]) + valid[at % max(len(valid), 1) + 1:]
+        return valid[: at % max(len(valid), 1)] + bytes([value]) + valid[at % max(len(valid), 1) + 1 :]
 
-    return st.one_of(st.binary(max_size=200), st.integers(0, len(valid)).map(lambda n: valid[:n]),
-                     st.tuples(st.integers(0, 10**6), st.integers(0, 255)).map(flip),
-                     st.sampled_from(["utf-16", "latin-1", "utf-8-sig"]).map(lambda enc: valid.decode().encode(enc, "replace")))
+    return st.one_of(
+        st.binary(max_size=200),
+        st.integers(0, len(valid)).map(lambda n: valid[:n]),
+        st.tuples(st.integers(0, 10**6), st.integers(0, 255)).map(flip),
+        st.sampled_from(["utf-16", "latin-1", "utf-8-sig"]).map(lambda enc: valid.decode().encode(enc, "replace")),
+    )
 
 
 # ------------------------------------------------------------------ TOML writing (for structured TOML documents)
+
 
 def toml_value(value) -> str:
     if isinstance(value, bool):
@@ -68,6 +84,7 @@ def toml_value(value) -> str:
 
 def toml_doc(doc: dict) -> bytes:
     """Top-level scalars first, then one [table] per dict value (None values are left out: TOML has no null)."""
+
     def clean(v):
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items() if x is not None}
@@ -77,13 +94,19 @@ def toml_doc(doc: dict) -> bytes:
 
     doc = clean(doc)
     head = [f"{json.dumps(k)} = {toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
-    tables = [f"[{json.dumps(k)}]\n" + "\n".join(f"{json.dumps(a)} = {toml_value(b)}" for a, b in v.items())
-              for k, v in doc.items() if isinstance(v, dict)]
+    tables = [
+        f"[{json.dumps(k)}]\n" + "\n".join(f"{json.dumps(a)} = {toml_value(b)}" for a, b in v.items())
+        for k, v in doc.items()
+        if isinstance(v, dict)
+    ]
     return ("\n".join(head) + "\n" + "\n".join(tables) + "\n").encode()
 
 
-toml_values = st.recursive(st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False), st.text(max_size=10)),
-                           lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+toml_values = st.recursive(
+    st.one_of(st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=False), st.text(max_size=10)),
+    lambda inner: st.lists(inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def only_our_errors(call, *args, **kwargs):
@@ -104,14 +127,26 @@ def scratch():
 
 # ------------------------------------------------------------------ LRE relation files
 
-VALID_RELATION = {"name": "r", "prompt_templates": ["{} is in"], "prompt_templates_zs": ["{} is located in"],
-                  "properties": {"relation_type": "factual", "domain_name": "city", "range_name": "country"},
-                  "samples": [{"subject": "Paris", "object": "France"}, {"subject": "Rome", "object": "Italy"}]}
+VALID_RELATION = {
+    "name": "r",
+    "prompt_templates": ["{} is in"],
+    "prompt_templates_zs": ["{} is located in"],
+    "properties": {"relation_type": "factual", "domain_name": "city", "range_name": "country"},
+    "samples": [{"subject": "Paris", "object": "France"}, {"subject": "Rome", "object": "Italy"}],
+}
 
 
 @FUZZ
-@given(doc=mutated(VALID_RELATION) | json_values | st.fixed_dictionaries(
-    {"prompt_templates": st.just(["{} is in"]), "samples": st.lists(mutated({"subject": "A", "object": "B"}) | json_values, max_size=4)}))
+@given(
+    doc=mutated(VALID_RELATION)
+    | json_values
+    | st.fixed_dictionaries(
+        {
+            "prompt_templates": st.just(["{} is in"]),
+            "samples": st.lists(mutated({"subject": "A", "object": "B"}) | json_values, max_size=4),
+        }
+    )
+)
 def test_relation_json_documents(doc):
     from relneurons.data.relations import parse_relation
 
@@ -132,10 +167,16 @@ def test_relation_json_bytes(raw, scratch):
 
 # ------------------------------------------------------------------ relation registry
 
+
 @FUZZ
-@given(doc=st.dictionaries(st.sampled_from(["relations", "paper", "x"]),
-                           st.dictionaries(st.text(max_size=8), toml_values, max_size=3) | toml_values, max_size=3),
-       raw=st.none() | st.binary(max_size=120))
+@given(
+    doc=st.dictionaries(
+        st.sampled_from(["relations", "paper", "x"]),
+        st.dictionaries(st.text(max_size=8), toml_values, max_size=3) | toml_values,
+        max_size=3,
+    ),
+    raw=st.none() | st.binary(max_size=120),
+)
 def test_relation_registry(doc, raw, scratch):
     from relneurons.data.relations import registry
 
@@ -146,16 +187,26 @@ def test_relation_registry(doc, raw, scratch):
 
 # ------------------------------------------------------------------ language packs, templates, concepts
 
-PACK = b'[language]\nname = "German"\nsuffix = "? Antwort:"\n\n[relations.company_hq]\ntemplates = ["Der Sitz von {} ist in"]\n' \
-       b'as_written = true\n[relations.company_hq.objects]\nMunich = ["M\xc3\xbcnchen"]\n'
+PACK = (
+    b'[language]\nname = "German"\nsuffix = "? Antwort:"\n\n[relations.company_hq]\ntemplates = ["Der Sitz von {} ist in"]\n'
+    b'as_written = true\n[relations.company_hq.objects]\nMunich = ["M\xc3\xbcnchen"]\n'
+)
 
 
 @FUZZ
-@given(raw=raw_bytes(PACK) | st.builds(lambda lang, rel: toml_doc({"language": lang, "relations": rel}),
-                                        st.dictionaries(st.sampled_from(["name", "suffix", "code"]), toml_values, max_size=3),
-                                        st.dictionaries(st.sampled_from(["company_hq", "nope"]), toml_values | st.dictionaries(
-                                            st.sampled_from(["templates", "as_written", "objects"]), toml_values), max_size=2)),
-       code=st.sampled_from(["de", "xx", "zz"]))
+@given(
+    raw=raw_bytes(PACK)
+    | st.builds(
+        lambda lang, rel: toml_doc({"language": lang, "relations": rel}),
+        st.dictionaries(st.sampled_from(["name", "suffix", "code"]), toml_values, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["company_hq", "nope"]),
+            toml_values | st.dictionaries(st.sampled_from(["templates", "as_written", "objects"]), toml_values),
+            max_size=2,
+        ),
+    ),
+    code=st.sampled_from(["de", "xx", "zz"]),
+)
 def test_language_pack_files(raw, code, scratch):
     from relneurons.data.languages import check_pack_file
 
@@ -165,9 +216,12 @@ def test_language_pack_files(raw, code, scratch):
 
 
 @FUZZ
-@given(raw=raw_bytes(b'[templates]\ncompany_hq = ["The head office of {} is in"]\n') |
-       st.dictionaries(st.sampled_from(["company_hq", "star_constellation", "other"]), toml_values, max_size=3)
-       .map(lambda t: toml_doc({"templates": t})))
+@given(
+    raw=raw_bytes(b'[templates]\ncompany_hq = ["The head office of {} is in"]\n')
+    | st.dictionaries(st.sampled_from(["company_hq", "star_constellation", "other"]), toml_values, max_size=3).map(
+        lambda t: toml_doc({"templates": t})
+    )
+)
 def test_template_files(raw, scratch):
     templates = pytest.importorskip("relneurons.data.templates")
     path = scratch / "templates.toml"
@@ -176,9 +230,14 @@ def test_template_files(raw, scratch):
 
 
 @FUZZ
-@given(raw=raw_bytes(b'relations = ["company_hq"]\n[extra]\nboss = ["company_ceo"]\n') |
-       st.builds(lambda rel, extra: toml_doc({"relations": rel, "extra": extra}), toml_values,
-                 st.dictionaries(st.text(max_size=6), toml_values, max_size=2)))
+@given(
+    raw=raw_bytes(b'relations = ["company_hq"]\n[extra]\nboss = ["company_ceo"]\n')
+    | st.builds(
+        lambda rel, extra: toml_doc({"relations": rel, "extra": extra}),
+        toml_values,
+        st.dictionaries(st.text(max_size=6), toml_values, max_size=2),
+    )
+)
 def test_concept_files(raw, scratch):
     concepts = pytest.importorskip("relneurons.data.concepts")
     path = scratch / "concepts.toml"
@@ -188,6 +247,7 @@ def test_concept_files(raw, scratch):
 
 # ------------------------------------------------------------------ study configuration
 
+
 def schema_docs() -> st.SearchStrategy:
     from relneurons.pipeline.config import SCHEMA
 
@@ -196,12 +256,18 @@ def schema_docs() -> st.SearchStrategy:
     return st.dictionaries(sections, st.dictionaries(keys, toml_values, max_size=3) | toml_values, max_size=3)
 
 
-overrides = st.lists(st.one_of(
-    st.text(max_size=20),
-    st.builds(lambda s, k, v: f"{s}.{k}={v}", st.sampled_from(["neurons", "data", "run", "experiments", "model", "x"]),
-              st.sampled_from(["k", "n_eval", "templates", "relations", "batch_size", "run", "force", "name", "y"]),
-              st.one_of(st.text(max_size=10), toml_values.map(toml_value))),
-), max_size=3)
+overrides = st.lists(
+    st.one_of(
+        st.text(max_size=20),
+        st.builds(
+            lambda s, k, v: f"{s}.{k}={v}",
+            st.sampled_from(["neurons", "data", "run", "experiments", "model", "x"]),
+            st.sampled_from(["k", "n_eval", "templates", "relations", "batch_size", "run", "force", "name", "y"]),
+            st.one_of(st.text(max_size=10), toml_values.map(toml_value)),
+        ),
+    ),
+    max_size=3,
+)
 
 
 @FUZZ
@@ -215,7 +281,7 @@ def test_config_documents_and_overrides(doc, items, preset, scratch):
 
 
 @FUZZ
-@given(raw=raw_bytes(b'[neurons]\nk = 300\n[data]\ntemplates = [0]\n'), items=overrides)
+@given(raw=raw_bytes(b"[neurons]\nk = 300\n[data]\ntemplates = [0]\n"), items=overrides)
 def test_config_bytes(raw, items, scratch):
     from relneurons.pipeline import load_config
 
@@ -233,9 +299,18 @@ def test_apply_overrides_alone(items):
 
 
 @FUZZ
-@given(name=st.sampled_from(["multilingual", "templates", "concepts", "types", "frequency", "intra"]),
-       items=st.lists(st.text(max_size=16) | st.builds(lambda k, v: f"{k}={v}", st.sampled_from(
-           ["languages", "packs", "file", "concepts", "sets", "k", "counts", "max_subjects", "x"]), toml_values.map(toml_value)), max_size=3))
+@given(
+    name=st.sampled_from(["multilingual", "templates", "concepts", "types", "frequency", "intra"]),
+    items=st.lists(
+        st.text(max_size=16)
+        | st.builds(
+            lambda k, v: f"{k}={v}",
+            st.sampled_from(["languages", "packs", "file", "concepts", "sets", "k", "counts", "max_subjects", "x"]),
+            toml_values.map(toml_value),
+        ),
+        max_size=3,
+    ),
+)
 def test_experiment_options(name, items):
     from relneurons.pipeline.config import experiment_options
 
@@ -244,15 +319,19 @@ def test_experiment_options(name, items):
 
 # ------------------------------------------------------------------ activation store manifest
 
+
 @pytest.fixture(scope="module")
 def store_template(tiny_run) -> Path:
     return tiny_run / "store"
 
 
 @FUZZ
-@given(doc=st.one_of(json_values, st.builds(lambda base: base, st.just(None))), raw=st.none() | st.binary(max_size=80),
-       drop=st.sampled_from([None, "identity", "n_rows", "n_chunks", "neuron_set", "format", "status"]),
-       replace=st.tuples(st.sampled_from(["identity", "n_rows", "n_chunks", "neuron_set"]), json_values) | st.none())
+@given(
+    doc=st.one_of(json_values, st.builds(lambda base: base, st.just(None))),
+    raw=st.none() | st.binary(max_size=80),
+    drop=st.sampled_from([None, "identity", "n_rows", "n_chunks", "neuron_set", "format", "status"]),
+    replace=st.tuples(st.sampled_from(["identity", "n_rows", "n_chunks", "neuron_set"]), json_values) | st.none(),
+)
 def test_store_manifest(doc, raw, drop, replace, store_template, scratch):
     from relneurons.activations.store import ActivationStore
 

@@ -74,7 +74,10 @@ def test_ctrl_c_in_every_stage_then_resume(tiny_run, overrides, tmp_path, capsys
         main(run_args(overrides(out)))
     assert info.value.code == 0
     statuses = {s: v["status"] for s, v in json.loads((out / "manifest.json").read_text())["stages"].items()}
-    assert statuses == {**{s: "cached" for s in STAGES[:-1]}, "report": "ran"}  # each stage was finished by the next attempt
+    assert statuses == {
+        **{s: "cached" for s in STAGES[:-1]},
+        "report": "ran",
+    }  # each stage was finished by the next attempt
     assert tables(out) == tables(tiny_run)
 
 
@@ -113,10 +116,14 @@ def test_sigint_to_a_real_run(tiny_run, overrides, tmp_path, stage):
     out = tmp_path / "run"
     if stage != "collect":  # earlier stages done, as after a first interrupted attempt
         run_study(load_config("quick", overrides=overrides(out)), quiet=True)
-        for later in STAGES[STAGES.index(stage):]:
+        for later in STAGES[STAGES.index(stage) :]:
             (out / "stages" / f"{later}.json").unlink()
-    proc = subprocess.Popen([sys.executable, "-c", WRAPPER, stage, *run_args(overrides(out))], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRAPPER, stage, *run_args(overrides(out))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     assert line.startswith("PAUSED"), (line, proc.stderr.read() if proc.poll() is not None else "")
     tmp = Path(line.split(maxsplit=1)[1].strip())
@@ -128,6 +135,8 @@ def test_sigint_to_a_real_run(tiny_run, overrides, tmp_path, stage):
     assert not tmp.exists() and not half_written(out)
     assert not (out / "stages" / f"{stage}.json").exists()
 
-    done = subprocess.run([sys.executable, "-m", "relneurons", *run_args(overrides(out))], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "relneurons", *run_args(overrides(out))], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert tables(out) == tables(tiny_run)

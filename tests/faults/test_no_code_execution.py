@@ -49,7 +49,12 @@ def call_arguments(name: str) -> list[tuple[str, str]]:
                 depth += {"(": 1, ")": -1}.get(text[end], 0)
                 if depth == 0:
                     break
-            out.append((f"{path.relative_to(SOURCE)}:{text.count(chr(10), 0, match.start()) + 1}", text[match.start():end + 1]))
+            out.append(
+                (
+                    f"{path.relative_to(SOURCE)}:{text.count(chr(10), 0, match.start()) + 1}",
+                    text[match.start() : end + 1],
+                )
+            )
     return out
 
 
@@ -58,15 +63,24 @@ def test_the_scan_sees_the_package():
     assert calls(r"\bnp \. load \(")  # the scanner finds calls that do exist
 
 
-@pytest.mark.parametrize("pattern, what", [
-    (r"\bimport (c?pickle|dill|shelve|marshal|joblib)\b|\bfrom (c?pickle|dill|shelve|marshal|joblib) import", "pickle-like modules"),
-    (r"\b(pickle|dill|marshal|shelve|joblib) \.", "pickle-like calls"),
-    (r"\bread_pickle \(|\bto_pickle \(", "pandas pickles"),
-    (r"(?<!\. )(?<!def )\b(eval|exec|compile|__import__) \(", "eval/exec/compile of text"),
-    (r"\byaml \. (load|unsafe_load) \(", "yaml.load"),
-    (r"\bimport (tarfile|zipfile)\b|\bfrom (tarfile|zipfile) import|\bunpack_archive\b|\bextractall\b", "archive extraction"),
-    (r"\bshell = True\b", "a shell"),
-])
+@pytest.mark.parametrize(
+    "pattern, what",
+    [
+        (
+            r"\bimport (c?pickle|dill|shelve|marshal|joblib)\b|\bfrom (c?pickle|dill|shelve|marshal|joblib) import",
+            "pickle-like modules",
+        ),
+        (r"\b(pickle|dill|marshal|shelve|joblib) \.", "pickle-like calls"),
+        (r"\bread_pickle \(|\bto_pickle \(", "pandas pickles"),
+        (r"(?<!\. )(?<!def )\b(eval|exec|compile|__import__) \(", "eval/exec/compile of text"),
+        (r"\byaml \. (load|unsafe_load) \(", "yaml.load"),
+        (
+            r"\bimport (tarfile|zipfile)\b|\bfrom (tarfile|zipfile) import|\bunpack_archive\b|\bextractall\b",
+            "archive extraction",
+        ),
+        (r"\bshell = True\b", "a shell"),
+    ],
+)
 def test_no_dangerous_calls(pattern, what):
     assert calls(pattern) == [], f"{what} in the package"
 
@@ -88,7 +102,9 @@ def test_trust_remote_code_is_never_switched_on_in_the_package():
         assert not re.search(r"trust_remote_code\s*=\s*True", text), path
     # the only places that pass it are load_model's two from_pretrained calls, forwarding the caller's choice
     passing = [(where, text) for where, text in call_arguments("from_pretrained") if "trust_remote_code" in text]
-    assert passing and all(where.startswith("model/loading.py") and "trust_remote_code=True" not in text for where, text in passing)
+    assert passing and all(
+        where.startswith("model/loading.py") and "trust_remote_code=True" not in text for where, text in passing
+    )
     assert inspect.signature(relneurons.model.loading.load_model).parameters["trust_remote_code"].default is False
 
 

@@ -28,13 +28,26 @@ def test_calibration_finds_a_style_smollm2_answers(table):
 
 
 def test_a_run_in_the_paper_style_names_the_style_that_works(table, lre_dir, tmp_path):
-    config = load_config("quick", None, [f"model.name={json.dumps(MODEL)}", 'model.device="cpu"', f"data.dir={json.dumps(str(lre_dir))}",
-                                         f"data.relations={json.dumps(RELATIONS)}", "data.max_prompts_per_relation=20",
-                                         'experiments.run=["layers"]', f"run.out={json.dumps(str(tmp_path / 'run'))}"])
+    config = load_config(
+        "quick",
+        None,
+        [
+            f"model.name={json.dumps(MODEL)}",
+            'model.device="cpu"',
+            f"data.dir={json.dumps(str(lre_dir))}",
+            f"data.relations={json.dumps(RELATIONS)}",
+            "data.max_prompts_per_relation=20",
+            'experiments.run=["layers"]',
+            f"run.out={json.dumps(str(tmp_path / 'run'))}",
+        ],
+    )
     with pytest.raises(DataError) as caught:
         run_study(config, quiet=True)
     message = str(caught.value)
     best = best_style(table)
     assert message.startswith("no relation survived validation") and "\n" not in message
-    assert all(f"--set '{o}'" in message for o in best.overrides()) and "relneurons calibrate --model smollm2-135m" in message
+    assert (
+        all(f"--set '{o}'" in message for o in best.overrides())
+        and "relneurons calibrate --model smollm2-135m" in message
+    )
     assert not (tmp_path / "run" / "identify").exists()  # nothing after collect ran

@@ -20,7 +20,9 @@ def test_the_quick_study_example_runs_reduced(tmp_path, lre_dir):
 
     out = tmp_path / "example"
     env = {**os.environ, DATA_ENV: str(lre_dir), "RELNEURONS_EXAMPLE_SMALL": "1", "RELNEURONS_EXAMPLE_OUT": str(out)}
-    done = subprocess.run([sys.executable, str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200
+    )
     assert done.returncode == 0, done.stderr[-4000:]
 
     for name in ("layers", "overlap", "intra", "inter", "sweep"):  # every figure shown was saved, as the script says

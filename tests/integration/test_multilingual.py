@@ -15,10 +15,27 @@ pytestmark = pytest.mark.integration
 
 
 def test_multilingual_on_gemma(tmp_path, lre_dir):
-    store = collect(CollectConfig(data_dir=str(lre_dir), relations=("star_constellation", "landmark_continent"), templates=(0,),
-                                  max_prompts_per_relation=20, n_eval=8, device="cpu"), tmp_path / "store", progress=False)
+    store = collect(
+        CollectConfig(
+            data_dir=str(lre_dir),
+            relations=("star_constellation", "landmark_continent"),
+            templates=(0,),
+            max_prompts_per_relation=20,
+            n_eval=8,
+            device="cpu",
+        ),
+        tmp_path / "store",
+        progress=False,
+    )
     identify(store.folder, tmp_path / "identify", IdentifyConfig(k=0.0036, min_positives=3), progress=False)
-    study = Study(store, tmp_path / "identify", tmp_path / "results", StudyConfig(k=0.0036, n_boot=200), device="cpu", progress=False)
+    study = Study(
+        store,
+        tmp_path / "identify",
+        tmp_path / "results",
+        StudyConfig(k=0.0036, n_boot=200),
+        device="cpu",
+        progress=False,
+    )
     accuracy = EXPERIMENTS["multilingual"](study, languages=["zh"])
     folder = study.out / "multilingual"
     assert set(accuracy["language"]) == {"en", "zh"} and set(accuracy["condition"]) == {"original", "relation"}
@@ -34,6 +51,8 @@ def test_multilingual_on_gemma(tmp_path, lre_dir):
     assert zh["text"].str.endswith("名字叫做").all()  # App. K's Chinese templates (Tables 9, 18), no suffix
     assert zh["generation"].map(lambda g: bool(re.search(r"[\u4e00-\u9fff]", g))).any()  # answers in Chinese
     # correctness is against the aliases of the language, not the English object
-    recomputed = [is_correct(g, a.split(" | "), study.rule) for g, a in zip(generations["generation"], generations["aliases"])]
+    recomputed = [
+        is_correct(g, a.split(" | "), study.rule) for g, a in zip(generations["generation"], generations["aliases"])
+    ]
     assert generations["correct"].tolist() == recomputed
     assert (folder / "multilingual.png").stat().st_size > 1000

@@ -16,8 +16,18 @@ RELATIONS = ("company_hq", "star_constellation")
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, lre_dir):
     root = tmp_path_factory.mktemp("pipeline")
-    store = collect(CollectConfig(data_dir=str(lre_dir), relations=RELATIONS, templates=(0,), max_prompts_per_relation=30,
-                                  n_eval=10, device="cpu"), root / "store", progress=False)
+    store = collect(
+        CollectConfig(
+            data_dir=str(lre_dir),
+            relations=RELATIONS,
+            templates=(0,),
+            max_prompts_per_relation=30,
+            n_eval=10,
+            device="cpu",
+        ),
+        root / "store",
+        progress=False,
+    )
     identify(store.folder, root / "identify", IdentifyConfig(k=0.0036, min_positives=3), progress=False)
     config = StudyConfig(k=0.0036, seeds=2, n_boot=200, max_det=8)
     return Study(store, root / "identify", root / "results", config, device="cpu", progress=False)
@@ -52,5 +62,7 @@ def test_every_experiment_writes_tables_and_figures(study):
     # the diagonal of inter is the relation row of intra on P_eva: shared through the generation cache
     for relation in RELATIONS:
         a = inter[(inter.evaluated == relation) & (inter.deactivated == relation)]["acc_deactivated"].iloc[0]
-        b = intra[(intra.relation == relation) & (intra.split == "P_eva") & (intra.condition == "relation")]["accuracy"].iloc[0]
+        b = intra[(intra.relation == relation) & (intra.split == "P_eva") & (intra.condition == "relation")][
+            "accuracy"
+        ].iloc[0]
         assert a == pytest.approx(b)

@@ -34,7 +34,9 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, lre_di
     exec(compile(python_api_block(), str(README) + ":Python API", "exec"), namespace)  # noqa: S102 (our own README)
 
     session, top, intra = namespace["session"], namespace["top"], namespace["intra"]
-    assert session.folder == Path("runs/notebook") and (tmp_path / "runs/notebook/results/intra/intra.parquet").is_file()
+    assert (
+        session.folder == Path("runs/notebook") and (tmp_path / "runs/notebook/results/intra/intra.parquet").is_file()
+    )
     assert set(top["relation"]) == {"landmark_country", "person_pro_sport"} and len(top) == 200
     assert isinstance(intra.table, pd.DataFrame) and isinstance(namespace["figure"], Figure)
     assert "85248" in capsys.readouterr().out  # the documented neuron count printed

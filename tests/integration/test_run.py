@@ -16,26 +16,47 @@ pytestmark = pytest.mark.integration
 
 
 def small(lre_dir, out, *extra):
-    return load_config("quick", overrides=[
-        f"data.dir={str(lre_dir)!r}", f"run.out={str(out)!r}", 'data.relations=["company_hq", "star_constellation"]',
-        "data.max_prompts_per_relation=24", "data.n_eval=10", 'experiments.run=["layers", "intra", "inter"]',
-        "experiments.random_seeds=2", "experiments.max_det=8", "bootstrap.n_boot=100", "model.device=\"cpu\"", "neurons.min_positives=3", *extra])
+    return load_config(
+        "quick",
+        overrides=[
+            f"data.dir={str(lre_dir)!r}",
+            f"run.out={str(out)!r}",
+            'data.relations=["company_hq", "star_constellation"]',
+            "data.max_prompts_per_relation=24",
+            "data.n_eval=10",
+            'experiments.run=["layers", "intra", "inter"]',
+            "experiments.random_seeds=2",
+            "experiments.max_det=8",
+            "bootstrap.n_boot=100",
+            'model.device="cpu"',
+            "neurons.min_positives=3",
+            *extra,
+        ],
+    )
 
 
 def statuses(folder):
     import json
 
-    return {name: stage["status"] for name, stage in json.loads((folder / "manifest.json").read_text())["stages"].items()}
+    return {
+        name: stage["status"] for name, stage in json.loads((folder / "manifest.json").read_text())["stages"].items()
+    }
 
 
 def tables(folder):
-    return {name: pd.read_parquet(folder / "results" / name / f"{name}.parquet") for name in ("intra", "inter", "layers")}
+    return {
+        name: pd.read_parquet(folder / "results" / name / f"{name}.parquet") for name in ("intra", "inter", "layers")
+    }
 
 
 def test_rerun_is_cached_and_k_change_redoes_only_k_stages(lre_dir, tmp_path):
     folder = run_study(small(lre_dir, tmp_path / "run"), quiet=True)
     assert set(statuses(folder).values()) == {"ran"}
-    assert (folder / "report.html").is_file() and (folder / "config.toml").is_file() and (folder / "logs" / "run.log").is_file()
+    assert (
+        (folder / "report.html").is_file()
+        and (folder / "config.toml").is_file()
+        and (folder / "logs" / "run.log").is_file()
+    )
     first = tables(folder)
 
     run_study(small(lre_dir, tmp_path / "run"), quiet=True)
@@ -60,11 +81,35 @@ def test_rerun_is_cached_and_k_change_redoes_only_k_stages(lre_dir, tmp_path):
 
 def test_killed_run_resumes_to_identical_results(lre_dir, tmp_path):
     whole = run_study(small(lre_dir, tmp_path / "whole"), quiet=True)
-    args = [sys.executable, "-m", "relneurons", "run", "--quiet", "--set", f"data.dir={str(lre_dir)!r}",
-            "--set", 'data.relations=["company_hq", "star_constellation"]', "--set", "data.max_prompts_per_relation=24",
-            "--set", "data.n_eval=10", "--set", 'experiments.run=["layers", "intra", "inter"]', "--set", "experiments.random_seeds=2",
-            "--set", "experiments.max_det=8", "--set", "bootstrap.n_boot=100", "--set", 'model.device="cpu"', "--set", "neurons.min_positives=3",
-            "--out", str(tmp_path / "killed")]
+    args = [
+        sys.executable,
+        "-m",
+        "relneurons",
+        "run",
+        "--quiet",
+        "--set",
+        f"data.dir={str(lre_dir)!r}",
+        "--set",
+        'data.relations=["company_hq", "star_constellation"]',
+        "--set",
+        "data.max_prompts_per_relation=24",
+        "--set",
+        "data.n_eval=10",
+        "--set",
+        'experiments.run=["layers", "intra", "inter"]',
+        "--set",
+        "experiments.random_seeds=2",
+        "--set",
+        "experiments.max_det=8",
+        "--set",
+        "bootstrap.n_boot=100",
+        "--set",
+        'model.device="cpu"',
+        "--set",
+        "neurons.min_positives=3",
+        "--out",
+        str(tmp_path / "killed"),
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = tmp_path / "killed" / "results" / ".intra.partial"
     deadline = time.time() + 600

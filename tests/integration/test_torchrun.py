@@ -10,9 +10,18 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-SETTINGS = ['data.relations=["company_hq", "star_constellation"]', "data.max_prompts_per_relation=14", "data.n_eval=4",
-            'experiments.run=["layers", "intra"]', "experiments.random_seeds=1", "experiments.max_det=6", "bootstrap.n_boot=100",
-            'model.device="cpu"', "neurons.min_positives=3", "run.chunk_prompts=6"]
+SETTINGS = [
+    'data.relations=["company_hq", "star_constellation"]',
+    "data.max_prompts_per_relation=14",
+    "data.n_eval=4",
+    'experiments.run=["layers", "intra"]',
+    "experiments.random_seeds=1",
+    "experiments.max_det=6",
+    "bootstrap.n_boot=100",
+    'model.device="cpu"',
+    "neurons.min_positives=3",
+    "run.chunk_prompts=6",
+]
 
 
 def _run(launcher, lre_dir, out):
@@ -20,7 +29,9 @@ def _run(launcher, lre_dir, out):
     for setting in SETTINGS:
         args += ["--set", setting]
     # one thread per process in both runs (torchrun's default): CPU matrix products round differently with other counts
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")} | {"OMP_NUM_THREADS": "1"}
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")} | {
+        "OMP_NUM_THREADS": "1"
+    }
     start = time.time()
     result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -28,13 +39,18 @@ def _run(launcher, lre_dir, out):
 
 
 def _tables(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.suffix in (".parquet", ".npy", ".csv")}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.suffix in (".parquet", ".npy", ".csv")
+    }
 
 
 def test_two_processes_equal_one(lre_dir, tmp_path):
     one, t1 = _run([sys.executable], lre_dir, tmp_path / "one")
-    two, t2 = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"], lre_dir, tmp_path / "two")
+    two, t2 = _run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"], lre_dir, tmp_path / "two"
+    )
     print(f"wall time: 1 process {t1:.0f} s, 2 processes {t2:.0f} s")
     assert two.stdout.count("report:") == 1  # process 0 speaks for all
     a, b = _tables(tmp_path / "one"), _tables(tmp_path / "two")

@@ -8,8 +8,14 @@ from relneurons.intervention import Condition, deactivate
 from relneurons.intervention.evaluate import GenerationCache, generate_pairs, random_neurons
 from relneurons.model import greedy_generate, load_model, make_policy, neuron_set
 
-TEXTS = ["The headquarters of Acme are in?", "Paris? Answer:", "city of", "The city of Paris is in the country of? Answer:",
-         "Acme", "of the headquarters"]
+TEXTS = [
+    "The headquarters of Acme are in?",
+    "Paris? Answer:",
+    "city of",
+    "The city of Paris is in the country of? Answer:",
+    "Acme",
+    "of the headquarters",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +36,9 @@ def test_mixed_batch_equals_each_condition_alone(tiny):
     }
     texts = [t for t in TEXTS for _ in catalogue]
     conds = [c for _ in TEXTS for c in catalogue]
-    mixed = generate_pairs(model, tokenizer, policy, texts, conds, catalogue, max_new_tokens=3, batch_size=len(texts), progress=False)
+    mixed = generate_pairs(
+        model, tokenizer, policy, texts, conds, catalogue, max_new_tokens=3, batch_size=len(texts), progress=False
+    )
     for name, cond in catalogue.items():
         with deactivate(model, cond.neurons, value=cond.value):
             alone = [greedy_generate(model, tokenizer, [t], 3)[0] for t in TEXTS]
@@ -43,11 +51,15 @@ def test_cache_reuses_and_checks_identity(tiny, tmp_path):
     model, tokenizer, policy = tiny
     catalogue = {"original": Condition("original", np.zeros(0, np.int64))}
     cache = GenerationCache(tmp_path / "gen.parquet", {"model": "tiny"})
-    first = generate_pairs(model, tokenizer, policy, TEXTS, ["original"] * len(TEXTS), catalogue, cache=cache, progress=False)
+    first = generate_pairs(
+        model, tokenizer, policy, TEXTS, ["original"] * len(TEXTS), catalogue, cache=cache, progress=False
+    )
     reloaded = GenerationCache(tmp_path / "gen.parquet", {"model": "tiny"})
     assert len(reloaded.table) == len(TEXTS)
     # served from the cache: a catalogue without the condition would fail if anything were recomputed
-    again = generate_pairs(model, tokenizer, policy, TEXTS, ["original"] * len(TEXTS), {}, cache=reloaded, progress=False)
+    again = generate_pairs(
+        model, tokenizer, policy, TEXTS, ["original"] * len(TEXTS), {}, cache=reloaded, progress=False
+    )
     assert again == first
     with pytest.raises(DataError, match="another model"):
         GenerationCache(tmp_path / "gen.parquet", {"model": "other"})
@@ -67,13 +79,19 @@ def test_every_batch_plan_gives_the_same_generations(tiny):
     ffn = neuron_set(model, "ffn").global_ids
     rng = np.random.default_rng(1)
     shared = np.sort(rng.choice(ffn, 40, replace=False))  # the two conditions overlap, with different values
-    catalogue = {"original": Condition("original", np.zeros(0, np.int64)),
-                 "a": Condition("a", shared),
-                 "b": Condition("b", np.union1d(shared[:20], rng.choice(ffn, 20, replace=False)), value=-1.5)}
+    catalogue = {
+        "original": Condition("original", np.zeros(0, np.int64)),
+        "a": Condition("a", shared),
+        "b": Condition("b", np.union1d(shared[:20], rng.choice(ffn, 20, replace=False)), value=-1.5),
+    }
     texts = [t for t in TEXTS for _ in catalogue]
     conds = [c for _ in TEXTS for c in catalogue]
-    runs = [generate_pairs(model, tokenizer, policy, texts, conds, catalogue, max_new_tokens=3, batch_size=size, progress=False)
-            for size in (1, 4, 7, len(texts))]
+    runs = [
+        generate_pairs(
+            model, tokenizer, policy, texts, conds, catalogue, max_new_tokens=3, batch_size=size, progress=False
+        )
+        for size in (1, 4, 7, len(texts))
+    ]
     assert all(run == runs[0] for run in runs[1:])
     assert len({tuple(g for g, c in zip(runs[0], conds) if c == name) for name in catalogue}) == 3
 
@@ -81,8 +99,11 @@ def test_every_batch_plan_gives_the_same_generations(tiny):
 def test_site_plans():
     from relneurons.intervention.hooks import _SiteTable
 
-    table = _SiteTable(3, [(0, np.array([2, 5]), np.array([0.0, 0.0])), (1, np.array([5, 9]), np.array([1.0, 2.0]))],
-                       torch.device("cpu"))
+    table = _SiteTable(
+        3,
+        [(0, np.array([2, 5]), np.array([0.0, 0.0])), (1, np.array([5, 9]), np.array([1.0, 2.0]))],
+        torch.device("cpu"),
+    )
     assert table.plan(np.array([0, 0])) is None  # original rows only
     assert table.plan(np.array([3, 3])) is None  # condition 2 does not touch this site
     kind, units, values = table.plan(np.array([2, 2]))
@@ -105,7 +126,11 @@ def test_batches_hold_one_condition_each(tiny, monkeypatch):
     conds = ["original"] * len(TEXTS) + ["a"] * len(TEXTS)
     seen: list[set[int]] = []
     select = hooks.ConditionBatch.select
-    monkeypatch.setattr(hooks.ConditionBatch, "select", lambda self, rows, bos=None: (seen.append(set(rows)), select(self, rows, bos))[1])
+    monkeypatch.setattr(
+        hooks.ConditionBatch,
+        "select",
+        lambda self, rows, bos=None: (seen.append(set(rows)), select(self, rows, bos))[1],
+    )
     generate_pairs(model, tokenizer, policy, texts, conds, catalogue, batch_size=4, progress=False)
     assert [len(s) for s in seen] == [1, 1, 1, 1]  # 6 rows per condition in batches of 4: 4 + 2, twice
     assert {next(iter(s)) for s in seen} == {0, 1}
@@ -131,9 +156,14 @@ def test_the_bos_position_of_every_padded_row_reaches_the_hooks(tiny, monkeypatc
     catalogue = {"up": Condition("up", ffn[:40], 3.0, keep_bos=True)}
     seen = []
     select = hooks.ConditionBatch.select
-    monkeypatch.setattr(hooks.ConditionBatch, "select",
-                        lambda self, rows, bos=None: (seen.append(list(bos)), select(self, rows, bos))[1])
-    generate_pairs(model, tokenizer, policy, TEXTS, ["up"] * len(TEXTS), catalogue, batch_size=len(TEXTS), progress=False)
+    monkeypatch.setattr(
+        hooks.ConditionBatch,
+        "select",
+        lambda self, rows, bos=None: (seen.append(list(bos)), select(self, rows, bos))[1],
+    )
+    generate_pairs(
+        model, tokenizer, policy, TEXTS, ["up"] * len(TEXTS), catalogue, batch_size=len(TEXTS), progress=False
+    )
     encoded = token_ids(tokenizer, policy, TEXTS)
     width = max(map(len, encoded))
     # rows are sorted by length inside the batch; compare as multisets of (padding, has BOS)
@@ -142,5 +172,7 @@ def test_the_bos_position_of_every_padded_row_reaches_the_hooks(tiny, monkeypatc
     assert all(b >= 0 for b in seen[0]) and len(set(seen[0])) > 1  # every row has one, at different paddings
     without = make_policy(tokenizer, model.config.model_type, bos="never")
     seen.clear()
-    generate_pairs(model, tokenizer, without, TEXTS, ["up"] * len(TEXTS), catalogue, batch_size=len(TEXTS), progress=False)
+    generate_pairs(
+        model, tokenizer, without, TEXTS, ["up"] * len(TEXTS), catalogue, batch_size=len(TEXTS), progress=False
+    )
     assert seen[0] == [-1] * len(TEXTS)

@@ -12,8 +12,10 @@ def _observe(model, paths, store):
     """Plain torch hooks that record clones of each site's output (independent of the code under test)."""
     handles = []
     for path in paths:
+
         def hook(module, args, output, path=path):
             store.setdefault(path, []).append(output.detach().clone())
+
         handles.append(model.get_submodule(path).register_forward_hook(hook))
     return handles
 
@@ -51,8 +53,12 @@ def test_chosen_units_read_zero_everywhere_and_others_untouched(arch, use_cache)
     ids, nset = _chosen(model)
     paths = [s.path for s in nset.sites]
     batch = pad_left(random_prompts(3, seed=1), 0)
-    raw, edited, report = _observed_run(model, paths, deactivate(model, ids),
-                                        lambda _: generate_batch(model, batch, max_new_tokens=3, use_cache=use_cache))
+    raw, edited, report = _observed_run(
+        model,
+        paths,
+        deactivate(model, ids),
+        lambda _: generate_batch(model, batch, max_new_tokens=3, use_cache=use_cache),
+    )
     assert report.n_units == len(ids)
     pos, unit = nset.locate(ids)
     for p, site in enumerate(nset.sites):
@@ -70,10 +76,16 @@ def test_hooks_change_outputs_and_are_gone_afterwards(arch):
     ids, nset = _chosen(model, per_set=20)
     batch = pad_left(random_prompts(4, seed=2), 0)
     with torch.no_grad():
-        base = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids).logits
+        base = model(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids
+        ).logits
         with deactivate(model, ids):
-            off = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids).logits
-        again = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids).logits
+            off = model(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids
+            ).logits
+        again = model(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids
+        ).logits
     assert not torch.allclose(base, off)
     assert torch.equal(base, again)
     assert all(not m._forward_hooks for m in model.modules())
@@ -138,8 +150,9 @@ def test_keep_bos_leaves_each_rows_bos_position_unedited():
         chosen.select([0, 0, 1], bos)  # rows 0 and 1 keep their BOS, row 2 (another condition) does not
         generate_batch(model, batch, max_new_tokens=2)
 
-    raw, edited, _ = _observed_run(model, paths, conditions(model, [Condition("up", ids, 7.0, keep_bos=True),
-                                                                    Condition("all", ids, 7.0)]), run)
+    raw, edited, _ = _observed_run(
+        model, paths, conditions(model, [Condition("up", ids, 7.0, keep_bos=True), Condition("all", ids, 7.0)]), run
+    )
     pos, unit = nset.locate(ids)
     for p, site in enumerate(nset.sites):
         units = unit[pos == p]
@@ -148,7 +161,7 @@ def test_keep_bos_leaves_each_rows_bos_position_unedited():
         prompt_raw, prompt_edit = raw[site.path][0], edited[site.path][0]
         for row in (0, 1):
             assert torch.equal(prompt_edit[row, bos[row]], prompt_raw[row, bos[row]])  # BOS untouched
-            later = prompt_edit[row, bos[row] + 1:, :][..., units]
+            later = prompt_edit[row, bos[row] + 1 :, :][..., units]
             assert torch.all(later == 7.0)
         assert torch.all(prompt_edit[2, bos[2], units] == 7.0)  # no keep_bos: BOS forced
         for step in edited[site.path][1:]:  # decoding: one position, always forced

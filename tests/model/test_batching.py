@@ -36,11 +36,16 @@ def test_no_error_means_exactly_the_fixed_batches():
     assert fake.calls == [8]
 
 
-@pytest.mark.parametrize("error", [
-    lambda n: RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"),
-    lambda n: RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"),
-    lambda n: RuntimeError("[enforce fail at alloc_cpu.cpp:83] . DefaultCPUAllocator: can't allocate memory: you tried to allocate 1"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        lambda n: RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+        lambda n: RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"),
+        lambda n: RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:83] . DefaultCPUAllocator: can't allocate memory: you tried to allocate 1"
+        ),
+    ],
+)
 def test_out_of_memory_messages_of_every_backend_are_recognised(error):
     fake = FakeOOM(limit=3, error=error)
     assert Shrinking(12).run(list(range(12)), fake) == [x * x for x in range(12)]

@@ -20,8 +20,14 @@ ATTN = LAYERS * 4 * HIDDEN  # q, k, v, o projections (no grouped-query attention
 
 @pytest.fixture(scope="module")
 def config() -> LlamaConfig:
-    return LlamaConfig(hidden_size=HIDDEN, intermediate_size=INTERMEDIATE, num_hidden_layers=LAYERS, num_attention_heads=32,
-                       num_key_value_heads=32, vocab_size=32000)
+    return LlamaConfig(
+        hidden_size=HIDDEN,
+        intermediate_size=INTERMEDIATE,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        vocab_size=32000,
+    )
 
 
 def test_documented_keyword(config):

@@ -29,26 +29,38 @@ def models(tmp_path_factory):
     plain, tokenizer = load_model(folder, device="cpu")
     size = sum(p.numel() * p.element_size() for p in plain.parameters())
     for fraction in (0.8, 0.7, 0.9, 0.6):  # a CPU budget that keeps some layers in memory and sends others to disk
-        split, _ = load_model(folder, device="auto", max_memory={"cpu": int(fraction * size)},
-                              offload_folder=str(tmp_path_factory.mktemp("offload")))
+        split, _ = load_model(
+            folder,
+            device="auto",
+            max_memory={"cpu": int(fraction * size)},
+            offload_folder=str(tmp_path_factory.mktemp("offload")),
+        )
         placed = set(getattr(split, "hf_device_map", {}).values())
         if placed == {"cpu", "disk"}:
             return plain, split, tokenizer
-    pytest.fail(f"no CPU budget split the tiny model between cpu and disk (last map: {getattr(split, 'hf_device_map', None)})")
+    pytest.fail(
+        f"no CPU budget split the tiny model between cpu and disk (last map: {getattr(split, 'hf_device_map', None)})"
+    )
 
 
 def test_the_model_is_really_split(models):
     _, split, _ = models
     layers = {name: place for name, place in split.hf_device_map.items() if "layers" in name}
     assert "disk" in split.hf_device_map.values()
-    offloaded = [m for name, m in split.named_modules() if name.endswith("mlp.up_proj") and next(m.parameters()).device.type == "meta"]
+    offloaded = [
+        m
+        for name, m in split.named_modules()
+        if name.endswith("mlp.up_proj") and next(m.parameters()).device.type == "meta"
+    ]
     assert offloaded, f"no FFN site is offloaded: {layers}"
     assert input_device(split) == torch.device("cpu")
 
 
 def test_generations_and_captured_means_equal_the_plain_load(models):
     plain, split, tokenizer = models
-    assert greedy_generate(split, tokenizer, PROMPTS, 3, batch_size=2) == greedy_generate(plain, tokenizer, PROMPTS, 3, batch_size=2)
+    assert greedy_generate(split, tokenizer, PROMPTS, 3, batch_size=2) == greedy_generate(
+        plain, tokenizer, PROMPTS, 3, batch_size=2
+    )
     policy = make_policy(tokenizer, plain.config.model_type)
     sequences = token_ids(tokenizer, policy, PROMPTS)
     expected = capture_means(plain, neuron_set(plain, "ffn"), sequences, policy, batch_size=2)
@@ -66,7 +78,9 @@ def _logits(model, tokenizer):
 def test_interventions_on_offloaded_layers_equal_the_plain_load(models):
     plain, split, tokenizer = models
     everything = neuron_set(plain, "all")
-    last_layer = [s for s in everything.sites if s.layer == plain.config.num_hidden_layers - 1 and s.module.endswith("up_proj")][0]
+    last_layer = [
+        s for s in everything.sites if s.layer == plain.config.num_hidden_layers - 1 and s.module.endswith("up_proj")
+    ][0]
     ids = np.arange(last_layer.offset, last_layer.offset + 10)  # units of an offloaded site
     base = _logits(plain, tokenizer)
     with deactivate(plain, ids, 0.5):
@@ -99,10 +113,14 @@ def test_offload_refused_by_transformers_is_a_clear_error(models, monkeypatch):
     import transformers
 
     def refuse(*args, **kwargs):
-        raise ValueError("The current `device_map` had weights offloaded to the disk. Please provide an `offload_folder` for them.")
+        raise ValueError(
+            "The current `device_map` had weights offloaded to the disk. Please provide an `offload_folder` for them."
+        )
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
-    with pytest.raises(ModelError, match=r"does not fit in max_memory = \{'cpu': 1000\}: set an offload folder \(model.offload_folder"):
+    with pytest.raises(
+        ModelError, match=r"does not fit in max_memory = \{'cpu': 1000\}: set an offload folder \(model.offload_folder"
+    ):
         load_model(models[0].name_or_path, device="auto", max_memory={"cpu": 1000})
 
 
@@ -111,9 +129,14 @@ def test_config_keys_reach_the_collect_config():
     from relneurons.pipeline.config import load_config
     from relneurons.pipeline.run import collect_config
 
-    config = load_config("quick", overrides=["model.device=auto", "model.max_memory=0=20GiB,cpu=60GiB", "model.offload_folder=/scratch/off"])
+    config = load_config(
+        "quick",
+        overrides=["model.device=auto", "model.max_memory=0=20GiB,cpu=60GiB", "model.offload_folder=/scratch/off"],
+    )
     collect = collect_config(config, 8)
     assert (collect.device, collect.max_memory, collect.offload_folder) == ("auto", "0=20GiB,cpu=60GiB", "/scratch/off")
     assert collect_config(load_config("quick"), 8).max_memory is None
-    with pytest.raises(ConfigError, match=r"model.max_memory = 'gpu0=1GiB' is not valid: max_memory: unknown device 'gpu0'"):
+    with pytest.raises(
+        ConfigError, match=r"model.max_memory = 'gpu0=1GiB' is not valid: max_memory: unknown device 'gpu0'"
+    ):
         load_config("quick", overrides=["model.max_memory=gpu0=1GiB"])

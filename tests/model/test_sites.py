@@ -10,8 +10,14 @@ from relneurons.model import build_on_meta, count_neurons, find_sites, neuron_se
 
 def llama2_config(hidden, intermediate, layers, heads):
     # Published sizes of Llama-2-7B / 13B (config.json on the Hub), written out here.
-    return LlamaConfig(hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
-                       num_attention_heads=heads, num_key_value_heads=heads, vocab_size=32000)
+    return LlamaConfig(
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        vocab_size=32000,
+    )
 
 
 @pytest.mark.parametrize(

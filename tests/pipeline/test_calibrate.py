@@ -1,7 +1,6 @@
 """Prompt-style calibration with the real LRE data; the model is a tiny random one (fixture only), so rates are ~0:
 these tests check the sample, the table and the messages, tests/integration/test_calibrate_smollm2.py the real model."""
 
-
 import pandas as pd
 import pytest
 from tiny_models import save_tiny_folder
@@ -26,7 +25,10 @@ def test_every_suffix_is_measured_on_the_same_seeded_triples(lre_dir):
     b = calibration_prompts(lre_dir, RELATIONS, n=7, seed=3, suffix="")
     assert len(a) == 14 and a["relation"].value_counts().to_dict() == {"company_hq": 7, "star_constellation": 7}
     assert a[["relation", "subject", "object"]].equals(b[["relation", "subject", "object"]])
-    assert all(t.endswith("? Answer:") for t in a["text"]) and [t.removesuffix("? Answer:") for t in a["text"]] == b["text"].tolist()
+    assert (
+        all(t.endswith("? Answer:") for t in a["text"])
+        and [t.removesuffix("? Answer:") for t in a["text"]] == b["text"].tolist()
+    )
     assert not a.equals(calibration_prompts(lre_dir, RELATIONS, n=7, seed=4))  # another seed, another sample
     assert a.equals(calibration_prompts(lre_dir, RELATIONS, n=7, seed=3))
     zs = calibration_prompts(lre_dir, RELATIONS, n=7, seed=3, template_set="zs")
@@ -47,10 +49,28 @@ def test_styles_and_their_overrides():
 
 
 def test_best_style_and_table():
-    table = pd.DataFrame([{"suffix": "", "templates": "standard", "bos": "never", "n_prompts": 10, "n_correct": 4, "rate": 0.4,
-                           "relations_nonzero": 2},
-                          {"suffix": "? Answer:", "templates": "standard", "bos": "never", "n_prompts": 10, "n_correct": 0, "rate": 0.0,
-                           "relations_nonzero": 0}])
+    table = pd.DataFrame(
+        [
+            {
+                "suffix": "",
+                "templates": "standard",
+                "bos": "never",
+                "n_prompts": 10,
+                "n_correct": 4,
+                "rate": 0.4,
+                "relations_nonzero": 2,
+            },
+            {
+                "suffix": "? Answer:",
+                "templates": "standard",
+                "bos": "never",
+                "n_prompts": 10,
+                "n_correct": 0,
+                "rate": 0.0,
+                "relations_nonzero": 0,
+            },
+        ]
+    )
     assert best_style(table) == Style("", "standard", "never")
     assert best_style(table.iloc[1:]) is None and best_style(table.iloc[:0]) is None
     text = format_table(table, "m")

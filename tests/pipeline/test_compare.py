@@ -17,10 +17,25 @@ from relneurons.pipeline.compare import compare_runs
 
 
 def _test(relation, split, acc_relation, percentile):
-    return RelationTest(relation=relation, split=split, n=50, n_clusters=50, acc_original=0.5, acc_random=0.4,
-                        acc_relation=acc_relation, percentile=percentile, p_relation_vs_random=0.1, n_random_sets=3,
-                        random_low=0.2, random_high=0.6, diff=acc_relation - 0.4, diff_low=-0.3, diff_high=0.1,
-                        test="t-prediction", p_relation_vs_original=0.1)
+    return RelationTest(
+        relation=relation,
+        split=split,
+        n=50,
+        n_clusters=50,
+        acc_original=0.5,
+        acc_random=0.4,
+        acc_relation=acc_relation,
+        percentile=percentile,
+        p_relation_vs_random=0.1,
+        n_random_sets=3,
+        random_low=0.2,
+        random_high=0.6,
+        diff=acc_relation - 0.4,
+        diff_low=-0.3,
+        diff_high=0.1,
+        test="t-prediction",
+        p_relation_vs_original=0.1,
+    )
 
 
 def fake_run(folder, acc_relation, own_drop, inter=True):
@@ -28,10 +43,21 @@ def fake_run(folder, acc_relation, own_drop, inter=True):
     (numbers made up for the test; the inter table has one undefined off-diagonal cell)."""
     relations = list(acc_relation)
     tests = [_test(r, s, acc_relation[r], 0.0 if s == "P_eva" else 50.0) for s in ("P_eva", "P_det") for r in relations]
-    write_summary(folder / "results" / "intra", intra_summary(relation_tests_table(tests), 8, "k = 8", "robust", [0, 1, 2]))
+    write_summary(
+        folder / "results" / "intra", intra_summary(relation_tests_table(tests), 8, "k = 8", "robust", [0, 1, 2])
+    )
     if inter:
-        rows = [{"evaluated": a, "deactivated": b, "drop": own_drop[a] if a == b else (math.nan if b == relations[-1] else 0.1),
-                 "drop_low": 0.0, "drop_high": 1.0} for a in relations for b in relations]
+        rows = [
+            {
+                "evaluated": a,
+                "deactivated": b,
+                "drop": own_drop[a] if a == b else (math.nan if b == relations[-1] else 0.1),
+                "drop_low": 0.0,
+                "drop_high": 1.0,
+            }
+            for a in relations
+            for b in relations
+        ]
         write_summary(folder / "results" / "inter", inter_summary(pd.DataFrame(rows), relations, 8, "k = 8"))
     return folder
 

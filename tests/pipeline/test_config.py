@@ -14,25 +14,30 @@ def test_presets_are_complete_and_valid():
 
 
 def test_overrides_parse_toml_values():
-    config = load_config("quick", overrides=["neurons.k=300", "experiments.k_sweep=[10, 20]", "model.name=smollm2-135m",
-                                             "data.templates=\"all\""])
+    config = load_config(
+        "quick",
+        overrides=["neurons.k=300", "experiments.k_sweep=[10, 20]", "model.name=smollm2-135m", 'data.templates="all"'],
+    )
     assert config["neurons"]["k"] == 300 and config["experiments"]["k_sweep"] == [10, 20]
     assert config["model"]["name"] == "smollm2-135m" and config["data"]["templates"] == "all"
 
 
-@pytest.mark.parametrize("override, message", [
-    ("neurons.kk=3", "unknown key neurons.kk (did you mean 'k'?)"),
-    ("neuron.k=3", "unknown section 'neuron' (did you mean 'neurons'?)"),
-    ("neurons.k=-1", "neurons.k = -1 must be a positive count"),
-    ("neurons.k=2.5", "whole number"),
-    ("data.n_eval=0", "data.n_eval = 0 must be >= 1"),
-    ("data.n_eval=\"ten\"", "must be of type int"),
-    ("data.rule=strict", "must be one of 'robust', 'paper'"),
-    ("experiments.run=[\"intra\", \"intre\"]", "unknown experiment 'intre' (did you mean 'intra'?)"),
-    ("run.batch_size=0", "positive integer or \"auto\""),
-    ("experiments.force=loud", "zero"),
-    ("nokey", "section.key=value"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("neurons.kk=3", "unknown key neurons.kk (did you mean 'k'?)"),
+        ("neuron.k=3", "unknown section 'neuron' (did you mean 'neurons'?)"),
+        ("neurons.k=-1", "neurons.k = -1 must be a positive count"),
+        ("neurons.k=2.5", "whole number"),
+        ("data.n_eval=0", "data.n_eval = 0 must be >= 1"),
+        ('data.n_eval="ten"', "must be of type int"),
+        ("data.rule=strict", "must be one of 'robust', 'paper'"),
+        ('experiments.run=["intra", "intre"]', "unknown experiment 'intre' (did you mean 'intra'?)"),
+        ("run.batch_size=0", 'positive integer or "auto"'),
+        ("experiments.force=loud", "zero"),
+        ("nokey", "section.key=value"),
+    ],
+)
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError) as info:
         load_config("quick", overrides=[override])
@@ -42,7 +47,9 @@ def test_bad_values_name_the_key(override, message):
 def test_user_file_unknown_key_and_section(tmp_path):
     path = tmp_path / "study.toml"
     path.write_text("[neurons]\nk = 100\nnegativ_ratio = 2\n")
-    with pytest.raises(ConfigError, match=r"study.toml: unknown key neurons.negativ_ratio \(did you mean 'negative_ratio'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"study.toml: unknown key neurons.negativ_ratio \(did you mean 'negative_ratio'\?\)"
+    ):
         load_config("quick", path)
     path.write_text("[neuron]\nk = 100\n")
     with pytest.raises(ConfigError, match="unknown section \\[neuron\\]"):
@@ -57,7 +64,9 @@ def test_user_file_unknown_key_and_section(tmp_path):
 def test_without_preset_the_keys_without_a_default_are_required(tmp_path):
     path = tmp_path / "study.toml"
     path.write_text("[neurons]\nk = 100\n")
-    with pytest.raises(ConfigError, match=r"missing keys experiments.run, run.batch_size, run.out \(start from a preset"):
+    with pytest.raises(
+        ConfigError, match=r"missing keys experiments.run, run.batch_size, run.out \(start from a preset"
+    ):
         load_config(None, path)
 
 
@@ -76,10 +85,25 @@ def test_a_key_left_out_takes_its_dataclass_default(tmp_path):
     config = load_config(None, path)
     assert collect_config(config, 7) == CollectConfig(relations=tuple(PAPER_RELATIONS), batch_size=7)
     n, e = config["neurons"], config["experiments"]
-    assert IdentifyConfig(k=n["k"], negative_ratio=n["negative_ratio"], min_positives=n["min_positives"],
-                          seed=config["data"]["seed"], memory_gb=n["memory_gb"] or None) == IdentifyConfig()
-    assert StudyConfig(k=n["k"], seeds=e["random_seeds"], n_boot=config["bootstrap"]["n_boot"], max_det=e["max_det"],
-                       force=e["force"], batch_size=7, seed=config["data"]["seed"]) == StudyConfig(batch_size=7)
+    assert (
+        IdentifyConfig(
+            k=n["k"],
+            negative_ratio=n["negative_ratio"],
+            min_positives=n["min_positives"],
+            seed=config["data"]["seed"],
+            memory_gb=n["memory_gb"] or None,
+        )
+        == IdentifyConfig()
+    )
+    assert StudyConfig(
+        k=n["k"],
+        seeds=e["random_seeds"],
+        n_boot=config["bootstrap"]["n_boot"],
+        max_det=e["max_det"],
+        force=e["force"],
+        batch_size=7,
+        seed=config["data"]["seed"],
+    ) == StudyConfig(batch_size=7)
 
 
 def test_every_key_with_a_default_names_an_existing_field():
@@ -102,9 +126,13 @@ def test_presets_only_override_defaults(name):
     from relneurons.pipeline.config import CORE_DEFAULTS, OPTION_DEFAULTS, tomllib
 
     raw = tomllib.loads(resources.files("relneurons").joinpath("resources", "presets", f"{name}.toml").read_text())
-    repeated = [f"{section}.{key}" for section, table in raw.items() for key, value in table.items()
-                if key in {**CORE_DEFAULTS.get(section, {}), **OPTION_DEFAULTS.get(section, {})}
-                and value == {**CORE_DEFAULTS.get(section, {}), **OPTION_DEFAULTS.get(section, {})}[key]]
+    repeated = [
+        f"{section}.{key}"
+        for section, table in raw.items()
+        for key, value in table.items()
+        if key in {**CORE_DEFAULTS.get(section, {}), **OPTION_DEFAULTS.get(section, {})}
+        and value == {**CORE_DEFAULTS.get(section, {}), **OPTION_DEFAULTS.get(section, {})}[key]
+    ]
     assert repeated == []
 
 

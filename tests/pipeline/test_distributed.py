@@ -36,12 +36,27 @@ def _env(**extra):
 
 
 def _torchrun(script, *args, nproc=2, env=None, timeout=240):
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-                           str(script), *map(str, args)], capture_output=True, text=True, env=env or _env(), timeout=timeout)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={nproc}",
+            str(script),
+            *map(str, args),
+        ],
+        capture_output=True,
+        text=True,
+        env=env or _env(),
+        timeout=timeout,
+    )
 
 
 def _alone(*args, timeout=240):
-    return subprocess.run([sys.executable, str(WORKER), *map(str, args)], capture_output=True, text=True, env=_env(), timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(WORKER), *map(str, args)], capture_output=True, text=True, env=_env(), timeout=timeout
+    )
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -104,7 +119,9 @@ def test_out_of_memory_halving_gives_the_results_of_the_smaller_fixed_batch(tiny
     fixed = _alone(tiny_folder, lre_dir, tmp_path / "fixed", "--batch-size", 2)
     assert fixed.returncode == 0, fixed.stderr[-3000:]
     a, b = _files(tmp_path / "halved"), _files(tmp_path / "fixed")
-    compared = [n for n in a if n.startswith("store/chunks/") or n in ("store/prompts.parquet", "results/generations.parquet")]
+    compared = [
+        n for n in a if n.startswith("store/chunks/") or n in ("store/prompts.parquet", "results/generations.parquet")
+    ]
     assert len(compared) >= 10
     for name in compared:
         assert a[name] == b[name], name

@@ -47,7 +47,9 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     if args.oom_above:
-        collect_module = sys.modules["relneurons.activations.collect"]  # the package exports a function of the same name
+        collect_module = sys.modules[
+            "relneurons.activations.collect"
+        ]  # the package exports a function of the same name
         real_load = collect_module.load_model
 
         def load(*a, **k):
@@ -56,8 +58,17 @@ def main() -> None:
             return model, tokenizer
 
         collect_module.load_model = load
-    config = CollectConfig(model=args.model, data_dir=args.lre, relations=RELATIONS, templates=(0,), max_prompts_per_relation=8,
-                           keep_all=True, chunk_prompts=4, batch_size=args.batch_size, device="cpu")
+    config = CollectConfig(
+        model=args.model,
+        data_dir=args.lre,
+        relations=RELATIONS,
+        templates=(0,),
+        max_prompts_per_relation=8,
+        keep_all=True,
+        chunk_prompts=4,
+        batch_size=args.batch_size,
+        device="cpu",
+    )
     store = collect(config, out / "store", progress=False)
 
     model, tokenizer = load_model(args.model, device="cpu")
@@ -66,16 +77,38 @@ def main() -> None:
     policy = make_policy(tokenizer, model.config.model_type)
     ids = neuron_set(model, "ffn").global_ids
     rng = np.random.default_rng(0)
-    catalogue = {"original": Condition("original", np.zeros(0, np.int64)),
-                 "a": Condition("a", np.sort(rng.choice(ids, 80, replace=False))),
-                 "b": Condition("b", np.sort(rng.choice(ids, 80, replace=False)), value=3.0)}
+    catalogue = {
+        "original": Condition("original", np.zeros(0, np.int64)),
+        "a": Condition("a", np.sort(rng.choice(ids, 80, replace=False))),
+        "b": Condition("b", np.sort(rng.choice(ids, 80, replace=False)), value=3.0),
+    }
     texts = store.prompts["text"].tolist()
     pairs = [(t, c) for c in catalogue for t in texts]
     cache = GenerationCache(out / "results" / "generations.parquet", {"test": "torchrun"})
-    first = generate_pairs(model, tokenizer, policy, [t for t, _ in pairs[:40]], [c for _, c in pairs[:40]], catalogue,
-                           max_new_tokens=3, batch_size=args.batch_size, cache=cache, progress=False)
-    every = generate_pairs(model, tokenizer, policy, [t for t, _ in pairs], [c for _, c in pairs], catalogue,
-                           max_new_tokens=3, batch_size=args.batch_size, cache=cache, progress=False)
+    first = generate_pairs(
+        model,
+        tokenizer,
+        policy,
+        [t for t, _ in pairs[:40]],
+        [c for _, c in pairs[:40]],
+        catalogue,
+        max_new_tokens=3,
+        batch_size=args.batch_size,
+        cache=cache,
+        progress=False,
+    )
+    every = generate_pairs(
+        model,
+        tokenizer,
+        policy,
+        [t for t, _ in pairs],
+        [c for _, c in pairs],
+        catalogue,
+        max_new_tokens=3,
+        batch_size=args.batch_size,
+        cache=cache,
+        progress=False,
+    )
     assert every[:40] == first
     if parallel.is_main():
         (out / "generations.json").write_text(json.dumps({"world": parallel.world(), "generations": every}))

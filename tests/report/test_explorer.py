@@ -72,8 +72,10 @@ def test_selection_frequency_comes_from_the_stability_results(run, tmp_path):
     first = explorer_data(store, run / "identify", None, top=TOP, examples=0).table.iloc[0]
     stability = tmp_path / "stability"
     stability.mkdir()
-    io.write_table(stability / "frequency.parquet",
-                   pd.DataFrame({"relation": [first["relation"]], "global_index": [first["global_index"]], "frequency": [0.85]}))
+    io.write_table(
+        stability / "frequency.parquet",
+        pd.DataFrame({"relation": [first["relation"]], "global_index": [first["global_index"]], "frequency": [0.85]}),
+    )
     data = explorer_data(store, run / "identify", stability, top=TOP, examples=0)
     assert data.has_frequency and data.table["frequency"].iloc[0] == 0.85
     assert (data.table["frequency"].iloc[1:] == 0).all()  # listed by no resample: selected 0 times
@@ -129,14 +131,18 @@ def test_sorting_and_filtering_in_headless_chromium(run, tmp_path):
     dom, problems = _check_in_browser(exe, page, tmp_path / "plain")
     assert not problems, problems
     plain = _dom_rows(dom)
-    assert [gid for _, gid, _, _ in plain.rows] == data["global_index"].tolist() and not any(h for _, _, h, _ in plain.rows)
+    assert [gid for _, gid, _, _ in plain.rows] == data["global_index"].tolist() and not any(
+        h for _, _, h, _ in plain.rows
+    )
     assert plain.count.strip() == f"{len(data)} of {len(data)} neurons"
 
     # the user's actions, through the page's own handlers: pick a relation, click a column head twice (descending)
     chosen, column = relations[1], f"ap_{relations[2]}"
-    actions = (f'<script>var s = document.getElementById("nx-relation"); s.value = "{chosen}";'
-               's.dispatchEvent(new Event("change"));'
-               f'var th = document.querySelector(\'th[data-k="{column}"]\'); th.click(); th.click();</script></body>')
+    actions = (
+        f'<script>var s = document.getElementById("nx-relation"); s.value = "{chosen}";'
+        's.dispatchEvent(new Event("change"));'
+        f"var th = document.querySelector('th[data-k=\"{column}\"]'); th.click(); th.click();</script></body>"
+    )
     clicked = tmp_path / "clicked.html"
     clicked.write_text(page.read_text().replace("</body>", actions, 1))
     dom, problems = _check_in_browser(exe, clicked, tmp_path / "clicked")
@@ -160,8 +166,10 @@ def test_the_explorer_loads_no_model_library(run, tmp_path):
     import sys
 
     out = _copy(run, tmp_path)
-    code = ("import sys\nfrom relneurons.report.explorer import write_explorer\nwrite_explorer(sys.argv[1])\n"
-            "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\nassert not heavy, heavy\n")
+    code = (
+        "import sys\nfrom relneurons.report.explorer import write_explorer\nwrite_explorer(sys.argv[1])\n"
+        "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\nassert not heavy, heavy\n"
+    )
     done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (out / "explorer.html").is_file()

@@ -42,8 +42,10 @@ def _check(fig, tmp_path, stem="fig"):
 
 
 def test_layer_distribution_plot(tmp_path):
-    df = pd.DataFrame([(r, layer, (i + 1) * layer % 5) for i, r in enumerate(RELS) for layer in range(6)],
-                      columns=["relation", "layer", "count"])
+    df = pd.DataFrame(
+        [(r, layer, (i + 1) * layer % 5) for i, r in enumerate(RELS) for layer in range(6)],
+        columns=["relation", "layer", "count"],
+    )
     svg = _check(plot_layer_distribution(df, tmp_path / "fig"), tmp_path)
     assert "star_constellation" in svg
 
@@ -58,10 +60,17 @@ def test_layer_axis_ticks_are_whole_layers():
 
 
 def test_heatmap_with_undefined_cell(tmp_path):
-    m = pd.DataFrame([[0.9, np.nan, 0.1], [-0.2, 0.5, 0.0], [0.3, 0.3, 1.0]],
-                     index=pd.Index(RELS, name="evaluated"), columns=pd.Index(RELS, name="deactivated"))
-    svg = _check(plot_heatmap(m, tmp_path / "fig", "inter-relation drop", "{:.2f}", "RdBu_r",
-                              undefined_label="undefined", vmin=-1, vmax=1), tmp_path)
+    m = pd.DataFrame(
+        [[0.9, np.nan, 0.1], [-0.2, 0.5, 0.0], [0.3, 0.3, 1.0]],
+        index=pd.Index(RELS, name="evaluated"),
+        columns=pd.Index(RELS, name="deactivated"),
+    )
+    svg = _check(
+        plot_heatmap(
+            m, tmp_path / "fig", "inter-relation drop", "{:.2f}", "RdBu_r", undefined_label="undefined", vmin=-1, vmax=1
+        ),
+        tmp_path,
+    )
     assert "undefined" in svg and "-0.20" in svg and "0.90" in svg
 
 
@@ -78,8 +87,9 @@ def _intra_df() -> pd.DataFrame:
             rows.append((r, split, "original", 0.8, 0.7, 0.9, math.nan, math.nan))
             rows.append((r, split, "random", 0.75, 0.62, 0.86, 0.7, 0.8))
             rows.append((r, split, "relation", 0.1 * i, 0.0, 0.1 * i + 0.1, math.nan, math.nan))
-    return pd.DataFrame(rows, columns=["relation", "split", "condition", "accuracy", "ci_low", "ci_high",
-                                       "seed_low", "seed_high"])
+    return pd.DataFrame(
+        rows, columns=["relation", "split", "condition", "accuracy", "ci_low", "ci_high", "seed_low", "seed_high"]
+    )
 
 
 def test_intra_plot(tmp_path):
@@ -98,16 +108,18 @@ def test_intra_plot_rejects_bad_input(tmp_path):
 
 def test_k_sweep_plot(tmp_path):
     ks = [0, 10, 50, 200, 1000]
-    rows = [(d, e, k, (0.8 if k == 0 else 0.8 / (1 + k / 100)) if d == e else 0.7)
-            for d in RELS for e in RELS for k in ks]
+    rows = [
+        (d, e, k, (0.8 if k == 0 else 0.8 / (1 + k / 100)) if d == e else 0.7) for d in RELS for e in RELS for k in ks
+    ]
     df = pd.DataFrame(rows, columns=["deactivated", "evaluated", "k", "accuracy"])
     svg = _check(plot_k_sweep(df, tmp_path / "fig"), tmp_path)
     assert "landmark_country" in svg
 
 
 def test_cumulativity_plot(tmp_path):
-    summary = pd.DataFrame({"a": [10, 50, 200], "b": [50, 200, 500], "macro": [0.3, np.nan, 0.8],
-                            "micro": [0.35, 0.5, 0.7]})
+    summary = pd.DataFrame(
+        {"a": [10, 50, 200], "b": [50, 200, 500], "macro": [0.3, np.nan, 0.8], "micro": [0.35, 0.5, 0.7]}
+    )
     svg = _check(plot_cumulativity(summary, tmp_path / "fig"), tmp_path)
     assert "50-200" in svg
 
@@ -143,15 +155,32 @@ def test_import_and_plotting_keep_the_users_backend():
 def test_multilingual_plot_draws_the_random_control_where_given(tmp_path):
     """Fig. 7 with the random-k control: one dashed line per language and relation at the mean random accuracy;
     a language the random table lacks gets no line (NaN), and the legend names the control."""
-    rows = [(lang, rel, cond, acc) for lang, rel, cond, acc in [
-        ("en", "r1", "original", 0.8), ("en", "r1", "relation", 0.2), ("de", "r1", "original", 0.6), ("de", "r1", "relation", 0.5),
-        ("en", "r2", "original", 0.4), ("en", "r2", "relation", 0.1), ("de", "r2", "original", 0.3), ("de", "r2", "relation", 0.3)]]
+    rows = [
+        (lang, rel, cond, acc)
+        for lang, rel, cond, acc in [
+            ("en", "r1", "original", 0.8),
+            ("en", "r1", "relation", 0.2),
+            ("de", "r1", "original", 0.6),
+            ("de", "r1", "relation", 0.5),
+            ("en", "r2", "original", 0.4),
+            ("en", "r2", "relation", 0.1),
+            ("de", "r2", "original", 0.3),
+            ("de", "r2", "relation", 0.3),
+        ]
+    ]
     df = pd.DataFrame(rows, columns=["language", "relation", "condition", "accuracy"]).assign(
-        ci_low=lambda d: d["accuracy"] - 0.1, ci_high=lambda d: d["accuracy"] + 0.1)
-    random = pd.DataFrame([("en", "r1", 0.75), ("de", "r1", 0.55), ("en", "r2", 0.35)], columns=["language", "relation", "accuracy"])
+        ci_low=lambda d: d["accuracy"] - 0.1, ci_high=lambda d: d["accuracy"] + 0.1
+    )
+    random = pd.DataFrame(
+        [("en", "r1", 0.75), ("de", "r1", 0.55), ("en", "r2", 0.35)], columns=["language", "relation", "accuracy"]
+    )
     fig = figures.plot_multilingual(df, tmp_path / "m", random=random)
-    dashed = {ax.get_title(): [seg[0][1] for seg in c.get_segments() if len(seg)] for ax in fig.axes
-              for c in ax.collections if c.get_label() == "random"}
+    dashed = {
+        ax.get_title(): [seg[0][1] for seg in c.get_segments() if len(seg)]
+        for ax in fig.axes
+        for c in ax.collections
+        if c.get_label() == "random"
+    }
     assert dashed["r1"] == pytest.approx([0.75, 0.55])
     assert dashed["r2"] == pytest.approx([0.35])  # no random row for de: nothing drawn
     assert "random k off" in [t.get_text() for t in fig.legends[0].get_texts()]

@@ -19,8 +19,27 @@ from relneurons.report import build_report
 from .conftest import EVIL_GENERATION, ODD
 
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-_BLOCKS = {"td", "th", "tr", "li", "p", "div", "h1", "h2", "h3", "caption", "table", "section", "nav", "header",
-           "figcaption", "summary", "details", "br", "span"}
+_BLOCKS = {
+    "td",
+    "th",
+    "tr",
+    "li",
+    "p",
+    "div",
+    "h1",
+    "h2",
+    "h3",
+    "caption",
+    "table",
+    "section",
+    "nav",
+    "header",
+    "figcaption",
+    "summary",
+    "details",
+    "br",
+    "span",
+}
 _URL_ATTRS = {"src", "href", "srcset", "action", "data", "poster", "xlink:href", "background", "formaction"}
 
 
@@ -116,16 +135,27 @@ def test_report_is_self_contained_and_states_key_numbers(small_run):
 
     text = _text(checker)
     # header: model, k both ways, rule, seeds, versions, timings, start/end
-    for expected in ("tiny-model", "k = 307 (0.36% of 85,248 ffn neurons)", "robust", "3 random-k sets (seeds 0, 1, 2), sampling seed 0",
-                     "relneurons 9.9.9", "35.1 s", "2 min 5 s", "2030-01-02T03:04:05Z", "2030-01-02T03:10:05Z (6 min 0 s)"):
+    for expected in (
+        "tiny-model",
+        "k = 307 (0.36% of 85,248 ffn neurons)",
+        "robust",
+        "3 random-k sets (seeds 0, 1, 2), sampling seed 0",
+        "relneurons 9.9.9",
+        "35.1 s",
+        "2 min 5 s",
+        "2030-01-02T03:04:05Z",
+        "2030-01-02T03:10:05Z (6 min 0 s)",
+    ):
         assert expected in text, expected
     # prompt counts: P_det, validated count and %, positives/negatives, skipped reason
     assert re.search(r"company_hq 40 10 25% 10 15 20 used", text), text[:3000]
     assert "tiny_rel (only 2 validated prompts (< 5))" in text
     # intra: headline and per-relation numbers with intervals, p-values to 3 decimals
-    assert ("Harmful beyond random: deactivating its own top-k lowered P_eva accuracy below the mean of 3 random sets for "
-            "1 of 2 relations. With 3 random sets this describes and tests nothing: a relation set's exact rank p cannot "
-            "go below 1/4 = 0.25") in text
+    assert (
+        "Harmful beyond random: deactivating its own top-k lowered P_eva accuracy below the mean of 3 random sets for "
+        "1 of 2 relations. With 3 random sets this describes and tests nothing: a relation set's exact rank p cannot "
+        "go below 1/4 = 0.25"
+    ) in text
     assert "company_hq: P_eva original 0.20 [0.05, 0.40], random 0.20, relation 0.25 [0.10, 0.45]" in text
     # per relation: percentile among the random sets, p, interval, how many sets
     assert ("percentile 0 among 3 random sets, rank p 0.250, relation − random -0.65 [-0.75, -0.55]") in text
@@ -215,7 +245,7 @@ def test_a_failing_section_falls_back_to_the_raw_files(small_run, monkeypatch):
     checker = _parse(page)
     assert not checker.errors and not checker.stack
     text = _text(checker)
-    section = text[text.index("Layer distribution"):text.index("Overlap between")]
+    section = text[text.index("Layer distribution") : text.index("Overlap between")]
     assert "could not be drawn from its tables (KeyError: 'peak'); showing the raw files" in section
     assert "Table layers" in section and 'data-figure="results/layers/layers.png"' in page
     assert "peak at layer" not in section  # the builder's sentences are gone, not half there
@@ -236,8 +266,17 @@ def test_empty_and_absent_run_folders(tmp_path):
 
 # ----------------------------------------------------------------- browser
 
-_CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                   "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+_CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 def _chromium() -> str:
@@ -246,15 +285,29 @@ def _chromium() -> str:
         return exe
     if os.environ.get("RELNEURONS_SKIP_BROWSER") == "1":
         pytest.skip("RELNEURONS_SKIP_BROWSER=1: headless Chromium check skipped")
-    pytest.fail("chromium not found: install it with `apt-get install chromium` "
-                "(or set RELNEURONS_SKIP_BROWSER=1 to skip the browser test)")
+    pytest.fail(
+        "chromium not found: install it with `apt-get install chromium` "
+        "(or set RELNEURONS_SKIP_BROWSER=1 to skip the browser test)"
+    )
 
 
 def _browse(exe: str, page: Path, profile: Path, *args: str) -> tuple[str, list[str]]:
     """Run headless Chromium on `page`; return (stdout, console messages)."""
     profile.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([exe, *_CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-                           *args, page.resolve().as_uri()], capture_output=True, text=True, timeout=90)
+    done = subprocess.run(
+        [
+            exe,
+            *_CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            *args,
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     console = [line for line in done.stderr.splitlines() if re.search(r":CONSOLE[(:]", line)]
     return done.stdout, console
@@ -272,8 +325,10 @@ def _check_in_browser(exe: str, page: Path, work: Path) -> tuple[str, list[str]]
 def test_browser_check_catches_script_errors(tmp_path):
     exe = _chromium()
     broken = tmp_path / "broken.html"
-    broken.write_text("<!DOCTYPE html><html><body><p>x</p><script>undefinedFunction();"
-                      "document.body.dataset.ready='1';</script></body></html>")
+    broken.write_text(
+        "<!DOCTYPE html><html><body><p>x</p><script>undefinedFunction();"
+        "document.body.dataset.ready='1';</script></body></html>"
+    )
     _, problems = _check_in_browser(exe, broken, tmp_path)
     assert any("undefinedFunction" in p for p in problems), problems
     assert any("data-ready" in p for p in problems), problems
@@ -302,9 +357,11 @@ def test_report_in_headless_chromium(small_run, tmp_path):
 def test_stage_timings_follow_the_run_order(small_run):
     """manifest.json may hold the stages sorted by name; the report lists them as `relneurons run` ran them."""
     manifest = json.loads((small_run / "manifest.json").read_text())
-    manifest["stages"] = {name: {"seconds": 1.0, "status": "ran"} for name in ("intra", "collect", "report", "layers", "identify")}
+    manifest["stages"] = {
+        name: {"seconds": 1.0, "status": "ran"} for name in ("intra", "collect", "report", "layers", "identify")
+    }
     (small_run / "manifest.json").write_text(json.dumps(manifest))
     text = _text(_parse(build_report(small_run).read_text(encoding="utf-8")))
-    timings = text[text.index("Stage timings"):]
+    timings = text[text.index("Stage timings") :]
     positions = [timings.index(f" {name} ran") for name in ("collect", "identify", "layers", "intra", "report")]
     assert positions == sorted(positions)

@@ -40,7 +40,9 @@ def test_report_of_a_real_run_states_its_settings_and_tests(real_run, tmp_path):
     run = Path(shutil.copytree(real_run, tmp_path / "run"))
     intra = read_summary(run / "results" / "intra", IntraSummary)
     inter = read_summary(run / "results" / "inter", InterSummary)
-    assert intra.random_seeds == [0, 1] and intra.n_relations == 2 and len(intra.tests) == 4  # 2 relations x P_eva, P_det
+    assert (
+        intra.random_seeds == [0, 1] and intra.n_relations == 2 and len(intra.tests) == 4
+    )  # 2 relations x P_eva, P_det
     text = _text(build_report(run).read_text(encoding="utf-8"))
     # settings: what manifest.json / the store hold (random seeds included), not keys the pipeline never writes
     assert "2 random-k sets (seeds 0, 1), sampling seed 0" in text
@@ -51,7 +53,9 @@ def test_report_of_a_real_run_states_its_settings_and_tests(real_run, tmp_path):
         assert f"{t.relation}:" in text
         pct = "n/a" if t.percentile != t.percentile else f"{t.percentile:.0f}"
         assert f"percentile {pct} among 2 random sets" in text
-    assert f"for {intra.relation_below_random} of {intra.n_relations} relations. With 2 random sets this describes" in text
+    assert (
+        f"for {intra.relation_below_random} of {intra.n_relations} relations. With 2 random sets this describes" in text
+    )
     assert f"{inter.own_drop_exceeds_mean_other} of {inter.compared} relations" in text
     # the specificity test leads the inter section, on both splits, with the summary's numbers
     assert [t.split for t in inter.specificity] == ["P_eva", "P_det"]
@@ -62,10 +66,15 @@ def test_report_of_a_real_run_states_its_settings_and_tests(real_run, tmp_path):
     from relneurons.experiments.multiplicity import run_tests
     from relneurons.report.reader import read_table
 
-    tables = {"intra": read_table(run / "results" / "intra", "tests"),
-              "inter (specificity)": read_table(run / "results" / "inter", "specificity")}
+    tables = {
+        "intra": read_table(run / "results" / "intra", "tests"),
+        "inter (specificity)": read_table(run / "results" / "inter", "specificity"),
+    }
     every = run_tests(tables).dropna(subset=["p"])
-    assert f"{len(every)} tests with a p-value" in text and f"{int((every['p_bh'] < 0.05).sum())} after Benjamini-Hochberg" in text
+    assert (
+        f"{len(every)} tests with a p-value" in text
+        and f"{int((every['p_bh'] < 0.05).sum())} after Benjamini-Hochberg" in text
+    )
     # compare reads the same summaries: the numbers agree with the report's source
     table = main_table(run).set_index("relation")
     for t in intra.tests:

@@ -30,7 +30,7 @@ K_TEXT = "k = 307 (0.36% of 85,248 ffn neurons)"
 
 def _section(page: str, name: str) -> str:
     start = page.index(f'<section id="exp-{name}"')
-    return page[start:page.index("</section>", start) + len("</section>")]
+    return page[start : page.index("</section>", start) + len("</section>")]
 
 
 def _read(run, name: str) -> tuple[str, str]:
@@ -58,7 +58,10 @@ def _damage(folder, name: str) -> None:
 def test_layers_states_the_summarys_peaks_in_the_runs_relation_order(small_run):
     # conftest: counts per layer company_hq 100 150 57 0, ODD 20 40 200 47; 4 layers, first half = layers 0-1
     html, text = _read(small_run, "layers")
-    assert "On average 50% of a relation's top-k neurons lie in the first half of the model's 4 layers (layers 0–1)" in text
+    assert (
+        "On average 50% of a relation's top-k neurons lie in the first half of the model's 4 layers (layers 0–1)"
+        in text
+    )
     assert "company_hq: peak at layer 1 (150 of 307, 49%); 81% in the first half" in text  # 250 / 307 = 81.4%
     assert f"{ODD}: peak at layer 2 (200 of 307, 65%); 20% in the first half" in text  # 60 / 307 = 19.5%
     assert text.index("company_hq: peak") < text.index(f"{ODD}: peak")
@@ -68,10 +71,22 @@ def test_layers_states_the_summarys_peaks_in_the_runs_relation_order(small_run):
 
 def test_layers_numbers_come_from_the_summary_not_the_table(small_run):
     folder = small_run / "results" / "layers"
-    write_summary(folder, LayersSummary(307, K_TEXT, n_layers=5, first_half_layers=3, mean_first_half=0.125, relations=[
-        LayerPeak(ODD, 10, 4, 6, 0.25), LayerPeak("company_hq", 0, -1, 0, math.nan)]))
+    write_summary(
+        folder,
+        LayersSummary(
+            307,
+            K_TEXT,
+            n_layers=5,
+            first_half_layers=3,
+            mean_first_half=0.125,
+            relations=[LayerPeak(ODD, 10, 4, 6, 0.25), LayerPeak("company_hq", 0, -1, 0, math.nan)],
+        ),
+    )
     _, text = _read(small_run, "layers")
-    assert "On average 12% of a relation's top-k neurons lie in the first half of the model's 5 layers (layers 0–2)" in text
+    assert (
+        "On average 12% of a relation's top-k neurons lie in the first half of the model's 5 layers (layers 0–2)"
+        in text
+    )
     assert f"{ODD}: peak at layer 4 (6 of 10, 60%); 25% in the first half" in text
     assert "company_hq: no neurons" in text
     assert text.index("company_hq: no neurons") < text.index(f"{ODD}: peak")  # the run's order, not the summary's
@@ -90,10 +105,17 @@ def test_layers_with_an_old_summary_notes_it_and_keeps_the_counts(small_run):
 
 
 def _ranges(folder) -> None:
-    write_summary(folder, CumulativitySummary([10, 300, 1000, 3000], [
-        CumulativityRange(300, 1000, math.nan, 0, math.nan, 0, 0),
-        CumulativityRange(1000, 3000, 0.6, 2, 1 - 2 / 7, 7, 2),
-        CumulativityRange(10, 300, 0.75, 1, 0.75, 4, 1)]))
+    write_summary(
+        folder,
+        CumulativitySummary(
+            [10, 300, 1000, 3000],
+            [
+                CumulativityRange(300, 1000, math.nan, 0, math.nan, 0, 0),
+                CumulativityRange(1000, 3000, 0.6, 2, 1 - 2 / 7, 7, 2),
+                CumulativityRange(10, 300, 0.75, 1, 0.75, 4, 1),
+            ],
+        ),
+    )
 
 
 def test_cumulativity_ranges_come_from_the_summary(small_run):
@@ -138,8 +160,10 @@ def test_cumulativity_damaged_per_relation_table_gives_a_note(small_run):
 def test_errors_headline_and_table_from_summary_and_tables(small_run):
     html, text = _read(small_run, "errors")
     assert (f"off, {K_TEXT}, regenerated with 20 new tokens") in text
-    assert ("4 prompts broke; pooled over relations: repeats the prompt 25%, starts with “The” 0%, "
-            "starts with “A” 0%, other 75%.") in text
+    assert (
+        "4 prompts broke; pooled over relations: repeats the prompt 25%, starts with “The” 0%, "
+        "starts with “A” 0%, other 75%."
+    ) in text
     # Table 3 (errors_wide): percent columns shown as whole percentages, then the count
     assert f"{ODD} 25% 0% 0% 75% 4" in text
     assert "Example generations (↵ = line break)" in text
@@ -147,9 +171,20 @@ def test_errors_headline_and_table_from_summary_and_tables(small_run):
 
 def test_errors_generations_are_escaped_with_visible_line_breaks(small_run):
     folder = small_run / "results" / "errors"
-    _table(folder, "broken_prompts", pd.DataFrame({
-        "relation": [ODD, ODD], "prompt_id": [1, 3], "text": ["s1 is in the city of", "s3 <i>is</i> in"],
-        "object": ["o1", "o3"], "generation": ["s1 is in the city of", EVIL_GENERATION], "correct": [False, False]}))
+    _table(
+        folder,
+        "broken_prompts",
+        pd.DataFrame(
+            {
+                "relation": [ODD, ODD],
+                "prompt_id": [1, 3],
+                "text": ["s1 is in the city of", "s3 <i>is</i> in"],
+                "object": ["o1", "o3"],
+                "generation": ["s1 is in the city of", EVIL_GENERATION],
+                "correct": [False, False],
+            }
+        ),
+    )
     html, text = _read(small_run, "errors")
     escaped = '&lt;script&gt;alert(1)&lt;/script&gt; &amp; more<span class="nl">↵</span>second line'
     assert f'<code class="gen">{escaped}</code><code class="gen">Paris</code>' in html  # the examples' cell
@@ -160,20 +195,43 @@ def test_errors_generations_are_escaped_with_visible_line_breaks(small_run):
 
 def test_errors_headline_comes_from_the_summary(small_run):
     folder = small_run / "results" / "errors"
-    write_summary(folder, ErrorsSummary(8, "k = 8 (a test)", 5, 7, [
-        ErrorShare("repeats_prompt", 3, 3 / 7), ErrorShare("starts_with_the", 0, 0.0), ErrorShare("starts_with_a", 1, 1 / 7),
-        ErrorShare("other", 2, 2 / 7), ErrorShare("new<kind>", 1, 1 / 7)]))
+    write_summary(
+        folder,
+        ErrorsSummary(
+            8,
+            "k = 8 (a test)",
+            5,
+            7,
+            [
+                ErrorShare("repeats_prompt", 3, 3 / 7),
+                ErrorShare("starts_with_the", 0, 0.0),
+                ErrorShare("starts_with_a", 1, 1 / 7),
+                ErrorShare("other", 2, 2 / 7),
+                ErrorShare("new<kind>", 1, 1 / 7),
+            ],
+        ),
+    )
     html, text = _read(small_run, "errors")
     assert "off, k = 8 (a test), regenerated with 5 new tokens" in text
-    assert ("7 prompts broke; pooled over relations: repeats the prompt 43%, starts with “The” 0%, starts with “A” 14%, "
-            "other 29%, new<kind> 14%.") in text
+    assert (
+        "7 prompts broke; pooled over relations: repeats the prompt 43%, starts with “The” 0%, starts with “A” 14%, "
+        "other 29%, new<kind> 14%."
+    ) in text
     assert "new&lt;kind&gt;" in html
 
 
 def test_errors_when_nothing_broke(small_run):
     folder = small_run / "results" / "errors"
-    write_summary(folder, ErrorsSummary(307, K_TEXT, 20, 0, [ErrorShare(c, 0, math.nan) for c in
-                                                              ("repeats_prompt", "starts_with_the", "starts_with_a", "other")]))
+    write_summary(
+        folder,
+        ErrorsSummary(
+            307,
+            K_TEXT,
+            20,
+            0,
+            [ErrorShare(c, 0, math.nan) for c in ("repeats_prompt", "starts_with_the", "starts_with_a", "other")],
+        ),
+    )
     html, text = _read(small_run, "errors")
     headline = re.findall(r'<p class="headline">(.*?)</p>', html)
     assert len(headline) == 1 and headline[0].startswith("No prompt broke") and "n/a" not in headline[0]
@@ -191,7 +249,9 @@ def test_errors_damaged_tables_give_notes_not_a_crash(small_run):
 
 
 def test_errors_with_an_old_summary_notes_it(small_run):
-    (small_run / "results" / "errors" / "summary.json").write_text(json.dumps({"k": 307, "broken_prompts": 4, "new_tokens": 20}))
+    (small_run / "results" / "errors" / "summary.json").write_text(
+        json.dumps({"k": 307, "broken_prompts": 4, "new_tokens": 20})
+    )
     _, text = _read(small_run, "errors")
     assert "is not a version-1 errors summary" in text and "prompts broke" not in text
     assert "regenerated with more new tokens" in text and f"{ODD} 25% 0% 0% 75% 4" in text
@@ -201,7 +261,10 @@ def test_errors_with_an_old_summary_notes_it(small_run):
 def test_a_builder_failure_falls_back_to_the_generic_view(small_run, name, monkeypatch):
     from importlib import import_module
 
-    monkeypatch.setattr(import_module(f"relneurons.report.sections.{name}"), "build",
-                        lambda s: (_ for _ in ()).throw(ValueError("odd table")))
+    monkeypatch.setattr(
+        import_module(f"relneurons.report.sections.{name}"),
+        "build",
+        lambda s: (_ for _ in ()).throw(ValueError("odd table")),
+    )
     _, text = _read(small_run, name)
     assert "This section could not be drawn from its tables (ValueError: odd table); showing the raw files." in text

@@ -33,8 +33,16 @@ def _base(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "manifest.json").write_text(json.dumps({"config": {"data": {"relations": RELS}, "neurons": {"k": 307}}}))
     (root / "identify").mkdir()
-    (root / "identify" / "summary.json").write_text(json.dumps(
-        {"k": 307, "n_neurons": 85248, "neuron_set": "ffn", "relations": {r: {"positives": 10, "negatives": 40} for r in RELS}}))
+    (root / "identify" / "summary.json").write_text(
+        json.dumps(
+            {
+                "k": 307,
+                "n_neurons": 85248,
+                "neuron_set": "ffn",
+                "relations": {r: {"positives": 10, "negatives": 40} for r in RELS},
+            }
+        )
+    )
     return root
 
 
@@ -56,27 +64,94 @@ def _section(root: Path, name: str) -> tuple[str, str]:
 # ------------------------------------------------------------------ stability
 
 STABILITY = StabilitySummary(
-    k=307, k_text=K_TEXT, resamples=4, scheme="half of every relation's triples", core_threshold=0.75, reproduces_share=0.8,
-    seconds_identification=3.5, seconds_templates=0.0, forward_passes=0, seeds=3, rule="robust",
-    relations={"company_hq": RelationStability(
-        positives=40, resamples_ranked=4, mean_jaccard=0.5, jaccard_to_full=0.6, core_size=100, core_in_topk=98,
-        template_jaccard=NAN, acc_original=0.5, acc_topk=0.1, acc_core=0.22, acc_random=0.45, drop_topk=0.8, drop_core=0.72,
-        core_share=0.9, p_core_vs_topk=0.25, core_reproduces=True, acc_top_ap=0.2, acc_topk_subset=0.3,
-        acc_random_core=0.48, drop_top_ap=0.6, p_core_vs_top_ap=0.6, p_core_vs_top_ap_holm=0.6),
+    k=307,
+    k_text=K_TEXT,
+    resamples=4,
+    scheme="half of every relation's triples",
+    core_threshold=0.75,
+    reproduces_share=0.8,
+    seconds_identification=3.5,
+    seconds_templates=0.0,
+    forward_passes=0,
+    seeds=3,
+    rule="robust",
+    relations={
+        "company_hq": RelationStability(
+            positives=40,
+            resamples_ranked=4,
+            mean_jaccard=0.5,
+            jaccard_to_full=0.6,
+            core_size=100,
+            core_in_topk=98,
+            template_jaccard=NAN,
+            acc_original=0.5,
+            acc_topk=0.1,
+            acc_core=0.22,
+            acc_random=0.45,
+            drop_topk=0.8,
+            drop_core=0.72,
+            core_share=0.9,
+            p_core_vs_topk=0.25,
+            core_reproduces=True,
+            acc_top_ap=0.2,
+            acc_topk_subset=0.3,
+            acc_random_core=0.48,
+            drop_top_ap=0.6,
+            p_core_vs_top_ap=0.6,
+            p_core_vs_top_ap_holm=0.6,
+        ),
         ODD: RelationStability(
-        positives=30, resamples_ranked=4, mean_jaccard=0.3, jaccard_to_full=0.4, core_size=0, core_in_topk=0,
-        template_jaccard=NAN, acc_original=0.4, acc_topk=0.4, acc_core=NAN, acc_random=0.35, drop_topk=0.0, drop_core=NAN,
-        core_share=NAN, p_core_vs_topk=NAN, core_reproduces=False)},
-    core_reproduces=1, mean_jaccard=0.4, core_count=3)
+            positives=30,
+            resamples_ranked=4,
+            mean_jaccard=0.3,
+            jaccard_to_full=0.4,
+            core_size=0,
+            core_in_topk=0,
+            template_jaccard=NAN,
+            acc_original=0.4,
+            acc_topk=0.4,
+            acc_core=NAN,
+            acc_random=0.35,
+            drop_topk=0.0,
+            drop_core=NAN,
+            core_share=NAN,
+            p_core_vs_topk=NAN,
+            core_reproduces=False,
+        ),
+    },
+    core_reproduces=1,
+    mean_jaccard=0.4,
+    core_count=3,
+)
 
 
 def _stability_table() -> pd.DataFrame:
     rows = []
     for r, x in STABILITY.relations.items():
-        row = {"relation": r, **{f: getattr(x, f) for f in ("positives", "resamples_ranked", "mean_jaccard", "jaccard_to_full",
-                                                             "core_size", "core_in_topk", "template_jaccard", "acc_original",
-                                                             "acc_topk", "acc_random", "drop_topk", "acc_core", "drop_core",
-                                                             "core_share", "p_core_vs_topk", "core_reproduces")}}
+        row = {
+            "relation": r,
+            **{
+                f: getattr(x, f)
+                for f in (
+                    "positives",
+                    "resamples_ranked",
+                    "mean_jaccard",
+                    "jaccard_to_full",
+                    "core_size",
+                    "core_in_topk",
+                    "template_jaccard",
+                    "acc_original",
+                    "acc_topk",
+                    "acc_random",
+                    "drop_topk",
+                    "acc_core",
+                    "drop_core",
+                    "core_share",
+                    "p_core_vs_topk",
+                    "core_reproduces",
+                )
+            },
+        }
         lows = (0.5, 1.0, 0.4, 0.9) if r == "company_hq" else (0.0, 0.0, NAN, NAN)
         row.update(drop_topk_low=lows[0], drop_topk_high=lows[1], drop_core_low=lows[2], drop_core_high=lows[3])
         rows.append(row)
@@ -96,19 +171,26 @@ def stability_run(tmp_path) -> Path:
 def test_stability_headline_and_table_are_the_summarys_numbers(stability_run):
     markup, text = _section(stability_run, "stability")
     # mean Jaccard (0.5 + 0.3) / 2 = 0.40; one relation's top-k lowers accuracy (drop 0.8) and its core reproduces it
-    assert ("two resamples' top-k share on average a Jaccard of 0.40 (per relation 0.30–0.50). Switched off alone, the "
-            "stable core lowers accuracy by at least 80% of the top-k's drop for 1 of the 1 relation whose top-k lowers "
-            "P_eva accuracy (company_hq), but that is no property of stability unless the core beats the top-|core| "
-            "neurons by AP, which it did (Holm-adjusted McNemar p < 0.05) for 0.") in text
+    assert (
+        "two resamples' top-k share on average a Jaccard of 0.40 (per relation 0.30–0.50). Switched off alone, the "
+        "stable core lowers accuracy by at least 80% of the top-k's drop for 1 of the 1 relation whose top-k lowers "
+        "P_eva accuracy (company_hq), but that is no property of stability unless the core beats the top-|core| "
+        "neurons by AP, which it did (Holm-adjusted McNemar p < 0.05) for 0."
+    ) in text
     assert "at least ⌈0.75 × 4⌉ = 3 of the 4 resamples: 0–100 of the 307 neurons" in text
     assert "company_hq (100): 0.22 / 0.20 / 0.30 / 0.48, p 0.600" in text
     assert "A resample's top-k shares a Jaccard of 0.40–0.60 with the full top-k" in text
     # cores of 0 and 100 neurons; 100 - 98 = 2 core neurons outside the top-k
-    assert "0–100 of the 307 neurons per relation; 2 core neurons (all relations together) are not in the full top-k" in text
+    assert (
+        "0–100 of the 307 neurons per relation; 2 core neurons (all relations together) are not in the full top-k"
+        in text
+    )
     assert "0 forward passes; 3.5 s for all resamples" in text and "at least 80% of the top-k's" in text
     assert "Template Jaccard: not available" in text
     # the table: company_hq's drops with intervals, core share 0.72 / 0.8 = 90%; the empty core is n/a everywhere
-    assert "company_hq 40 0.50 0.60 100 (98) 0.50 0.22 0.10 0.45 0.80 [0.50, 1.00] 0.72 [0.40, 0.90] 90% 0.250 yes" in text
+    assert (
+        "company_hq 40 0.50 0.60 100 (98) 0.50 0.22 0.10 0.45 0.80 [0.50, 1.00] 0.72 [0.40, 0.90] 90% 0.250 yes" in text
+    )
     assert f"{ODD} 30 0.30 0.40 0 (0) 0.40 n/a 0.40 0.35 0.00 [0.00, 0.00] n/a n/a n/a no" in text
     assert "star&lt;b&gt;bold&lt;/b&gt;&amp;co" in markup and "<b>bold</b>" not in markup
     assert "Also in this folder: frequency." in text  # the table the section does not show is listed
@@ -131,25 +213,61 @@ def test_stability_damaged_table_and_old_summary_give_notes(stability_run):
 
 # ------------------------------------------------------------------ methods
 
-SCORES = {"ap": {"company_hq": MethodScore(0.6, 0.2, 0.9, 0.7, 0.1, 0.1, True), ODD: MethodScore(-0.1, -0.4, 0.2, 0.0, 0.1, 0.4, False)},
-          "mean_diff": {"company_hq": MethodScore(0.3, -0.1, 0.7, 0.5, 0.2, 0.25, False),
-                        ODD: MethodScore(0.1, 0.02, 0.4, 0.25, 0.15, 0.3, True)}}
+SCORES = {
+    "ap": {
+        "company_hq": MethodScore(0.6, 0.2, 0.9, 0.7, 0.1, 0.1, True),
+        ODD: MethodScore(-0.1, -0.4, 0.2, 0.0, 0.1, 0.4, False),
+    },
+    "mean_diff": {
+        "company_hq": MethodScore(0.3, -0.1, 0.7, 0.5, 0.2, 0.25, False),
+        ODD: MethodScore(0.1, 0.02, 0.4, 0.25, 0.15, 0.3, True),
+    },
+}
 METHODS = MethodsSummary(
-    k=307, k_text=K_TEXT, scorers=["ap", "mean_diff"], relations=RELS, prompts_per_relation=20, seeds=3, rule="robust",
-    seconds={"ap": 1.5, "mean_diff": 2.0}, specificity=SCORES, mean_specificity={"ap": 0.25, "mean_diff": 0.2},
-    most_specific={"company_hq": "ap", ODD: "mean_diff"}, most_specific_overall="ap", ap_matches_identify=True,
-    mean_abs_specificity={"ap": 0.2, "mean_diff": 0.15}, comparisons=[MethodComparison("ap", "mean_diff", 0.05, -0.1, 0.2, 0.08, 0.224)])
+    k=307,
+    k_text=K_TEXT,
+    scorers=["ap", "mean_diff"],
+    relations=RELS,
+    prompts_per_relation=20,
+    seeds=3,
+    rule="robust",
+    seconds={"ap": 1.5, "mean_diff": 2.0},
+    specificity=SCORES,
+    mean_specificity={"ap": 0.25, "mean_diff": 0.2},
+    most_specific={"company_hq": "ap", ODD: "mean_diff"},
+    most_specific_overall="ap",
+    ap_matches_identify=True,
+    mean_abs_specificity={"ap": 0.2, "mean_diff": 0.15},
+    comparisons=[MethodComparison("ap", "mean_diff", 0.05, -0.1, 0.2, 0.08, 0.224)],
+)
 
 
 def _methods_table() -> pd.DataFrame:
     rows = []
     for m, per in SCORES.items():
         for r, x in per.items():
-            rows.append({"method": m, "relation": r, "k": 307, "n": 20, "acc_original": 0.5, "acc_own": x.acc_own,
-                         "own_drop": x.own_drop, "own_low": 0.0, "own_high": 1.0, "acc_other_mean": 0.45,
-                         "other_drop_mean": x.other_drop, "specificity": x.specificity, "spec_low": x.low, "spec_high": x.high,
-                         "random_acc_mean": 0.4, "random_acc_min": 0.35, "random_acc_max": 0.45,
-                         "below_every_random_set": x.below_every_random_set})
+            rows.append(
+                {
+                    "method": m,
+                    "relation": r,
+                    "k": 307,
+                    "n": 20,
+                    "acc_original": 0.5,
+                    "acc_own": x.acc_own,
+                    "own_drop": x.own_drop,
+                    "own_low": 0.0,
+                    "own_high": 1.0,
+                    "acc_other_mean": 0.45,
+                    "other_drop_mean": x.other_drop,
+                    "specificity": x.specificity,
+                    "spec_low": x.low,
+                    "spec_high": x.high,
+                    "random_acc_mean": 0.4,
+                    "random_acc_min": 0.35,
+                    "random_acc_max": 0.45,
+                    "below_every_random_set": x.below_every_random_set,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -158,24 +276,35 @@ def methods_run(tmp_path) -> Path:
     root = _base(tmp_path / "methods")
     folder = root / "results" / "methods"
     _table(folder, "methods", _methods_table())
-    _table(folder, "overlap", pd.DataFrame({"relation": RELS, "method_a": "ap", "method_b": "mean_diff", "overlap": [200, 150],
-                                            "jaccard": [0.4, 0.25]}))
+    _table(
+        folder,
+        "overlap",
+        pd.DataFrame(
+            {"relation": RELS, "method_a": "ap", "method_b": "mean_diff", "overlap": [200, 150], "jaccard": [0.4, 0.25]}
+        ),
+    )
     write_summary(folder, METHODS)
     return root
 
 
 def test_methods_headline_per_method_lines_and_tables(methods_run):
     markup, text = _section(methods_run, "methods")
-    assert ("No method was more specific than another: every paired interval includes 0. ap − mean_diff: mean absolute "
-            "specificity 0.05 [-0.10, 0.20] (accuracy points; relations and triples resampled together), differences of "
-            "about 0.22 or more were detectable in this run.") in text
+    assert (
+        "No method was more specific than another: every paired interval includes 0. ap − mean_diff: mean absolute "
+        "specificity 0.05 [-0.10, 0.20] (accuracy points; relations and triples resampled together), differences of "
+        "about 0.22 or more were detectable in this run."
+    ) in text
     assert "absolute specificity (the same with accuracy drops in points), ap 0.20, mean_diff 0.15" in text
     assert "2 identification methods (ap, mean_diff)" in text and "on 20 P_eva prompts of every relation" in text
     # ap: intervals [0.2, 0.9] above 0, [-0.4, 0.2] across; mean_diff: [-0.1, 0.7] across, [0.02, 0.4] above
-    assert ("ap: mean relative specificity 0.25; 95% interval above 0 for 1 and below 0 for 0 of 2 relations; most specific on "
-            "1 relation; own accuracy below every random set's for 1; top-k of all relations in 1.5 s.") in text
-    assert ("mean_diff: mean relative specificity 0.20; 95% interval above 0 for 1 and below 0 for 0 of 2 relations; most specific "
-            "on 1 relation; own accuracy below every random set's for 1; top-k of all relations in 2.0 s.") in text
+    assert (
+        "ap: mean relative specificity 0.25; 95% interval above 0 for 1 and below 0 for 0 of 2 relations; most specific on "
+        "1 relation; own accuracy below every random set's for 1; top-k of all relations in 1.5 s."
+    ) in text
+    assert (
+        "mean_diff: mean relative specificity 0.20; 95% interval above 0 for 1 and below 0 for 0 of 2 relations; most specific "
+        "on 1 relation; own accuracy below every random set's for 1; top-k of all relations in 2.0 s."
+    ) in text
     assert "ap and mean_diff share 150–200 of the 307 neurons (Jaccard 0.25–0.40 over the relations)" in text
     assert "its generations are those of intra and inter" in text
     assert "company_hq 0.60 [0.20, 0.90] 0.30 [-0.10, 0.70] ap" in text  # relation x method
@@ -189,17 +318,29 @@ def test_methods_damaged_table_gives_a_note_and_keeps_the_summary(methods_run):
     _table(folder, "methods", _methods_table().drop(columns=["spec_low"]))
     (folder / "overlap.parquet").write_bytes(b"broken")
     _, text = _section(methods_run, "methods")
-    assert "methods: lacks columns ['spec_low']." in text and "results/methods/overlap.parquet could not be read" in text
+    assert (
+        "methods: lacks columns ['spec_low']." in text and "results/methods/overlap.parquet could not be read" in text
+    )
     assert "company_hq 0.60 [0.20, 0.90] 0.30 [-0.10, 0.70] ap" in text  # from the summary
     assert "Per method and relation: own and other drops" not in text
 
 
 def test_methods_without_a_defined_specificity_says_so(methods_run):
     folder = methods_run / "results" / "methods"
-    nan_scores = {m: {r: replace(x, specificity=NAN, low=NAN, high=NAN) for r, x in per.items()} for m, per in SCORES.items()}
-    write_summary(folder, replace(METHODS, specificity=nan_scores, mean_specificity={"ap": NAN, "mean_diff": NAN},
-                                  most_specific={"company_hq": None, ODD: None}, most_specific_overall=None,
-                                  comparisons=[]))
+    nan_scores = {
+        m: {r: replace(x, specificity=NAN, low=NAN, high=NAN) for r, x in per.items()} for m, per in SCORES.items()
+    }
+    write_summary(
+        folder,
+        replace(
+            METHODS,
+            specificity=nan_scores,
+            mean_specificity={"ap": NAN, "mean_diff": NAN},
+            most_specific={"company_hq": None, ODD: None},
+            most_specific_overall=None,
+            comparisons=[],
+        ),
+    )
     _, text = _section(methods_run, "methods")
     assert "No paired comparison of the methods (fewer than 2 methods or relations)." in text
     assert "ap: mean relative specificity n/a; 95% interval above 0 for 0 and below 0 for 0 of 0 relations" in text
@@ -208,10 +349,21 @@ def test_methods_without_a_defined_specificity_says_so(methods_run):
 # ------------------------------------------------------------------ amplify
 
 OWN = {"company_hq": {"original": 0.5, "zero": 0.3, "2xp90": 0.5}, ODD: {"original": 0.4, "zero": 0.2, "2xp90": 0.1}}
-OTHER = {"company_hq": {"original": 0.6, "zero": 0.55, "2xp90": 0.2}, ODD: {"original": 0.3, "zero": 0.25, "2xp90": NAN}}
-AMPLIFY = AmplifySummary(k=307, k_text=K_TEXT, levels=["zero", "2xp90"], max_other=5, forced_relations=RELS, own=OWN,
-                         other=OTHER, mean_value={"company_hq": {"zero": 0.0, "2xp90": 0.5}, ODD: {"zero": 0.0, "2xp90": 0.25}},
-                         own_not_below_original={"zero": [], "2xp90": ["company_hq"]})
+OTHER = {
+    "company_hq": {"original": 0.6, "zero": 0.55, "2xp90": 0.2},
+    ODD: {"original": 0.3, "zero": 0.25, "2xp90": NAN},
+}
+AMPLIFY = AmplifySummary(
+    k=307,
+    k_text=K_TEXT,
+    levels=["zero", "2xp90"],
+    max_other=5,
+    forced_relations=RELS,
+    own=OWN,
+    other=OTHER,
+    mean_value={"company_hq": {"zero": 0.0, "2xp90": 0.5}, ODD: {"zero": 0.0, "2xp90": 0.25}},
+    own_not_below_original={"zero": [], "2xp90": ["company_hq"]},
+)
 
 
 def _amplify_table() -> pd.DataFrame:
@@ -219,8 +371,17 @@ def _amplify_table() -> pd.DataFrame:
     for r in RELS:
         for level in ("original", "zero", "2xp90"):
             for evaluated, acc, n in (("own", OWN[r][level], 50), ("other", OTHER[r][level], 5)):
-                rows.append({"relation": r, "level": level, "evaluated": evaluated, "n": n, "accuracy": acc,
-                             "ci_low": acc - 0.1, "ci_high": acc + 0.1})
+                rows.append(
+                    {
+                        "relation": r,
+                        "level": level,
+                        "evaluated": evaluated,
+                        "n": n,
+                        "accuracy": acc,
+                        "ci_low": acc - 0.1,
+                        "ci_high": acc + 0.1,
+                    }
+                )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
@@ -240,8 +401,10 @@ def test_amplify_headline_levels_table_and_figures(amplify_run):
     markup, text = _section(amplify_run, "amplify")
     # own: (0.5 + 0.4) / 2 = 0.45, (0.3 + 0.2) / 2 = 0.25, (0.5 + 0.1) / 2 = 0.30; other: 0.45, 0.40, and 0.20 (the only
     # defined value at 2xp90)
-    assert ("Mean over the 2 forced relations: own accuracy 0.45 with the original model, 0.25 at zero, 0.30 at 2xp90; the "
-            "other relations' mean accuracy 0.45 with the original model, 0.40 at zero, 0.20 at 2xp90.") in text
+    assert (
+        "Mean over the 2 forced relations: own accuracy 0.45 with the original model, 0.25 at zero, 0.30 at 2xp90; the "
+        "other relations' mean accuracy 0.45 with the original model, 0.40 at zero, 0.20 at 2xp90."
+    ) in text
     assert "forced to 2 levels, zero, 2xp90" in text and "at most 5 seeded P_eva prompts of each other relation" in text
     assert "At zero, own accuracy stayed at or above the original for 0 of 2 relations." in text
     assert "At 2xp90, own accuracy stayed at or above the original for 1 of 2 relations (company_hq)." in text
@@ -266,6 +429,7 @@ def test_amplify_damaged_table_gives_a_note(amplify_run):
 
 # ------------------------------------------------------------------ the summaries themselves
 
+
 @pytest.mark.parametrize("summary", [STABILITY, METHODS, AMPLIFY], ids=["stability", "methods", "amplify"])
 def test_summaries_round_trip_with_nested_dataclasses_and_nan(tmp_path, summary):
     write_summary(tmp_path, summary)
@@ -283,12 +447,16 @@ def test_summaries_round_trip_with_nested_dataclasses_and_nan(tmp_path, summary)
 
 
 def test_the_report_reads_the_typed_summaries(stability_run, methods_run, amplify_run):
-    for root, name, kind in ((stability_run, "stability", StabilitySummary), (methods_run, "methods", MethodsSummary),
-                             (amplify_run, "amplify", AmplifySummary)):
+    for root, name, kind in (
+        (stability_run, "stability", StabilitySummary),
+        (methods_run, "methods", MethodsSummary),
+        (amplify_run, "amplify", AmplifySummary),
+    ):
         assert isinstance(Section(RunFolder(root), name).summary, kind)
 
 
 # ------------------------------------------------------------------ a real run (tiny model)
+
 
 @pytest.fixture(scope="module")
 def tiny_run(lre_dir, tmp_path_factory) -> Path:
@@ -300,8 +468,15 @@ def tiny_run(lre_dir, tmp_path_factory) -> Path:
     model = save_model(tmp_path_factory.mktemp("tiny-llama") / "model")
     relations = answering_relations(model, lre_dir, tmp_path_factory.mktemp("relations"))
     out = tmp_path_factory.mktemp("ours") / "run"
-    extra = ('experiments.run=["intra", "stability", "methods", "amplify"]', "stability.resamples=5", "stability.max_eval=4",
-             'methods.scorers=["ap", "mean_diff"]', "methods.max_eval=4", 'amplify.levels=["zero", "p90"]', "amplify.max_other=3")
+    extra = (
+        'experiments.run=["intra", "stability", "methods", "amplify"]',
+        "stability.resamples=5",
+        "stability.max_eval=4",
+        'methods.scorers=["ap", "mean_diff"]',
+        "methods.max_eval=4",
+        'amplify.levels=["zero", "p90"]',
+        "amplify.max_other=3",
+    )
     return run_study(load_config("quick", overrides=tiny_overrides(model, relations, lre_dir, out, *extra)), quiet=True)
 
 

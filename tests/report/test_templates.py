@@ -40,8 +40,10 @@ def test_building_a_report_loads_no_model_library(small_run):
     import subprocess
     import sys
 
-    code = ("import sys\nfrom relneurons.experiments.registry import SPECS\nfrom relneurons.report.html import render_report\n"
-            "[spec.summary_type() for spec in SPECS]\nrender_report(sys.argv[1])\n"
-            "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\nassert not heavy, heavy\n")
+    code = (
+        "import sys\nfrom relneurons.experiments.registry import SPECS\nfrom relneurons.report.html import render_report\n"
+        "[spec.summary_type() for spec in SPECS]\nrender_report(sys.argv[1])\n"
+        "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\nassert not heavy, heavy\n"
+    )
     done = subprocess.run([sys.executable, "-c", code, str(small_run)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -6,9 +6,12 @@ command line shows) imports without torch.
 
 from relneurons._lazy import lazy_package
 
-__all__ = lazy_package(__name__, {
-    "capture": ("capture_batch", "capturing"),
-    "collect": ("collect", "detection_prompts"),
-    "config": ("CollectConfig",),
-    "store": ("ActivationStore",),
-})
+__all__ = lazy_package(
+    __name__,
+    {
+        "capture": ("capture_batch", "capturing"),
+        "collect": ("collect", "detection_prompts"),
+        "config": ("CollectConfig",),
+        "store": ("ActivationStore",),
+    },
+)

@@ -58,7 +58,7 @@ class MeanCapture:
             # where(), not multiply: padded positions may hold NaN/inf in some attention kernels.
             total = torch.where(mask, output, 0).sum(dim=1, dtype=torch.float32)  # (B, W)
             count = mask.sum(dim=1).to(torch.float32)  # (B, 1)
-            self._out[:, start:start + width] = (total / count).cpu()
+            self._out[:, start : start + width] = (total / count).cpu()
             self._seen.add(path)
             return None
 
@@ -111,11 +111,16 @@ def capture_means(
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     with capturing(model, nset) as capture, torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            part = order[start:start + batch_size]
+            part = order[start : start + batch_size]
             batch = pad_left([sequences[i] for i in part], policy.pad_token_id, input_device(model))
             capture.arm(mean_mask(batch, policy))
-            model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-                  use_cache=False, logits_to_keep=1)
+            model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                use_cache=False,
+                logits_to_keep=1,
+            )
             capture.disarm()
             out[part] = capture.result().numpy()
             if progress is not None:

@@ -35,7 +35,11 @@ def detection_prompts(config: CollectConfig) -> tuple[pd.DataFrame, dict[str, st
         _, det = split(relation, n_eval=config.n_eval, seed=config.seed)
         prompts = build_prompts(relation, det, config.templates, config.suffix)
         if config.max_prompts_per_relation is not None and len(prompts) > config.max_prompts_per_relation:
-            keep = np.sort(relation_rng(config.seed, relation.name).choice(len(prompts), config.max_prompts_per_relation, replace=False))
+            keep = np.sort(
+                relation_rng(config.seed, relation.name).choice(
+                    len(prompts), config.max_prompts_per_relation, replace=False
+                )
+            )
             prompts = [prompts[i] for i in keep]
         rows.extend(asdict(p) for p in prompts)
     table = pd.DataFrame(rows, columns=["relation", "subject", "object", "template", "text"])
@@ -55,11 +59,19 @@ def versions() -> dict[str, str]:
 
     from .. import __version__
 
-    return {"relneurons": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "numpy": np.__version__, "pandas": pd.__version__, "python": platform.python_version()}
+    return {
+        "relneurons": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "python": platform.python_version(),
+    }
 
 
-def collect(config: CollectConfig, out: str | Path, *, progress: bool = True, model: tuple | None = None) -> ActivationStore:
+def collect(
+    config: CollectConfig, out: str | Path, *, progress: bool = True, model: tuple | None = None
+) -> ActivationStore:
     """Validate every P_det prompt and store the activations of the kept ones; resumes an interrupted run.
 
     `model`: an already loaded (model, tokenizer) of `config.model` (a notebook session loads it once);
@@ -76,19 +88,30 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True, mo
         model, tokenizer = model
     else:
         with parallel.main_first("load the model"):  # a first load may convert the model into the shared cache
-            model, tokenizer = load_model(config.model, config.dtype, parallel.local_device(config.device),
-                                          max_memory=config.max_memory, offload_folder=config.offload_folder)
+            model, tokenizer = load_model(
+                config.model,
+                config.dtype,
+                parallel.local_device(config.device),
+                max_memory=config.max_memory,
+                offload_folder=config.offload_folder,
+            )
     nset = neuron_set(model, config.neuron_set)
     policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), config.bos, config.mean_bos)
     settings = asdict(config)
     for local in ("device", "data_dir", "max_memory", "offload_folder"):  # do not change the result
         settings.pop(local)
     identity = {
-        **settings, "model_fingerprint": model_fingerprint(config.model), "model_dtype": str(model.dtype),
-        "n_neurons": nset.size, "prompts_sha256": _table_hash(table), "data_sha256": data_hashes,
+        **settings,
+        "model_fingerprint": model_fingerprint(config.model),
+        "model_dtype": str(model.dtype),
+        "n_neurons": nset.size,
+        "prompts_sha256": _table_hash(table),
+        "data_sha256": data_hashes,
         "add_bos": policy.add_bos,
     }
-    chunk = config.chunk_prompts or max(config.batch_size, (_CHUNK_BYTES // (4 * nset.size)) // config.batch_size * config.batch_size)
+    chunk = config.chunk_prompts or max(
+        config.batch_size, (_CHUNK_BYTES // (4 * nset.size)) // config.batch_size * config.batch_size
+    )
     texts = table.drop_duplicates("text_id").sort_values("text_id")["text"].tolist()
     objects = table.groupby("text_id")["object"].agg(list)
     encoded = token_ids(tokenizer, policy, texts)
@@ -99,14 +122,21 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True, mo
     mine = parallel.share(range(writer.n_chunks))
     todo = [i for i in mine if not writer.done(i)]
     total = sum(len(writer.chunk_range(i)) for i in mine)
-    bar = tqdm(total=total, desc="validate+capture" + (f" [{parallel.rank()}/{parallel.world()}]" if parallel.world() > 1 else ""),
-               unit="prompt", disable=not progress or not parallel.is_main(), initial=total - sum(len(writer.chunk_range(i)) for i in todo))
+    bar = tqdm(
+        total=total,
+        desc="validate+capture" + (f" [{parallel.rank()}/{parallel.world()}]" if parallel.world() > 1 else ""),
+        unit="prompt",
+        disable=not progress or not parallel.is_main(),
+        initial=total - sum(len(writer.chunk_range(i)) for i in todo),
+    )
     sizer = Shrinking(config.batch_size, what="validate+capture")
 
     def run_part(capture, part: list[int]) -> list[tuple[str, torch.Tensor]]:
         result = capture_batch(model, capture, [encoded[i] for i in part], policy, config.max_new_tokens)
-        return [(tokenizer.decode(result.new_tokens[row].tolist(), skip_special_tokens=True), result.means[row])
-                for row in range(len(part))]
+        return [
+            (tokenizer.decode(result.new_tokens[row].tolist(), skip_special_tokens=True), result.means[row])
+            for row in range(len(part))
+        ]
 
     with capturing(model, nset) as capture:
         for index in todo:
@@ -115,15 +145,18 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True, mo
             generation: dict[int, str] = {}
             means: dict[int, torch.Tensor] = {}
             for start in range(0, len(order), config.batch_size):
-                part = order[start:start + config.batch_size]
+                part = order[start : start + config.batch_size]
                 for i, (text, mean) in zip(part, sizer.run(part, lambda p: run_part(capture, p))):
                     generation[i], means[i] = text, mean
                 bar.update(len(part))
             kept = [config.keep_all or any(is_correct(generation[i], o, config.rule) for o in objects[i]) for i in ids]
             rows = [means[i] for i, k in zip(ids, kept) if k]
             matrix = torch.stack(rows).numpy() if rows else np.zeros((0, nset.size), np.float32)
-            writer.write_chunk(index, pd.DataFrame({"text_id": ids, "generation": [generation[i] for i in ids], "kept": kept}), matrix)
+            writer.write_chunk(
+                index, pd.DataFrame({"text_id": ids, "generation": [generation[i] for i in ids], "kept": kept}), matrix
+            )
     bar.close()
+
     def with_correctness(prompts: pd.DataFrame) -> pd.DataFrame:
         # per prompt: a text shared by two objects may be right for one of them only
         prompts["correct"] = [is_correct(g, o, config.rule) for g, o in zip(prompts["generation"], prompts["object"])]
@@ -131,7 +164,15 @@ def collect(config: CollectConfig, out: str | Path, *, progress: bool = True, mo
 
     parallel.barrier("every chunk of the store captured")
     if parallel.is_main():
-        writer.finish({"data_dir": str(data_dir), "versions": versions(), "machine": platform.platform(),
-                       "seconds": round(time.time() - started, 1), "neuron_set": nset.to_json()}, with_correctness)
+        writer.finish(
+            {
+                "data_dir": str(data_dir),
+                "versions": versions(),
+                "machine": platform.platform(),
+                "seconds": round(time.time() - started, 1),
+                "neuron_set": nset.to_json(),
+            },
+            with_correctness,
+        )
     parallel.barrier("the store merged")
     return ActivationStore(Path(out))

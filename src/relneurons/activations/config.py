@@ -21,7 +21,9 @@ class CollectConfig:
     offload_folder: str | None = None  # device "auto": where layers that fit nowhere go
     data_dir: str | None = None
     relations: tuple[str, ...] | None = None  # None: the paper's 12
-    templates: str | tuple = DEFAULT_TEMPLATES  # "icl", the LRE prompt_templates: the paper's P_det/P_eva (App. K, above the dashed line)
+    templates: str | tuple = (
+        DEFAULT_TEMPLATES  # "icl", the LRE prompt_templates: the paper's P_det/P_eva (App. K, above the dashed line)
+    )
     suffix: str = DEFAULT_SUFFIX
     rule: str = "robust"
     n_eval: int = 50
@@ -40,4 +42,6 @@ class CollectConfig:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"option {name} must be a positive integer, got {getattr(self, name)!r}")
         if self.max_prompts_per_relation is not None and self.max_prompts_per_relation < 1:
-            raise ConfigError(f"option max_prompts_per_relation must be positive, got {self.max_prompts_per_relation!r}")
+            raise ConfigError(
+                f"option max_prompts_per_relation must be positive, got {self.max_prompts_per_relation!r}"
+            )

@@ -64,11 +64,15 @@ def _check_manifest(path: Path, manifest: dict) -> None:
     for key, kind in _MANIFEST_FIELDS.items():
         value = manifest.get(key)
         if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
-            raise DataError(f"{path} is corrupt: field {key!r} is {value!r}, expected a {'non-negative ' if kind is int else ''}"
-                            f"{'JSON object' if kind is dict else kind.__name__}; delete the store and collect again")
+            raise DataError(
+                f"{path} is corrupt: field {key!r} is {value!r}, expected a {'non-negative ' if kind is int else ''}"
+                f"{'JSON object' if kind is dict else kind.__name__}; delete the store and collect again"
+            )
     n_neurons = manifest["identity"].get("n_neurons")
     if not isinstance(n_neurons, int) or isinstance(n_neurons, bool) or n_neurons < 1:
-        raise DataError(f"{path} is corrupt: field identity.n_neurons is {n_neurons!r}; delete the store and collect again")
+        raise DataError(
+            f"{path} is corrupt: field identity.n_neurons is {n_neurons!r}; delete the store and collect again"
+        )
 
 
 def _old_format(folder: Path, found) -> DataError:
@@ -76,7 +80,8 @@ def _old_format(folder: Path, found) -> DataError:
         return DataError(
             f"{folder} was collected with store format 1 (row-major chunks); this version reads store format "
             f"{STORE_FORMAT}. Convert it in place with `relneurons upgrade-store {folder}` (no model needed, about "
-            "as fast as copying the store) or collect again")
+            "as fast as copying the store) or collect again"
+        )
     return DataError(f"{folder}: store format {found!r} is not {STORE_FORMAT}; collect again with this version")
 
 
@@ -91,16 +96,23 @@ class StoreWriter:
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
-        self.identity = json.loads(json.dumps(self.identity, sort_keys=True, default=str))  # as stored (tuples -> lists)
+        self.identity = json.loads(
+            json.dumps(self.identity, sort_keys=True, default=str)
+        )  # as stored (tuples -> lists)
         manifest = self.folder / "manifest.json"
         if manifest.is_file():
             existing = io.read_json(manifest)
             if existing.get("format") != STORE_FORMAT:
-                raise DataError(f"{self.folder} holds an activation store of format {existing.get('format')!r}, not "
-                                f"{STORE_FORMAT}; choose another output folder or delete it")
+                raise DataError(
+                    f"{self.folder} holds an activation store of format {existing.get('format')!r}, not "
+                    f"{STORE_FORMAT}; choose another output folder or delete it"
+                )
             if existing.get("identity") != self.identity:
-                differing = sorted(k for k in set(existing.get("identity", {})) | set(self.identity)
-                                   if existing.get("identity", {}).get(k) != self.identity.get(k))
+                differing = sorted(
+                    k
+                    for k in set(existing.get("identity", {})) | set(self.identity)
+                    if existing.get("identity", {}).get(k) != self.identity.get(k)
+                )
                 raise DataError(
                     f"{self.folder} holds an activation store collected with other settings "
                     f"(different: {', '.join(differing)}); choose another output folder or delete it"
@@ -134,15 +146,28 @@ class StoreWriter:
     def finish(self, extra: dict, annotate: Callable[[pd.DataFrame], pd.DataFrame] = lambda t: t) -> ActivationStore:
         """Merge chunk tables into prompts.parquet (through `annotate`) and mark the store complete."""
         parts = [pd.read_parquet(self.folder / _CHUNKS / f"{chunk_name(i)}.parquet") for i in range(self.n_chunks)]
-        per_text = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["text_id", "generation", "kept"])
+        per_text = (
+            pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["text_id", "generation", "kept"])
+        )
         per_text["act_row"] = np.where(per_text["kept"], np.cumsum(per_text["kept"]) - 1, -1)
-        table = annotate(self.prompts.merge(per_text[["text_id", "generation", "act_row"]], on="text_id", how="left", validate="m:1"))
+        table = annotate(
+            self.prompts.merge(per_text[["text_id", "generation", "act_row"]], on="text_id", how="left", validate="m:1")
+        )
         io.write_table(self.folder / "prompts.parquet", table)
-        io.write_json(self.folder / "manifest.json", {
-            "format": STORE_FORMAT, "status": "complete", "identity": self.identity,
-            "n_prompts": len(table), "n_texts": self.n_texts, "n_rows": int(per_text["kept"].sum()),
-            "chunk_texts": self.chunk_texts, "n_chunks": self.n_chunks, **extra,
-        })
+        io.write_json(
+            self.folder / "manifest.json",
+            {
+                "format": STORE_FORMAT,
+                "status": "complete",
+                "identity": self.identity,
+                "n_prompts": len(table),
+                "n_texts": self.n_texts,
+                "n_rows": int(per_text["kept"].sum()),
+                "chunk_texts": self.chunk_texts,
+                "n_chunks": self.n_chunks,
+                **extra,
+            },
+        )
         return ActivationStore(self.folder)
 
 
@@ -168,20 +193,26 @@ def _open_chunk(path: Path, n_neurons: int) -> _Chunk:
             shape, fortran, dtype = _HEADER_READERS[version](handle)
             offset = handle.tell()
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path} is missing or corrupt ({exc}); delete it and rerun `relneurons collect` to redo that chunk") from exc
+        raise DataError(
+            f"{path} is missing or corrupt ({exc}); delete it and rerun `relneurons collect` to redo that chunk"
+        ) from exc
     if len(shape) != 2 or shape[0] != n_neurons or dtype != np.float32 or fortran:
-        raise DataError(f"{path} holds a {'Fortran-order ' if fortran else ''}{dtype} array of shape {shape}, expected "
-                        f"float32 ({n_neurons}, rows); delete it and rerun `relneurons collect` to redo that chunk")
+        raise DataError(
+            f"{path} holds a {'Fortran-order ' if fortran else ''}{dtype} array of shape {shape}, expected "
+            f"float32 ({n_neurons}, rows); delete it and rerun `relneurons collect` to redo that chunk"
+        )
     expected = offset + _ITEM * shape[0] * shape[1]
     if path.stat().st_size != expected:
-        raise DataError(f"{path} is truncated or padded ({path.stat().st_size} bytes, expected {expected}); "
-                        "delete it and rerun `relneurons collect` to redo that chunk")
+        raise DataError(
+            f"{path} is truncated or padded ({path.stat().st_size} bytes, expected {expected}); "
+            "delete it and rerun `relneurons collect` to redo that chunk"
+        )
     return _Chunk(path, int(shape[1]), offset)
 
 
 def _read_slab(handle, chunk: _Chunk, start: int, stop: int, buffer: np.ndarray) -> np.ndarray:
     """Neurons [start, stop) of a chunk, one contiguous read: float32 [stop - start, chunk.rows] (a view of `buffer`)."""
-    slab = buffer[:(stop - start) * chunk.rows].reshape(stop - start, chunk.rows)
+    slab = buffer[: (stop - start) * chunk.rows].reshape(stop - start, chunk.rows)
     handle.seek(chunk.offset + _ITEM * start * chunk.rows)
     if handle.readinto(memoryview(slab).cast("B")) != slab.nbytes:
         raise DataError(f"{chunk.path} ended early; delete it and rerun `relneurons collect` to redo that chunk")
@@ -195,17 +226,23 @@ class ActivationStore:
         self.folder = Path(folder)
         path = self.folder / "manifest.json"
         if not path.is_file():
-            raise DataError(f"{self.folder} is not an activation store (no manifest.json); run `relneurons collect` first")
+            raise DataError(
+                f"{self.folder} is not an activation store (no manifest.json); run `relneurons collect` first"
+            )
         try:
             self.manifest = io.read_json(path)
         except ValueError as exc:
             raise DataError(f"{path} is corrupt ({exc}); delete the store and collect again") from exc
         if not isinstance(self.manifest, dict):
-            raise DataError(f"{path} is corrupt (a JSON {'list' if isinstance(self.manifest, list) else 'null' if self.manifest is None else 'value'}, not an object); delete the store and collect again")
+            raise DataError(
+                f"{path} is corrupt (a JSON {'list' if isinstance(self.manifest, list) else 'null' if self.manifest is None else 'value'}, not an object); delete the store and collect again"
+            )
         if self.manifest.get("format") != STORE_FORMAT:
             raise _old_format(self.folder, self.manifest.get("format"))
         if self.manifest.get("status") != "complete":
-            raise DataError(f"{self.folder}: collection did not finish; rerun the same `relneurons collect` command to resume it")
+            raise DataError(
+                f"{self.folder}: collection did not finish; rerun the same `relneurons collect` command to resume it"
+            )
         _check_manifest(path, self.manifest)
 
     @property
@@ -223,13 +260,17 @@ class ActivationStore:
         try:
             return pd.read_parquet(path)
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            raise DataError(f"{path} is missing or corrupt ({' '.join(str(exc).split())}); collect the store again") from exc
+            raise DataError(
+                f"{path} is missing or corrupt ({' '.join(str(exc).split())}); collect the store again"
+            ) from exc
 
     @cached_property
     def _chunks(self) -> list[_Chunk]:
         chunks = [_open_chunk(matrix_path(self.folder, i), self.n_neurons) for i in range(self.manifest["n_chunks"])]
         if sum(c.rows for c in chunks) != self.manifest["n_rows"]:
-            raise DataError(f"{self.folder}: chunk files hold a different number of rows than the manifest says; collect again")
+            raise DataError(
+                f"{self.folder}: chunk files hold a different number of rows than the manifest says; collect again"
+            )
         return chunks
 
     @cached_property
@@ -237,8 +278,10 @@ class ActivationStore:
         try:
             return NeuronSet.from_json(self.manifest["neuron_set"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{self.folder / 'manifest.json'} is corrupt: bad field 'neuron_set' ({exc!r}); "
-                            "delete the store and collect again") from exc
+            raise DataError(
+                f"{self.folder / 'manifest.json'} is corrupt: bad field 'neuron_set' ({exc!r}); "
+                "delete the store and collect again"
+            ) from exc
 
     @property
     def n_rows(self) -> int:
@@ -268,7 +311,7 @@ class ActivationStore:
                 with open(chunk.path, "rb") as handle:
                     slab = _read_slab(handle, chunk, start, stop, buffer)
                 for j in range(0, stop - start, _TILE):  # transpose in tiles: ~3x faster than one strided copy
-                    out[row:row + chunk.rows, j:j + _TILE] = slab[j:j + _TILE].T
+                    out[row : row + chunk.rows, j : j + _TILE] = slab[j : j + _TILE].T
             row += chunk.rows
         return out
 
@@ -310,8 +353,10 @@ def upgrade_store(folder: str | Path) -> bool:
     if manifest.get("format") == STORE_FORMAT:
         return False
     if manifest.get("format") != 1 or manifest.get("status") != "complete":
-        raise DataError(f"{folder}: only a complete store of format 1 can be upgraded (found format "
-                        f"{manifest.get('format')!r}, status {manifest.get('status')!r}); collect again")
+        raise DataError(
+            f"{folder}: only a complete store of format 1 can be upgraded (found format "
+            f"{manifest.get('format')!r}, status {manifest.get('status')!r}); collect again"
+        )
     n_neurons = int(manifest["identity"]["n_neurons"])
     for i in range(manifest["n_chunks"]):
         old = folder / _CHUNKS / f"{chunk_name(i)}.npy"

@@ -42,8 +42,16 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-__all__ = ["Concept", "ConceptSpec", "ablation_prompts", "concept_examples", "concepts_of", "load_concept_spec",
-           "sample_subjects", "select_concepts"]
+__all__ = [
+    "Concept",
+    "ConceptSpec",
+    "ablation_prompts",
+    "concept_examples",
+    "concepts_of",
+    "load_concept_spec",
+    "sample_subjects",
+    "select_concepts",
+]
 
 _SHIPPED = "relneurons/resources/concepts.toml"
 
@@ -79,7 +87,10 @@ def _strings(value, where: str, source: str) -> tuple[str, ...]:
 def load_concept_spec(path: str | os.PathLike[str] | None = None) -> ConceptSpec:
     """The shipped concepts file (``path`` None or "") or a user file of the same format, validated."""
     if path in (None, ""):
-        source, text = _SHIPPED, (resources.files("relneurons") / "resources" / "concepts.toml").read_text(encoding="utf-8")
+        source, text = (
+            _SHIPPED,
+            (resources.files("relneurons") / "resources" / "concepts.toml").read_text(encoding="utf-8"),
+        )
     else:
         source = str(Path(path).expanduser())
         text = io.read_text(source, "concepts file (option file)")
@@ -89,8 +100,10 @@ def load_concept_spec(path: str | os.PathLike[str] | None = None) -> ConceptSpec
         raise DataError(f"concepts file {source} is not valid TOML: {exc}") from None
     unknown = sorted(set(doc) - {"relations", "templates", "extra"})
     if unknown:
-        raise DataError(f"concepts file {source}: unknown key {unknown[0]!r}"
-                        f"{did_you_mean(unknown[0], ('relations', 'templates', 'extra'))}; keys: relations, templates, [extra]")
+        raise DataError(
+            f"concepts file {source}: unknown key {unknown[0]!r}"
+            f"{did_you_mean(unknown[0], ('relations', 'templates', 'extra'))}; keys: relations, templates, [extra]"
+        )
     for key in ("relations", "templates"):
         if key not in doc:
             raise DataError(f"concepts file {source} has no {key!r} list")
@@ -106,7 +119,9 @@ def load_concept_spec(path: str | os.PathLike[str] | None = None) -> ConceptSpec
         extra[name] = _strings(members, f"extra.{name}", source)
         outside = [r for r in extra[name] if r not in relations]
         if outside:
-            raise DataError(f"concepts file {source}: extra.{name} names {outside[0]!r}, which is not in relations; add it there")
+            raise DataError(
+                f"concepts file {source}: extra.{name} names {outside[0]!r}, which is not in relations; add it there"
+            )
     return ConceptSpec(relations, templates, extra, source)
 
 
@@ -116,18 +131,26 @@ def concepts_of(relations: Sequence[Relation], extra: Mapping[str, Sequence[str]
     by_name = {r.name: r for r in relations}
     for relation in relations:
         if not relation.domain_name:
-            raise DataError(f"relation file {relation.path} has no properties.domain_name, so its subjects have no concept; "
-                            "add one or leave the relation out of the concepts file")
+            raise DataError(
+                f"relation file {relation.path} has no properties.domain_name, so its subjects have no concept; "
+                "add one or leave the relation out of the concepts file"
+            )
         names.setdefault(relation.domain_name, []).append(relation)
     for name, members in extra.items():
         if name in names:
-            raise DataError(f"extra concept {name!r} is also the domain_name of {names[name][0].path}; give it another name")
+            raise DataError(
+                f"extra concept {name!r} is also the domain_name of {names[name][0].path}; give it another name"
+            )
         names[name] = [by_name[m] for m in members]
-    return {name: Concept(name, tuple(r.name for r in rels), tuple(sorted({s.subject for r in rels for s in r.samples})))
-            for name, rels in names.items()}
+    return {
+        name: Concept(name, tuple(r.name for r in rels), tuple(sorted({s.subject for r in rels for s in r.samples})))
+        for name, rels in names.items()
+    }
 
 
-def select_concepts(found: Mapping[str, Concept], wanted: str | Sequence[str], min_subjects: int) -> tuple[list[str], dict[str, str]]:
+def select_concepts(
+    found: Mapping[str, Concept], wanted: str | Sequence[str], min_subjects: int
+) -> tuple[list[str], dict[str, str]]:
     """The concepts to study ("all" or names) and {skipped concept: reason} for those with too few subjects."""
     if isinstance(wanted, str):
         if wanted != "all":
@@ -135,8 +158,10 @@ def select_concepts(found: Mapping[str, Concept], wanted: str | Sequence[str], m
         wanted = list(found)
     unknown = [c for c in wanted if c not in found]
     if unknown:
-        raise ConfigError(f"option concepts: unknown concept {unknown[0]!r}{did_you_mean(unknown[0], found)}; "
-                          f"known: {', '.join(found)}")
+        raise ConfigError(
+            f"option concepts: unknown concept {unknown[0]!r}{did_you_mean(unknown[0], found)}; "
+            f"known: {', '.join(found)}"
+        )
     chosen, skipped = [], {}
     for name in dict.fromkeys(wanted):
         n = len(found[name].subjects)
@@ -153,8 +178,13 @@ def sample_subjects(concept: Concept, max_subjects: int, seed: int) -> list[str]
     return [concept.subjects[i] for i in order[:max_subjects]]
 
 
-def concept_examples(concepts: Mapping[str, Concept], subjects: Mapping[str, Sequence[str]], templates: Sequence[str],
-                     ratio: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+def concept_examples(
+    concepts: Mapping[str, Concept],
+    subjects: Mapping[str, Sequence[str]],
+    templates: Sequence[str],
+    ratio: int,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """The prompt pool and every concept's examples.
 
     Args:
@@ -169,7 +199,9 @@ def concept_examples(concepts: Mapping[str, Concept], subjects: Mapping[str, Seq
         skipped: {concept: reason} for concepts with no possible negative.
     """
     unique = list(dict.fromkeys(s for c in subjects for s in subjects[c]))
-    pool = pd.DataFrame([(s, t, t.replace("{}", s)) for s in unique for t in templates], columns=["subject", "template", "text"])
+    pool = pd.DataFrame(
+        [(s, t, t.replace("{}", s)) for s in unique for t in templates], columns=["subject", "template", "text"]
+    )
     by_template = {t: g for t, g in pool.groupby("template", sort=False)}
     parts, skipped = [], {}
     for name, chosen in subjects.items():
@@ -186,15 +218,34 @@ def concept_examples(concepts: Mapping[str, Concept], subjects: Mapping[str, Seq
             skipped[name] = "no subject of another concept to use as a negative"
             continue
         pos, neg = np.concatenate(rows_pos), np.concatenate(rows_neg)
-        parts.append(pd.DataFrame({"concept": name, "row": np.r_[pos, neg],
-                                   "positive": np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]}))
-    examples = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        {"concept": pd.Series(dtype=str), "row": pd.Series(dtype=np.int64), "positive": pd.Series(dtype=bool)})
+        parts.append(
+            pd.DataFrame(
+                {
+                    "concept": name,
+                    "row": np.r_[pos, neg],
+                    "positive": np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)],
+                }
+            )
+        )
+    examples = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(
+            {"concept": pd.Series(dtype=str), "row": pd.Series(dtype=np.int64), "positive": pd.Series(dtype=bool)}
+        )
+    )
     return pool, examples, skipped
 
 
-def ablation_prompts(concept: Concept, relations: Mapping[str, Relation], templates, suffix: str, n: int,
-                     seed: int, avoid: Sequence[str] = ()) -> pd.DataFrame:
+def ablation_prompts(
+    concept: Concept,
+    relations: Mapping[str, Relation],
+    templates,
+    suffix: str,
+    n: int,
+    seed: int,
+    avoid: Sequence[str] = (),
+) -> pd.DataFrame:
     """Up to n LRE prompts (seeded, uniform over every fact and template) whose subject is of the concept.
 
     Columns: relation, subject, object, template, text. Facts of every relation of
@@ -210,7 +261,9 @@ def ablation_prompts(concept: Concept, relations: Mapping[str, Relation], templa
         try:
             prompts = build_prompts(relation, relation.samples, templates, suffix)
         except ConfigError as exc:
-            raise ConfigError(f"concept {concept.name}: the store's templates do not fit relation {name}: {exc}") from None
+            raise ConfigError(
+                f"concept {concept.name}: the store's templates do not fit relation {name}: {exc}"
+            ) from None
         rows.extend((p.relation, p.subject, p.object, p.template, p.text) for p in prompts)
     table = pd.DataFrame(rows, columns=["relation", "subject", "object", "template", "text"]).drop_duplicates("text")
     order = relation_rng(seed, f"concept-ablation:{concept.name}").permutation(len(table))

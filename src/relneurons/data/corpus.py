@@ -84,7 +84,9 @@ class FactCounter:
         keys = [(fold(s).strip(), fold(o).strip()) for s, o in pairs]
         for (s, o), (key_s, key_o) in zip(pairs, keys):
             if not key_s or not key_o:
-                raise InputError(f"fact ({s!r}, {o!r}) has an empty subject or object; every name needs a visible character")
+                raise InputError(
+                    f"fact ({s!r}, {o!r}) has an empty subject or object; every name needs a visible character"
+                )
         names = sorted({n for pair in keys for n in pair})
         ids = {name: i for i, name in enumerate(names)}
         self.automaton = ahocorasick.Automaton()
@@ -158,16 +160,23 @@ class FactCounter:
 
 # -------------------------------------------------------------------- reading
 
+
 def corpus_files(path: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
     """(files to read, files skipped) of a corpus file or folder."""
     path = Path(path)
     if path.is_file():
         if _kind(path) is None:
-            raise InputError(f"corpus file {path} has an unknown type; use .txt/.text or .jsonl/.ndjson, optionally .gz")
+            raise InputError(
+                f"corpus file {path} has an unknown type; use .txt/.text or .jsonl/.ndjson, optionally .gz"
+            )
         return [path], []
     if not path.is_dir():
         raise InputError(f"corpus {path} does not exist; give a text/JSONL file or a folder of them")
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
     keep = [p for p in files if _kind(p) is not None]
     if not keep:
         raise InputError(f"corpus folder {path} has no .txt/.text/.jsonl/.ndjson files (optionally .gz)")
@@ -202,7 +211,9 @@ class _Reader:
                 if piece or not data:  # a piece may end inside a character: read on
                     break
         except UnicodeDecodeError as exc:
-            raise DataError(f"{self.path}, line {self.line}: not UTF-8 ({exc.reason}); convert the file to UTF-8") from None
+            raise DataError(
+                f"{self.path}, line {self.line}: not UTF-8 ({exc.reason}); convert the file to UTF-8"
+            ) from None
         except (OSError, EOFError) as exc:  # truncated or corrupt gzip
             raise DataError(f"{self.path}, line {self.line}: cannot read ({exc})") from None
         if piece.endswith("\n"):
@@ -219,6 +230,7 @@ def _text_documents(reader: _Reader, mode: str) -> Iterator[Iterator[str]]:
 
     A whitespace-only line separates paragraphs (and is no document in line mode).
     """
+
     def rest_of_line(piece: str) -> Iterator[str]:
         yield piece
         while not piece.endswith("\n"):
@@ -256,21 +268,29 @@ def _jsonl_documents(reader: _Reader, text_field: str, max_record_bytes: int) ->
         if not record:
             return
         if not record.endswith("\n") and reader.readline(1):  # neither a whole line nor the file's last one
-            raise DataError(f"{reader.path}, line {number}: a record longer than {max_record_bytes:,} bytes; "
-                            "split it into smaller records (max_record_bytes bounds memory)")
+            raise DataError(
+                f"{reader.path}, line {number}: a record longer than {max_record_bytes:,} bytes; "
+                "split it into smaller records (max_record_bytes bounds memory)"
+            )
         if not record.strip():
             continue
         try:
             doc = json.loads(record)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{reader.path}, line {number}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+            raise DataError(
+                f"{reader.path}, line {number}: not valid JSON ({exc.msg}); each line must be one JSON object"
+            ) from None
         if not isinstance(doc, dict) or text_field not in doc:
             keys = ", ".join(map(repr, list(doc)[:8])) if isinstance(doc, dict) else type(doc).__name__
-            raise DataError(f"{reader.path}, line {number}: no text field {text_field!r} (found {keys}); "
-                            "name the field with text_field / --text-field")
+            raise DataError(
+                f"{reader.path}, line {number}: no text field {text_field!r} (found {keys}); "
+                "name the field with text_field / --text-field"
+            )
         text = doc[text_field]
         if not isinstance(text, str):
-            raise DataError(f"{reader.path}, line {number}: field {text_field!r} is {type(text).__name__}, not a string")
+            raise DataError(
+                f"{reader.path}, line {number}: field {text_field!r} is {type(text).__name__}, not a string"
+            )
         yield text
 
 

@@ -96,7 +96,9 @@ def is_correct(generated: str, obj: str | Sequence[str], rule: str = "robust") -
       script written without spaces (``"東京都"`` right for ``"東京"``).
     """
     if rule not in RULES:
-        raise ConfigError(f"unknown correctness rule {rule!r}{did_you_mean(rule, RULES)}; choose one of {', '.join(RULES)}")
+        raise ConfigError(
+            f"unknown correctness rule {rule!r}{did_you_mean(rule, RULES)}; choose one of {', '.join(RULES)}"
+        )
     if not isinstance(generated, str):
         raise InputError(f"generated must be a string, got {type(generated).__name__}")
     aliases = [obj] if isinstance(obj, str) else list(obj)

@@ -30,12 +30,16 @@ def read_counts(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The counts CSV as a DataFrame (relation, subject, object: str; count: int64), every row checked."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"counts file {path} does not exist; write one with `relneurons frequency count CORPUS --out {path}` "
-                        f"or give a CSV with columns {', '.join(COUNT_COLUMNS)}")
+        raise DataError(
+            f"counts file {path} does not exist; write one with `relneurons frequency count CORPUS --out {path}` "
+            f"or give a CSV with columns {', '.join(COUNT_COLUMNS)}"
+        )
     rows: list[tuple[str, str, str, int]] = []
     seen: dict[tuple[str, str, str], int] = {}
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:  # -sig: tolerate a BOM written by spreadsheet tools
+        with open(
+            path, encoding="utf-8-sig", newline=""
+        ) as handle:  # -sig: tolerate a BOM written by spreadsheet tools
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
@@ -43,16 +47,20 @@ def read_counts(path: str | os.PathLike[str]) -> pd.DataFrame:
             header = [h.strip() for h in header]
             missing = [c for c in COUNT_COLUMNS if c not in header]
             if missing:
-                raise DataError(f"{path}, line 1: missing column(s) {', '.join(missing)}; the header must name "
-                                f"{', '.join(COUNT_COLUMNS)} (found {', '.join(header) or 'nothing'})")
+                raise DataError(
+                    f"{path}, line 1: missing column(s) {', '.join(missing)}; the header must name "
+                    f"{', '.join(COUNT_COLUMNS)} (found {', '.join(header) or 'nothing'})"
+                )
             where = [header.index(c) for c in COUNT_COLUMNS]
             for fields in reader:
                 line = reader.line_num
                 if not fields or all(not f.strip() for f in fields):
                     continue
                 if len(fields) != len(header):
-                    raise DataError(f"{path}, line {line}: {len(fields)} fields, the header has {len(header)} "
-                                    "(quote values containing commas)")
+                    raise DataError(
+                        f"{path}, line {line}: {len(fields)} fields, the header has {len(header)} "
+                        "(quote values containing commas)"
+                    )
                 relation, subject, obj, count = (fields[i] for i in where)
                 for column, value in (("relation", relation), ("subject", subject), ("object", obj)):
                     if not value.strip():
@@ -62,8 +70,10 @@ def read_counts(path: str | os.PathLike[str]) -> pd.DataFrame:
                     raise DataError(f"{path}, line {line}: count {count!r} is not a non-negative integer")
                 key = (relation, subject, obj)
                 if key in seen:
-                    raise DataError(f"{path}, line {line}: duplicate fact {key} (first on line {seen[key]}); "
-                                    "give each (relation, subject, object) once")
+                    raise DataError(
+                        f"{path}, line {line}: duplicate fact {key} (first on line {seen[key]}); "
+                        "give each (relation, subject, object) once"
+                    )
                 seen[key] = line
                 rows.append((relation, subject, obj, int(text)))
     except UnicodeDecodeError:
@@ -90,10 +100,12 @@ def write_counts(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
     io.write_table(Path(path), table[list(COUNT_COLUMNS)])
 
 
-def count_relations(relations: Sequence[Relation], corpus: str | os.PathLike[str], progress: bool = False,
-                    **options) -> tuple[pd.DataFrame, CorpusStats]:
+def count_relations(
+    relations: Sequence[Relation], corpus: str | os.PathLike[str], progress: bool = False, **options
+) -> tuple[pd.DataFrame, CorpusStats]:
     """Count every distinct fact of `relations` in `corpus` (one pass); options go to `count_facts`."""
-    facts = pd.DataFrame([(r.name, s.subject, s.object) for r in relations for s in r.samples],
-                         columns=["relation", "subject", "object"]).drop_duplicates(ignore_index=True)
+    facts = pd.DataFrame(
+        [(r.name, s.subject, s.object) for r in relations for s in r.samples], columns=["relation", "subject", "object"]
+    ).drop_duplicates(ignore_index=True)
     counts, stats = count_facts(list(zip(facts["subject"], facts["object"])), corpus, progress=progress, **options)
     return facts.assign(count=pd.Series(counts, dtype="int64")), stats

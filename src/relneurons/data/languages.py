@@ -116,8 +116,10 @@ def _read_doc(raw: bytes, source: str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"language pack {source} is not valid UTF-8 (byte 0x{raw[exc.start:exc.start + 1].hex()} "
-                        f"at offset {exc.start}); save it as UTF-8") from None
+        raise DataError(
+            f"language pack {source} is not valid UTF-8 (byte 0x{raw[exc.start : exc.start + 1].hex()} "
+            f"at offset {exc.start}); save it as UTF-8"
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -141,7 +143,7 @@ def _table(doc: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
 def _aliases(value: Any, where: str) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
-        raise DataError(f"{where} must be a non-empty list of accepted answers, e.g. [\"Europa\"], got {value!r}")
+        raise DataError(f'{where} must be a non-empty list of accepted answers, e.g. ["Europa"], got {value!r}')
     for i, alias in enumerate(items):
         if not isinstance(alias, str):
             raise DataError(f"{where}[{i}] must be a string, got {alias!r}")
@@ -159,7 +161,7 @@ def _relation_entry(entry: Any, where: str) -> dict[str, Any]:
     if "templates" in entry:
         templates = entry["templates"]
         if not isinstance(templates, list) or not templates:
-            raise DataError(f"{where}.templates must be a non-empty list of strings, e.g. [\"{{}} liegt in\"]")
+            raise DataError(f'{where}.templates must be a non-empty list of strings, e.g. ["{{}} liegt in"]')
         for i, template in enumerate(templates):
             check_template(template, f"{where}.templates[{i}]")
         out["templates"] = tuple(dict.fromkeys(templates))
@@ -199,9 +201,11 @@ def _parse(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = {"language": {**base["language"], **override["language"]},
-              "subjects": {**base["subjects"], **override["subjects"]},
-              "relations": {name: dict(entry) for name, entry in base["relations"].items()}}
+    merged = {
+        "language": {**base["language"], **override["language"]},
+        "subjects": {**base["subjects"], **override["subjects"]},
+        "relations": {name: dict(entry) for name, entry in base["relations"].items()},
+    }
     for name, entry in override["relations"].items():
         target = merged["relations"].setdefault(name, {"objects": {}})
         objects = {**target.get("objects", {}), **entry["objects"]}
@@ -214,16 +218,20 @@ def _complete(code: str, parts: dict[str, Any], sources: tuple[str, ...]) -> Lan
     language = parts["language"]
     for key in _LANGUAGE_KEYS:
         if key not in language:
-            raise DataError(f"{where}: [language] has no {key!r}; add it (e.g. name = \"German\", suffix = \"? Antwort:\")")
+            raise DataError(f'{where}: [language] has no {key!r}; add it (e.g. name = "German", suffix = "? Antwort:")')
     missing = [r for r in PAPER_RELATIONS if r not in parts["relations"]]
     if missing:
-        raise DataError(f"{where}: no [relations.{missing[0]}] table (missing: {', '.join(missing)}); "
-                        "every relation of the paper needs templates, even if no object is translated")
+        raise DataError(
+            f"{where}: no [relations.{missing[0]}] table (missing: {', '.join(missing)}); "
+            "every relation of the paper needs templates, even if no object is translated"
+        )
     relations = {}
     for name, entry in parts["relations"].items():
         if "templates" not in entry:
-            raise DataError(f"{where}: relations.{name} has no templates; add templates = [\"... {{}} ...\"]")
-        relations[name] = RelationPack(entry["templates"], dict(entry.get("objects", {})), entry.get("as_written", False))
+            raise DataError(f'{where}: relations.{name} has no templates; add templates = ["... {{}} ..."]')
+        relations[name] = RelationPack(
+            entry["templates"], dict(entry.get("objects", {})), entry.get("as_written", False)
+        )
     return LanguagePack(code, language["name"].strip(), language["suffix"], relations, dict(parts["subjects"]), sources)
 
 
@@ -232,11 +240,15 @@ def _complete(code: str, parts: dict[str, Any], sources: tuple[str, ...]) -> Lan
 
 def _check_code(code: str, source: str) -> None:
     if code == ENGLISH:
-        raise DataError(f"language pack {source}: {ENGLISH!r} is the baseline (the store's English prompts), not a pack; "
-                        "new English templates belong to the templates experiment")
+        raise DataError(
+            f"language pack {source}: {ENGLISH!r} is the baseline (the store's English prompts), not a pack; "
+            "new English templates belong to the templates experiment"
+        )
     if not _CODE.match(code):
-        raise DataError(f"language pack {source}: the file name gives the language code {code!r}; "
-                        "name the file like de.toml, pt-BR.toml (a lowercase ISO 639 code)")
+        raise DataError(
+            f"language pack {source}: the file name gives the language code {code!r}; "
+            "name the file like de.toml, pt-BR.toml (a lowercase ISO 639 code)"
+        )
 
 
 def _shipped_files() -> dict[str, Any]:
@@ -268,8 +280,10 @@ def _user_files(user_dir: str | os.PathLike[str] | None) -> dict[str, Path]:
         return {}
     folder = Path(user_dir).expanduser()
     if not folder.is_dir():
-        raise DataError(f"language pack folder {folder} does not exist or is not a folder; "
-                        "give a folder of <code>.toml files (or \"\" for the shipped packs only)")
+        raise DataError(
+            f"language pack folder {folder} does not exist or is not a folder; "
+            'give a folder of <code>.toml files (or "" for the shipped packs only)'
+        )
     return {p.stem: p for p in sorted(folder.glob("*.toml"))}
 
 
@@ -295,13 +309,17 @@ def load_pack(code: str, user_dir: str | os.PathLike[str] | None = None) -> Lang
     if shipped is None:
         known = sorted({*shipped_codes(), *user})
         where = f" or in {user_dir}" if user_dir and str(user_dir) != OURS else ""
-        raise ConfigError(f"no language pack {code!r}{did_you_mean(code, known)} shipped{where}; known: {', '.join(known)}. "
-                          "To add one, write <code>.toml in a packs folder (see docs/multilingual.md)")
+        raise ConfigError(
+            f"no language pack {code!r}{did_you_mean(code, known)} shipped{where}; known: {', '.join(known)}. "
+            "To add one, write <code>.toml in a packs folder (see docs/multilingual.md)"
+        )
     parts, sources = shipped
     return _complete(code, parts, sources)
 
 
-def load_packs(codes: Iterable[str] | None = None, user_dir: str | os.PathLike[str] | None = None) -> dict[str, LanguagePack]:
+def load_packs(
+    codes: Iterable[str] | None = None, user_dir: str | os.PathLike[str] | None = None
+) -> dict[str, LanguagePack]:
     """Packs by code, in the order asked (None: every shipped and user pack, sorted)."""
     if isinstance(codes, str):
         raise ConfigError(f"languages must be a list of codes, not the single string {codes!r}")
@@ -342,9 +360,27 @@ def translate(pack: LanguagePack, triples: pd.DataFrame) -> tuple[pd.DataFrame, 
                 continue
             kept += 1
             local = pack.subjects.get(subject, subject)
-            rows.extend({"language": pack.code, "relation": relation, "subject": subject, "object": obj, "template": t,
-                         "text": fill(t, local, pack.suffix), "answer": aliases[0], "aliases": aliases}
-                        for t in entry.templates)
-        left.append({"language": pack.code, "relation": relation, "triples": len(group), "kept": kept,
-                     "left_out": len(lost), "left_out_objects": "; ".join(sorted(set(lost)))})
+            rows.extend(
+                {
+                    "language": pack.code,
+                    "relation": relation,
+                    "subject": subject,
+                    "object": obj,
+                    "template": t,
+                    "text": fill(t, local, pack.suffix),
+                    "answer": aliases[0],
+                    "aliases": aliases,
+                }
+                for t in entry.templates
+            )
+        left.append(
+            {
+                "language": pack.code,
+                "relation": relation,
+                "triples": len(group),
+                "kept": kept,
+                "left_out": len(lost),
+                "left_out_objects": "; ".join(sorted(set(lost))),
+            }
+        )
     return pd.DataFrame(rows, columns=PROMPT_COLUMNS), pd.DataFrame(left, columns=LEFT_OUT_COLUMNS)

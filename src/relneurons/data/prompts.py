@@ -18,7 +18,15 @@ from relneurons.data.names import DEFAULT_SUFFIX, DEFAULT_TEMPLATES, TEMPLATE_CH
 from relneurons.data.relations import Relation, SampleLike, sample_pair
 from relneurons.errors import ConfigError, InputError, did_you_mean
 
-__all__ = ["DEFAULT_SUFFIX", "DEFAULT_TEMPLATES", "TEMPLATE_CHOICES", "Prompt", "TemplateSelection", "build_prompts", "select_templates"]
+__all__ = [
+    "DEFAULT_SUFFIX",
+    "DEFAULT_TEMPLATES",
+    "TEMPLATE_CHOICES",
+    "Prompt",
+    "TemplateSelection",
+    "build_prompts",
+    "select_templates",
+]
 
 #: A named choice, one literal template, or a list of indices into ``prompt_templates`` and/or literal templates.
 TemplateSelection = str | Sequence[int | str]

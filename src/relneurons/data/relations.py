@@ -171,7 +171,9 @@ def check_template(template: Any, where: str) -> str:
         raise DataError(f"{where} must be a string, got {template!r}")
     count = template.count("{}")
     if count != 1:
-        raise DataError(f"{where} {template!r} has {count} '{{}}' placeholders; it needs exactly one '{{}}', where the subject goes")
+        raise DataError(
+            f"{where} {template!r} has {count} '{{}}' placeholders; it needs exactly one '{{}}', where the subject goes"
+        )
     return template
 
 
@@ -226,7 +228,7 @@ def parse_relation(raw: bytes, path: str | os.PathLike[str], name: str) -> Relat
     icl, zs = (_templates(doc, field, path) for field in TEMPLATE_FIELDS)
     if not icl and not zs:
         raise DataError(
-            f"relation file {path} has no prompt templates; add \"prompt_templates\" or "
+            f'relation file {path} has no prompt templates; add "prompt_templates" or '
             '"prompt_templates_zs", e.g. ["{} is located in"]'
         )
     props = doc.get("properties", {})

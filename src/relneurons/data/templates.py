@@ -52,20 +52,25 @@ def paper_eva2(relation: Relation) -> tuple[str, ...]:
     seen = {normalise(t) for t in relation.prompt_templates}
     new = tuple(t for t in dict.fromkeys(relation.prompt_templates_zs) if normalise(t) not in seen)
     if not new:
-        raise DataError(f"relation {relation.name} ({relation.path}) has no prompt_templates_zs that differ from its "
-                        "prompt_templates, so it has no P_eva-2; add one to the file, or leave the relation out")
+        raise DataError(
+            f"relation {relation.name} ({relation.path}) has no prompt_templates_zs that differ from its "
+            "prompt_templates, so it has no P_eva-2; add one to the file, or leave the relation out"
+        )
     return new
 
 
 def _read(path: str | os.PathLike[str] | None) -> tuple[str, str]:
     if path is None:
-        return (resources.files("relneurons") / "resources" / "templates_eva2.toml").read_text(encoding="utf-8"), SHIPPED_TEMPLATES
+        return (resources.files("relneurons") / "resources" / "templates_eva2.toml").read_text(
+            encoding="utf-8"
+        ), SHIPPED_TEMPLATES
     path = Path(path).expanduser()
     return io.read_text(path, "template file"), str(path)
 
 
-def load_templates(path: str | os.PathLike[str] | None = None,
-                   relations: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
+def load_templates(
+    path: str | os.PathLike[str] | None = None, relations: Iterable[str] | None = None
+) -> dict[str, tuple[str, ...]]:
     """Relation -> its P_eva-3 templates, from `path` (None: the shipped file); validated.
 
     `relations`: names that must be present (DataError naming the first missing one).
@@ -77,8 +82,10 @@ def load_templates(path: str | os.PathLike[str] | None = None,
         raise DataError(f"template file {source} is not valid TOML: {exc}") from None
     table = doc.get("templates")
     if not isinstance(table, dict):
-        raise DataError(f"template file {source} has no [templates] table; "
-                        'add one with lines like company_hq = ["The city where {} is headquartered is"]')
+        raise DataError(
+            f"template file {source} has no [templates] table; "
+            'add one with lines like company_hq = ["The city where {} is headquartered is"]'
+        )
     out: dict[str, tuple[str, ...]] = {}
     for relation, templates in table.items():
         where = f"template file {source}, [templates].{relation}"
@@ -95,8 +102,10 @@ def load_templates(path: str | os.PathLike[str] | None = None,
         out[relation] = tuple(templates)
     missing = [r for r in (relations or ()) if r not in out]
     if missing:
-        raise DataError(f"template file {source} has no templates for relation {missing[0]!r} "
-                        f"(missing: {', '.join(missing)}); add a line {missing[0]} = [\"... {{}} ...\", ...]")
+        raise DataError(
+            f"template file {source} has no templates for relation {missing[0]!r} "
+            f'(missing: {", ".join(missing)}); add a line {missing[0]} = ["... {{}} ...", ...]'
+        )
     return out
 
 
@@ -105,5 +114,7 @@ def check_new(relation: Relation, templates: Iterable[str], source: str = "P_eva
     lre: Mapping[str, str] = {normalise(t): t for t in (*relation.prompt_templates, *relation.prompt_templates_zs)}
     for template in templates:
         if normalise(template) in lre:
-            raise DataError(f"{source}, relation {relation.name}: {template!r} is the LRE template {lre[normalise(template)]!r} "
-                            f"of {relation.path}; P_eva-3 needs wording that is in no LRE list (P_eva-2 already is the LRE prompt_templates_zs)")
+            raise DataError(
+                f"{source}, relation {relation.name}: {template!r} is the LRE template {lre[normalise(template)]!r} "
+                f"of {relation.path}; P_eva-3 needs wording that is in no LRE list (P_eva-2 already is the LRE prompt_templates_zs)"
+            )

@@ -64,8 +64,12 @@ def mean_accuracy(parts: dict[str, pd.DataFrame], n_boot: int, seed: int) -> tup
     if not parts:
         return 0, math.nan, math.nan, math.nan
     total = sum(len(p) for p in parts.values())
-    weighted = np.concatenate([p["correct"].to_numpy(dtype=float) * total / (len(parts) * len(p)) for p in parts.values()])
-    frame = pd.concat([p.assign(subject=r + "\x1f" + p["subject"].astype(str)) for r, p in parts.items()])  # triples within relations
+    weighted = np.concatenate(
+        [p["correct"].to_numpy(dtype=float) * total / (len(parts) * len(p)) for p in parts.values()]
+    )
+    frame = pd.concat(
+        [p.assign(subject=r + "\x1f" + p["subject"].astype(str)) for r, p in parts.items()]
+    )  # triples within relations
     acc, low, high = accuracy_ci(weighted, n_boot, seed, clusters=triple_clusters(frame))
     return total, acc, low, high
 
@@ -77,8 +81,10 @@ def amplify(study: Study, folder: Path, *, levels: list[str], max_other: int, fo
     if isinstance(max_other, bool) or not isinstance(max_other, int) or max_other < 0:
         raise ConfigError(f"option amplify.max_other must be a count >= 0 (0 = every prompt), got {max_other!r}")
     k, relations = study.k, study.relations
-    groups = {r: g.reset_index(drop=True).assign(prompt_id=lambda g: np.arange(len(g)))
-              for r, g in study.eval_prompts.groupby("relation", sort=False)}
+    groups = {
+        r: g.reset_index(drop=True).assign(prompt_id=lambda g: np.arange(len(g)))
+        for r, g in study.eval_prompts.groupby("relation", sort=False)
+    }
     others = _other_sample(groups, max_other, study.config.seed)
 
     random_ids = np.sort(study.condition(study.rnd(0, k)).neurons)  # the control: k random neurons (random seed 0)
@@ -89,20 +95,33 @@ def amplify(study: Study, folder: Path, *, levels: list[str], max_other: int, fo
             outputs = study.positive_outputs(ids, relation)  # forced to their own values on the relation's positives
             for level in parsed:
                 vals = level.values(outputs)
-                values.append(pd.DataFrame({"relation": relation, "neurons": neurons, "level": level.name, "global_index": ids,
-                                            "value": vals}))
+                values.append(
+                    pd.DataFrame(
+                        {
+                            "relation": relation,
+                            "neurons": neurons,
+                            "level": level.name,
+                            "global_index": ids,
+                            "value": vals,
+                        }
+                    )
+                )
                 if level.base == "zero" and zero_is_intra:
                     condition = study.rel(relation, 0, k) if neurons == "top-k" else study.rnd(0, k)
                 else:
                     label = f"{relation}.{level.name}" if neurons == "top-k" else f"{relation}.random.{level.name}"
-                    condition = study.forced_condition(label, ids, vals, keep_bos=not force_bos and level.base != "zero")
+                    condition = study.forced_condition(
+                        label, ids, vals, keep_bos=not force_bos and level.base != "zero"
+                    )
                 conditions[neurons, relation, level.name] = condition
     values = pd.concat(values, ignore_index=True)[VALUE_COLUMNS]
 
     pairs = [g.assign(condition="original", forced="", level="original", neurons="") for g in groups.values()]
     for (neurons, relation, level), condition in conditions.items():
         evaluated = [groups[relation]] + [others[r] for r in groups if r != relation]
-        pairs += [g.assign(condition=condition, forced=relation, level=level, neurons=neurons) for g in evaluated if len(g)]
+        pairs += [
+            g.assign(condition=condition, forced=relation, level=level, neurons=neurons) for g in evaluated if len(g)
+        ]
     judged = study.judge(pd.concat(pairs, ignore_index=True), desc="amplify")
     _write(folder, "generations", judged)
 
@@ -113,13 +132,19 @@ def amplify(study: Study, folder: Path, *, levels: list[str], max_other: int, fo
     _write(folder, "random_control", control)
     _write(folder, "forced_values", values)
     for relation in relations:
-        plot_amplify(table, relation, folder / f"amplify_{relation}", title=f"{relation}: top-k forced to each level; {study.k_text()}")
+        plot_amplify(
+            table,
+            relation,
+            folder / f"amplify_{relation}",
+            title=f"{relation}: top-k forced to each level; {study.k_text()}",
+        )
     write_summary(folder, _summary(study, table, control, values, names, max_other, relations, force_bos))
     return table
 
 
-def amplify_table(judged: pd.DataFrame, relations: list[str], levels: list[str], others: dict[str, pd.DataFrame],
-                  study: Study) -> pd.DataFrame:
+def amplify_table(
+    judged: pd.DataFrame, relations: list[str], levels: list[str], others: dict[str, pd.DataFrame], study: Study
+) -> pd.DataFrame:
     """TABLE_COLUMNS rows: for each relation, "original" then every level, evaluated own then other.
 
     `judged`: pairs with columns relation (evaluated), forced, level, condition, prompt_id, correct."""
@@ -137,24 +162,51 @@ def amplify_table(judged: pd.DataFrame, relations: list[str], levels: list[str],
         for level, (own, other) in cells.items():
             for evaluated, correct in (("own", {relation: own}), ("other", other)):
                 n, acc, low, high = mean_accuracy(correct, study.config.n_boot, study.config.seed)
-                rows.append({"relation": relation, "level": level, "evaluated": evaluated, "n": n,
-                             "accuracy": acc, "ci_low": low, "ci_high": high})
+                rows.append(
+                    {
+                        "relation": relation,
+                        "level": level,
+                        "evaluated": evaluated,
+                        "n": n,
+                        "accuracy": acc,
+                        "ci_low": low,
+                        "ci_high": high,
+                    }
+                )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def _summary(study: Study, table: pd.DataFrame, control: pd.DataFrame, values: pd.DataFrame, levels: list[str],
-             max_other: int, relations: list[str], force_bos: bool) -> AmplifySummary:
+def _summary(
+    study: Study,
+    table: pd.DataFrame,
+    control: pd.DataFrame,
+    values: pd.DataFrame,
+    levels: list[str],
+    max_other: int,
+    relations: list[str],
+    force_bos: bool,
+) -> AmplifySummary:
     acc = table.set_index(["relation", "evaluated", "level"])["accuracy"]
     random_acc = control.set_index(["relation", "evaluated", "level"])["accuracy"]
     every = ["original", *levels]
     own = {r: {lv: float(acc[r, "own", lv]) for lv in every} for r in relations}
     values = values[values["neurons"] == "top-k"]
     return AmplifySummary(
-        k=int(study.k), k_text=study.k_text(), levels=list(levels), max_other=int(max_other), forced_relations=list(relations),
-        own=own, other={r: {lv: float(acc[r, "other", lv]) for lv in every} for r in relations},
-        mean_value={r: {lv: float(v) for lv, v in part.groupby("level", sort=False)["value"].mean().items()}
-                    for r, part in values.groupby("relation", sort=False)},
-        own_not_below_original={lv: [r for r in relations if own[r][lv] >= own[r]["original"]] for lv in levels},  # NaN: never
-        random_own={r: {lv: float(random_acc[r, "own", lv]) for lv in levels} for r in relations}, force_bos=bool(force_bos),
+        k=int(study.k),
+        k_text=study.k_text(),
+        levels=list(levels),
+        max_other=int(max_other),
+        forced_relations=list(relations),
+        own=own,
+        other={r: {lv: float(acc[r, "other", lv]) for lv in every} for r in relations},
+        mean_value={
+            r: {lv: float(v) for lv, v in part.groupby("level", sort=False)["value"].mean().items()}
+            for r, part in values.groupby("relation", sort=False)
+        },
+        own_not_below_original={
+            lv: [r for r in relations if own[r][lv] >= own[r]["original"]] for lv in levels
+        },  # NaN: never
+        random_own={r: {lv: float(random_acc[r, "own", lv]) for lv in levels} for r in relations},
+        force_bos=bool(force_bos),
         random_other={r: {lv: float(random_acc[r, "other", lv]) for lv in levels} for r in relations},
     )

@@ -48,8 +48,10 @@ def parse_levels(levels) -> list[Level]:
         match = _LEVEL.match(name) if isinstance(name, str) else None
         q = float(match["q"]) if match and match["q"] else 0.0
         if not match or not 0 <= q <= 100 or (match["base"] == "zero" and match["mult"]):
-            raise ConfigError(f"option amplify.levels: {name!r} is not a level; use zero, median, p<q> with q in 0-100 "
-                              f"(p90) or a multiple such as 2xp90 or 1.5xmedian")
+            raise ConfigError(
+                f"option amplify.levels: {name!r} is not a level; use zero, median, p<q> with q in 0-100 "
+                f"(p90) or a multiple such as 2xp90 or 1.5xmedian"
+            )
         base = "quantile" if match["q"] else match["base"]
         out.append(Level(name, base, q, float(match["mult"]) if match["mult"] else 1.0))
     if len({lv.name for lv in out}) != len(out):

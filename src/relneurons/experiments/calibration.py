@@ -88,9 +88,18 @@ class SimulatedStudy:
     clusters: np.ndarray  # int [n_prompts], the triple
 
 
-def simulate_study(rng: np.random.Generator, n_sets: int = 3, n_triples: int = 50, n_templates: int = 1,
-                   acc_random: float = 0.353, acc_relation: float | None = None, set_sd: float = SET_SD,
-                   triple_sd: float = TRIPLE_SD, prompt_sd: float = PROMPT_SD, scenario: str = "normal") -> SimulatedStudy:
+def simulate_study(
+    rng: np.random.Generator,
+    n_sets: int = 3,
+    n_triples: int = 50,
+    n_templates: int = 1,
+    acc_random: float = 0.353,
+    acc_relation: float | None = None,
+    set_sd: float = SET_SD,
+    triple_sd: float = TRIPLE_SD,
+    prompt_sd: float = PROMPT_SD,
+    scenario: str = "normal",
+) -> SimulatedStudy:
     """One simulated intra comparison; `acc_relation` None is the null (the relation set is one more random set).
 
     `acc_random` / `acc_relation` are the expected accuracies over prompts (before the set effect); `scenario`
@@ -127,8 +136,9 @@ def t_prediction_p(relation: np.ndarray, random: np.ndarray) -> float:
     return float(t_dist.sf((accs.mean() - acc) / (sd * math.sqrt(1 + 1 / n)), n - 1))
 
 
-def rejection_rates(n_studies: int, seed: int = 0, alpha: float = 0.05,
-                    base_accuracy: tuple[float, float] | None = None, **options) -> dict[str, float]:
+def rejection_rates(
+    n_studies: int, seed: int = 0, alpha: float = 0.05, base_accuracy: tuple[float, float] | None = None, **options
+) -> dict[str, float]:
     """Share of `n_studies` simulated studies (`simulate_study` with `options`) that reject:
 
     new: `relation_vs_random`'s p_value < alpha (nan, "no p", never rejects);
@@ -182,10 +192,17 @@ class PairedStudy:
     clusters: np.ndarray  # int [n_prompts], the triple
 
 
-def simulate_paired(rng: np.random.Generator, n_triples: int = 50, templates: tuple[int, int] = (1, 4),
-                    rho: float = 0.9, acc_original: float = 0.5, acc_intervention: float = 0.5,
-                    triple_sd: float = PAIRED_TRIPLE_SD, prompt_sd: float = PAIRED_PROMPT_SD,
-                    effect_sd: float = PAIRED_EFFECT_SD) -> PairedStudy:
+def simulate_paired(
+    rng: np.random.Generator,
+    n_triples: int = 50,
+    templates: tuple[int, int] = (1, 4),
+    rho: float = 0.9,
+    acc_original: float = 0.5,
+    acc_intervention: float = 0.5,
+    triple_sd: float = PAIRED_TRIPLE_SD,
+    prompt_sd: float = PAIRED_PROMPT_SD,
+    effect_sd: float = PAIRED_EFFECT_SD,
+) -> PairedStudy:
     """One study of `n_triples` triples with templates[0]..templates[1] templates each (uniform).
 
     Prompt i of triple c is correct under condition k (0 original, 1 intervention) with probability
@@ -206,16 +223,25 @@ def simulate_paired(rng: np.random.Generator, n_triples: int = 50, templates: tu
     base = rng.normal(0, triple_sd, n_triples)[clusters] + rng.normal(0, prompt_sd, n)
     sd = math.sqrt(triple_sd**2 + prompt_sd**2 + effect_sd**2)
     mus = np.array([_exact_centre(acc_original, sd), _exact_centre(acc_intervention, sd)])
-    effect = (math.sqrt(rho) * rng.normal(0, 1, (2, n_triples))[:, clusters]
-              + math.sqrt(1 - rho) * rng.normal(0, 1, (2, n)))
+    effect = math.sqrt(rho) * rng.normal(0, 1, (2, n_triples))[:, clusters] + math.sqrt(1 - rho) * rng.normal(
+        0, 1, (2, n)
+    )
     p = 1 / (1 + np.exp(-(mus[:, None] + base[None, :] + effect_sd * effect)))
     correct = rng.random(p.shape) < p
     return PairedStudy(correct[0], correct[1], clusters)
 
 
-def paired_calibration(n_studies: int, seed: int = 0, alpha: float = 0.05, level: float = 0.95,
-                       n_boot: int = 2000, n_perm: int = 10000, acc_original: float = 0.5,
-                       acc_intervention: float = 0.5, **options) -> dict[str, float]:
+def paired_calibration(
+    n_studies: int,
+    seed: int = 0,
+    alpha: float = 0.05,
+    level: float = 0.95,
+    n_boot: int = 2000,
+    n_perm: int = 10000,
+    acc_original: float = 0.5,
+    acc_intervention: float = 0.5,
+    **options,
+) -> dict[str, float]:
     """Over `n_studies` simulated studies: the share with McNemar p < alpha and the share whose bootstrap
     interval of acc_original - acc_intervention covers the true difference, clustered by triple and naive
     (prompts as independent: the exact binomial McNemar and the prompt bootstrap), plus the mean share of

@@ -79,16 +79,27 @@ def cross_overlap(rows: dict[str, np.ndarray], columns: dict[str, np.ndarray]) -
     """|rows[i] ∩ columns[j]| for every pair of neuron id sets; int DataFrame, rows x columns in the given order."""
     sets_r = {name: np.unique(ids) for name, ids in rows.items()}
     sets_c = {name: np.unique(ids) for name, ids in columns.items()}
-    m = np.array([[np.intersect1d(r, c, assume_unique=True).size for c in sets_c.values()] for r in sets_r.values()],
-                 dtype=np.int64).reshape(len(sets_r), len(sets_c))
-    return pd.DataFrame(m, index=pd.Index(list(sets_r), name="relation"), columns=pd.Index(list(sets_c), name="concept"))
+    m = np.array(
+        [[np.intersect1d(r, c, assume_unique=True).size for c in sets_c.values()] for r in sets_r.values()],
+        dtype=np.int64,
+    ).reshape(len(sets_r), len(sets_c))
+    return pd.DataFrame(
+        m, index=pd.Index(list(sets_r), name="relation"), columns=pd.Index(list(sets_c), name="concept")
+    )
 
 
 def _activations(study: Study, texts: list[str], desc: str = "concept activations") -> np.ndarray:
     """[len(texts), n_neurons] float32 token means of the store's set, cached by model, set and texts."""
     s, nset = study.settings, study.nset
-    identity = {"model": s["model_fingerprint"], "runtime": study.runtime, "bos": s["bos"], "mean_bos": s.get("mean_bos", True),
-                "set": nset.name, "n": nset.size, "texts": texts}
+    identity = {
+        "model": s["model_fingerprint"],
+        "runtime": study.runtime,
+        "bos": s["bos"],
+        "mean_bos": s.get("mean_bos", True),
+        "set": nset.name,
+        "n": nset.size,
+        "texts": texts,
+    }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
     cache = study.out / ".cache"
     path = cache / f"concepts-activations-{key}.npy"
@@ -98,8 +109,14 @@ def _activations(study: Study, texts: list[str], desc: str = "concept activation
             return values
     model, tokenizer, policy = study.model
     bar = tqdm(total=len(texts), desc=desc, unit="prompt", disable=not study.progress)
-    values = capture_means(model, nset, token_ids(tokenizer, policy, texts), policy, batch_size=study.config.batch_size,
-                           progress=bar.update)
+    values = capture_means(
+        model,
+        nset,
+        token_ids(tokenizer, policy, texts),
+        policy,
+        batch_size=study.config.batch_size,
+        progress=bar.update,
+    )
     bar.close()
     io.write_npy(path, values)
     for stale in cache.glob("concepts-activations-*.npy"):
@@ -113,12 +130,18 @@ def _concept_ap(scores: np.ndarray, examples: pd.DataFrame, concepts: list[str])
     groups = dict(list(examples.groupby("concept", sort=False)))
     subsets = [(groups[c]["row"].to_numpy(), groups[c]["positive"].to_numpy()) for c in concepts]
     n = scores.shape[1]
-    return np.concatenate([average_precision_subsets(np.ascontiguousarray(scores[:, a:a + BLOCK]), subsets)
-                           for a in range(0, n, BLOCK)], axis=1)
+    return np.concatenate(
+        [
+            average_precision_subsets(np.ascontiguousarray(scores[:, a : a + BLOCK]), subsets)
+            for a in range(0, n, BLOCK)
+        ],
+        axis=1,
+    )
 
 
-def _ablation(study: Study, prompts: dict[str, pd.DataFrame], top: dict[str, np.ndarray],
-              random_sets: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _ablation(
+    study: Study, prompts: dict[str, pd.DataFrame], top: dict[str, np.ndarray], random_sets: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Judge every concept's prompts with nothing / k random / its top-k off; (generations, accuracy table, tests).
 
     The statistics are the intra-relation ones (`core.intra_tables`) with the concept's top-k as the own condition;
@@ -126,13 +149,22 @@ def _ablation(study: Study, prompts: dict[str, pd.DataFrame], top: dict[str, np.
     """
     k, seeds = study.k, range(min(random_sets, study.config.seeds) if random_sets else study.config.seeds)
     own = {c: study.ids_condition(f"concept-{c}", top[c]) for c in prompts}
-    pairs = [p.assign(concept=c, prompt_id=np.arange(len(p)), condition=cond)
-             for c, p in prompts.items() for cond in ["original", own[c]] + [study.rnd(s, k) for s in seeds]]
+    pairs = [
+        p.assign(concept=c, prompt_id=np.arange(len(p)), condition=cond)
+        for c, p in prompts.items()
+        for cond in ["original", own[c]] + [study.rnd(s, k) for s in seeds]
+    ]
     judged = study.judge(pd.concat(pairs, ignore_index=True), desc="concept ablation")
-    judged["kind"] = judged["condition"].map(lambda name: {"original": "original", "ids": "concept"}.get(name.split(":")[0], "random"))
+    judged["kind"] = judged["condition"].map(
+        lambda name: {"original": "original", "ids": "concept"}.get(name.split(":")[0], "random")
+    )
     as_intra = judged.rename(columns={"relation": "lre_relation", "concept": "relation"}).assign(split=SPLIT)
     table, tests, _ = intra_tables(study, as_intra.replace({"kind": {"concept": "relation"}}), own, seeds=len(seeds))
-    table = table.drop(columns="split").rename(columns={"relation": "concept"}).replace({"condition": {"relation": "concept"}})
+    table = (
+        table.drop(columns="split")
+        .rename(columns={"relation": "concept"})
+        .replace({"condition": {"relation": "concept"}})
+    )
     tests = tests.drop(columns="split").rename(columns=lambda c: c.replace("relation", "concept"))
     return judged, table, tests
 
@@ -144,27 +176,46 @@ def _check(name: str, value, minimum: int) -> int:
 
 
 @_experiment("concepts")
-def concepts(study: Study, folder: Path, *, concepts: str | list[str], max_subjects: int, min_subjects: int, n_ablation: int,
-             file: str, random_sets: int) -> pd.DataFrame:
+def concepts(
+    study: Study,
+    folder: Path,
+    *,
+    concepts: str | list[str],
+    max_subjects: int,
+    min_subjects: int,
+    n_ablation: int,
+    file: str,
+    random_sets: int,
+) -> pd.DataFrame:
     """Fig. 9/30/31: concept neurons, their overlap with relation neurons, and concept ablation. Returns the overlap."""
     max_subjects, min_subjects = _check("max_subjects", max_subjects, 1), _check("min_subjects", min_subjects, 1)
     n_ablation = _check("n_ablation", n_ablation, 0)
     seed, k, nset, s = study.settings["seed"], study.k, study.nset, study.settings
     ratio = int(study.summary["config"]["negative_ratio"])
     spec = load_concept_spec(file)
-    relations = {r.name: r for r in load_relations(list(spec.relations), resolve_data_dir(study.data_dir or study.store.manifest.get("data_dir")))}
+    relations = {
+        r.name: r
+        for r in load_relations(
+            list(spec.relations), resolve_data_dir(study.data_dir or study.store.manifest.get("data_dir"))
+        )
+    }
     found = concepts_of(list(relations.values()), spec.extra)
     chosen, skipped = select_concepts(found, concepts, min_subjects)
     templates = s["templates"] if isinstance(s["templates"], str) else tuple(s["templates"])
     subjects = {c: sample_subjects(found[c], max_subjects, seed) for c in chosen}
-    held = {c: ablation_prompts(found[c], relations, templates, s["suffix"], n_ablation, seed, avoid=subjects[c]) for c in chosen}
+    held = {
+        c: ablation_prompts(found[c], relations, templates, s["suffix"], n_ablation, seed, avoid=subjects[c])
+        for c in chosen
+    }
     pool, examples, no_negatives = concept_examples(found, subjects, spec.templates, ratio, seed)
     skipped.update(no_negatives)
     chosen = [c for c in chosen if c not in no_negatives]
     for concept, reason in skipped.items():
         log.warning("skipping concept %s: %s", concept, reason)
     if not chosen:
-        raise DataError(f"no concept can be identified (skipped: {skipped}); lower min_subjects or add relations to {spec.source}")
+        raise DataError(
+            f"no concept can be identified (skipped: {skipped}); lower min_subjects or add relations to {spec.source}"
+        )
 
     # identification: one pool of prompts, AP per concept, top-k
     scores = _activations(study, pool["text"].tolist())
@@ -174,8 +225,19 @@ def concepts(study: Study, folder: Path, *, concepts: str | list[str], max_subje
         order = rank_descending(ap[i])[:k]
         top[concept] = nset.global_ids[order]
         names = nset.describe(top[concept])
-        rows.append(pd.DataFrame({"concept": concept, "rank": np.arange(1, k + 1), "global_index": top[concept],
-                                  "layer": names["layer"], "module": names["module"], "unit": names["unit"], "ap": ap[i, order]}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "concept": concept,
+                    "rank": np.arange(1, k + 1),
+                    "global_index": top[concept],
+                    "layer": names["layer"],
+                    "module": names["module"],
+                    "unit": names["unit"],
+                    "ap": ap[i, order],
+                }
+            )
+        )
     _write(folder, "topk", pd.concat(rows, ignore_index=True))
     _write(folder, "examples", examples.join(pool, on="row"))
 
@@ -183,9 +245,19 @@ def concepts(study: Study, folder: Path, *, concepts: str | list[str], max_subje
     rel_top = {r: study.ranked(r, 0, k) for r in study.relations}
     matrix = cross_overlap(rel_top, top)
     _write(folder, "overlap", matrix.stack().rename("overlap").reset_index())
-    figures.plot_heatmap(matrix, folder / "overlap", title=f"Overlap of relation and concept top-k sets ({study.k_text()})",
-                         value_format="d", cmap="Blues", xlabel="concept", ylabel="relation")
-    rel_union, con_union = np.unique(np.concatenate(list(rel_top.values()))), np.unique(np.concatenate(list(top.values())))
+    figures.plot_heatmap(
+        matrix,
+        folder / "overlap",
+        title=f"Overlap of relation and concept top-k sets ({study.k_text()})",
+        value_format="d",
+        cmap="Blues",
+        xlabel="concept",
+        ylabel="relation",
+    )
+    rel_union, con_union = (
+        np.unique(np.concatenate(list(rel_top.values()))),
+        np.unique(np.concatenate(list(top.values()))),
+    )
     shared = np.intersect1d(rel_union, con_union).size
 
     # Fig. 31: concept ablation
@@ -196,25 +268,58 @@ def concepts(study: Study, folder: Path, *, concepts: str | list[str], max_subje
         _write(folder, "generations", judged)
         _write(folder, "ablation", table)
         _write(folder, "tests", tests)
-        figures.plot_intra(table.rename(columns={"concept": "relation"}).assign(split=SPLIT).replace({"condition": {"concept": "relation"}}),
-                           folder / "ablation", title=f"Concept ablation, {study.k_text()}",
-                           labels={"relation": "concept-k"})
-        ablation = {"concept_below_random": int((tests["acc_concept"] < tests["acc_random"]).sum()),
-                    "concept_below_random_p05": int(((tests["acc_concept"] < tests["acc_random"]) & (tests["p_concept_vs_random_holm"] < 0.05)).sum()),
-                    "ablation": [ConceptAblation(**{f: row[f] for f in ABLATION_FIELDS}) for row in tests.to_dict("records")]}
+        figures.plot_intra(
+            table.rename(columns={"concept": "relation"})
+            .assign(split=SPLIT)
+            .replace({"condition": {"concept": "relation"}}),
+            folder / "ablation",
+            title=f"Concept ablation, {study.k_text()}",
+            labels={"relation": "concept-k"},
+        )
+        ablation = {
+            "concept_below_random": int((tests["acc_concept"] < tests["acc_random"]).sum()),
+            "concept_below_random_p05": int(
+                ((tests["acc_concept"] < tests["acc_random"]) & (tests["p_concept_vs_random_holm"] < 0.05)).sum()
+            ),
+            "ablation": [ConceptAblation(**{f: row[f] for f in ABLATION_FIELDS}) for row in tests.to_dict("records")],
+        }
 
     counts = examples.groupby("concept", sort=False)["positive"].agg(positives="sum", total="size")
-    info = {c: ConceptInfo(subjects_available=len(found[c].subjects), subjects_used=len(subjects[c]),
-                           positives=int(counts.loc[c, "positives"]), negatives=int(counts.loc[c, "total"] - counts.loc[c, "positives"]),
-                           relations=list(found[c].relations), ablation_prompts=len(held.get(c, ())),
-                           ablation_prompts_of_identification_subjects=int(held[c]["subject"].isin(subjects[c]).sum()) if c in held else 0)
-            for c in chosen}
-    write_summary(folder, ConceptsSummary(
-        k=k, k_text=study.k_text(), rule=study.rule,
-        seeds=min(random_sets, study.config.seeds) if random_sets else study.config.seeds, concepts_file=spec.source,
-        templates=len(spec.templates), negative_ratio=ratio, concepts=info, skipped=dict(skipped), pool_prompts=len(pool),
-        ablation_source="LRE facts of every relation of the concept (store's templates and suffix), seeded sample",
-        overlap_expected_by_chance=k * k / nset.size, overlap_max=int(matrix.to_numpy().max()), largest_overlaps=largest_overlaps(matrix),
-        relation_neurons=int(rel_union.size), concept_neurons=int(con_union.size), relation_and_concept_neurons=int(shared),
-        **ablation))
+    info = {
+        c: ConceptInfo(
+            subjects_available=len(found[c].subjects),
+            subjects_used=len(subjects[c]),
+            positives=int(counts.loc[c, "positives"]),
+            negatives=int(counts.loc[c, "total"] - counts.loc[c, "positives"]),
+            relations=list(found[c].relations),
+            ablation_prompts=len(held.get(c, ())),
+            ablation_prompts_of_identification_subjects=int(held[c]["subject"].isin(subjects[c]).sum())
+            if c in held
+            else 0,
+        )
+        for c in chosen
+    }
+    write_summary(
+        folder,
+        ConceptsSummary(
+            k=k,
+            k_text=study.k_text(),
+            rule=study.rule,
+            seeds=min(random_sets, study.config.seeds) if random_sets else study.config.seeds,
+            concepts_file=spec.source,
+            templates=len(spec.templates),
+            negative_ratio=ratio,
+            concepts=info,
+            skipped=dict(skipped),
+            pool_prompts=len(pool),
+            ablation_source="LRE facts of every relation of the concept (store's templates and suffix), seeded sample",
+            overlap_expected_by_chance=k * k / nset.size,
+            overlap_max=int(matrix.to_numpy().max()),
+            largest_overlaps=largest_overlaps(matrix),
+            relation_neurons=int(rel_union.size),
+            concept_neurons=int(con_union.size),
+            relation_and_concept_neurons=int(shared),
+            **ablation,
+        ),
+    )
     return matrix

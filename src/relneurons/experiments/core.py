@@ -55,6 +55,7 @@ def _topk(study: Study) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ Fig. 1, 2
 
+
 @_experiment("layers")
 def layers(study: Study, folder: Path) -> pd.DataFrame:
     """Fig. 1: how many of each relation's top-k neurons sit in each layer."""
@@ -71,12 +72,15 @@ def overlap(study: Study, folder: Path) -> pd.DataFrame:
     """Fig. 2: |top-k(r_i) ∩ top-k(r_j)| for every pair."""
     matrix = overlap_matrix(_topk(study))
     _write(folder, "overlap", matrix_to_long(matrix, "relation_i", "relation_j", "overlap"))
-    figures.plot_heatmap(matrix, folder / "overlap", title=f"Overlap of top-k sets ({study.k_text()})", value_format="d", cmap="Blues")
+    figures.plot_heatmap(
+        matrix, folder / "overlap", title=f"Overlap of top-k sets ({study.k_text()})", value_format="d", cmap="Blues"
+    )
     write_summary(folder, overlap_summary(matrix, study.k, study.k_text()))
     return matrix
 
 
 # --------------------------------------------------------------------- Fig. 3
+
 
 @_experiment("intra")
 def intra(study: Study, folder: Path, *, det_random_sets: int) -> pd.DataFrame:
@@ -88,7 +92,9 @@ def intra(study: Study, folder: Path, *, det_random_sets: int) -> pd.DataFrame:
     for split_name, prompts in (("P_eva", study.eval_prompts), ("P_det", study.det_prompts)):
         for relation, group in prompts.groupby("relation", sort=False):
             group = group.reset_index(drop=True)
-            conds = ["original", study.rel(relation, 0, k)] + [study.rnd(s, k) for s in (seeds if split_name == "P_eva" else det_seeds)]
+            conds = ["original", study.rel(relation, 0, k)] + [
+                study.rnd(s, k) for s in (seeds if split_name == "P_eva" else det_seeds)
+            ]
             judged.append(prompt_pairs(group, conds, split_name))
     judged = study.judge(pd.concat(judged, ignore_index=True), desc="intra")
     judged["kind"] = judged["condition"].map(condition_kind)
@@ -102,8 +108,9 @@ def intra(study: Study, folder: Path, *, det_random_sets: int) -> pd.DataFrame:
     return table
 
 
-def intra_tables(study: Study, judged: pd.DataFrame, own: dict[str, str] | None = None,
-                 seeds: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def intra_tables(
+    study: Study, judged: pd.DataFrame, own: dict[str, str] | None = None, seeds: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Accuracy table, tests and per-seed random accuracies of judged intra pairs (columns relation, split,
     condition, kind, prompt_id, correct, and subject, object for the triples; conditions original, the relation's
     top-k and random seeds 0..seeds-1). `own` names each group's own condition (kind "relation") when it is not the
@@ -124,30 +131,67 @@ def intra_tables(study: Study, judged: pd.DataFrame, own: dict[str, str] | None 
         seed_acc = random_sets.mean(axis=1)
         stats = study.accuracy_rows(group[group["kind"] != "random"], ["kind"]).set_index("kind")
         for kind in ("original", "relation"):
-            rows.append({"relation": relation, "split": split_name, "condition": kind, **stats.loc[kind, ["n", "accuracy", "ci_low", "ci_high"]].to_dict()})
+            rows.append(
+                {
+                    "relation": relation,
+                    "split": split_name,
+                    "condition": kind,
+                    **stats.loc[kind, ["n", "accuracy", "ci_low", "ci_high"]].to_dict(),
+                }
+            )
         acc, low, high = accuracy_ci(random_correct, n_boot, seed, clusters=clusters)
-        rows.append({"relation": relation, "split": split_name, "condition": "random", "n": len(random_correct),
-                     "accuracy": acc, "ci_low": low, "ci_high": high,
-                     "seed_low": float(seed_acc.min()), "seed_high": float(seed_acc.max())})
+        rows.append(
+            {
+                "relation": relation,
+                "split": split_name,
+                "condition": "random",
+                "n": len(random_correct),
+                "accuracy": acc,
+                "ci_low": low,
+                "ci_high": high,
+                "seed_low": float(seed_acc.min()),
+                "seed_high": float(seed_acc.max()),
+            }
+        )
         rel = by[own[relation] if own else study.rel(relation, 0, k)]
         vs = relation_vs_random(rel, random_sets, clusters, n_boot, seed)
-        tests.append(RelationTest(
-            relation=relation, split=split_name, n=vs.n_prompts, n_clusters=vs.n_clusters,
-            acc_original=float(by["original"].mean()), acc_random=vs.acc_random_mean, acc_relation=vs.acc_relation,
-            percentile=vs.percentile, p_relation_vs_random=vs.p_value, n_random_sets=vs.n_sets,
-            random_low=vs.random_low, random_high=vs.random_high, diff=vs.diff, diff_low=vs.diff_low, diff_high=vs.diff_high,
-            test=vs.method, p_relation_vs_original=mcnemar_exact(by["original"], rel, clusters, seed=seed)[2],
-            p_rank=vs.p_rank))
+        tests.append(
+            RelationTest(
+                relation=relation,
+                split=split_name,
+                n=vs.n_prompts,
+                n_clusters=vs.n_clusters,
+                acc_original=float(by["original"].mean()),
+                acc_random=vs.acc_random_mean,
+                acc_relation=vs.acc_relation,
+                percentile=vs.percentile,
+                p_relation_vs_random=vs.p_value,
+                n_random_sets=vs.n_sets,
+                random_low=vs.random_low,
+                random_high=vs.random_high,
+                diff=vs.diff,
+                diff_low=vs.diff_low,
+                diff_high=vs.diff_high,
+                test=vs.method,
+                p_relation_vs_original=mcnemar_exact(by["original"], rel, clusters, seed=seed)[2],
+                p_rank=vs.p_rank,
+            )
+        )
     return pd.DataFrame(rows), holm_by_split(relation_tests_table(tests)), per_seed
 
 
 def holm_by_split(tests: pd.DataFrame) -> pd.DataFrame:
     """A tests table with its Holm columns: one family per split (one experiment on one split)."""
-    return tests.assign(**{f"{column}_holm": adjust_within(tests[column], tests["split"], "holm")
-                           for column in ("p_relation_vs_random", "p_relation_vs_original")})
+    return tests.assign(
+        **{
+            f"{column}_holm": adjust_within(tests[column], tests["split"], "holm")
+            for column in ("p_relation_vs_random", "p_relation_vs_original")
+        }
+    )
 
 
 # --------------------------------------------------------------------- Fig. 4
+
 
 @_experiment("inter")
 def inter(study: Study, folder: Path) -> pd.DataFrame:
@@ -158,7 +202,10 @@ def inter(study: Study, folder: Path) -> pd.DataFrame:
     deactivations = {r: study.rel(r, 0, k) for r in relations}
     tables, tests = {}, []
     for split_name, prompts in (("P_eva", study.eval_prompts), ("P_det", study.det_prompts)):
-        pairs = [prompt_pairs(g.reset_index(drop=True), conds, split_name) for _, g in prompts.groupby("relation", sort=False)]
+        pairs = [
+            prompt_pairs(g.reset_index(drop=True), conds, split_name)
+            for _, g in prompts.groupby("relation", sort=False)
+        ]
         if not pairs:
             continue
         judged = study.judge(pd.concat(pairs, ignore_index=True), desc=f"inter ({split_name})")
@@ -176,34 +223,84 @@ def inter(study: Study, folder: Path) -> pd.DataFrame:
 
 def specificity_of(table: pd.DataFrame, relations: list[str], split_name: str, seed: int = 0) -> Specificity:
     """`stats.specificity_test` of an inter table (evaluated x deactivated drops), as the summary's record."""
-    matrix = (table.pivot(index="evaluated", columns="deactivated", values="drop")
-              .reindex(index=relations, columns=relations).astype(float))
+    matrix = (
+        table.pivot(index="evaluated", columns="deactivated", values="drop")
+        .reindex(index=relations, columns=relations)
+        .astype(float)
+    )
     result = specificity_test(matrix, seed=seed)
-    ranks = [SpecificityRank(**{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
-             for row in result.relations.to_dict("records")]
-    return Specificity(split=split_name, statistic=result.statistic, p_value=result.p_value, method=result.method,
-                       n_relations=result.n_relations, reason=result.reason, relations=ranks)
+    ranks = [
+        SpecificityRank(**{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+        for row in result.relations.to_dict("records")
+    ]
+    return Specificity(
+        split=split_name,
+        statistic=result.statistic,
+        p_value=result.p_value,
+        method=result.method,
+        n_relations=result.n_relations,
+        reason=result.reason,
+        relations=ranks,
+    )
 
 
 def specificity_table(tests: list[Specificity]) -> pd.DataFrame:
     """One row per split and relation: the split's test (statistic, p) and the relation's own-set rank."""
-    rows = [{"split": t.split, "statistic": t.statistic, "p_value": t.p_value, "method": t.method,
-             **{k: getattr(r, k) for k in ("relation", "own_drop", "other_drop", "n_sets", "rank", "rank_p")}}
-            for t in tests for r in t.relations]
-    return pd.DataFrame(rows, columns=["split", "statistic", "p_value", "method", "relation", "own_drop", "other_drop",
-                                       "n_sets", "rank", "rank_p"])
+    rows = [
+        {
+            "split": t.split,
+            "statistic": t.statistic,
+            "p_value": t.p_value,
+            "method": t.method,
+            **{k: getattr(r, k) for k in ("relation", "own_drop", "other_drop", "n_sets", "rank", "rank_p")},
+        }
+        for t in tests
+        for r in t.relations
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "split",
+            "statistic",
+            "p_value",
+            "method",
+            "relation",
+            "own_drop",
+            "other_drop",
+            "n_sets",
+            "rank",
+            "rank_p",
+        ],
+    )
 
 
 def inter_figure(table: pd.DataFrame, relations: list[str], stem: Path, k_text: str) -> dict:
     """Heatmap of an inter table (evaluated x deactivated, drop in %) and its key numbers (`summaries.inter_summary`)."""
-    matrix = table.pivot(index="evaluated", columns="deactivated", values="drop").reindex(index=relations, columns=relations) * 100
-    figures.plot_heatmap(matrix, stem, title=f"Accuracy drop (%) of row when column's neurons are off; {k_text}",
-                         value_format="{:.0f}", cmap="RdBu_r", vmin=-100, vmax=100,
-                         xlabel="deactivated relation", ylabel="evaluated relation", colorbar_label="accuracy drop (%)")
+    matrix = (
+        table.pivot(index="evaluated", columns="deactivated", values="drop").reindex(index=relations, columns=relations)
+        * 100
+    )
+    figures.plot_heatmap(
+        matrix,
+        stem,
+        title=f"Accuracy drop (%) of row when column's neurons are off; {k_text}",
+        value_format="{:.0f}",
+        cmap="RdBu_r",
+        vmin=-100,
+        vmax=100,
+        xlabel="deactivated relation",
+        ylabel="evaluated relation",
+        colorbar_label="accuracy drop (%)",
+    )
     summary = inter_summary(table, relations, 0, k_text)
-    return {"undefined_cells": summary.undefined_cells, "own_drop_exceeds_mean_other": summary.own_drop_exceeds_mean_other,
-            "compared": summary.compared, "relations": summary.n_relations,
-            "mean_own_drop": summary.mean_own_drop, "mean_other_drop": summary.mean_other_drop}
+    return {
+        "undefined_cells": summary.undefined_cells,
+        "own_drop_exceeds_mean_other": summary.own_drop_exceeds_mean_other,
+        "compared": summary.compared,
+        "relations": summary.n_relations,
+        "mean_own_drop": summary.mean_own_drop,
+        "mean_other_drop": summary.mean_other_drop,
+    }
 
 
 def inter_table(study: Study, judged: pd.DataFrame, deactivations: dict[str, str]) -> pd.DataFrame:
@@ -218,14 +315,26 @@ def inter_table(study: Study, judged: pd.DataFrame, deactivations: dict[str, str
         clusters = triple_clusters(ordered["original"])
         for deactivated, condition in deactivations.items():
             deact = by[condition]
-            drop, low, high = bootstrap_drop_ci(by["original"], deact, study.config.n_boot, study.config.seed, clusters=clusters)
-            rows.append({"evaluated": evaluated, "deactivated": deactivated, "n": len(deact),
-                         "acc_original": float(by["original"].mean()), "acc_deactivated": float(deact.mean()),
-                         "drop": relative_drop(float(by["original"].mean()), float(deact.mean())), "drop_low": low, "drop_high": high})
+            drop, low, high = bootstrap_drop_ci(
+                by["original"], deact, study.config.n_boot, study.config.seed, clusters=clusters
+            )
+            rows.append(
+                {
+                    "evaluated": evaluated,
+                    "deactivated": deactivated,
+                    "n": len(deact),
+                    "acc_original": float(by["original"].mean()),
+                    "acc_deactivated": float(deact.mean()),
+                    "drop": relative_drop(float(by["original"].mean()), float(deact.mean())),
+                    "drop_low": low,
+                    "drop_high": high,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------ Fig. 5, 22
+
 
 @_experiment("sweep")
 def sweep(study: Study, folder: Path, *, ks: tuple[int, ...]) -> pd.DataFrame:
@@ -233,8 +342,16 @@ def sweep(study: Study, folder: Path, *, ks: tuple[int, ...]) -> pd.DataFrame:
     ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
     relations, prompts = study.relations, study.eval_prompts
     conds = ["original"] + [study.rel(r, 0, k) for r in relations for k in ks]
-    judged = study.judge(pd.concat([prompt_pairs(g.reset_index(drop=True), conds, "P_eva") for _, g in prompts.groupby("relation", sort=False)],
-                                   ignore_index=True), desc="k sweep")
+    judged = study.judge(
+        pd.concat(
+            [
+                prompt_pairs(g.reset_index(drop=True), conds, "P_eva")
+                for _, g in prompts.groupby("relation", sort=False)
+            ],
+            ignore_index=True,
+        ),
+        desc="k sweep",
+    )
     _write(folder, "generations", judged)
     acc = study.accuracy_rows(judged, ["relation", "condition"]).rename(columns={"relation": "evaluated"})
     rows = []
@@ -247,12 +364,15 @@ def sweep(study: Study, folder: Path, *, ks: tuple[int, ...]) -> pd.DataFrame:
     table["k_fraction"] = table["k"] / study.nset.size
     table = table[["deactivated", "evaluated", "k", "k_fraction", "n", "accuracy", "ci_low", "ci_high"]]
     _write(folder, "sweep", table)
-    figures.plot_k_sweep(table, folder / "sweep", title=f"Accuracy vs k ({study.nset.size:,} {study.nset.name} neurons)")
+    figures.plot_k_sweep(
+        table, folder / "sweep", title=f"Accuracy vs k ({study.nset.size:,} {study.nset.name} neurons)"
+    )
     write_summary(folder, sweep_summary(table, relations, study.nset.size))
     return table
 
 
 # ---------------------------------------------------------------- Fig. 6, Table 2
+
 
 @_experiment("cumulativity")
 def cumulativity(study: Study, folder: Path, *, ks: tuple[int, ...], only_flipped: bool = True) -> pd.DataFrame:
@@ -262,20 +382,35 @@ def cumulativity(study: Study, folder: Path, *, ks: tuple[int, ...], only_flippe
     so by default it is generated for those prompts alone; `only_flipped=False` generates it for every prompt
     (the full computation, same tables: tested)."""
     ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
-    groups = [(relation, group.reset_index(drop=True)) for relation, group in study.eval_prompts.groupby("relation", sort=False)]
-    top = study.judge(pd.concat([prompt_pairs(group, [study.rel(relation, 0, k) for k in ks], "P_eva") for relation, group in groups],
-                                ignore_index=True), desc="cumulativity")
+    groups = [
+        (relation, group.reset_index(drop=True))
+        for relation, group in study.eval_prompts.groupby("relation", sort=False)
+    ]
+    top = study.judge(
+        pd.concat(
+            [prompt_pairs(group, [study.rel(relation, 0, k) for k in ks], "P_eva") for relation, group in groups],
+            ignore_index=True,
+        ),
+        desc="cumulativity",
+    )
     ranges = []
     for relation, group in groups:
         mine = top[top["relation"] == relation]
-        correct = {k: mine[mine["condition"] == study.rel(relation, 0, k)].sort_values("prompt_id")["correct"].to_numpy() for k in ks}
+        correct = {
+            k: mine[mine["condition"] == study.rel(relation, 0, k)].sort_values("prompt_id")["correct"].to_numpy()
+            for k in ks
+        }
         for a, b in zip(ks, ks[1:]):
             needed = correct[a] & ~correct[b] if only_flipped else np.ones(len(group), dtype=bool)
             ranges.append(prompt_pairs(group, [study.rel(relation, a, b)], "P_eva")[needed])
     ranges = pd.concat(ranges, ignore_index=True) if ranges else top.iloc[:0]
-    judged = pd.concat([top, study.judge(ranges, desc="cumulativity (ranges)")], ignore_index=True) if len(ranges) else top
+    judged = (
+        pd.concat([top, study.judge(ranges, desc="cumulativity (ranges)")], ignore_index=True) if len(ranges) else top
+    )
     bounds = judged["condition"].str.split(":").str[2].str.split("-")
-    long = judged.assign(lo=bounds.str[0].astype(int), hi=bounds.str[1].astype(int))[["relation", "lo", "hi", "prompt_id", "correct"]]
+    long = judged.assign(lo=bounds.str[0].astype(int), hi=bounds.str[1].astype(int))[
+        ["relation", "lo", "hi", "prompt_id", "correct"]
+    ]
     counts = cumulativity_from_long(long)
     summary = summarise_cumulativity(counts)
     _write(folder, "cumulativity", counts)
@@ -287,18 +422,36 @@ def cumulativity(study: Study, folder: Path, *, ks: tuple[int, ...], only_flippe
 
 # ------------------------------------------------------------------ App. J
 
+
 @_experiment("errors")
 def errors(study: Study, folder: Path, *, new_tokens: int) -> pd.DataFrame:
     """App. J / Table 3: what the model says instead, for P_eva prompts broken by the relation's top-k."""
     k = study.k
     prompts = study.eval_prompts
-    base = study.judge(pd.concat([prompt_pairs(g.reset_index(drop=True), ["original", study.rel(r, 0, k)], "P_eva")
-                                  for r, g in prompts.groupby("relation", sort=False)], ignore_index=True), desc="errors")
+    base = study.judge(
+        pd.concat(
+            [
+                prompt_pairs(g.reset_index(drop=True), ["original", study.rel(r, 0, k)], "P_eva")
+                for r, g in prompts.groupby("relation", sort=False)
+            ],
+            ignore_index=True,
+        ),
+        desc="errors",
+    )
     original = base[base["condition"] == "original"].set_index(["relation", "prompt_id"])
     deactivated = base[base["condition"] != "original"].set_index(["relation", "prompt_id"])["correct"]
-    broken = original[original["correct"] & ~deactivated.reindex(original.index)].reset_index()[["relation", "prompt_id", "text", "object"]]
-    long = study.judge(broken.assign(condition=[study.rel(r, 0, k) for r in broken["relation"]]), max_new_tokens=new_tokens,
-                       desc="errors (20 tokens)") if len(broken) else broken.assign(condition=[], generation=[], correct=[])
+    broken = original[original["correct"] & ~deactivated.reindex(original.index)].reset_index()[
+        ["relation", "prompt_id", "text", "object"]
+    ]
+    long = (
+        study.judge(
+            broken.assign(condition=[study.rel(r, 0, k) for r in broken["relation"]]),
+            max_new_tokens=new_tokens,
+            desc="errors (20 tokens)",
+        )
+        if len(broken)
+        else broken.assign(condition=[], generation=[], correct=[])
+    )
     table = error_table(long.rename(columns={"text": "prompt"})[["relation", "prompt", "generation"]])
     _write(folder, "errors", table)
     _write(folder, "errors_wide", error_table_wide(table))
@@ -307,5 +460,12 @@ def errors(study: Study, folder: Path, *, new_tokens: int) -> pd.DataFrame:
     return table
 
 
-CORE = {"layers": layers, "overlap": overlap, "intra": intra, "inter": inter, "sweep": sweep,
-               "cumulativity": cumulativity, "errors": errors}
+CORE = {
+    "layers": layers,
+    "overlap": overlap,
+    "intra": intra,
+    "inter": inter,
+    "sweep": sweep,
+    "cumulativity": cumulativity,
+    "errors": errors,
+}

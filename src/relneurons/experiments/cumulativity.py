@@ -45,8 +45,9 @@ CUMULATIVITY_COLUMNS = ["relation", "a", "b", "total", "affected", "cumulativity
 SUMMARY_COLUMNS = ["a", "b", "macro", "n_relations", "micro", "total", "affected"]
 
 
-def cumulativity_counts(relation: str, topk_correct: Mapping[int, np.ndarray],
-                        range_correct: Mapping[tuple[int, int], np.ndarray]) -> pd.DataFrame:
+def cumulativity_counts(
+    relation: str, topk_correct: Mapping[int, np.ndarray], range_correct: Mapping[tuple[int, int], np.ndarray]
+) -> pd.DataFrame:
     """Table 2 counts for one relation.
 
     topk_correct[k]: bool [n_prompts], prompt i correct with the relation's
@@ -70,7 +71,9 @@ def cumulativity_counts(relation: str, topk_correct: Mapping[int, np.ndarray],
         only = bool_vector(range_correct[(a, b)], f"{relation}: range ({a}, {b}] correctness")
         for arr in (top[a], top[b], only):
             if arr.size != n:
-                raise InputError(f"{relation}: correctness arrays cover different numbers of prompts ({arr.size} vs {n})")
+                raise InputError(
+                    f"{relation}: correctness arrays cover different numbers of prompts ({arr.size} vs {n})"
+                )
         flipped = top[a] & ~top[b]
         total = int(flipped.sum())
         affected = int((flipped & ~only).sum())
@@ -110,12 +113,16 @@ def cumulativity_from_long(df: pd.DataFrame) -> pd.DataFrame:
         ks = sorted(topk)
         ranges = {}
         for a, b in zip(ks, ks[1:]):
-            values = columns[(a, b)].to_numpy(dtype=object) if (a, b) in columns else np.full(len(wide), None, dtype=object)
+            values = (
+                columns[(a, b)].to_numpy(dtype=object) if (a, b) in columns else np.full(len(wide), None, dtype=object)
+            )
             missing = pd.isna(values)
             lacking = wide.index[topk[a] & ~topk[b] & missing].tolist()
             if len(lacking):
-                raise InputError(f"{relation}: prompt {lacking[0]!r} flips between top-{a} and top-{b} but has no row for "
-                                 f"the range ({a}, {b}]")
+                raise InputError(
+                    f"{relation}: prompt {lacking[0]!r} flips between top-{a} and top-{b} but has no row for "
+                    f"the range ({a}, {b}]"
+                )
             ranges[(a, b)] = np.where(missing, True, values).astype(bool)  # unflipped prompts do not enter the counts
         out.append(cumulativity_counts(str(relation), topk, ranges))
     if not out:
@@ -140,6 +147,15 @@ def summarise_cumulativity(df: pd.DataFrame) -> pd.DataFrame:
         used = cum[~np.isnan(cum)]
         total = int(part["total"].sum())
         affected = int(part["affected"].sum())
-        rows.append((int(a), int(b), float(used.mean()) if used.size else math.nan, int(used.size),
-                     1.0 - affected / total if total else math.nan, total, affected))
+        rows.append(
+            (
+                int(a),
+                int(b),
+                float(used.mean()) if used.size else math.nan,
+                int(used.size),
+                1.0 - affected / total if total else math.nan,
+                total,
+                affected,
+            )
+        )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -60,7 +60,7 @@ def _words(text: str) -> list[str]:
 
 
 def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def _repeats_prompt(prompt_words: list[str], gen_words: list[str]) -> bool:
@@ -108,8 +108,9 @@ def error_table(df: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise InputError(f"error table input lacks columns {sorted(missing)}")
     cats = [classify_error(p, g) for p, g in zip(df["prompt"], df["generation"])]
-    work = pd.DataFrame({"relation": df["relation"].to_numpy(), "category": cats,
-                         "generation": df["generation"].to_numpy()})
+    work = pd.DataFrame(
+        {"relation": df["relation"].to_numpy(), "category": cats, "generation": df["generation"].to_numpy()}
+    )
     rows = []
     for relation, part in work.groupby("relation", sort=False):
         total = len(part)

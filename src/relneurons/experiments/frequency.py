@@ -39,13 +39,16 @@ from .summaries import FrequencySummary, WilcoxonResult, write_summary
 GROUPS = ("resilient", "sensitive")
 FACT_KEY = ["relation", "subject", "object"]
 
-SKIP_HOW = ("set [frequency] counts = \"facts.csv\" (columns relation, subject, object, count; however obtained) "
-            "or [frequency] corpus = \"folder or file of .txt/.jsonl[.gz]\" (counted here); with "
-            "`relneurons experiment frequency`: --opt counts=facts.csv or --opt corpus=PATH; "
-            "`relneurons frequency count CORPUS --out facts.csv` writes such a CSV")
+SKIP_HOW = (
+    'set [frequency] counts = "facts.csv" (columns relation, subject, object, count; however obtained) '
+    'or [frequency] corpus = "folder or file of .txt/.jsonl[.gz]" (counted here); with '
+    "`relneurons experiment frequency`: --opt counts=facts.csv or --opt corpus=PATH; "
+    "`relneurons frequency count CORPUS --out facts.csv` writes such a CSV"
+)
 
 
 # ------------------------------------------------------------------ numerics
+
 
 def classify(correct_original, correct_deactivated) -> np.ndarray:
     """Per fact (or prompt): 'resilient' (right before and after), 'sensitive' (right before, wrong after), 'wrong' (wrong before)."""
@@ -66,11 +69,19 @@ def fact_outcomes(prompts: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in (*FACT_KEY, "correct_original", "correct_deactivated") if c not in prompts.columns]
     if missing:
         raise InputError(f"fact_outcomes: prompts table lacks columns {missing}")
-    outcomes = prompts[FACT_KEY].assign(correct_original=prompts["correct_original"].astype(bool),
-                                        correct_deactivated=prompts["correct_deactivated"].astype(bool))
-    facts = outcomes.groupby(FACT_KEY, sort=False).agg(n_templates=("correct_original", "size"),
-                                                       share_original=("correct_original", "mean"),
-                                                       share_deactivated=("correct_deactivated", "mean")).reset_index()
+    outcomes = prompts[FACT_KEY].assign(
+        correct_original=prompts["correct_original"].astype(bool),
+        correct_deactivated=prompts["correct_deactivated"].astype(bool),
+    )
+    facts = (
+        outcomes.groupby(FACT_KEY, sort=False)
+        .agg(
+            n_templates=("correct_original", "size"),
+            share_original=("correct_original", "mean"),
+            share_deactivated=("correct_deactivated", "mean"),
+        )
+        .reset_index()
+    )
     facts["correct_original"] = facts["share_original"] > 0.5
     facts["correct_deactivated"] = facts["share_deactivated"] > 0.5
     facts["group"] = classify(facts["correct_original"], facts["correct_deactivated"])
@@ -101,8 +112,12 @@ def group_statistics(facts: pd.DataFrame, relations: list[str] | None = None) ->
         part = facts[facts["relation"] == relation]
         right = part[part["group"] != "wrong"]
         counted = right[right["count"].notna()]
-        row = {"relation": relation, "n_facts": len(part), "n_correct": len(right),
-               "n_missing_count": int(right["count"].isna().sum())}
+        row = {
+            "relation": relation,
+            "n_facts": len(part),
+            "n_correct": len(right),
+            "n_missing_count": int(right["count"].isna().sum()),
+        }
         for group in GROUPS:
             values = counted.loc[counted["group"] == group, "count"].to_numpy(dtype=float)
             row[f"n_{group}"] = len(values)
@@ -110,8 +125,19 @@ def group_statistics(facts: pd.DataFrame, relations: list[str] | None = None) ->
             row[f"median_{group}"] = float(np.median(values)) if len(values) else float("nan")
         row["relative_difference"] = relative_difference(row["mean_resilient"], row["mean_sensitive"])
         rows.append(row)
-    columns = ["relation", "n_facts", "n_correct", "n_missing_count", "n_resilient", "n_sensitive", "mean_resilient",
-               "mean_sensitive", "median_resilient", "median_sensitive", "relative_difference"]
+    columns = [
+        "relation",
+        "n_facts",
+        "n_correct",
+        "n_missing_count",
+        "n_resilient",
+        "n_sensitive",
+        "mean_resilient",
+        "mean_sensitive",
+        "median_resilient",
+        "median_sensitive",
+        "relative_difference",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -125,10 +151,17 @@ def wilcoxon_across_relations(table: pd.DataFrame) -> dict:
     both = table[(table["n_resilient"] > 0) & (table["n_sensitive"] > 0)]
     a, b = both["mean_resilient"].to_numpy(dtype=float), both["mean_sensitive"].to_numpy(dtype=float)
     nonzero = int(np.count_nonzero(a - b))
-    out = {"relations": list(both["relation"]), "n_relations": len(both), "n_nonzero": nonzero,
-           "resilient_higher": int((a > b).sum()), "sensitive_higher": int((a < b).sum()),
-           "statistic": float("nan"), "p_two_sided": float("nan"), "p_greater": float("nan"),
-           "min_p_two_sided": float(min(1.0, 2.0 / 2**nonzero)) if nonzero else float("nan")}
+    out = {
+        "relations": list(both["relation"]),
+        "n_relations": len(both),
+        "n_nonzero": nonzero,
+        "resilient_higher": int((a > b).sum()),
+        "sensitive_higher": int((a < b).sum()),
+        "statistic": float("nan"),
+        "p_two_sided": float("nan"),
+        "p_greater": float("nan"),
+        "min_p_two_sided": float(min(1.0, 2.0 / 2**nonzero)) if nonzero else float("nan"),
+    }
     if nonzero == 0:
         out["note"] = "no relation has both groups with different means: nothing to test"
         return out
@@ -146,16 +179,21 @@ def attach_counts(prompts: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- experiment
 
-def _counts_for(study: Study, prompts: pd.DataFrame, counts: str, corpus: str, folder: Path) -> tuple[pd.DataFrame, dict]:
+
+def _counts_for(
+    study: Study, prompts: pd.DataFrame, counts: str, corpus: str, folder: Path
+) -> tuple[pd.DataFrame, dict]:
     """The counts of the evaluated facts and a description of where they came from."""
     if counts:
         table = read_counts(counts)
         known = prompts[FACT_KEY].drop_duplicates().merge(table[FACT_KEY], on=FACT_KEY)
         if known.empty:
             found = ", ".join(sorted(table["relation"].unique())[:12]) or "none"
-            raise DataError(f"counts file {counts} has no count for any evaluated fact of {', '.join(study.relations)} "
-                            f"(its relations: {found}); relation names must be the project's (e.g. company_hq) and "
-                            "subject/object spelled as in LRE")
+            raise DataError(
+                f"counts file {counts} has no count for any evaluated fact of {', '.join(study.relations)} "
+                f"(its relations: {found}); relation names must be the project's (e.g. company_hq) and "
+                "subject/object spelled as in LRE"
+            )
         return table, {"source": "counts", "counts": str(Path(counts).resolve())}
     from ..data.corpus import count_facts
 
@@ -163,10 +201,18 @@ def _counts_for(study: Study, prompts: pd.DataFrame, counts: str, corpus: str, f
     values, corpus_stats = count_facts(list(zip(facts["subject"], facts["object"])), corpus, progress=study.progress)
     table = facts.assign(count=np.asarray(values, dtype=np.int64))
     write_counts(folder / "fact_counts.csv", table)
-    return table, {"source": "corpus", "corpus": str(Path(corpus).resolve()), "document": "paragraph (text) / record (JSONL)",
-                   "corpus_stats": {"files": corpus_stats.files, "documents": corpus_stats.documents,
-                                    "documents_with_a_name": corpus_stats.documents_with_a_name,
-                                    "bytes": corpus_stats.bytes_read, "skipped_files": len(corpus_stats.skipped_files)}}
+    return table, {
+        "source": "corpus",
+        "corpus": str(Path(corpus).resolve()),
+        "document": "paragraph (text) / record (JSONL)",
+        "corpus_stats": {
+            "files": corpus_stats.files,
+            "documents": corpus_stats.documents,
+            "documents_with_a_name": corpus_stats.documents_with_a_name,
+            "bytes": corpus_stats.bytes_read,
+            "skipped_files": len(corpus_stats.skipped_files),
+        },
+    }
 
 
 @_experiment("frequency")
@@ -175,11 +221,17 @@ def frequency(study: Study, folder: Path, *, counts: str, corpus: str) -> pd.Dat
     if counts and corpus:
         raise ConfigError("frequency: give counts or corpus, not both")
     if not counts and not corpus:
-        write_summary(folder, FrequencySummary(skipped=True, reason="no fact counts given (options counts and corpus are empty)",
-                                               how=SKIP_HOW))
+        write_summary(
+            folder,
+            FrequencySummary(
+                skipped=True, reason="no fact counts given (options counts and corpus are empty)", how=SKIP_HOW
+            ),
+        )
         return pd.DataFrame(columns=["relation"])
     k, prompts = study.k, study.eval_prompts
-    count_table, source = _counts_for(study, prompts, counts, corpus, folder)  # before any generation: bad input fails fast
+    count_table, source = _counts_for(
+        study, prompts, counts, corpus, folder
+    )  # before any generation: bad input fails fast
 
     pairs = []
     for relation, group in prompts.groupby("relation", sort=False):
@@ -188,9 +240,16 @@ def frequency(study: Study, folder: Path, *, counts: str, corpus: str) -> pd.Dat
     judged = study.judge(pd.concat(pairs, ignore_index=True), desc="frequency")
     original = judged[judged["condition"] == "original"].set_index(["relation", "prompt_id"])
     deactivated = judged[judged["condition"] != "original"].set_index(["relation", "prompt_id"]).reindex(original.index)
-    per_prompt = original.drop(columns=["condition", "generation", "correct"]).assign(
-        generation_original=original["generation"], generation_deactivated=deactivated["generation"],
-        correct_original=original["correct"], correct_deactivated=deactivated["correct"]).reset_index()
+    per_prompt = (
+        original.drop(columns=["condition", "generation", "correct"])
+        .assign(
+            generation_original=original["generation"],
+            generation_deactivated=deactivated["generation"],
+            correct_original=original["correct"],
+            correct_deactivated=deactivated["correct"],
+        )
+        .reset_index()
+    )
     facts = attach_counts(fact_outcomes(per_prompt), count_table)
     table = group_statistics(facts, study.relations)
     test = wilcoxon_across_relations(table)
@@ -199,22 +258,46 @@ def frequency(study: Study, folder: Path, *, counts: str, corpus: str) -> pd.Dat
     _write(folder, "facts", facts)
     _write(folder, "frequency", table)
     p = test["p_two_sided"]
-    figures.plot_frequency(table, folder / "frequency",
-                           title=f"Resilient vs sensitive facts, {study.k_text()}; Wilcoxon p = "
-                                 + (f"{p:.3g}" if np.isfinite(p) else "n/a")
-                                 + f" ({test['n_relations']} relations with both groups, {test['n_nonzero']} differ)")
+    figures.plot_frequency(
+        table,
+        folder / "frequency",
+        title=f"Resilient vs sensitive facts, {study.k_text()}; Wilcoxon p = "
+        + (f"{p:.3g}" if np.isfinite(p) else "n/a")
+        + f" ({test['n_relations']} relations with both groups, {test['n_nonzero']} differ)",
+    )
     right = facts[facts["group"] != "wrong"]
-    write_summary(folder, FrequencySummary(
-        skipped=False, k=k, k_text=study.k_text(), rule=study.rule, **source,
-        relative_difference="(mean_resilient - mean_sensitive) / mean_sensitive; > 0: resilient facts are more frequent",
-        unit="fact (relation, subject, object); answered = correct on more than half of its templates",
-        prompts=len(per_prompt), facts=len(facts), templates_per_fact_max=int(facts["n_templates"].max()),
-        correct_facts=len(right), resilient=int((right["group"] == "resilient").sum()),
-        sensitive=int((right["group"] == "sensitive").sum()),
-        correct_facts_without_count=int(right["count"].isna().sum()),
-        correct_facts_with_zero_count=int((right["count"] == 0).sum()), wilcoxon=WilcoxonResult(**test)))
+    write_summary(
+        folder,
+        FrequencySummary(
+            skipped=False,
+            k=k,
+            k_text=study.k_text(),
+            rule=study.rule,
+            **source,
+            relative_difference="(mean_resilient - mean_sensitive) / mean_sensitive; > 0: resilient facts are more frequent",
+            unit="fact (relation, subject, object); answered = correct on more than half of its templates",
+            prompts=len(per_prompt),
+            facts=len(facts),
+            templates_per_fact_max=int(facts["n_templates"].max()),
+            correct_facts=len(right),
+            resilient=int((right["group"] == "resilient").sum()),
+            sensitive=int((right["group"] == "sensitive").sum()),
+            correct_facts_without_count=int(right["count"].isna().sum()),
+            correct_facts_with_zero_count=int((right["count"] == 0).sum()),
+            wilcoxon=WilcoxonResult(**test),
+        ),
+    )
     return table
 
 
-__all__ = ["COUNT_COLUMNS", "GROUPS", "attach_counts", "classify", "fact_outcomes", "frequency", "group_statistics", "relative_difference",
-           "wilcoxon_across_relations"]
+__all__ = [
+    "COUNT_COLUMNS",
+    "GROUPS",
+    "attach_counts",
+    "classify",
+    "fact_outcomes",
+    "frequency",
+    "group_statistics",
+    "relative_difference",
+    "wilcoxon_across_relations",
+]

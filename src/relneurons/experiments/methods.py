@@ -52,6 +52,7 @@ from .summaries import MethodComparison, MethodScore, MethodsSummary, write_summ
 
 # ------------------------------------------------------------------ the statistic
 
+
 def _drop(original: np.ndarray, deactivated: np.ndarray) -> np.ndarray:
     """Relative drop along the last axis; NaN where the original accuracy is 0."""
     a0, a1 = original.mean(axis=-1), deactivated.mean(axis=-1)
@@ -59,8 +60,14 @@ def _drop(original: np.ndarray, deactivated: np.ndarray) -> np.ndarray:
         return np.where(a0 > 0, (a0 - a1) / a0, np.nan)
 
 
-def specificity_ci(original: dict[str, np.ndarray], deactivated: dict[str, np.ndarray], own: str,
-                   n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+def specificity_ci(
+    original: dict[str, np.ndarray],
+    deactivated: dict[str, np.ndarray],
+    own: str,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
     """(specificity, low, high): own relative drop minus the mean relative drop of the other relations.
 
     `original[r]`, `deactivated[r]`: bool [n_prompts of r], correctness of r's prompts without and with the
@@ -80,7 +87,9 @@ def specificity_ci(original: dict[str, np.ndarray], deactivated: dict[str, np.nd
     for r in order:
         o, d = bool_vector(original[r], f"original[{r!r}]"), bool_vector(deactivated[r], f"deactivated[{r!r}]")
         if o.shape != d.shape or o.size == 0:
-            raise InputError(f"relation {r!r}: original and deactivated must cover the same, non-empty prompts ({o.size} vs {d.size})")
+            raise InputError(
+                f"relation {r!r}: original and deactivated must cover the same, non-empty prompts ({o.size} vs {d.size})"
+            )
         pairs[r] = (o, d)
 
     def statistic(drops: list[np.ndarray]) -> np.ndarray:
@@ -104,9 +113,14 @@ def specificity_ci(original: dict[str, np.ndarray], deactivated: dict[str, np.nd
     return (point, float(low), float(high))
 
 
-def compare_specificity(original: dict[str, np.ndarray], deactivated: dict[str, dict[str, dict[str, np.ndarray]]],
-                        clusters: dict[str, np.ndarray] | None = None, n_boot: int = 2000, seed: int = 0,
-                        level: float = 0.95) -> tuple[dict[str, float], list[dict]]:
+def compare_specificity(
+    original: dict[str, np.ndarray],
+    deactivated: dict[str, dict[str, dict[str, np.ndarray]]],
+    clusters: dict[str, np.ndarray] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[dict[str, float], list[dict]]:
     """Mean absolute specificity per method and paired intervals of the differences between methods.
 
     `original[e]`: bool [n_e], correctness of relation e's prompts with nothing off; `deactivated[m][d][e]`: the
@@ -144,7 +158,11 @@ def compare_specificity(original: dict[str, np.ndarray], deactivated: dict[str, 
         if o.size == 0:
             raise InputError(f"relation {e!r} has no prompts")
         labels = clusters.get(e) if clusters else None
-        codes = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1) if labels is not None else np.arange(o.size)
+        codes = (
+            np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1)
+            if labels is not None
+            else np.arange(o.size)
+        )
         if codes.size != o.size:
             raise InputError(f"clusters[{e!r}] must give one label per prompt ({o.size}), got {codes.size}")
         m_e = int(codes.max()) + 1
@@ -154,10 +172,16 @@ def compare_specificity(original: dict[str, np.ndarray], deactivated: dict[str, 
             for d in relations:
                 x = bool_vector(deactivated[name][d][e], f"deactivated[{name!r}][{d!r}][{e!r}]")
                 if x.shape != o.shape:
-                    raise InputError(f"deactivated[{name!r}][{d!r}][{e!r}] must cover relation {e!r}'s {o.size} prompts")
+                    raise InputError(
+                        f"deactivated[{name!r}][{d!r}][{e!r}] must cover relation {e!r}'s {o.size} prompts"
+                    )
                 acc.setdefault(name, {}).setdefault(d, {})[e] = accuracy(x, codes, m_e, idx)
-    weights = np.stack([np.bincount(row, minlength=len(relations)) for row in
-                        rng.integers(0, len(relations), size=(n_boot, len(relations)))]) / len(relations)
+    weights = np.stack(
+        [
+            np.bincount(row, minlength=len(relations))
+            for row in rng.integers(0, len(relations), size=(n_boot, len(relations)))
+        ]
+    ) / len(relations)
     for name in methods:
         for j, d in enumerate(relations):
             for k in (0, 1):  # point, replicates
@@ -174,12 +198,22 @@ def compare_specificity(original: dict[str, np.ndarray], deactivated: dict[str, 
         diff = replicate[a] - replicate[b]
         low, high = np.quantile(diff, [(1 - level) / 2, (1 + level) / 2])
         se = float(diff.std(ddof=1)) if n_boot > 1 else math.nan
-        pairs.append({"a": a, "b": b, "diff": scores[a] - scores[b], "low": float(low), "high": float(high), "se": se,
-                      "detectable": 2.8 * se})
+        pairs.append(
+            {
+                "a": a,
+                "b": b,
+                "diff": scores[a] - scores[b],
+                "low": float(low),
+                "high": float(high),
+                "se": se,
+                "detectable": 2.8 * se,
+            }
+        )
     return scores, pairs
 
 
 # ------------------------------------------------------------------ summary
+
 
 def _more_specific(names: list[str], comparisons: list[dict]) -> str | None:
     """The method whose paired interval against every other method lies above 0, if there is one."""
@@ -195,6 +229,7 @@ def _num(value) -> float:
 
 
 # ------------------------------------------------------------------ the experiment
+
 
 def eval_sample(group: pd.DataFrame, max_eval: int, seed: int) -> pd.DataFrame:
     """At most `max_eval` prompts of one relation's P_eva (0 = all), a seeded sample in the original order: the
@@ -220,9 +255,16 @@ def _attribution_topk(study: Study, examples: pd.DataFrame) -> dict[str, np.ndar
     for relation in study.relations:
         rows = examples.loc[(examples["relation"] == relation) & examples["positive"], "act_row"]
         facts = kept[kept["relation"] == relation].drop_duplicates("act_row").set_index("act_row").loc[rows.to_numpy()]
-        scores = attribution_scores(model, tokenizer, policy, study.nset, facts["text"].tolist(), facts["object"].tolist(),
-                                    batch_size=min(study.config.batch_size, 16))
-        out[relation] = study.nset.global_ids[rank_descending(scores)[:study.k]]
+        scores = attribution_scores(
+            model,
+            tokenizer,
+            policy,
+            study.nset,
+            facts["text"].tolist(),
+            facts["object"].tolist(),
+            batch_size=min(study.config.batch_size, 16),
+        )
+        out[relation] = study.nset.global_ids[rank_descending(scores)[: study.k]]
     return out
 
 
@@ -245,10 +287,17 @@ def methods(study: Study, folder: Path, *, scorers: list[str], max_eval: int) ->
         else:
             tops[name] = _attribution_topk(study, examples)
         seconds[name] = round(time.perf_counter() - started, 2)
-    ap_matches = all(np.array_equal(np.sort(tops["ap"][r]), study.ranked(r, 0, k)) for r in relations) if "ap" in tops else True
+    ap_matches = (
+        all(np.array_equal(np.sort(tops["ap"][r]), study.ranked(r, 0, k)) for r in relations) if "ap" in tops else True
+    )
 
-    conditions = {name: {r: (study.rel(r, 0, k) if name == "ap" and ap_matches else study.ids_condition(f"{name}-{r}", ids))
-                         for r, ids in per.items()} for name, per in tops.items()}
+    conditions = {
+        name: {
+            r: (study.rel(r, 0, k) if name == "ap" and ap_matches else study.ids_condition(f"{name}-{r}", ids))
+            for r, ids in per.items()
+        }
+        for name, per in tops.items()
+    }
     randoms = [study.rnd(s, k) for s in range(cfg.seeds)]
     conds = ["original", *dict.fromkeys(c for per in conditions.values() for c in per.values()), *randoms]
     parts = []
@@ -258,63 +307,165 @@ def methods(study: Study, folder: Path, *, scorers: list[str], max_eval: int) ->
     judged = study.judge(pd.concat(parts, ignore_index=True), desc="methods")
     _write(folder, "generations", judged)
 
-    outcome = {(r, c): g.sort_values("prompt_id")["correct"].to_numpy() for (r, c), g in judged.groupby(["relation", "condition"])}
+    outcome = {
+        (r, c): g.sort_values("prompt_id")["correct"].to_numpy()
+        for (r, c), g in judged.groupby(["relation", "condition"])
+    }
     random_acc = {r: [outcome[(r, c)].mean() for c in randoms] for r in relations}
     inter, rows = [], []
     for name in names:
-        cell = inter_table(study, judged[judged["condition"].isin(["original", *conditions[name].values()])], conditions[name])
+        cell = inter_table(
+            study, judged[judged["condition"].isin(["original", *conditions[name].values()])], conditions[name]
+        )
         inter.append(cell.assign(method=name))
         for r in relations:
             own = conditions[name][r]
-            spec, low, high = specificity_ci({e: outcome[(e, "original")] for e in relations}, {e: outcome[(e, own)] for e in relations},
-                                             r, cfg.n_boot, cfg.seed)
+            spec, low, high = specificity_ci(
+                {e: outcome[(e, "original")] for e in relations},
+                {e: outcome[(e, own)] for e in relations},
+                r,
+                cfg.n_boot,
+                cfg.seed,
+            )
             others = cell[(cell.deactivated == r) & (cell.evaluated != r)]
             own_cell = cell[(cell.deactivated == r) & (cell.evaluated == r)].iloc[0]
-            rows.append({"method": name, "relation": r, "k": k, "n": int(own_cell["n"]), "acc_original": own_cell["acc_original"],
-                         "acc_own": own_cell["acc_deactivated"], "own_drop": own_cell["drop"], "own_low": own_cell["drop_low"],
-                         "own_high": own_cell["drop_high"], "acc_other_mean": others["acc_deactivated"].mean(),
-                         "other_drop_mean": others["drop"].mean(), "specificity": spec, "spec_low": low, "spec_high": high,
-                         "random_acc_mean": float(np.mean(random_acc[r])), "random_acc_min": float(np.min(random_acc[r])),
-                         "random_acc_max": float(np.max(random_acc[r])),
-                         "below_every_random_set": bool(own_cell["acc_deactivated"] < np.min(random_acc[r]))})
+            rows.append(
+                {
+                    "method": name,
+                    "relation": r,
+                    "k": k,
+                    "n": int(own_cell["n"]),
+                    "acc_original": own_cell["acc_original"],
+                    "acc_own": own_cell["acc_deactivated"],
+                    "own_drop": own_cell["drop"],
+                    "own_low": own_cell["drop_low"],
+                    "own_high": own_cell["drop_high"],
+                    "acc_other_mean": others["acc_deactivated"].mean(),
+                    "other_drop_mean": others["drop"].mean(),
+                    "specificity": spec,
+                    "spec_low": low,
+                    "spec_high": high,
+                    "random_acc_mean": float(np.mean(random_acc[r])),
+                    "random_acc_min": float(np.min(random_acc[r])),
+                    "random_acc_max": float(np.max(random_acc[r])),
+                    "below_every_random_set": bool(own_cell["acc_deactivated"] < np.min(random_acc[r])),
+                }
+            )
     table = pd.DataFrame(rows)
-    by_relation = {r: g.sort_values("prompt_id") for r, g in judged[judged["condition"] == "original"].groupby("relation")}
+    by_relation = {
+        r: g.sort_values("prompt_id") for r, g in judged[judged["condition"] == "original"].groupby("relation")
+    }
     clusters = {r: triple_clusters(by_relation[r]) for r in relations}
-    scores, comparisons = compare_specificity(
-        {e: outcome[(e, "original")] for e in relations},
-        {n: {d: {e: outcome[(e, conditions[n][d])] for e in relations} for d in relations} for n in names},
-        {r: c for r, c in clusters.items() if c is not None} or None, cfg.n_boot, cfg.seed) if len(relations) > 1 else ({}, [])
-    _write(folder, "comparisons", pd.DataFrame(comparisons, columns=["a", "b", "diff", "low", "high", "se", "detectable"]))
-    inter = pd.concat(inter, ignore_index=True)[["method", "evaluated", "deactivated", "n", "acc_original", "acc_deactivated",
-                                                  "drop", "drop_low", "drop_high"]]
-    overlap = pd.DataFrame([{"relation": r, "method_a": a, "method_b": b, "overlap": int(np.intersect1d(tops[a][r], tops[b][r]).size),
-                             "jaccard": jaccard(tops[a][r], tops[b][r])} for r in relations for a, b in combinations(names, 2)],
-                           columns=["relation", "method_a", "method_b", "overlap", "jaccard"])
-    timing = pd.DataFrame([{"method": n, "seconds": seconds[n], "needs": "the activation store" if n in SCORERS else
-                            "the model: one forward and one backward pass per batch of positives"} for n in names])
-    topk = pd.concat([pd.DataFrame({"method": n, "relation": r, "global_index": np.sort(ids)}) for n in names for r, ids in tops[n].items()],
-                     ignore_index=True)
+    scores, comparisons = (
+        compare_specificity(
+            {e: outcome[(e, "original")] for e in relations},
+            {n: {d: {e: outcome[(e, conditions[n][d])] for e in relations} for d in relations} for n in names},
+            {r: c for r, c in clusters.items() if c is not None} or None,
+            cfg.n_boot,
+            cfg.seed,
+        )
+        if len(relations) > 1
+        else ({}, [])
+    )
+    _write(
+        folder, "comparisons", pd.DataFrame(comparisons, columns=["a", "b", "diff", "low", "high", "se", "detectable"])
+    )
+    inter = pd.concat(inter, ignore_index=True)[
+        ["method", "evaluated", "deactivated", "n", "acc_original", "acc_deactivated", "drop", "drop_low", "drop_high"]
+    ]
+    overlap = pd.DataFrame(
+        [
+            {
+                "relation": r,
+                "method_a": a,
+                "method_b": b,
+                "overlap": int(np.intersect1d(tops[a][r], tops[b][r]).size),
+                "jaccard": jaccard(tops[a][r], tops[b][r]),
+            }
+            for r in relations
+            for a, b in combinations(names, 2)
+        ],
+        columns=["relation", "method_a", "method_b", "overlap", "jaccard"],
+    )
+    timing = pd.DataFrame(
+        [
+            {
+                "method": n,
+                "seconds": seconds[n],
+                "needs": "the activation store"
+                if n in SCORERS
+                else "the model: one forward and one backward pass per batch of positives",
+            }
+            for n in names
+        ]
+    )
+    topk = pd.concat(
+        [
+            pd.DataFrame({"method": n, "relation": r, "global_index": np.sort(ids)})
+            for n in names
+            for r, ids in tops[n].items()
+        ],
+        ignore_index=True,
+    )
     for stem, frame in (("methods", table), ("inter", inter), ("overlap", overlap), ("timing", timing), ("topk", topk)):
         _write(folder, stem, frame)
 
-    matrix = table.pivot(index="method", columns="relation", values="specificity").reindex(index=names, columns=relations)
-    figures.plot_heatmap(matrix, folder / "specificity", title=f"Specificity (own drop - mean other drop), {study.k_text()}",
-                         value_format="{:.2f}", cmap="RdBu_r", vmin=-1, vmax=1, xlabel="relation", ylabel="method",
-                         colorbar_label="specificity")
-    figures_methods.plot_specificity(table, folder / "specificity_ci", title=f"Specificity with 95% bootstrap intervals, {study.k_text()}")
+    matrix = table.pivot(index="method", columns="relation", values="specificity").reindex(
+        index=names, columns=relations
+    )
+    figures.plot_heatmap(
+        matrix,
+        folder / "specificity",
+        title=f"Specificity (own drop - mean other drop), {study.k_text()}",
+        value_format="{:.2f}",
+        cmap="RdBu_r",
+        vmin=-1,
+        vmax=1,
+        xlabel="relation",
+        ylabel="method",
+        colorbar_label="specificity",
+    )
+    figures_methods.plot_specificity(
+        table, folder / "specificity_ci", title=f"Specificity with 95% bootstrap intervals, {study.k_text()}"
+    )
 
     means = table.groupby("method", sort=False)["specificity"].mean()
-    best = table.dropna(subset=["specificity"]).sort_values(["relation", "specificity"], ascending=[True, False]).drop_duplicates("relation")
+    best = (
+        table.dropna(subset=["specificity"])
+        .sort_values(["relation", "specificity"], ascending=[True, False])
+        .drop_duplicates("relation")
+    )
     summary = MethodsSummary(
-        k=k, k_text=study.k_text(), scorers=names, relations=relations, prompts_per_relation=int(judged.groupby("relation")["prompt_id"].nunique().min()),
-        seeds=cfg.seeds, rule=study.rule, seconds=seconds,
-        specificity={n: {r["relation"]: MethodScore(_num(r["specificity"]), _num(r["spec_low"]), _num(r["spec_high"]), _num(r["own_drop"]),
-                                                    _num(r["other_drop_mean"]), float(r["acc_own"]), bool(r["below_every_random_set"]))
-                         for r in table[table.method == n].to_dict("records")} for n in names},
+        k=k,
+        k_text=study.k_text(),
+        scorers=names,
+        relations=relations,
+        prompts_per_relation=int(judged.groupby("relation")["prompt_id"].nunique().min()),
+        seeds=cfg.seeds,
+        rule=study.rule,
+        seconds=seconds,
+        specificity={
+            n: {
+                r["relation"]: MethodScore(
+                    _num(r["specificity"]),
+                    _num(r["spec_low"]),
+                    _num(r["spec_high"]),
+                    _num(r["own_drop"]),
+                    _num(r["other_drop_mean"]),
+                    float(r["acc_own"]),
+                    bool(r["below_every_random_set"]),
+                )
+                for r in table[table.method == n].to_dict("records")
+            }
+            for n in names
+        },
         mean_specificity={n: _num(means.get(n)) for n in names},
         most_specific={r: best.set_index("relation")["method"].get(r) for r in relations},
-        most_specific_overall=None if means.dropna().empty else str(means.dropna().idxmax()), ap_matches_identify=bool(ap_matches),
-        mean_abs_specificity=scores, comparisons=[MethodComparison(**c) for c in comparisons],
-        more_specific=_more_specific(names, comparisons))
+        most_specific_overall=None if means.dropna().empty else str(means.dropna().idxmax()),
+        ap_matches_identify=bool(ap_matches),
+        mean_abs_specificity=scores,
+        comparisons=[MethodComparison(**c) for c in comparisons],
+        more_specific=_more_specific(names, comparisons),
+    )
     write_summary(folder, summary)
     return table

@@ -57,13 +57,23 @@ def common_triples(prompts: dict[str, pd.DataFrame], triples: pd.DataFrame) -> t
     for relation, group in every.groupby("relation", sort=False):
         lacking = []
         for code, table in prompts.items():
-            missing = len(group.merge(table[TRIPLE].drop_duplicates(), on=TRIPLE, how="left", indicator=True)
-                          .query("_merge == 'left_only'"))
+            missing = len(
+                group.merge(table[TRIPLE].drop_duplicates(), on=TRIPLE, how="left", indicator=True).query(
+                    "_merge == 'left_only'"
+                )
+            )
             if missing:
                 lacking.append(f"{code}: {missing}")
         evaluated = int((common["relation"] == relation).sum())
-        rows.append({"relation": relation, "triples": len(group), "evaluated": evaluated, "dropped": len(group) - evaluated,
-                     "lacking": "; ".join(lacking)})
+        rows.append(
+            {
+                "relation": relation,
+                "triples": len(group),
+                "evaluated": evaluated,
+                "dropped": len(group) - evaluated,
+                "lacking": "; ".join(lacking),
+            }
+        )
     return common, pd.DataFrame(rows, columns=COMMON_COLUMNS)
 
 
@@ -77,16 +87,27 @@ def _english(study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
     eva = study.eval_prompts
     prompts = eva.assign(language=ENGLISH, answer=eva["object"], aliases=[(o,) for o in eva["object"]])[PROMPT_COLUMNS]
     counts = eva.drop_duplicates(["relation", "subject", "object"]).groupby("relation", sort=False).size()
-    left = pd.DataFrame({"language": ENGLISH, "relation": counts.index, "triples": counts.to_numpy(), "kept": counts.to_numpy(),
-                         "left_out": 0, "left_out_objects": ""}, columns=LEFT_OUT_COLUMNS)
+    left = pd.DataFrame(
+        {
+            "language": ENGLISH,
+            "relation": counts.index,
+            "triples": counts.to_numpy(),
+            "kept": counts.to_numpy(),
+            "left_out": 0,
+            "left_out_objects": "",
+        },
+        columns=LEFT_OUT_COLUMNS,
+    )
     return prompts, left
 
 
 def _check_languages(languages) -> list[str]:
     if isinstance(languages, str) or not all(isinstance(code, str) and code for code in languages):
-        raise ConfigError(f"option languages must be a list of language codes such as [\"de\", \"zh\"], got {languages!r}")
+        raise ConfigError(f'option languages must be a list of language codes such as ["de", "zh"], got {languages!r}')
     if ENGLISH in languages:
-        raise ConfigError(f"option languages: {ENGLISH!r} is always evaluated (the store's prompts are the baseline); leave it out")
+        raise ConfigError(
+            f"option languages: {ENGLISH!r} is always evaluated (the store's prompts are the baseline); leave it out"
+        )
     return list(dict.fromkeys(languages))
 
 
@@ -94,7 +115,9 @@ def _check_languages(languages) -> list[str]:
 def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str, random_sets: int) -> pd.DataFrame:
     """Fig. 7: accuracy per language and relation, original vs the relation's English top-k off, and vs the study's
     first `random_sets` random sets (0: no random control)."""
-    packs_by_code = load_packs(_check_languages(languages), packs or None)  # every pack validated before the model loads
+    packs_by_code = load_packs(
+        _check_languages(languages), packs or None
+    )  # every pack validated before the model loads
     k = study.k
     english, english_left = _english(study)
     n_random = min(random_sets, study.config.seeds)
@@ -116,9 +139,11 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
         conditions = ["original", study.rel(relation, 0, k)] + [study.rnd(seed, k) for seed in range(n_random)]
         pairs.extend(group.assign(condition=c) for c in conditions)
     if not pairs:
-        raise DataError(f"no evaluation prompt to ask: the store {study.store.folder} has no P_eva triple of a ranked relation "
-                        "that every requested language can translate (see left_out.csv and common.csv); "
-                        "ask for fewer languages or add the missing objects to the packs")
+        raise DataError(
+            f"no evaluation prompt to ask: the store {study.store.folder} has no P_eva triple of a ranked relation "
+            "that every requested language can translate (see left_out.csv and common.csv); "
+            "ask for fewer languages or add the missing objects to the packs"
+        )
     pairs = pd.concat(pairs, ignore_index=True)
     # judged against every accepted alias; the table keeps the English object and the aliases joined
     judged = study.judge(pairs.assign(object=pairs["aliases"]), desc="multilingual").assign(object=pairs["object"])
@@ -127,7 +152,9 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
     _write(folder, "generations", judged)
 
     # the figure's bars and lines (original, relation-k); random-k (its dashed lines) is in the tests, per random set in random_seeds
-    accuracy = study.accuracy_rows(judged[judged["kind"] != "random"], ["language", "relation", "kind"]).rename(columns={"kind": "condition"})
+    accuracy = study.accuracy_rows(judged[judged["kind"] != "random"], ["language", "relation", "kind"]).rename(
+        columns={"kind": "condition"}
+    )
     _write(folder, "accuracy", accuracy)
     # relation-k vs the random sets and vs original in every language: intra's tests, with the language as the split
     if n_random:
@@ -143,17 +170,43 @@ def multilingual(study: Study, folder: Path, *, languages: list[str], packs: str
         orig, deact = by["original"]["correct"].to_numpy(), by["relation"]["correct"].to_numpy()
         clusters = triple_clusters(by["original"])  # a language's templates of one triple are one cluster
         drop, low, high = bootstrap_drop_ci(orig, deact, study.config.n_boot, study.config.seed, clusters=clusters)
-        rows.append({"language": language, "relation": relation, "n": len(orig), "acc_original": float(orig.mean()),
-                     "acc_deactivated": float(deact.mean()), "drop": relative_drop(orig.mean(), deact.mean()),
-                     "drop_low": low, "drop_high": high, "p_mcnemar": mcnemar_exact(orig, deact, clusters=clusters)[2]})
-    drops = pd.DataFrame(rows, columns=["language", "relation", "n", "acc_original", "acc_deactivated", "drop", "drop_low",
-                                        "drop_high", "p_mcnemar"])
+        rows.append(
+            {
+                "language": language,
+                "relation": relation,
+                "n": len(orig),
+                "acc_original": float(orig.mean()),
+                "acc_deactivated": float(deact.mean()),
+                "drop": relative_drop(orig.mean(), deact.mean()),
+                "drop_low": low,
+                "drop_high": high,
+                "p_mcnemar": mcnemar_exact(orig, deact, clusters=clusters)[2],
+            }
+        )
+    drops = pd.DataFrame(
+        rows,
+        columns=[
+            "language",
+            "relation",
+            "n",
+            "acc_original",
+            "acc_deactivated",
+            "drop",
+            "drop_low",
+            "drop_high",
+            "p_mcnemar",
+        ],
+    )
     _write(folder, "drops", drops)
-    figures.plot_multilingual(accuracy, folder / "multilingual",
-                              title=f"Accuracy per language: original (bars), English-identified top-k off (red), "
-                                    f"random k off (dashed)\n{study.k_text()}",
-                              random=tests[["language", "relation", "acc_random"]].rename(columns={"acc_random": "accuracy"})
-                              if n_random else None)
+    figures.plot_multilingual(
+        accuracy,
+        folder / "multilingual",
+        title=f"Accuracy per language: original (bars), English-identified top-k off (red), "
+        f"random k off (dashed)\n{study.k_text()}",
+        random=tests[["language", "relation", "acc_random"]].rename(columns={"acc_random": "accuracy"})
+        if n_random
+        else None,
+    )
     write_summary(folder, _summary(study, drops, tests, left_out, per_relation, packs_by_code, n_random))
     return accuracy
 
@@ -163,8 +216,15 @@ def _mean(values: pd.Series) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
-def _summary(study: Study, drops: pd.DataFrame, tests: pd.DataFrame, left_out: pd.DataFrame, per_relation: pd.DataFrame,
-             packs_by_code: dict, random_sets: int) -> MultilingualSummary:
+def _summary(
+    study: Study,
+    drops: pd.DataFrame,
+    tests: pd.DataFrame,
+    left_out: pd.DataFrame,
+    per_relation: pd.DataFrame,
+    packs_by_code: dict,
+    random_sets: int,
+) -> MultilingualSummary:
     dropping = drops["acc_deactivated"] < drops["acc_original"]
     english = set(drops.loc[dropping & (drops["language"] == ENGLISH), "relation"])
     per_language = {}
@@ -174,22 +234,36 @@ def _summary(study: Study, drops: pd.DataFrame, tests: pd.DataFrame, left_out: p
         below = tested["acc_relation"] < tested["acc_random"]
         per_language[language] = LanguageResult(
             name="English (the store's prompts)" if language == ENGLISH else packs_by_code[language].name,
-            relations=len(group), prompts=int(group["n"].sum()), mean_acc_original=_mean(group["acc_original"]),
-            mean_acc_deactivated=_mean(group["acc_deactivated"]), mean_acc_random=_mean(tested["acc_random"]),
+            relations=len(group),
+            prompts=int(group["n"].sum()),
+            mean_acc_original=_mean(group["acc_original"]),
+            mean_acc_deactivated=_mean(group["acc_deactivated"]),
+            mean_acc_random=_mean(tested["acc_random"]),
             mean_drop=_mean(group["drop"]),
             relations_with_drop=int((dropping & mine).sum()),
             relations_with_drop_p05=int((dropping & mine & (drops["p_mcnemar"] < 0.05)).sum()),
             relations_with_drop_as_in_english=int((dropping & mine & drops["relation"].isin(english)).sum()),
-            relations_below_random=int(below.sum()), relations_below_random_p05=int((below & (tested["p_relation_vs_random_holm"] < 0.05)).sum()),
-            triples_kept=int(lost["kept"].sum()), triples_left_out=int(lost["left_out"].sum()),
-            triples_evaluated=int(lost["evaluated"].sum()))
+            relations_below_random=int(below.sum()),
+            relations_below_random_p05=int((below & (tested["p_relation_vs_random_holm"] < 0.05)).sum()),
+            triples_kept=int(lost["kept"].sum()),
+            triples_left_out=int(lost["left_out"].sum()),
+            triples_evaluated=int(lost["evaluated"].sum()),
+        )
     return MultilingualSummary(
-        k=study.k, k_text=study.k_text(), rule=study.rule, languages=list(per_language), random_sets=random_sets,
-        packs={code: list(p.sources) for code, p in packs_by_code.items()}, per_language=per_language,
+        k=study.k,
+        k_text=study.k_text(),
+        rule=study.rule,
+        languages=list(per_language),
+        random_sets=random_sets,
+        packs={code: list(p.sources) for code, p in packs_by_code.items()},
+        per_language=per_language,
         english_relations_with_drop=len(english),
         comparison="every language (English too) on the triples every requested language can translate",
-        triples=int(per_relation["triples"].sum()), triples_evaluated=int(per_relation["evaluated"].sum()),
-        triples_dropped=int(per_relation["dropped"].sum()), triples_left_out=int(left_out["left_out"].sum()))
+        triples=int(per_relation["triples"].sum()),
+        triples_evaluated=int(per_relation["evaluated"].sum()),
+        triples_dropped=int(per_relation["dropped"].sum()),
+        triples_left_out=int(left_out["left_out"].sum()),
+    )
 
 
 MULTILINGUAL = {"multilingual": multilingual}

@@ -87,18 +87,34 @@ def run_tests(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             continue
         if "p_value" in table.columns and "statistic" in table.columns:  # a specificity table: one test per split
             for split, part in table.groupby("split", sort=False):
-                rows.append({"experiment": experiment, "family": f"{split}", "test": "specificity", "label": "all relations",
-                             "p": float(part["p_value"].iloc[0])})
+                rows.append(
+                    {
+                        "experiment": experiment,
+                        "family": f"{split}",
+                        "test": "specificity",
+                        "label": "all relations",
+                        "p": float(part["p_value"].iloc[0]),
+                    }
+                )
             continue
         family_col = next((c for c in ("split", "language") if c in table.columns), None)
         label_col = next((c for c in _LABELS if c in table.columns and c != family_col), None)
-        tests = [c for c in table.columns if c.startswith("p_") and c not in DESCRIPTIVE_P
-                 and not c.endswith(("_holm", "_bh"))]
+        tests = [
+            c
+            for c in table.columns
+            if c.startswith("p_") and c not in DESCRIPTIVE_P and not c.endswith(("_holm", "_bh"))
+        ]
         for column in tests:
             for record in table.to_dict("records"):
-                rows.append({"experiment": experiment, "family": str(record[family_col]) if family_col else "",
-                             "test": column.removeprefix("p_"), "label": str(record[label_col]) if label_col else "",
-                             "p": float(record[column])})
+                rows.append(
+                    {
+                        "experiment": experiment,
+                        "family": str(record[family_col]) if family_col else "",
+                        "test": column.removeprefix("p_"),
+                        "label": str(record[label_col]) if label_col else "",
+                        "p": float(record[column]),
+                    }
+                )
     out = pd.DataFrame(rows, columns=["experiment", "family", "test", "label", "p"])
     out["p_holm"] = adjust_within(out["p"], out.groupby(["experiment", "family", "test"], sort=False).ngroup(), "holm")
     out["p_bh"] = adjust(out["p"].to_numpy(dtype=float), "bh") if len(out) else np.array([])

@@ -31,8 +31,11 @@ def _distinct_words(v, what: str) -> str | None:
 
 
 def _k_sweep(v) -> str | None:
-    return None if v and all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in v) else \
-        "must be a non-empty list of positive counts"
+    return (
+        None
+        if v and all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in v)
+        else "must be a non-empty list of positive counts"
+    )
 
 
 def _accepted_by(parser: str):
@@ -58,8 +61,12 @@ _EVERY_PROMPT = "0 = every P_eva prompt"
 class KSweep:
     """sweep and cumulativity: the k values, kept in [experiments] as k_sweep."""
 
-    ks: list[int] = option((10, 50, 200, 500, 1000, 3000, 10000, 20000, 50000), key="k_sweep", check=_k_sweep,
-                           help="k values deactivated in turn (the paper's Fig. 5)")
+    ks: list[int] = option(
+        (10, 50, 200, 500, 1000, 3000, 10000, 20000, 50000),
+        key="k_sweep",
+        check=_k_sweep,
+        help="k values deactivated in turn (the paper's Fig. 5)",
+    )
 
 
 _ALL_SETS = "0 = every random set of the study"
@@ -67,123 +74,311 @@ _ALL_SETS = "0 = every random set of the study"
 
 @dataclass(frozen=True)
 class Intra:
-    det_random_sets: int = option(0, check=at_least(0, _ALL_SETS),
-                                  help="random sets asked on the validated P_det prompts: the study's first N (0: all of "
-                                       "them); P_det is large at paper scale, P_eva always gets every set")
+    det_random_sets: int = option(
+        0,
+        check=at_least(0, _ALL_SETS),
+        help="random sets asked on the validated P_det prompts: the study's first N (0: all of "
+        "them); P_det is large at paper scale, P_eva always gets every set",
+    )
 
 
 @dataclass(frozen=True)
 class Errors:
-    new_tokens: int = option(20, key="error_tokens", check=positive, help="greedy tokens generated for each broken prompt")
+    new_tokens: int = option(
+        20, key="error_tokens", check=positive, help="greedy tokens generated for each broken prompt"
+    )
 
 
 @dataclass(frozen=True)
 class Multilingual:
-    languages: list[str] = option(("de", "es", "fr", "zh", "ja"), check=lambda v: _distinct_words(
-        v, 'must be a non-empty list of distinct language codes such as ["de", "zh"]'),
-        help="P_eva translated with the language packs (English, the store's prompts, is the baseline)")
-    packs: str = option("", help='the shipped packs ("": the paper\'s App. K templates), "ours" (our earlier templates), '
-                                 "or a folder of <code>.toml packs that add or override")
-    random_sets: int = option(3, check=at_least(0, "0 = no random-k control"),
-                              help="random-k sets asked in every language: the study's first N (at most its random_seeds); "
-                                   "the control the paper's Fig. 7 does without, 1,800 x 5 languages x N generations at paper scale")
+    languages: list[str] = option(
+        ("de", "es", "fr", "zh", "ja"),
+        check=lambda v: _distinct_words(v, 'must be a non-empty list of distinct language codes such as ["de", "zh"]'),
+        help="P_eva translated with the language packs (English, the store's prompts, is the baseline)",
+    )
+    packs: str = option(
+        "",
+        help='the shipped packs ("": the paper\'s App. K templates), "ours" (our earlier templates), '
+        "or a folder of <code>.toml packs that add or override",
+    )
+    random_sets: int = option(
+        3,
+        check=at_least(0, "0 = no random-k control"),
+        help="random-k sets asked in every language: the study's first N (at most its random_seeds); "
+        "the control the paper's Fig. 7 does without, 1,800 x 5 languages x N generations at paper scale",
+    )
 
 
 @dataclass(frozen=True)
 class Templates:
-    extra: str = option("", help='an extra P_eva-3 beside P_eva-2 (LRE prompt_templates_zs): none (""), "shipped" '
-                                 "(resources/templates_eva2.toml) or a TOML file of the same format")
-    random_sets: int = option(0, check=at_least(0, _ALL_SETS),
-                              help="random sets asked on every split: the study's first N (0: all of them)")
+    extra: str = option(
+        "",
+        help='an extra P_eva-3 beside P_eva-2 (LRE prompt_templates_zs): none (""), "shipped" '
+        "(resources/templates_eva2.toml) or a TOML file of the same format",
+    )
+    random_sets: int = option(
+        0, check=at_least(0, _ALL_SETS), help="random sets asked on every split: the study's first N (0: all of them)"
+    )
 
 
 @dataclass(frozen=True)
 class Concepts:
-    concepts: str | list[str] = option("all", types=(str, list), check=lambda v: None if v == "all" or (
-        isinstance(v, list) and v and all(isinstance(c, str) and c for c in v)) else 'must be "all" or a non-empty list of concept names',
-        help='"all" or a list of concept names (subject types of LRE relations, resources/concepts.toml)')
+    concepts: str | list[str] = option(
+        "all",
+        types=(str, list),
+        check=lambda v: (
+            None
+            if v == "all" or (isinstance(v, list) and v and all(isinstance(c, str) and c for c in v))
+            else 'must be "all" or a non-empty list of concept names'
+        ),
+        help='"all" or a list of concept names (subject types of LRE relations, resources/concepts.toml)',
+    )
     max_subjects: int = option(50, check=positive, help="subjects per concept for identification (x 8 templates)")
     min_subjects: int = option(10, check=positive, help="concepts with fewer subjects are skipped and listed")
-    n_ablation: int = option(100, check=at_least(0, "0 = no ablation"), help="LRE prompts per concept evaluated with its neurons off")
+    n_ablation: int = option(
+        100, check=at_least(0, "0 = no ablation"), help="LRE prompts per concept evaluated with its neurons off"
+    )
     file: str = option("", help='a concepts file ("": the shipped resources/concepts.toml)')
-    random_sets: int = option(0, check=at_least(0, _ALL_SETS),
-                              help="random sets asked in the concept ablation: the study's first N (0: all of them)")
+    random_sets: int = option(
+        0,
+        check=at_least(0, _ALL_SETS),
+        help="random sets asked in the concept ablation: the study's first N (0: all of them)",
+    )
 
 
 @dataclass(frozen=True)
 class Types:
-    sets: list[str] = option(("all", "self_attn", "up_proj", "gate_proj", "down_proj"), check=lambda v: None if v and all(
-        isinstance(s, str) and s in NEURON_SETS for s in v) and len(set(v)) == len(v)
-        else f"must be a non-empty list of distinct neuron sets from {', '.join(NEURON_SETS)}", help="neuron sets compared")
-    k: float = option(0, types=(int, float), check=lambda v: None if v == 0 else k_value(v),
-                      help="a count or fraction for every set; 0: the study's k as a fraction of each set")
+    sets: list[str] = option(
+        ("all", "self_attn", "up_proj", "gate_proj", "down_proj"),
+        check=lambda v: (
+            None
+            if v and all(isinstance(s, str) and s in NEURON_SETS for s in v) and len(set(v)) == len(v)
+            else f"must be a non-empty list of distinct neuron sets from {', '.join(NEURON_SETS)}"
+        ),
+        help="neuron sets compared",
+    )
+    k: float = option(
+        0,
+        types=(int, float),
+        check=lambda v: None if v == 0 else k_value(v),
+        help="a count or fraction for every set; 0: the study's k as a fraction of each set",
+    )
 
 
 @dataclass(frozen=True)
 class Frequency:
-    counts: str = option("", help="CSV of per-fact corpus counts (relation,subject,object,count); see docs/frequency.md")
-    corpus: str = option("", help='or a local corpus (.txt/.jsonl[.gz] file or folder) counted here; neither given: skipped, with a note')
+    counts: str = option(
+        "", help="CSV of per-fact corpus counts (relation,subject,object,count); see docs/frequency.md"
+    )
+    corpus: str = option(
+        "", help="or a local corpus (.txt/.jsonl[.gz] file or folder) counted here; neither given: skipped, with a note"
+    )
 
 
 @dataclass(frozen=True)
 class Amplify:
-    levels: list[str] = option(("zero", "median", "p90", "2xp90"), check=_accepted_by("relneurons.experiments.amplify_levels:parse_levels"),
-                               help="top-k forced to 0, or to each neuron's median / p<q> / <m>x<level> on its relation's positives")
-    max_other: int = option(0, check=at_least(0, f"{_EVERY_PROMPT} of the other relations"),
-                            help="P_eva prompts per other relation evaluated at each level (seeded)")
-    force_bos: bool = option(False, help="force the prompt's BOS position too (false: it is left unedited; level zero "
-                                         "is the paper's deactivation, every position)")
+    levels: list[str] = option(
+        ("zero", "median", "p90", "2xp90"),
+        check=_accepted_by("relneurons.experiments.amplify_levels:parse_levels"),
+        help="top-k forced to 0, or to each neuron's median / p<q> / <m>x<level> on its relation's positives",
+    )
+    max_other: int = option(
+        0,
+        check=at_least(0, f"{_EVERY_PROMPT} of the other relations"),
+        help="P_eva prompts per other relation evaluated at each level (seeded)",
+    )
+    force_bos: bool = option(
+        False,
+        help="force the prompt's BOS position too (false: it is left unedited; level zero "
+        "is the paper's deactivation, every position)",
+    )
 
 
 @dataclass(frozen=True)
 class Stability:
-    resamples: int = option(20, check=at_least(2, "a Jaccard needs two resamples"),
-                            help="seeded half-samples of every relation's validated P_det (by triple); no forward pass")
-    core: float = option(0.9, types=(int, float), check=lambda v: None if 0 < v <= 1 else "must be a share in (0, 1]",
-                         help="the stable core: neurons in the top-k of at least this share of the resamples")
-    max_eval: int = option(0, check=at_least(0, _EVERY_PROMPT), help="P_eva prompts per relation in the core vs top-k comparison (seeded)")
+    resamples: int = option(
+        20,
+        check=at_least(2, "a Jaccard needs two resamples"),
+        help="seeded half-samples of every relation's validated P_det (by triple); no forward pass",
+    )
+    core: float = option(
+        0.9,
+        types=(int, float),
+        check=lambda v: None if 0 < v <= 1 else "must be a share in (0, 1]",
+        help="the stable core: neurons in the top-k of at least this share of the resamples",
+    )
+    max_eval: int = option(
+        0, check=at_least(0, _EVERY_PROMPT), help="P_eva prompts per relation in the core vs top-k comparison (seeded)"
+    )
 
 
 @dataclass(frozen=True)
 class Methods:
-    scorers: list[str] = option(("ap", "mean_diff", "activation_rate", "attribution"), check=_accepted_by("relneurons.expertise.config:check_scorers"),
-                                help="identification methods compared (expertise.SCORERS; attribution: backward passes)")
-    max_eval: int = option(0, check=at_least(0, _EVERY_PROMPT), help="P_eva prompts per relation evaluated with every method's top-k off (seeded)")
+    scorers: list[str] = option(
+        ("ap", "mean_diff", "activation_rate", "attribution"),
+        check=_accepted_by("relneurons.expertise.config:check_scorers"),
+        help="identification methods compared (expertise.SCORERS; attribution: backward passes)",
+    )
+    max_eval: int = option(
+        0,
+        check=at_least(0, _EVERY_PROMPT),
+        help="P_eva prompts per relation evaluated with every method's top-k off (seeded)",
+    )
 
 
 _X = "relneurons.experiments."
 _R = "relneurons.report.sections."
 SPECS: tuple[ExperimentSpec, ...] = (
-    ExperimentSpec("layers", "Layer distribution of relation-specific neurons", "Layers", "§4.1, Fig. 1", _X + "core:layers",
-                   summary=_X + "summaries:LayersSummary", report=_R + "layers:build"),
-    ExperimentSpec("overlap", "Overlap between relations' neuron sets", "Overlap", "§4.1, Fig. 2", _X + "core:overlap",
-                   summary=_X + "summaries:OverlapSummary", report=_R + "overlap:build"),
-    ExperimentSpec("intra", "Intra-relation effect of deactivation", "Intra-relation", "§4.2.1, Fig. 3", _X + "core:intra",
-                   Intra, summary=_X + "summaries:IntraSummary", report=_R + "intra:build"),
-    ExperimentSpec("inter", "Inter-relation effect of deactivation", "Inter-relation", "§4.2.2, Fig. 4", _X + "core:inter",
-                   summary=_X + "summaries:InterSummary", report=_R + "inter:build"),
-    ExperimentSpec("sweep", "Accuracy as more neurons are deactivated (k sweep)", "k sweep", "§5.1, Figs. 5, 22", _X + "core:sweep",
-                   KSweep, section="experiments", summary=_X + "summaries:SweepSummary", report=_R + "sweep:build"),
-    ExperimentSpec("cumulativity", "Neuron cumulativity", "Cumulativity", "§5.1, Fig. 6, Table 2", _X + "core:cumulativity",
-                   KSweep, section="experiments", summary=_X + "summaries:CumulativitySummary", report=_R + "cumulativity:build"),
-    ExperimentSpec("errors", "Error analysis of broken prompts", "Errors", "App. J, Table 3", _X + "core:errors", Errors,
-                   section="experiments", summary=_X + "summaries:ErrorsSummary", report=_R + "errors:build"),
-    ExperimentSpec("multilingual", "Multilingual prompts", "Multilingual", "§5.2, Fig. 7", _X + "multilingual:multilingual", Multilingual,
-                   summary=_X + "summaries:MultilingualSummary", report=_R + "multilingual:build"),
-    ExperimentSpec("templates", "Template robustness", "Templates", "§5.3, Fig. 8", _X + "templates:templates", Templates,
-                   summary=_X + "summaries:TemplatesSummary", report=_R + "templates:build"),
-    ExperimentSpec("concepts", "Concept neurons", "Concepts", "§5.4, App. H", _X + "concepts:concepts", Concepts,
-                   summary=_X + "summaries:ConceptsSummary", report=_R + "concepts:build"),
-    ExperimentSpec("types", "Neuron types", "Neuron types", "App. G", _X + "neuron_types:types", Types,
-                   summary=_X + "summaries:TypesSummary", report=_R + "types:build"),
-    ExperimentSpec("frequency", "Fact frequency and resilience", "Frequency", "App. E, Fig. 23", _X + "frequency:frequency", Frequency,
-                   summary=_X + "summaries:FrequencySummary", report=_R + "frequency:build"),
-    ExperimentSpec("amplify", "Forcing the neurons up (amplification)", "Amplify", "", _X + "amplify:amplify", Amplify,
-                   summary=_X + "summaries:AmplifySummary", report=_R + "amplify:build"),
-    ExperimentSpec("stability", "Stability of the top-k under resampled identification", "Stability", "", _X + "stability:stability",
-                   Stability, summary=_X + "summaries:StabilitySummary", report=_R + "stability:build"),
-    ExperimentSpec("methods", "Identification methods compared", "Methods", "", _X + "methods:methods", Methods,
-                   summary=_X + "summaries:MethodsSummary", report=_R + "methods:build"),
+    ExperimentSpec(
+        "layers",
+        "Layer distribution of relation-specific neurons",
+        "Layers",
+        "§4.1, Fig. 1",
+        _X + "core:layers",
+        summary=_X + "summaries:LayersSummary",
+        report=_R + "layers:build",
+    ),
+    ExperimentSpec(
+        "overlap",
+        "Overlap between relations' neuron sets",
+        "Overlap",
+        "§4.1, Fig. 2",
+        _X + "core:overlap",
+        summary=_X + "summaries:OverlapSummary",
+        report=_R + "overlap:build",
+    ),
+    ExperimentSpec(
+        "intra",
+        "Intra-relation effect of deactivation",
+        "Intra-relation",
+        "§4.2.1, Fig. 3",
+        _X + "core:intra",
+        Intra,
+        summary=_X + "summaries:IntraSummary",
+        report=_R + "intra:build",
+    ),
+    ExperimentSpec(
+        "inter",
+        "Inter-relation effect of deactivation",
+        "Inter-relation",
+        "§4.2.2, Fig. 4",
+        _X + "core:inter",
+        summary=_X + "summaries:InterSummary",
+        report=_R + "inter:build",
+    ),
+    ExperimentSpec(
+        "sweep",
+        "Accuracy as more neurons are deactivated (k sweep)",
+        "k sweep",
+        "§5.1, Figs. 5, 22",
+        _X + "core:sweep",
+        KSweep,
+        section="experiments",
+        summary=_X + "summaries:SweepSummary",
+        report=_R + "sweep:build",
+    ),
+    ExperimentSpec(
+        "cumulativity",
+        "Neuron cumulativity",
+        "Cumulativity",
+        "§5.1, Fig. 6, Table 2",
+        _X + "core:cumulativity",
+        KSweep,
+        section="experiments",
+        summary=_X + "summaries:CumulativitySummary",
+        report=_R + "cumulativity:build",
+    ),
+    ExperimentSpec(
+        "errors",
+        "Error analysis of broken prompts",
+        "Errors",
+        "App. J, Table 3",
+        _X + "core:errors",
+        Errors,
+        section="experiments",
+        summary=_X + "summaries:ErrorsSummary",
+        report=_R + "errors:build",
+    ),
+    ExperimentSpec(
+        "multilingual",
+        "Multilingual prompts",
+        "Multilingual",
+        "§5.2, Fig. 7",
+        _X + "multilingual:multilingual",
+        Multilingual,
+        summary=_X + "summaries:MultilingualSummary",
+        report=_R + "multilingual:build",
+    ),
+    ExperimentSpec(
+        "templates",
+        "Template robustness",
+        "Templates",
+        "§5.3, Fig. 8",
+        _X + "templates:templates",
+        Templates,
+        summary=_X + "summaries:TemplatesSummary",
+        report=_R + "templates:build",
+    ),
+    ExperimentSpec(
+        "concepts",
+        "Concept neurons",
+        "Concepts",
+        "§5.4, App. H",
+        _X + "concepts:concepts",
+        Concepts,
+        summary=_X + "summaries:ConceptsSummary",
+        report=_R + "concepts:build",
+    ),
+    ExperimentSpec(
+        "types",
+        "Neuron types",
+        "Neuron types",
+        "App. G",
+        _X + "neuron_types:types",
+        Types,
+        summary=_X + "summaries:TypesSummary",
+        report=_R + "types:build",
+    ),
+    ExperimentSpec(
+        "frequency",
+        "Fact frequency and resilience",
+        "Frequency",
+        "App. E, Fig. 23",
+        _X + "frequency:frequency",
+        Frequency,
+        summary=_X + "summaries:FrequencySummary",
+        report=_R + "frequency:build",
+    ),
+    ExperimentSpec(
+        "amplify",
+        "Forcing the neurons up (amplification)",
+        "Amplify",
+        "",
+        _X + "amplify:amplify",
+        Amplify,
+        summary=_X + "summaries:AmplifySummary",
+        report=_R + "amplify:build",
+    ),
+    ExperimentSpec(
+        "stability",
+        "Stability of the top-k under resampled identification",
+        "Stability",
+        "",
+        _X + "stability:stability",
+        Stability,
+        summary=_X + "summaries:StabilitySummary",
+        report=_R + "stability:build",
+    ),
+    ExperimentSpec(
+        "methods",
+        "Identification methods compared",
+        "Methods",
+        "",
+        _X + "methods:methods",
+        Methods,
+        summary=_X + "summaries:MethodsSummary",
+        report=_R + "methods:build",
+    ),
 )
 
 BY_NAME: dict[str, ExperimentSpec] = {s.name: s for s in SPECS}

@@ -31,8 +31,14 @@ class Key:
     check: Callable[[Any], str | None] | None = None
 
 
-def option(default: Any, *, check: Callable[[Any], str | None] | None = None, types: tuple[type, ...] | None = None,
-           key: str | None = None, help: str = "") -> Any:  # noqa: A002 - the word users read
+def option(
+    default: Any,
+    *,
+    check: Callable[[Any], str | None] | None = None,
+    types: tuple[type, ...] | None = None,
+    key: str | None = None,
+    help: str = "",
+) -> Any:  # noqa: A002 - the word users read
     """A field of an options dataclass: `default` (a list default is copied for every instance), the accepted TOML
     types (inferred from the default unless given), `check` (value -> error text or None), the configuration
     `key` when it differs from the field name, and a one-line `help`."""
@@ -46,6 +52,7 @@ def option(default: Any, *, check: Callable[[Any], str | None] | None = None, ty
 
 
 # ---------------------------------------------------------------- checks shared by options and configuration keys
+
 
 def positive(v) -> str | None:
     return None if v >= 1 else "must be >= 1"
@@ -71,7 +78,7 @@ def choice(*choices) -> Callable[[Any], str | None]:
 
 
 def resolve(dotted: str) -> Any:
-    """"package.module:name" -> the object (the import happens here, on use)."""
+    """ "package.module:name" -> the object (the import happens here, on use)."""
     module, _, name = dotted.partition(":")
     return getattr(import_module(module), name)
 

@@ -64,13 +64,17 @@ def _statistic(values: np.ndarray, defined: np.ndarray, perms: np.ndarray) -> np
 
 def _matrix(drops: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     if not isinstance(drops, pd.DataFrame):
-        raise InputError(f"drops must be a pandas DataFrame (rows evaluated, columns deactivated), got {type(drops).__name__}")
+        raise InputError(
+            f"drops must be a pandas DataFrame (rows evaluated, columns deactivated), got {type(drops).__name__}"
+        )
     labels = [str(x) for x in drops.index]
     if len(set(labels)) != len(labels):
         raise InputError("drops has repeated row labels; give one row per evaluated relation")
     if sorted(labels) != sorted(str(c) for c in drops.columns) or len(drops.columns) != len(labels):
-        raise InputError(f"drops must be square with the same relations as rows and columns, got rows {labels} and "
-                         f"columns {[str(c) for c in drops.columns]}")
+        raise InputError(
+            f"drops must be square with the same relations as rows and columns, got rows {labels} and "
+            f"columns {[str(c) for c in drops.columns]}"
+        )
     square = drops.set_axis([str(c) for c in drops.columns], axis=1).reindex(columns=labels)
     try:
         values = square.to_numpy(dtype=np.float64)
@@ -93,8 +97,16 @@ def _rank_table(labels: list[str], values: np.ndarray, defined: np.ndarray) -> p
         else:
             at_least = int(np.sum(row[ok] >= own))
             rank, rank_p = float(at_least), at_least / n_sets
-        rows.append({"relation": relation, "own_drop": own, "other_drop": float(others.mean()) if others.size else math.nan,
-                     "n_sets": n_sets, "rank": rank, "rank_p": rank_p})
+        rows.append(
+            {
+                "relation": relation,
+                "own_drop": own,
+                "other_drop": float(others.mean()) if others.size else math.nan,
+                "n_sets": n_sets,
+                "rank": rank,
+                "rank_p": rank_p,
+            }
+        )
     return pd.DataFrame(rows, columns=["relation", "own_drop", "other_drop", "n_sets", "rank", "rank_p"])
 
 

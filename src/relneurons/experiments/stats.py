@@ -77,6 +77,7 @@ def random_sets_for_holm(n_tests: int, alpha: float = 0.05) -> int:
 
 # ----------------------------------------------------------------- validation
 
+
 def _vector(x: np.ndarray, name: str) -> np.ndarray:
     """1-D float64 copy of `x`; bool/int 0-1 or real values, no NaN."""
     arr = np.asarray(x)
@@ -160,8 +161,10 @@ def _interval(replicates: np.ndarray, level: float) -> tuple[float, float]:
 
 # ----------------------------------------------------------------- accuracies
 
-def bootstrap_ci(correct: np.ndarray, n_boot: int = 2000, seed: int = 0,
-                 level: float = 0.95, clusters: np.ndarray | None = None) -> tuple[float, float]:
+
+def bootstrap_ci(
+    correct: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95, clusters: np.ndarray | None = None
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `correct` (shape [n_prompts]).
 
     Prompts (or, with `clusters`, whole clusters) are resampled with
@@ -179,13 +182,15 @@ def bootstrap_ci(correct: np.ndarray, n_boot: int = 2000, seed: int = 0,
         reps = np.concatenate([x[idx].mean(axis=1) for idx in _index_blocks(rng, n, n_boot)])
     else:
         sums, sizes = _cluster_sums(x, codes)
-        reps = np.concatenate([sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
-                               for idx in _index_blocks(rng, sums.size, n_boot)])
+        reps = np.concatenate(
+            [sums[idx].sum(axis=1) / sizes[idx].sum(axis=1) for idx in _index_blocks(rng, sums.size, n_boot)]
+        )
     return _interval(reps, level)
 
 
-def accuracy_ci(correct: np.ndarray, n_boot: int = 2000, seed: int = 0,
-                level: float = 0.95, clusters: np.ndarray | None = None) -> tuple[float, float, float]:
+def accuracy_ci(
+    correct: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95, clusters: np.ndarray | None = None
+) -> tuple[float, float, float]:
     """(accuracy, low, high): the mean of `correct` and its bootstrap interval (NaN if empty)."""
     x = _vector(correct, "correct")
     acc = float(x.mean()) if x.size else math.nan
@@ -204,8 +209,14 @@ def relative_drop(acc_orig: float, acc_deact: float) -> float:
     return (acc_orig - acc_deact) / acc_orig
 
 
-def bootstrap_drop_ci(orig: np.ndarray, deact: np.ndarray, n_boot: int = 2000, seed: int = 0,
-                      level: float = 0.95, clusters: np.ndarray | None = None) -> tuple[float, float, float]:
+def bootstrap_drop_ci(
+    orig: np.ndarray,
+    deact: np.ndarray,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    clusters: np.ndarray | None = None,
+) -> tuple[float, float, float]:
     """(drop, low, high) for the relative drop of accuracy from `orig` to `deact`.
 
     `orig[i]` / `deact[i]` say whether prompt i is answered correctly by the
@@ -247,8 +258,10 @@ def bootstrap_drop_ci(orig: np.ndarray, deact: np.ndarray, n_boot: int = 2000, s
 
 # ----------------------------------------------------------------- paired tests
 
-def mcnemar_exact(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None = None,
-                  n_perm: int = 10000, seed: int = 0) -> tuple[int, int, float]:
+
+def mcnemar_exact(
+    a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None = None, n_perm: int = 10000, seed: int = 0
+) -> tuple[int, int, float]:
     """Exact two-sided McNemar test of two conditions on the same prompts.
 
     `a`, `b`: bool [n_prompts], correctness under condition A (e.g. relation-k
@@ -286,8 +299,9 @@ def _check_perm(n_perm: int) -> None:
         raise InputError(f"n_perm must be a positive integer, got {n_perm!r}")
 
 
-def paired_permutation_test(a: np.ndarray, b: np.ndarray, n_perm: int = 10000, seed: int = 0,
-                            clusters: np.ndarray | None = None) -> float:
+def paired_permutation_test(
+    a: np.ndarray, b: np.ndarray, n_perm: int = 10000, seed: int = 0, clusters: np.ndarray | None = None
+) -> float:
     """Two-sided sign-flip permutation test of mean(a - b) = 0 on paired values.
 
     Typical use: `a` = condition A's per-prompt correctness (0/1), `b` = condition
@@ -318,7 +332,7 @@ def _sign_flip_p(d: np.ndarray, n_perm: int, seed: int) -> float:
     observed = abs(d.sum())
     tol = 1e-9 * max(1.0, float(np.abs(d).sum()))
     if d.size <= _EXACT_MAX_NONZERO:
-        codes = np.arange(2 ** d.size, dtype=np.int64)[:, None]
+        codes = np.arange(2**d.size, dtype=np.int64)[:, None]
         signs = 1.0 - 2.0 * ((codes >> np.arange(d.size)) & 1)
         stats = np.abs(signs @ d)
         return float(np.mean(stats >= observed - tol))
@@ -335,6 +349,7 @@ def _sign_flip_p(d: np.ndarray, n_perm: int, seed: int) -> float:
 
 
 # ----------------------------------------------------------------- relation vs random sets
+
 
 @dataclass(frozen=True)
 class RelationVsRandom:
@@ -359,8 +374,14 @@ class RelationVsRandom:
     p_rank: float = math.nan  # the exact rank p at any number of sets: (1 + #{random <= relation}) / (n_sets + 1)
 
 
-def relation_vs_random(relation: np.ndarray, random: np.ndarray, clusters: np.ndarray | None = None,
-                       n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> RelationVsRandom:
+def relation_vs_random(
+    relation: np.ndarray,
+    random: np.ndarray,
+    clusters: np.ndarray | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> RelationVsRandom:
     """Is the relation's top-k set more harmful than a random set of the same size?
 
     `relation`: bool [n_prompts], correctness with the relation's set off;
@@ -391,8 +412,10 @@ def relation_vs_random(relation: np.ndarray, random: np.ndarray, clusters: np.nd
     rel = bool_vector(relation, "relation")
     rnd = np.asarray(random)
     if rnd.ndim != 2 or rnd.shape[1] != rel.size:
-        raise InputError(f"random must have shape [n_sets, n_prompts] = [*, {rel.size}] (one row per random set, "
-                         f"same prompts as relation), got {rnd.shape}")
+        raise InputError(
+            f"random must have shape [n_sets, n_prompts] = [*, {rel.size}] (one row per random set, "
+            f"same prompts as relation), got {rnd.shape}"
+        )
     if rnd.shape[0] < 1:
         raise InputError("random needs at least one random set (row); run more random seeds")
     if rnd.dtype != bool:
@@ -404,8 +427,9 @@ def relation_vs_random(relation: np.ndarray, random: np.ndarray, clusters: np.nd
     n_clusters = int(codes.max()) + 1 if codes is not None and codes.size else n
     if n == 0:
         nan = math.nan
-        return RelationVsRandom(nan, nan, n_sets, 0, 0, nan, (nan,) * n_sets, nan, nan, nan, nan, nan, nan, nan,
-                                "none", "no prompts")
+        return RelationVsRandom(
+            nan, nan, n_sets, 0, 0, nan, (nan,) * n_sets, nan, nan, nan, nan, nan, nan, nan, "none", "no prompts"
+        )
     acc_rel = float(rel.mean())
     accs = rnd.mean(axis=1)
     mean = float(accs.mean())
@@ -417,8 +441,10 @@ def relation_vs_random(relation: np.ndarray, random: np.ndarray, clusters: np.nd
         p, method, reason = rank_p, "rank", f"{n_sets} random sets: exact rank test (smallest p 1/{n_sets + 1})"
     else:
         p, method = math.nan, "none"
-        reason = (f"{n_sets} random set{'s' if n_sets != 1 else ''}: the exact rank p cannot go below "
-                  f"1/{n_sets + 1} = {1 / (n_sets + 1):.2f}; {RANK_MIN_SETS} or more sets allow p < 0.05")
+        reason = (
+            f"{n_sets} random set{'s' if n_sets != 1 else ''}: the exact rank p cannot go below "
+            f"1/{n_sets + 1} = {1 / (n_sets + 1):.2f}; {RANK_MIN_SETS} or more sets allow p < 0.05"
+        )
     rel_sums, sizes = _cluster_sums(rel.astype(np.float64), codes)
     set_sums = np.stack([_cluster_sums(row.astype(np.float64), codes)[0] for row in rnd])  # [n_sets, units]
     rng = np.random.default_rng(seed)
@@ -430,6 +456,22 @@ def relation_vs_random(relation: np.ndarray, random: np.ndarray, clusters: np.nd
         rand = np.take_along_axis(random_units, idx, axis=1).sum(axis=1)
         reps.append((rel_sums[idx].sum(axis=1) - rand) / sizes[idx].sum(axis=1))
     diff_low, diff_high = _interval(np.concatenate(reps), level)
-    return RelationVsRandom(float(p), percentile, n_sets, n, n_clusters, acc_rel, tuple(float(a) for a in accs), mean, sd,
-                            float(accs.min()), float(accs.max()), acc_rel - mean, diff_low, diff_high, method, reason,
-                            p_rank=float(rank_p))
+    return RelationVsRandom(
+        float(p),
+        percentile,
+        n_sets,
+        n,
+        n_clusters,
+        acc_rel,
+        tuple(float(a) for a in accs),
+        mean,
+        sd,
+        float(accs.min()),
+        float(accs.max()),
+        acc_rel - mean,
+        diff_low,
+        diff_high,
+        method,
+        reason,
+        p_rank=float(rank_p),
+    )

@@ -61,8 +61,14 @@ class Study:
             raise DataError(f"{self.identify_dir} has no summary.json; run `relneurons identify` first")
         self.summary = io.read_json(summary)
         recorded = self.summary.get("store_sha256")  # older folders recorded only the path
-        if (recorded != self.store.identity_sha256 if recorded else Path(self.summary["store"]).resolve() != self.store.folder.resolve()):
-            raise DataError(f"{self.identify_dir} was computed from the store {self.summary['store']}, not {self.store.folder}")
+        if (
+            recorded != self.store.identity_sha256
+            if recorded
+            else Path(self.summary["store"]).resolve() != self.store.folder.resolve()
+        ):
+            raise DataError(
+                f"{self.identify_dir} was computed from the store {self.summary['store']}, not {self.store.folder}"
+            )
         self.nset = self.store.neuron_set
         self.k = resolve_k(self.config.k, self.nset.size)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -99,8 +105,13 @@ class Study:
     def model(self):
         """(model, tokenizer, policy), loaded in the store's dtype on first use and checked against the store's model."""
         with parallel.main_first("load the model"):  # a first load may convert the model into the shared cache
-            model, tokenizer = load_model(self.settings["model"], self.model_dtype, parallel.local_device(self.device),
-                                          max_memory=self.max_memory, offload_folder=self.offload_folder)
+            model, tokenizer = load_model(
+                self.settings["model"],
+                self.model_dtype,
+                parallel.local_device(self.device),
+                max_memory=self.max_memory,
+                offload_folder=self.offload_folder,
+            )
         return self.checked_model(model, tokenizer)
 
     def checked_model(self, model, tokenizer) -> tuple:
@@ -109,19 +120,30 @@ class Study:
         name = self.settings["model"]
         # after loading: a Hub model's fingerprint is its commit in the local cache, which the load fills
         if model_fingerprint(name) != self.settings["model_fingerprint"]:
-            raise DataError(f"the model {name!r} is not the one the store {self.store.folder} was collected with (weights differ)")
+            raise DataError(
+                f"the model {name!r} is not the one the store {self.store.folder} was collected with (weights differ)"
+            )
         if self.model_dtype and str(model.dtype) != f"torch.{self.model_dtype}":
-            raise DataError(f"the store {self.store.folder} was collected in {self.model_dtype} but the model loaded in "
-                            f"{str(model.dtype).removeprefix('torch.')}; evaluate on a device that runs {self.model_dtype}, "
-                            "or collect again with --dtype / model.dtype set to the dtype you evaluate in")
-        policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), self.settings["bos"], self.settings.get("mean_bos", True))
+            raise DataError(
+                f"the store {self.store.folder} was collected in {self.model_dtype} but the model loaded in "
+                f"{str(model.dtype).removeprefix('torch.')}; evaluate on a device that runs {self.model_dtype}, "
+                "or collect again with --dtype / model.dtype set to the dtype you evaluate in"
+            )
+        policy = make_policy(
+            tokenizer,
+            getattr(model.config, "model_type", ""),
+            self.settings["bos"],
+            self.settings.get("mean_bos", True),
+        )
         return model, tokenizer, policy
 
     @cached_property
     def eval_prompts(self) -> pd.DataFrame:
         """P_eva: the held-out triples of every ranked relation, with the store's templates and suffix."""
         s = self.settings
-        relations = load_relations(s["relations"], resolve_data_dir(self.data_dir or self.store.manifest.get("data_dir")))
+        relations = load_relations(
+            s["relations"], resolve_data_dir(self.data_dir or self.store.manifest.get("data_dir"))
+        )
         templates = s["templates"] if isinstance(s["templates"], str) else tuple(s["templates"])
         rows = []
         for relation in relations:
@@ -136,8 +158,10 @@ class Study:
         """Validated P_det (the positives), at most max_det per relation (seeded)."""
         prompts = self.store.prompts
         valid = prompts[prompts["correct"] & prompts["relation"].isin(self.relations)]
-        parts = [g.sample(min(len(g), self.config.max_det), random_state=self.config.seed).sort_index()
-                 for _, g in valid.groupby("relation", sort=False)]
+        parts = [
+            g.sample(min(len(g), self.config.max_det), random_state=self.config.seed).sort_index()
+            for _, g in valid.groupby("relation", sort=False)
+        ]
         return pd.concat(parts)[["relation", "subject", "object", "template", "text"]] if parts else valid
 
     @cached_property
@@ -208,8 +232,10 @@ class Study:
                 raise KeyError(f"condition {name!r} was not registered with Study.ids_condition")
             ids = self._explicit[name]
             if self.config.force == "median" and not np.isin(ids, self.nset.global_ids).all():
-                raise ConfigError(f"force = median needs activations of every neuron switched off; {a!r} has neurons outside "
-                                  f"the store's {self.nset.name} set (use force = zero or a number)")
+                raise ConfigError(
+                    f"force = median needs activations of every neuron switched off; {a!r} has neurons outside "
+                    f"the store's {self.nset.name} set (use force = zero or a number)"
+                )
             return Condition(name, ids, self._force_values(ids, None))
         if kind == "rel":
             lo, hi = (int(x) for x in b.split("-"))
@@ -230,7 +256,10 @@ class Study:
         """Stored mean outputs [n_positives, len(ids)] of neurons `ids` on the validated prompts of `relation`
         (every kept validated prompt when None): the rows that forcing values (median, quantiles) come from."""
         prompts = self.store.prompts
-        rows = prompts.loc[prompts["correct"] & (prompts["act_row"] >= 0) & ((prompts["relation"] == relation) if relation else True), "act_row"]
+        rows = prompts.loc[
+            prompts["correct"] & (prompts["act_row"] >= 0) & ((prompts["relation"] == relation) if relation else True),
+            "act_row",
+        ]
         return self.store.rows(np.unique(rows.to_numpy()))[:, self.nset.columns(ids)]
 
     # ------------------------------------------------------------------ running
@@ -238,17 +267,32 @@ class Study:
     def cache(self) -> GenerationCache:
         # the rankings depend on the examples, not on k: a new k reuses every generation it can
         ranking = {key: v for key, v in self.summary["config"].items() if key not in ("k", "block", "memory_gb")}
-        identity = {"store": self.settings, "rankings": json.dumps(ranking, sort_keys=True),
-                    "force": self.config.force, "seed": self.config.seed, "runtime": self.runtime}
+        identity = {
+            "store": self.settings,
+            "rankings": json.dumps(ranking, sort_keys=True),
+            "force": self.config.force,
+            "seed": self.config.seed,
+            "runtime": self.runtime,
+        }
         return GenerationCache(self.out / "generations.parquet", json.loads(json.dumps(identity, default=str)))
 
     def judge(self, pairs: pd.DataFrame, max_new_tokens: int = 2, desc: str = "generate") -> pd.DataFrame:
         """Add `generation` and `correct` to pairs with columns text, object, condition (condition-batched, cached)."""
         model, tokenizer, policy = self.model
         catalogue = {name: self.condition(name) for name in dict.fromkeys(pairs["condition"])}
-        generations = generate_pairs(model, tokenizer, policy, pairs["text"].tolist(), pairs["condition"].tolist(), catalogue,
-                                     max_new_tokens=max_new_tokens, batch_size=self.config.batch_size, cache=self.cache,
-                                     progress=self.progress, desc=desc)
+        generations = generate_pairs(
+            model,
+            tokenizer,
+            policy,
+            pairs["text"].tolist(),
+            pairs["condition"].tolist(),
+            catalogue,
+            max_new_tokens=max_new_tokens,
+            batch_size=self.config.batch_size,
+            cache=self.cache,
+            progress=self.progress,
+            desc=desc,
+        )
         out = pairs.assign(generation=generations)
         out["correct"] = [is_correct(g, o, self.rule) for g, o in zip(out["generation"], out["object"])]
         return out
@@ -258,10 +302,18 @@ class Study:
         holds several templates of a triple)."""
         rows = []
         for key, group in judged.groupby(by, sort=False):
-            acc, low, high = accuracy_ci(group["correct"].to_numpy(), self.config.n_boot, self.config.seed,
-                                         clusters=triple_clusters(group))
-            rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "n": len(group),
-                         "accuracy": acc, "ci_low": low, "ci_high": high})
+            acc, low, high = accuracy_ci(
+                group["correct"].to_numpy(), self.config.n_boot, self.config.seed, clusters=triple_clusters(group)
+            )
+            rows.append(
+                {
+                    **dict(zip(by, key if isinstance(key, tuple) else (key,))),
+                    "n": len(group),
+                    "accuracy": acc,
+                    "ci_low": low,
+                    "ci_high": high,
+                }
+            )
         return pd.DataFrame(rows)
 
     def k_text(self, k: int | None = None) -> str:

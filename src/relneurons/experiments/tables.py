@@ -45,8 +45,7 @@ def layer_distribution(topk: pd.DataFrame, n_layers: int) -> pd.DataFrame:
     if int(n_layers) != n_layers or n_layers < 1:
         raise InputError(f"n_layers must be a positive integer, got {n_layers!r}")
     layers = topk["layer"].to_numpy()
-    if layers.size and (not np.issubdtype(layers.dtype, np.integer)
-                        or layers.min() < 0 or layers.max() >= n_layers):
+    if layers.size and (not np.issubdtype(layers.dtype, np.integer) or layers.min() < 0 or layers.max() >= n_layers):
         raise InputError(f"top-k layers must be integers in [0, {n_layers}), got {sorted(set(layers.tolist()))[:10]}")
     rows = []
     for relation in _relations(topk):
@@ -77,8 +76,9 @@ def overlap_matrix(topk: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(m, index=index, columns=pd.Index(rels, name="relation"))
 
 
-def matrix_to_long(matrix: pd.DataFrame, row_name: str = "row", col_name: str = "column",
-                   value_name: str = "value") -> pd.DataFrame:
+def matrix_to_long(
+    matrix: pd.DataFrame, row_name: str = "row", col_name: str = "column", value_name: str = "value"
+) -> pd.DataFrame:
     """Square/rectangular matrix -> tidy rows (row_name, col_name, value_name), row-major order.
 
     For writing a matrix with `relneurons.io.write_table`, which drops the index.

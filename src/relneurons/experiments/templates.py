@@ -84,10 +84,12 @@ def eval2_prompts(study: Study) -> pd.DataFrame:
         seen = {normalise(t): t for t in _store_templates(study, relation)}
         both = [t for t in new if normalise(t) in seen]
         if both:
-            raise DataError(f"templates experiment, relation {relation.name}: the store {study.store.folder} was collected "
-                            f"with templates={study.settings['templates']!r}, which include the P_eva-2 template {both[0]!r} "
-                            f"(LRE prompt_templates_zs of {relation.path}); P_eva-2 must be wording the neurons were not "
-                            'identified with: collect with templates = "icl" (the paper\'s) or indices into prompt_templates')
+            raise DataError(
+                f"templates experiment, relation {relation.name}: the store {study.store.folder} was collected "
+                f"with templates={study.settings['templates']!r}, which include the P_eva-2 template {both[0]!r} "
+                f"(LRE prompt_templates_zs of {relation.path}); P_eva-2 must be wording the neurons were not "
+                'identified with: collect with templates = "icl" (the paper\'s) or indices into prompt_templates'
+            )
         rows.extend(_prompts(study, relation, new))
     return _frame(rows)
 
@@ -135,28 +137,52 @@ def templates(study: Study, folder: Path, *, extra: str, random_sets: int) -> pd
 
     tests["relative_drop"] = [relative_drop(o, r) for o, r in zip(tests["acc_original"], tests["acc_relation"])]
     wide = tests.pivot(index="relation", columns="split", values="relative_drop").reindex(columns=list(splits))
-    figures.plot_templates(table[table["split"].isin(SPLITS)], folder / "templates",
-                           title=f"Intra-relation accuracy, store templates (P_eva) vs LRE zero-shot templates (P_eva-2); {study.k_text()}")
+    figures.plot_templates(
+        table[table["split"].isin(SPLITS)],
+        folder / "templates",
+        title=f"Intra-relation accuracy, store templates (P_eva) vs LRE zero-shot templates (P_eva-2); {study.k_text()}",
+    )
     if eva3 is not None:
-        figures.plot_templates(table[table["split"].isin(["P_eva", EXTRA_SPLIT])], folder / "templates_extra",
-                               title=f"Intra-relation accuracy, store templates (P_eva) vs our templates (P_eva-3); {study.k_text()}")
+        figures.plot_templates(
+            table[table["split"].isin(["P_eva", EXTRA_SPLIT])],
+            folder / "templates_extra",
+            title=f"Intra-relation accuracy, store templates (P_eva) vs our templates (P_eva-3); {study.k_text()}",
+        )
     per_split = {}
     for split_name in splits:
         part = tests[tests["split"] == split_name]
         below = part[part["acc_relation"] < part["acc_random"]]
         per_split[split_name] = SplitResult(
             prompts=int(judged[(judged["split"] == split_name) & (judged["condition"] == "original")].shape[0]),
-            mean_acc_original=float(part["acc_original"].mean()), mean_acc_random=float(part["acc_random"].mean()),
+            mean_acc_original=float(part["acc_original"].mean()),
+            mean_acc_random=float(part["acc_random"].mean()),
             mean_acc_relation=float(part["acc_relation"].mean()),
-            mean_relative_drop=float(np.nanmean(part["relative_drop"])) if part["relative_drop"].notna().any() else math.nan,
-            relation_below_random=len(below), relation_below_random_p05=int((below["p_relation_vs_random_holm"] < 0.05).sum()),
-            relation_drop_vs_original_p05=int(((part["acc_relation"] < part["acc_original"]) & (part["p_relation_vs_original"] < 0.05)).sum()))
+            mean_relative_drop=float(np.nanmean(part["relative_drop"]))
+            if part["relative_drop"].notna().any()
+            else math.nan,
+            relation_below_random=len(below),
+            relation_below_random_p05=int((below["p_relation_vs_random_holm"] < 0.05).sum()),
+            relation_drop_vs_original_p05=int(
+                ((part["acc_relation"] < part["acc_original"]) & (part["p_relation_vs_original"] < 0.05)).sum()
+            ),
+        )
     both = wide[list(SPLITS)].dropna()
-    write_summary(folder, TemplatesSummary(
-        k=k, k_text=study.k_text(), seeds=len(seeds), rule=study.rule, splits=list(splits),
-        eva2_source="LRE prompt_templates_zs (not also in prompt_templates)", eva3_source=eva3[1] if eva3 is not None else "",
-        relations=len(wide), templates_per_relation={str(r): int(n) for r, n in eva2.groupby("relation")["template"].nunique().items()},
-        per_split=per_split, relative_drop={str(r): {s: float(v) for s, v in row.items()} for r, row in wide.iterrows()},
-        relations_dropping_on_both=int(((both["P_eva"] > 0) & (both["P_eva-2"] > 0)).sum()),
-        relations_with_both_drops_defined=len(both)))
+    write_summary(
+        folder,
+        TemplatesSummary(
+            k=k,
+            k_text=study.k_text(),
+            seeds=len(seeds),
+            rule=study.rule,
+            splits=list(splits),
+            eva2_source="LRE prompt_templates_zs (not also in prompt_templates)",
+            eva3_source=eva3[1] if eva3 is not None else "",
+            relations=len(wide),
+            templates_per_relation={str(r): int(n) for r, n in eva2.groupby("relation")["template"].nunique().items()},
+            per_split=per_split,
+            relative_drop={str(r): {s: float(v) for s, v in row.items()} for r, row in wide.iterrows()},
+            relations_dropping_on_both=int(((both["P_eva"] > 0) & (both["P_eva-2"] > 0)).sum()),
+            relations_with_both_drops_defined=len(both),
+        ),
+    )
     return table

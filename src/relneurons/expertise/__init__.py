@@ -6,8 +6,11 @@ command line shows) imports without torch.
 
 from relneurons._lazy import lazy_package
 
-__all__ = lazy_package(__name__, {
-    "average_precision": ("DEFAULT_CHUNK_BYTES", "average_precision", "average_precision_subsets"),
-    "config": ("IdentifyConfig",),
-    "scorers": ("MODEL_SCORERS", "SCORERS"),
-})
+__all__ = lazy_package(
+    __name__,
+    {
+        "average_precision": ("DEFAULT_CHUNK_BYTES", "average_precision", "average_precision_subsets"),
+        "config": ("IdentifyConfig",),
+        "scorers": ("MODEL_SCORERS", "SCORERS"),
+    },
+)

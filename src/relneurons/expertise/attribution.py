@@ -72,8 +72,9 @@ def _probing(model, nset: NeuronSet) -> Iterator[_Probe]:
         yield probe
 
 
-def prompt_attributions(model, nset: NeuronSet, sequences: Sequence[Sequence[int]], targets: Sequence[int],
-                        pad_token_id: int) -> np.ndarray:
+def prompt_attributions(
+    model, nset: NeuronSet, sequences: Sequence[Sequence[int]], targets: Sequence[int], pad_token_id: int
+) -> np.ndarray:
     """A_j for each prompt (one batch, one backward pass): float64 [n_prompts, n_neurons] in the set's column order.
 
     `sequences`: token ids of each prompt (BOS included as the policy wants); `targets`: the token whose
@@ -83,13 +84,24 @@ def prompt_attributions(model, nset: NeuronSet, sequences: Sequence[Sequence[int
         raise InputError(f"{len(sequences)} prompts but {len(targets)} target tokens")
     out = np.empty((len(sequences), nset.size), dtype=np.float64)
     with torch.inference_mode(False), torch.enable_grad(), _probing(model, nset) as probe:
-        batch = pad_left(sequences, pad_token_id, input_device(model))  # made here: inference tensors cannot enter autograd
+        batch = pad_left(
+            sequences, pad_token_id, input_device(model)
+        )  # made here: inference tensors cannot enter autograd
         mask = batch.attention_mask.bool()[:, :, None]  # (B, T, 1)
         last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-                       use_cache=False, **last_only).logits[:, -1]  # (B, V)
+        logits = model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            use_cache=False,
+            **last_only,
+        ).logits[:, -1]  # (B, V)
         target = torch.as_tensor(list(targets), device=logits.device)[:, None]
-        logp = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1).gather(1, target).sum()  # prompts are independent: one backward
+        logp = (
+            torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
+            .gather(1, target)
+            .sum()
+        )  # prompts are independent: one backward
         paths = [site.path for site in nset.sites]
         grads = torch.autograd.grad(logp, [probe.deltas[p] for p in paths])
         column = 0
@@ -97,13 +109,22 @@ def prompt_attributions(model, nset: NeuronSet, sequences: Sequence[Sequence[int
             act = probe.outputs[path]
             # where(), not multiply: padded positions may hold NaN/inf in some attention kernels
             per_prompt = torch.where(mask.to(act.device), act.double() * grad.double(), 0).sum(dim=1)  # (B, W)
-            out[:, column:column + act.shape[-1]] = per_prompt.cpu().numpy()
+            out[:, column : column + act.shape[-1]] = per_prompt.cpu().numpy()
             column += act.shape[-1]
     return out
 
 
-def attribution_scores(model, tokenizer, policy: TokenizerPolicy, nset: NeuronSet, texts: Sequence[str], objects: Sequence[str],
-                       *, batch_size: int = 8, progress: Callable[[int], None] | None = None) -> np.ndarray:
+def attribution_scores(
+    model,
+    tokenizer,
+    policy: TokenizerPolicy,
+    nset: NeuronSet,
+    texts: Sequence[str],
+    objects: Sequence[str],
+    *,
+    batch_size: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
     """The attribution scorer: mean A_j over the prompts (a relation's positives): float64 [n_neurons].
 
     Prompts are batched by length; one forward and one backward pass per batch.
@@ -117,9 +138,10 @@ def attribution_scores(model, tokenizer, policy: TokenizerPolicy, nset: NeuronSe
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     total = np.zeros(nset.size, dtype=np.float64)
     for start in range(0, len(order), batch_size):
-        part = order[start:start + batch_size]
-        total += prompt_attributions(model, nset, [sequences[i] for i in part], [targets[i] for i in part],
-                                     policy.pad_token_id).sum(axis=0)
+        part = order[start : start + batch_size]
+        total += prompt_attributions(
+            model, nset, [sequences[i] for i in part], [targets[i] for i in part], policy.pad_token_id
+        ).sum(axis=0)
         if progress is not None:
             progress(len(part))
     return total / len(texts)

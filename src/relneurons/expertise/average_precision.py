@@ -167,9 +167,7 @@ def average_precision_subsets(
     return _subsets_ap(values, checked, chunk_size, device)
 
 
-def working_set_bytes(
-    subsets: Sequence[tuple], n_pool: int, *, device: str | torch.device = "cpu"
-) -> int:
+def working_set_bytes(subsets: Sequence[tuple], n_pool: int, *, device: str | torch.device = "cpu") -> int:
     """Bytes of working tensors `average_precision_subsets` holds at once, whatever the number of neurons.
 
     The relation plan plus, per worker (threads on CPU, one elsewhere), one
@@ -203,9 +201,7 @@ def _as_scores(scores) -> torch.Tensor:
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             tensor = torch.as_tensor(array)
     if tensor.ndim != 2:
-        raise InputError(
-            f"scores must be 2-D [n_examples, n_neurons], got shape {tuple(tensor.shape)}"
-        )
+        raise InputError(f"scores must be 2-D [n_examples, n_neurons], got shape {tuple(tensor.shape)}")
     if tensor.is_complex():
         raise InputError(f"scores must hold real numbers, got dtype {tensor.dtype}")
     if not tensor.is_floating_point():  # bool / integer scores
@@ -228,19 +224,14 @@ def _as_labels(labels, name: str, length: int) -> np.ndarray:
     if array.ndim != 1:
         raise InputError(f"{name} must be 1-D, got shape {array.shape}")
     if array.shape[0] != length:
-        raise InputError(
-            f"{name} has {array.shape[0]} entries but {length} were expected"
-            " (one per example / member)"
-        )
+        raise InputError(f"{name} has {array.shape[0]} entries but {length} were expected (one per example / member)")
     if array.dtype == np.bool_:
         return array
     if not (np.issubdtype(array.dtype, np.number)) or np.iscomplexobj(array):
         raise InputError(f"{name} must be bool or 0/1, got dtype {array.dtype}")
     bad = (array != 0) & (array != 1)
     if bad.any():
-        raise InputError(
-            f"{name} must contain only 0/1 (or bool) values; found {array[bad][0].item()!r}"
-        )
+        raise InputError(f"{name} must contain only 0/1 (or bool) values; found {array[bad][0].item()!r}")
     return array == 1
 
 
@@ -253,18 +244,14 @@ def _as_subsets(subsets, n_pool: int) -> list[tuple[np.ndarray, np.ndarray]]:
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise InputError(f"subsets[{i}] must be a (members, positive) pair")
         members = _to_numpy(pair[0])
-        if members.ndim != 1 or not (
-            np.issubdtype(members.dtype, np.integer) or members.size == 0
-        ):
+        if members.ndim != 1 or not (np.issubdtype(members.dtype, np.integer) or members.size == 0):
             raise InputError(
                 f"subsets[{i}] members must be a 1-D integer index array,"
                 f" got shape {members.shape} dtype {members.dtype}"
             )
         members = members.astype(np.int64, copy=False)
         if members.size and (members.min() < 0 or members.max() >= n_pool):
-            raise InputError(
-                f"subsets[{i}] members must index the {n_pool} pool rows (0..{n_pool - 1})"
-            )
+            raise InputError(f"subsets[{i}] members must index the {n_pool} pool rows (0..{n_pool - 1})")
         if np.unique(members).size != members.size:
             raise InputError(f"subsets[{i}] members contain duplicate rows")
         positive = _as_labels(pair[1], f"subsets[{i}] positive", members.size)
@@ -307,9 +294,7 @@ class _Plan:
     n_pos: torch.Tensor  # [R] float64
 
 
-def _make_plan(
-    subsets: list[tuple[np.ndarray, np.ndarray]], n_pool: int, device: torch.device
-) -> _Plan:
+def _make_plan(subsets: list[tuple[np.ndarray, np.ndarray]], n_pool: int, device: torch.device) -> _Plan:
     """Pack each subset's two counters into int64 words and lay out the entries."""
     entry_rows = [members[positive] for members, positive in subsets]
     fields = _assign_fields([(m.size, rows.size) for (m, _), rows in zip(subsets, entry_rows)])
@@ -427,7 +412,9 @@ def _subsets_ap(
         return result
     plan = _make_plan(subsets, n_pool, device)
     step = _chunk_neurons(chunk_size, n_pool, plan, device)
-    if chunk_size is None and device.type == "cpu":  # a narrow input (one block of a memory-capped run): one chunk per worker
+    if (
+        chunk_size is None and device.type == "cpu"
+    ):  # a narrow input (one block of a memory-capped run): one chunk per worker
         step = min(step, -(-n_neurons // torch.get_num_threads()))
     starts = range(0, n_neurons, step)
     scores = scores.detach()
@@ -489,9 +476,7 @@ def _chunk_neurons(chunk_size: int | None, n_pool: int, plan: _Plan, device) -> 
     return max(1, step)
 
 
-def _chunk_ap(
-    chunk: torch.Tensor, exact: bool, plan: _Plan, workspace: _Workspace, first_column: int
-) -> torch.Tensor:
+def _chunk_ap(chunk: torch.Tensor, exact: bool, plan: _Plan, workspace: _Workspace, first_column: int) -> torch.Tensor:
     """``[C, R]`` AP of a ``[C, N]`` float64 chunk of scores for every subset of `plan`.
 
     `exact`: every score is exactly a float32 value (see `_sort_descending`).
@@ -555,9 +540,7 @@ def _sort_descending(
     return order, is_start
 
 
-def _float_keys(
-    chunk: torch.Tensor, plan: _Plan, workspace: _Workspace, clamp_infinities: bool
-) -> torch.Tensor:
+def _float_keys(chunk: torch.Tensor, plan: _Plan, workspace: _Workspace, clamp_infinities: bool) -> torch.Tensor:
     """Sorted ``[C, N]`` float64 keys ``(0.0 - value) | internal row`` (see `_sort_descending`).
 
     +-inf would turn into NaN once the row bits are set; with
@@ -613,9 +596,7 @@ def _argsort_rows_descending(values: torch.Tensor) -> torch.Tensor:
     return torch.argsort(values, dim=1, descending=True)
 
 
-def _group_end_of_rows(
-    order: torch.Tensor, is_start: torch.Tensor, workspace: _Workspace
-) -> torch.Tensor:
+def _group_end_of_rows(order: torch.Tensor, is_start: torch.Tensor, workspace: _Workspace) -> torch.Tensor:
     """``[C, N]``: for internal row j of chunk row c, ``1 + c*N + p`` where p is the
     sorted position (in row c) of the end of j's tie group.
 
@@ -640,9 +621,7 @@ def _group_end_of_rows(
     return group_end.scatter_(1, order, past_end)
 
 
-def _entry_precision(
-    order: torch.Tensor, group_end: torch.Tensor, plan: _Plan, workspace: _Workspace
-) -> torch.Tensor:
+def _entry_precision(order: torch.Tensor, group_end: torch.Tensor, plan: _Plan, workspace: _Workspace) -> torch.Tensor:
     """``[C, E]`` float64: #positives / #members with score >= the entry's score.
 
     Gather each word's table in sorted order and cumulate it along each row

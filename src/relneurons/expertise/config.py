@@ -44,7 +44,9 @@ def check_scorers(names: Sequence[str], option: str = "scorers") -> list[str]:
         raise ConfigError(f"option {option} must be a non-empty list of scorer names from {', '.join(known)}")
     for name in names:
         if name not in known:
-            raise ConfigError(f"option {option}: unknown scorer {name!r}{did_you_mean(str(name), known)}; scorers: {', '.join(known)}")
+            raise ConfigError(
+                f"option {option}: unknown scorer {name!r}{did_you_mean(str(name), known)}; scorers: {', '.join(known)}"
+            )
     if len(set(names)) != len(names):
         raise ConfigError(f"option {option} names a scorer twice: {list(names)}")
     return list(names)

@@ -48,7 +48,9 @@ def resolve_k(k: float, n_neurons: int) -> int:
     return count
 
 
-def example_sets(prompts: pd.DataFrame, ratio: int, min_positives: int, seed: int) -> tuple[pd.DataFrame, dict[str, str]]:
+def example_sets(
+    prompts: pd.DataFrame, ratio: int, min_positives: int, seed: int
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """E+_r (validated P_det of r) and seeded E-_r (ratio x as many, from other relations' validated P_det).
 
     Returns the examples (relation, act_row, positive) and {skipped relation: reason}.
@@ -69,10 +71,22 @@ def example_sets(prompts: pd.DataFrame, ratio: int, min_positives: int, seed: in
             continue
         rng = relation_rng(seed, relation)
         negatives = np.sort(rng.choice(pool, size=min(want, len(pool)), replace=False))
-        parts.append(pd.DataFrame({"relation": relation, "act_row": np.concatenate([positives, negatives]),
-                                   "positive": np.r_[np.ones(len(positives), bool), np.zeros(len(negatives), bool)]}))
-    examples = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        {"relation": pd.Series(dtype=str), "act_row": pd.Series(dtype=np.int64), "positive": pd.Series(dtype=bool)})
+        parts.append(
+            pd.DataFrame(
+                {
+                    "relation": relation,
+                    "act_row": np.concatenate([positives, negatives]),
+                    "positive": np.r_[np.ones(len(positives), bool), np.zeros(len(negatives), bool)],
+                }
+            )
+        )
+    examples = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(
+            {"relation": pd.Series(dtype=str), "act_row": pd.Series(dtype=np.int64), "positive": pd.Series(dtype=bool)}
+        )
+    )
     return examples, skipped
 
 
@@ -92,8 +106,10 @@ def block_width(store: ActivationStore, subsets: list, config: IdentifyConfig) -
         fits = (budget - fixed) // per_neuron
         if fits < 1:
             need = (fixed + per_neuron) / 2**30
-            raise ConfigError(f"option memory_gb = {config.memory_gb} is too small for {store.folder}: scoring even one neuron "
-                              f"at a time needs {need:.3f} GB ({store.n_rows} rows); raise memory_gb to at least {need:.3f}")
+            raise ConfigError(
+                f"option memory_gb = {config.memory_gb} is too small for {store.folder}: scoring even one neuron "
+                f"at a time needs {need:.3f} GB ({store.n_rows} rows); raise memory_gb to at least {need:.3f}"
+            )
         width = max(1, min(width, fits))
     return width, fixed + width * per_neuron
 
@@ -103,7 +119,9 @@ def rank_descending(ap: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(ap.size), -ap))
 
 
-def identify(store_dir: str | Path, out: str | Path, config: IdentifyConfig = IdentifyConfig(), *, progress: bool = True) -> dict:
+def identify(
+    store_dir: str | Path, out: str | Path, config: IdentifyConfig = IdentifyConfig(), *, progress: bool = True
+) -> dict:
     """Score every neuron of the store for every relation; write AP tables and top-k lists. Returns the summary."""
     started = time.time()
     store = ActivationStore(store_dir)
@@ -115,14 +133,18 @@ def identify(store_dir: str | Path, out: str | Path, config: IdentifyConfig = Id
         log.warning("skipping relation %s: %s", relation, reason)
     relations = list(dict.fromkeys(examples["relation"]))
     if not relations:
-        raise DataError(f"no relation in {store.folder} has enough validated prompts (min_positives = {config.min_positives}); "
-                        "lower it (--min-positives, neurons.min_positives) or collect more prompts per relation")
+        raise DataError(
+            f"no relation in {store.folder} has enough validated prompts (min_positives = {config.min_positives}); "
+            "lower it (--min-positives, neurons.min_positives) or collect more prompts per relation"
+        )
 
     store.columns(0, 1)  # every chunk file of the store checked (header, size) before anything is written
     key = _examples_key(store, examples)
     state = out / "blocks" / "key.txt"
     if state.is_file() and state.read_text() != key:
-        raise DataError(f"{out} holds AP blocks of other examples or another store; choose another folder or delete {out / 'blocks'}")
+        raise DataError(
+            f"{out} holds AP blocks of other examples or another store; choose another folder or delete {out / 'blocks'}"
+        )
     io.write_bytes(state, key.encode())
     io.write_table(out / "examples.parquet", examples)
 
@@ -142,7 +164,9 @@ def identify(store_dir: str | Path, out: str | Path, config: IdentifyConfig = Id
         stale.unlink()
 
     names = nset.describe(nset.global_ids)
-    base = pd.DataFrame({"global_index": nset.global_ids, "layer": names["layer"], "module": names["module"], "unit": names["unit"]})
+    base = pd.DataFrame(
+        {"global_index": nset.global_ids, "layer": names["layer"], "module": names["module"], "unit": names["unit"]}
+    )
     top = []
     for r, relation in enumerate(relations):
         order = rank_descending(ap[r])
@@ -156,10 +180,20 @@ def identify(store_dir: str | Path, out: str | Path, config: IdentifyConfig = Id
 
     counts = examples.groupby("relation", sort=False)["positive"].agg(positives="sum", total="size")
     summary = {
-        "store": str(store.folder), "store_sha256": store.identity_sha256, "neuron_set": nset.name, "n_neurons": nset.size,
-        "k": k, "k_fraction": k / nset.size, "config": asdict(config),
-        "relations": {r: {"positives": int(c.positives), "negatives": int(c.total - c.positives)} for r, c in counts.iterrows()},
-        "skipped": skipped, "block": width, "block_bytes": step_bytes, "seconds": round(time.time() - started, 1),
+        "store": str(store.folder),
+        "store_sha256": store.identity_sha256,
+        "neuron_set": nset.name,
+        "n_neurons": nset.size,
+        "k": k,
+        "k_fraction": k / nset.size,
+        "config": asdict(config),
+        "relations": {
+            r: {"positives": int(c.positives), "negatives": int(c.total - c.positives)} for r, c in counts.iterrows()
+        },
+        "skipped": skipped,
+        "block": width,
+        "block_bytes": step_bytes,
+        "seconds": round(time.time() - started, 1),
     }
     io.write_json(out / "summary.json", summary)
     return summary

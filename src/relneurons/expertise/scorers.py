@@ -52,7 +52,9 @@ def _groups(positives, negatives) -> tuple[np.ndarray, np.ndarray]:
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) or np.iscomplexobj(array):
             raise InputError(f"{name} must hold real numbers, got dtype {array.dtype}")
         if array.shape[0] == 0:
-            raise InputError(f"{name} is empty: a neuron's specificity needs at least one positive and one negative example")
+            raise InputError(
+                f"{name} is empty: a neuron's specificity needs at least one positive and one negative example"
+            )
     if pos.shape[1] != neg.shape[1]:
         raise InputError(f"positives have {pos.shape[1]} neurons but negatives have {neg.shape[1]}")
     pos, neg = pos.astype(np.float64), neg.astype(np.float64)
@@ -99,10 +101,16 @@ def activation_rate(positives, negatives) -> np.ndarray:
 
 
 #: Activation-based scorers by name (higher = more specific to the positives).
-SCORERS: dict[str, Scorer] = {"ap": ap, "mean_diff": mean_diff, "activation_rate": activation_rate}  # keys: SCORER_NAMES
+SCORERS: dict[str, Scorer] = {
+    "ap": ap,
+    "mean_diff": mean_diff,
+    "activation_rate": activation_rate,
+}  # keys: SCORER_NAMES
 
 #: Scorers that need the model (backward passes); their signature is in their module.
-MODEL_SCORERS: dict[str, str] = {"attribution": "relneurons.expertise.attribution.attribution_scores"}  # MODEL_SCORER_NAMES
+MODEL_SCORERS: dict[str, str] = {
+    "attribution": "relneurons.expertise.attribution.attribution_scores"
+}  # MODEL_SCORER_NAMES
 
 
 def _top(scores: np.ndarray, columns: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,8 +119,14 @@ def _top(scores: np.ndarray, columns: np.ndarray, k: int) -> tuple[np.ndarray, n
     return scores[order], columns[order]
 
 
-def top_columns(read_block: Callable[[int, int], np.ndarray], n_neurons: int, subsets: Sequence[tuple[np.ndarray, np.ndarray]],
-                k: int, scorer: str = "ap", block: int = 16384) -> list[np.ndarray]:
+def top_columns(
+    read_block: Callable[[int, int], np.ndarray],
+    n_neurons: int,
+    subsets: Sequence[tuple[np.ndarray, np.ndarray]],
+    k: int,
+    scorer: str = "ap",
+    block: int = 16384,
+) -> list[np.ndarray]:
     """Columns of the k highest-scoring neurons for each example set, best first.
 
     `read_block(start, stop)` returns the pool's activations of neurons
@@ -122,7 +136,9 @@ def top_columns(read_block: Callable[[int, int], np.ndarray], n_neurons: int, su
     with one sort per column; other scorers are called per subset.
     """
     if scorer not in SCORERS:
-        raise ConfigError(f"unknown activation scorer {scorer!r}{did_you_mean(scorer, SCORERS)}; scorers: {', '.join(SCORERS)}")
+        raise ConfigError(
+            f"unknown activation scorer {scorer!r}{did_you_mean(scorer, SCORERS)}; scorers: {', '.join(SCORERS)}"
+        )
     best = [(np.zeros(0), np.zeros(0, np.int64)) for _ in subsets]
     for start in range(0, n_neurons, block):
         stop = min(start + block, n_neurons)
@@ -130,8 +146,16 @@ def top_columns(read_block: Callable[[int, int], np.ndarray], n_neurons: int, su
         if scorer == "ap":
             scores = average_precision_subsets(values, list(subsets))
         else:
-            scores = np.stack([SCORERS[scorer](values[m[p]], values[m[~p]]) for m, p in
-                               ((np.asarray(m), np.asarray(p, bool)) for m, p in subsets)]) if len(subsets) else np.zeros((0, stop - start))
+            scores = (
+                np.stack(
+                    [
+                        SCORERS[scorer](values[m[p]], values[m[~p]])
+                        for m, p in ((np.asarray(m), np.asarray(p, bool)) for m, p in subsets)
+                    ]
+                )
+                if len(subsets)
+                else np.zeros((0, stop - start))
+            )
         columns = np.arange(start, stop, dtype=np.int64)
         for i, (kept_scores, kept_columns) in enumerate(best):
             best[i] = _top(np.r_[kept_scores, scores[i]], np.r_[kept_columns, columns], k)

@@ -30,11 +30,20 @@ from ..errors import InputError
 from .identify import example_sets
 from .scorers import top_columns
 
-__all__ = ["half_samples", "jaccard", "mean_pairwise_jaccard", "resampled_topk", "selection_frequency",
-           "stable_core", "template_subsets", "validated"]
+__all__ = [
+    "half_samples",
+    "jaccard",
+    "mean_pairwise_jaccard",
+    "resampled_topk",
+    "selection_frequency",
+    "stable_core",
+    "template_subsets",
+    "validated",
+]
 
 
 # ------------------------------------------------------------------ pure numerics
+
 
 def jaccard(a, b) -> float:
     """|A ∩ B| / |A ∪ B| of two id sets (duplicates ignored); two empty sets are identical (1.0)."""
@@ -54,7 +63,9 @@ def selection_frequency(sets: Sequence) -> tuple[np.ndarray, np.ndarray]:
     """(ids, frequency): every id in any set, sorted, and the share of sets that contain it."""
     if not sets:
         raise InputError("selection frequency needs at least one set")
-    ids, counts = np.unique(np.concatenate([np.unique(np.asarray(s, dtype=np.int64)) for s in sets]), return_counts=True)
+    ids, counts = np.unique(
+        np.concatenate([np.unique(np.asarray(s, dtype=np.int64)) for s in sets]), return_counts=True
+    )
     return ids, counts / len(sets)
 
 
@@ -66,6 +77,7 @@ def stable_core(ids: np.ndarray, frequency: np.ndarray, threshold: float = 0.9) 
 
 
 # ------------------------------------------------------------------ resampling
+
 
 def validated(prompts: pd.DataFrame) -> pd.DataFrame:
     """Prompts that identification may use: answered correctly and with a stored row."""
@@ -100,9 +112,18 @@ def template_subsets(prompts: pd.DataFrame) -> dict[int, pd.DataFrame]:
     return {int(i): g.drop(columns="template_index") for i, g in kept.groupby("template_index", sort=True)}
 
 
-def resampled_topk(store: ActivationStore, subsets: Sequence[pd.DataFrame], relations: Sequence[str], k: int, *,
-                   negative_ratio: int, seed: int, min_positives: int = 1, scorer: str = "ap",
-                   block: int = 16384) -> list[dict[str, np.ndarray]]:
+def resampled_topk(
+    store: ActivationStore,
+    subsets: Sequence[pd.DataFrame],
+    relations: Sequence[str],
+    k: int,
+    *,
+    negative_ratio: int,
+    seed: int,
+    min_positives: int = 1,
+    scorer: str = "ap",
+    block: int = 16384,
+) -> list[dict[str, np.ndarray]]:
     """For each subset of validated prompts: {relation: global ids of its top-k (best first)} for the relations of
     `relations` that have at least `min_positives` positives in it.
 

@@ -50,7 +50,9 @@ class GenerationCache:
         if meta.is_file():
             stored = io.read_json(meta)
             if stored != self.identity:
-                raise DataError(f"{self.path} caches generations of another model/store/neuron ranking; use another --out folder")
+                raise DataError(
+                    f"{self.path} caches generations of another model/store/neuron ranking; use another --out folder"
+                )
             if self.path.is_file():
                 self.table = self._read(self.path)
             # shards of an interrupted torchrun run: generations as good as the cache's own
@@ -69,15 +71,24 @@ class GenerationCache:
     @staticmethod
     def _read(path: Path) -> dict[tuple[str, int, str], str]:
         frame = pd.read_parquet(path)
-        return dict(zip(zip(frame["condition"], frame["max_new_tokens"].astype(int), frame["text"]), frame["generation"]))
+        return dict(
+            zip(zip(frame["condition"], frame["max_new_tokens"].astype(int), frame["text"]), frame["generation"])
+        )
 
     @staticmethod
     def _write(path: Path, table: dict[tuple[str, int, str], str]) -> None:
         keys = sorted(table)  # the file's bytes depend on its content only, not on the order generations arrived
-        io.write_table(path, pd.DataFrame({
-            "condition": [k[0] for k in keys], "max_new_tokens": [k[1] for k in keys],
-            "text": [k[2] for k in keys], "generation": [table[k] for k in keys],
-        }))
+        io.write_table(
+            path,
+            pd.DataFrame(
+                {
+                    "condition": [k[0] for k in keys],
+                    "max_new_tokens": [k[1] for k in keys],
+                    "text": [k[2] for k in keys],
+                    "generation": [table[k] for k in keys],
+                }
+            ),
+        )
 
     def save(self) -> None:
         self._write(self.path, self.table)
@@ -101,8 +112,10 @@ class GenerationCache:
         for rank in range(parallel.world()):
             path = self.shard(rank)
             if not path.is_file():
-                raise DataError(f"{path} (generations of process {rank}) is missing; under torchrun the output folder "
-                                "must be on a file system every process sees")
+                raise DataError(
+                    f"{path} (generations of process {rank}) is missing; under torchrun the output folder "
+                    "must be on a file system every process sees"
+                )
             merged.update(self._read(path))
         self.table.update(merged)
         if parallel.is_main():
@@ -163,11 +176,13 @@ def generate_pairs(
     order = sorted(range(len(unique)), key=lambda i: (index[unique[i][0]], len(encoded[i]), i))
     chunks = []
     for start, end in _runs([index[unique[i][0]] for i in order]):
-        chunks += [order[s:min(s + batch_size, end)] for s in range(start, end, batch_size)]
+        chunks += [order[s : min(s + batch_size, end)] for s in range(start, end, batch_size)]
     todo = [rows for rows in chunks if any(unique[i] not in known for i in rows)]
     split = cache is not None and parallel.world() > 1
     if split:
-        parallel.check_same(_digest(unique[i] for rows in todo for i in rows), f"the generations still to compute ({desc})")
+        parallel.check_same(
+            _digest(unique[i] for rows in todo for i in rows), f"the generations still to compute ({desc})"
+        )
     mine = parallel.share(todo) if split else todo
     results: dict[tuple[str, int, str], str] = {}
     if todo:
@@ -178,10 +193,16 @@ def generate_pairs(
 
             def run_part(part: list[int]) -> list[str]:
                 width = max(len(encoded[i]) for i in part)  # left padding: row i's prompt starts at width - len
-                bos = [width - len(encoded[i]) if policy.add_bos and len(encoded[i]) and encoded[i][0] == policy.bos_token_id
-                       else -1 for i in part]
+                bos = [
+                    width - len(encoded[i])
+                    if policy.add_bos and len(encoded[i]) and encoded[i][0] == policy.bos_token_id
+                    else -1
+                    for i in part
+                ]
                 batch.select([index[unique[i][0]] for i in part], bos)
-                new = generate_batch(model, pad_left([encoded[i] for i in part], policy.pad_token_id, device), max_new_tokens)
+                new = generate_batch(
+                    model, pad_left([encoded[i] for i in part], policy.pad_token_id, device), max_new_tokens
+                )
                 return [tokenizer.decode(new[r].tolist(), skip_special_tokens=True) for r in range(len(part))]
 
             for b, rows in enumerate(mine):

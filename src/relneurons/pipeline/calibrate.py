@@ -48,7 +48,11 @@ class Style:
 
     def overrides(self) -> list[str]:
         """The `relneurons run --set` overrides that select this style."""
-        return [f"data.suffix={json.dumps(self.suffix)}", f"data.templates={json.dumps(self.templates)}", f"data.bos={json.dumps(self.bos)}"]
+        return [
+            f"data.suffix={json.dumps(self.suffix)}",
+            f"data.templates={json.dumps(self.templates)}",
+            f"data.bos={json.dumps(self.bos)}",
+        ]
 
     def describe(self) -> str:
         return f"suffix {self.suffix!r}, templates {self.templates}, BOS {self.bos}"
@@ -57,14 +61,22 @@ class Style:
 PAPER_STYLE = Style()
 
 
-def styles(suffixes: Sequence[str] = SUFFIXES, template_sets: Sequence[str] = TEMPLATE_SETS,
-           bos: Sequence[str] = BOS_CHOICES) -> list[Style]:
+def styles(
+    suffixes: Sequence[str] = SUFFIXES, template_sets: Sequence[str] = TEMPLATE_SETS, bos: Sequence[str] = BOS_CHOICES
+) -> list[Style]:
     """Every combination, the paper's suffix first."""
     return [Style(s, t, b) for s, t, b in product(suffixes, template_sets, bos)]
 
 
-def calibration_prompts(data_dir=None, relations: Sequence[str] | None = None, n: int = 20, seed: int = 0, n_eval: int = CollectConfig.n_eval,
-                        template_set: str = "standard", suffix: str = DEFAULT_SUFFIX) -> pd.DataFrame:
+def calibration_prompts(
+    data_dir=None,
+    relations: Sequence[str] | None = None,
+    n: int = 20,
+    seed: int = 0,
+    n_eval: int = CollectConfig.n_eval,
+    template_set: str = "standard",
+    suffix: str = DEFAULT_SUFFIX,
+) -> pd.DataFrame:
     """A seeded sample of at most `n` P_det prompts per relation (one template drawn per sampled triple).
 
     The triples and template positions depend on the seed and relation only, so every
@@ -83,7 +95,9 @@ def calibration_prompts(data_dir=None, relations: Sequence[str] | None = None, n
         for i, u in zip(chosen, draws):
             options = build_prompts(relation, [det[i]], template_set, suffix)
             prompt = options[int(u * len(options))]
-            rows.append({"relation": relation.name, "subject": prompt.subject, "object": prompt.object, "text": prompt.text})
+            rows.append(
+                {"relation": relation.name, "subject": prompt.subject, "object": prompt.object, "text": prompt.text}
+            )
     return pd.DataFrame(rows, columns=["relation", "subject", "object", "text"])
 
 
@@ -94,10 +108,23 @@ def select_templates_or_none(relation, template_set: str) -> list[str]:
         return []
 
 
-def calibrate(model: str, data_dir=None, *, relations: Sequence[str] | None = None, n: int = 20, seed: int = 0,
-              n_eval: int = CollectConfig.n_eval, candidates: Sequence[Style] | None = None, rule: str = CollectConfig.rule,
-              dtype: str | None = None, device: str | None = None, max_new_tokens: int = CollectConfig.max_new_tokens,
-              batch_size: int = CollectConfig.batch_size, loaded=None, echo=print) -> pd.DataFrame:
+def calibrate(
+    model: str,
+    data_dir=None,
+    *,
+    relations: Sequence[str] | None = None,
+    n: int = 20,
+    seed: int = 0,
+    n_eval: int = CollectConfig.n_eval,
+    candidates: Sequence[Style] | None = None,
+    rule: str = CollectConfig.rule,
+    dtype: str | None = None,
+    device: str | None = None,
+    max_new_tokens: int = CollectConfig.max_new_tokens,
+    batch_size: int = CollectConfig.batch_size,
+    loaded=None,
+    echo=print,
+) -> pd.DataFrame:
     """Validation rate of every prompt style on `n` seeded P_det prompts per relation; the model is loaded once.
 
     Returns one row per style (suffix, templates, bos, n_prompts, n_correct, rate,
@@ -111,11 +138,17 @@ def calibrate(model: str, data_dir=None, *, relations: Sequence[str] | None = No
 
     candidates = list(candidates or styles())
     # every input is read and checked before the model loads (a bad relation file fails in a second, not after it)
-    prompt_sets = {(s.templates, s.suffix): calibration_prompts(data_dir, relations, n, seed, n_eval, template_set=s.templates,
-                                                               suffix=s.suffix) for s in candidates}
+    prompt_sets = {
+        (s.templates, s.suffix): calibration_prompts(
+            data_dir, relations, n, seed, n_eval, template_set=s.templates, suffix=s.suffix
+        )
+        for s in candidates
+    }
     if not any(len(p) for p in prompt_sets.values()):
-        raise ConfigError("no relation has a template of any prompt style tried (prompt_templates or prompt_templates_zs): "
-                          "check the relation files' templates")
+        raise ConfigError(
+            "no relation has a template of any prompt style tried (prompt_templates or prompt_templates_zs): "
+            "check the relation files' templates"
+        )
     lm, tokenizer = loaded or load_model(model, dtype, device)
     model_type = getattr(lm.config, "model_type", "")
     if tokenizer.bos_token_id is None:  # no BOS to add: "always" cannot be tried
@@ -124,24 +157,42 @@ def calibrate(model: str, data_dir=None, *, relations: Sequence[str] | None = No
     for style in candidates:
         prompts = prompt_sets[style.templates, style.suffix]
         policy = make_policy(tokenizer, model_type, style.bos)
-        generated = greedy_generate(lm, tokenizer, prompts["text"].tolist(), max_new_tokens, batch_size=batch_size, policy=policy)
+        generated = greedy_generate(
+            lm, tokenizer, prompts["text"].tolist(), max_new_tokens, batch_size=batch_size, policy=policy
+        )
         correct = np.array([is_correct(g, o, rule) for g, o in zip(generated, prompts["object"])], dtype=bool)
         per_relation = pd.Series(correct).groupby(prompts["relation"].to_numpy()).sum()
-        rows.append({"suffix": style.suffix, "templates": style.templates, "bos": style.bos, "n_prompts": len(correct),
-                     "n_correct": int(correct.sum()), "rate": float(correct.mean()) if len(correct) else 0.0,
-                     "relations_nonzero": int((per_relation > 0).sum())})
-    table = pd.DataFrame(rows).sort_values(["rate", "relations_nonzero"], ascending=False, kind="stable").reset_index(drop=True)
+        rows.append(
+            {
+                "suffix": style.suffix,
+                "templates": style.templates,
+                "bos": style.bos,
+                "n_prompts": len(correct),
+                "n_correct": int(correct.sum()),
+                "rate": float(correct.mean()) if len(correct) else 0.0,
+                "relations_nonzero": int((per_relation > 0).sum()),
+            }
+        )
+    table = (
+        pd.DataFrame(rows)
+        .sort_values(["rate", "relations_nonzero"], ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
     if echo is not None:
         echo(format_table(table, model))
     return table
 
 
 def format_table(table: pd.DataFrame, model: str) -> str:
-    lines = [f"validation rate of each prompt style on {model} (best first):",
-             f"  {'suffix':12s} {'templates':9s} {'bos':6s} {'rate':>6s} {'correct':>9s} {'relations':>9s}"]
+    lines = [
+        f"validation rate of each prompt style on {model} (best first):",
+        f"  {'suffix':12s} {'templates':9s} {'bos':6s} {'rate':>6s} {'correct':>9s} {'relations':>9s}",
+    ]
     for row in table.itertuples(index=False):
-        lines.append(f"  {json.dumps(row.suffix):12s} {row.templates:9s} {row.bos:6s} {row.rate:6.1%} "
-                     f"{row.n_correct:4d}/{row.n_prompts:<4d} {row.relations_nonzero:9d}")
+        lines.append(
+            f"  {json.dumps(row.suffix):12s} {row.templates:9s} {row.bos:6s} {row.rate:6.1%} "
+            f"{row.n_correct:4d}/{row.n_prompts:<4d} {row.relations_nonzero:9d}"
+        )
     return "\n".join(lines)
 
 
@@ -153,24 +204,44 @@ def best_style(table: pd.DataFrame) -> Style | None:
     return Style(top["suffix"], top["templates"], top["bos"])
 
 
-def no_survivors_error(model: str, used: Style, validated: int, total: int, min_positives: int, *, data_dir=None,
-                       relations: Sequence[str] | None = None, seed: int = 0, n: int = 10, calibrate_now: bool = True,
-                       **options) -> str:
+def no_survivors_error(
+    model: str,
+    used: Style,
+    validated: int,
+    total: int,
+    min_positives: int,
+    *,
+    data_dir=None,
+    relations: Sequence[str] | None = None,
+    seed: int = 0,
+    n: int = 10,
+    calibrate_now: bool = True,
+    **options,
+) -> str:
     """The one-line message of a run in which no relation has `min_positives` validated prompts: which style would work.
 
     With `calibrate_now`, a quick calibration (n prompts per relation) names the best style and
     its --set overrides; otherwise, and when no style validates anything, it names the command.
     """
-    head = (f"no relation survived validation: {validated} of {total} P_det prompts were answered correctly with the style "
-            f"{used.describe()} (each relation needs min_positives = {min_positives})")
+    head = (
+        f"no relation survived validation: {validated} of {total} P_det prompts were answered correctly with the style "
+        f"{used.describe()} (each relation needs min_positives = {min_positives})"
+    )
     command = f"`relneurons calibrate --model {model}`"
     if not calibrate_now:
-        return f"{head}; run {command} to see which prompt style this model answers, then rerun with its --set overrides"
+        return (
+            f"{head}; run {command} to see which prompt style this model answers, then rerun with its --set overrides"
+        )
     table = calibrate(model, data_dir, relations=relations, n=n, seed=seed, echo=None, **options)
     best = best_style(table)
     if best is None:
-        return (f"{head}; no prompt style of {command} validated any of {int(table['n_prompts'].max())} sampled prompts per style, "
-                "so this model may not know these facts (try a larger model)")
+        return (
+            f"{head}; no prompt style of {command} validated any of {int(table['n_prompts'].max())} sampled prompts per style, "
+            "so this model may not know these facts (try a larger model)"
+        )
     rate = table["rate"].iloc[0]
-    return (f"{head}; the style {best.describe()} validates {rate:.0%} of a {n}-prompt sample per relation: rerun with "
-            + " ".join(f"--set '{o}'" for o in best.overrides()) + f" (all styles: {command})")
+    return (
+        f"{head}; the style {best.describe()} validates {rate:.0%} of a {n}-prompt sample per relation: rerun with "
+        + " ".join(f"--set '{o}'" for o in best.overrides())
+        + f" (all styles: {command})"
+    )

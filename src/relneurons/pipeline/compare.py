@@ -24,8 +24,14 @@ DIFF_COLUMNS = ("acc_original", "acc_random", "acc_relation", "percentile", "own
 def main_table(run: Path) -> pd.DataFrame:
     """Per relation, P_eva: accuracies, percentile and p vs random (intra), own and mean other drop (inter, if run)."""
     intra = read_summary(run / "results" / "intra", IntraSummary)
-    table = pd.DataFrame([{"relation": t.relation, **{c: getattr(t, c) for c in INTRA_COLUMNS}}
-                          for t in intra.tests if t.split == "P_eva"], columns=["relation", *INTRA_COLUMNS])
+    table = pd.DataFrame(
+        [
+            {"relation": t.relation, **{c: getattr(t, c) for c in INTRA_COLUMNS}}
+            for t in intra.tests
+            if t.split == "P_eva"
+        ],
+        columns=["relation", *INTRA_COLUMNS],
+    )
     drops = {}
     if (run / "results" / "inter").is_dir():
         drops = {o.relation: o for o in read_summary(run / "results" / "inter", InterSummary).relations}

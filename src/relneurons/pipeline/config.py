@@ -51,14 +51,19 @@ DEFAULT_PRESET = "quick"
 def _templates(v):
     if isinstance(v, str):
         return _choice(*TEMPLATE_CHOICES)(v)
-    return None if v and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v) else \
-        "must be icl (the paper's: LRE prompt_templates), zs, all, or a list of indices into prompt_templates"
+    return (
+        None
+        if v and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
+        else "must be icl (the paper's: LRE prompt_templates), zs, all, or a list of indices into prompt_templates"
+    )
 
 
 def _relations(v):
     if isinstance(v, str):
         return None if v == "paper" else 'must be "paper" or a list of relation names/files'
-    return None if v and all(isinstance(r, str) and r for r in v) else "must be a non-empty list of relation names/files"
+    return (
+        None if v and all(isinstance(r, str) and r for r in v) else "must be a non-empty list of relation names/files"
+    )
 
 
 def _experiments(v):
@@ -87,49 +92,95 @@ def _max_memory(v):
     try:
         parse_max_memory(v)
     except ModelError as exc:
-        return f"is not valid: {exc} (used with device = \"auto\")"
+        return f'is not valid: {exc} (used with device = "auto")'
     return None
 
 
 def _batch(v):
-    return None if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) else 'must be a positive integer or "auto"'
+    return (
+        None
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+        else 'must be a positive integer or "auto"'
+    )
 
 
 SCHEMA: dict[str, dict[str, Key]] = {
-    "model": {"name": Key((str,), lambda v: None if v else "must not be empty"),
-              "dtype": Key((str,), _choice("", "auto", "float32", "bfloat16", "float16")),
-              "device": Key((str,)), "max_memory": Key((str,), _max_memory), "offload_folder": Key((str,))},
-    "data": {"dir": Key((str,)), "relations": Key((str, list), _relations), "templates": Key((str, list), _templates),
-             "suffix": Key((str,)), "bos": Key((str,), _choice(*BOS_CHOICES)), "rule": Key((str,), _choice(*RULES)), "n_eval": Key((int,), _positive),
-             "max_prompts_per_relation": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = all)"),
-             "seed": Key((int,))},
-    "neurons": {"set": Key((str,), _choice(*NEURON_SETS)),
-                "k": Key((int, float), _k), "negative_ratio": Key((int,), _positive), "min_positives": Key((int,), _positive),
-                "memory_gb": Key((int, float), lambda v: None if v >= 0 else "must be >= 0 (0 = no budget)"),
-                "mean_bos": Key((bool,))},
-    "experiments": {"run": Key((list,), _experiments), "random_seeds": Key((int,), _positive),
-                    "max_det": Key((int,), _positive), "force": Key((str,), _force)},
+    "model": {
+        "name": Key((str,), lambda v: None if v else "must not be empty"),
+        "dtype": Key((str,), _choice("", "auto", "float32", "bfloat16", "float16")),
+        "device": Key((str,)),
+        "max_memory": Key((str,), _max_memory),
+        "offload_folder": Key((str,)),
+    },
+    "data": {
+        "dir": Key((str,)),
+        "relations": Key((str, list), _relations),
+        "templates": Key((str, list), _templates),
+        "suffix": Key((str,)),
+        "bos": Key((str,), _choice(*BOS_CHOICES)),
+        "rule": Key((str,), _choice(*RULES)),
+        "n_eval": Key((int,), _positive),
+        "max_prompts_per_relation": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = all)"),
+        "seed": Key((int,)),
+    },
+    "neurons": {
+        "set": Key((str,), _choice(*NEURON_SETS)),
+        "k": Key((int, float), _k),
+        "negative_ratio": Key((int,), _positive),
+        "min_positives": Key((int,), _positive),
+        "memory_gb": Key((int, float), lambda v: None if v >= 0 else "must be >= 0 (0 = no budget)"),
+        "mean_bos": Key((bool,)),
+    },
+    "experiments": {
+        "run": Key((list,), _experiments),
+        "random_seeds": Key((int,), _positive),
+        "max_det": Key((int,), _positive),
+        "force": Key((str,), _force),
+    },
     "bootstrap": {"n_boot": Key((int,), _positive)},
-    "run": {"batch_size": Key((int, str), _batch),
-            "chunk_prompts": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = about 256 MB of activations per chunk)"),
-            "out": Key((str,), lambda v: None if v else "must not be empty")},
+    "run": {
+        "batch_size": Key((int, str), _batch),
+        "chunk_prompts": Key(
+            (int,), lambda v: None if v >= 0 else "must be >= 0 (0 = about 256 MB of activations per chunk)"
+        ),
+        "out": Key((str,), lambda v: None if v else "must not be empty"),
+    },
 }
 
 #: section -> key -> (dataclass, field, the TOML value that stands for the field's None): where a key's default lives.
 #: data.seed seeds collect, identify and the study alike; run.batch_size has none (collect's and the study's differ).
 FIELD_OF: dict[str, dict[str, tuple[type, str, object]]] = {
-    "model": {"name": (CollectConfig, "model", None), "dtype": (CollectConfig, "dtype", ""),
-              "device": (CollectConfig, "device", ""), "max_memory": (CollectConfig, "max_memory", ""),
-              "offload_folder": (CollectConfig, "offload_folder", "")},
-    "data": {"dir": (CollectConfig, "data_dir", ""), "relations": (CollectConfig, "relations", "paper"),
-             "templates": (CollectConfig, "templates", None), "suffix": (CollectConfig, "suffix", None),
-             "bos": (CollectConfig, "bos", None), "rule": (CollectConfig, "rule", None), "n_eval": (CollectConfig, "n_eval", None),
-             "max_prompts_per_relation": (CollectConfig, "max_prompts_per_relation", 0), "seed": (CollectConfig, "seed", None)},
-    "neurons": {"set": (CollectConfig, "neuron_set", None), "k": (IdentifyConfig, "k", None),
-                "negative_ratio": (IdentifyConfig, "negative_ratio", None), "min_positives": (IdentifyConfig, "min_positives", None),
-                "memory_gb": (IdentifyConfig, "memory_gb", 0), "mean_bos": (CollectConfig, "mean_bos", None)},
-    "experiments": {"random_seeds": (StudyConfig, "seeds", None), "max_det": (StudyConfig, "max_det", None),
-                    "force": (StudyConfig, "force", None)},
+    "model": {
+        "name": (CollectConfig, "model", None),
+        "dtype": (CollectConfig, "dtype", ""),
+        "device": (CollectConfig, "device", ""),
+        "max_memory": (CollectConfig, "max_memory", ""),
+        "offload_folder": (CollectConfig, "offload_folder", ""),
+    },
+    "data": {
+        "dir": (CollectConfig, "data_dir", ""),
+        "relations": (CollectConfig, "relations", "paper"),
+        "templates": (CollectConfig, "templates", None),
+        "suffix": (CollectConfig, "suffix", None),
+        "bos": (CollectConfig, "bos", None),
+        "rule": (CollectConfig, "rule", None),
+        "n_eval": (CollectConfig, "n_eval", None),
+        "max_prompts_per_relation": (CollectConfig, "max_prompts_per_relation", 0),
+        "seed": (CollectConfig, "seed", None),
+    },
+    "neurons": {
+        "set": (CollectConfig, "neuron_set", None),
+        "k": (IdentifyConfig, "k", None),
+        "negative_ratio": (IdentifyConfig, "negative_ratio", None),
+        "min_positives": (IdentifyConfig, "min_positives", None),
+        "memory_gb": (IdentifyConfig, "memory_gb", 0),
+        "mean_bos": (CollectConfig, "mean_bos", None),
+    },
+    "experiments": {
+        "random_seeds": (StudyConfig, "seeds", None),
+        "max_det": (StudyConfig, "max_det", None),
+        "force": (StudyConfig, "force", None),
+    },
     "bootstrap": {"n_boot": (StudyConfig, "n_boot", None)},
     "run": {"chunk_prompts": (CollectConfig, "chunk_prompts", 0)},
 }
@@ -139,14 +190,17 @@ def _field_default(cls: type, name: str, none: object):
     value = {f.name: f.default for f in dataclasses.fields(cls)}[name]
     if value is None:
         if none is None:
-            raise AssertionError(f"{cls.__name__}.{name} defaults to None, which FIELD_OF gives no TOML value")  # a table bug
+            raise AssertionError(
+                f"{cls.__name__}.{name} defaults to None, which FIELD_OF gives no TOML value"
+            )  # a table bug
         return none
     return list(value) if isinstance(value, tuple) else value
 
 
 #: The defaults of the core sections' keys, from the dataclasses (FIELD_OF), as TOML values.
-CORE_DEFAULTS: dict[str, dict] = {section: {key: _field_default(*where) for key, where in keys.items()}
-                                  for section, keys in FIELD_OF.items()}
+CORE_DEFAULTS: dict[str, dict] = {
+    section: {key: _field_default(*where) for key, where in keys.items()} for section, keys in FIELD_OF.items()
+}
 
 
 def _derive_options() -> tuple[dict[str, dict[str, Key]], dict[str, dict]]:
@@ -214,8 +268,10 @@ def experiment_options(name: str, items: list[str]) -> dict:
             raise ConfigError(f"option {item!r} must look like key=value")
         if key not in keys:
             known = ", ".join(keys) or "none"
-            raise ConfigError(f"--opt {item!r}: experiment {name} has no option {key!r}{did_you_mean(key, keys)}; "
-                              f"its options: {known}")
+            raise ConfigError(
+                f"--opt {item!r}: experiment {name} has no option {key!r}{did_you_mean(key, keys)}; "
+                f"its options: {known}"
+            )
         options[key] = _parse_value(value.strip())
         check_value(spec.config_section, key, options[key], "--opt")
     return options
@@ -249,14 +305,18 @@ def validate(config: dict, source: str) -> dict:
     Returns a copy with the defaults of the experiment options not given."""
     for section, table in config.items():
         if section not in SCHEMA:
-            raise ConfigError(f"{source}: unknown section [{section}]{did_you_mean(section, SCHEMA)}; sections: {', '.join(SCHEMA)}")
+            raise ConfigError(
+                f"{source}: unknown section [{section}]{did_you_mean(section, SCHEMA)}; sections: {', '.join(SCHEMA)}"
+            )
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{section}] must be a table of keys")
         for key, value in table.items():
             spec = SCHEMA[section].get(key)
             if spec is None:
-                raise ConfigError(f"{source}: unknown key {section}.{key}{did_you_mean(key, SCHEMA[section])}; "
-                                  f"keys of [{section}]: {', '.join(SCHEMA[section])}")
+                raise ConfigError(
+                    f"{source}: unknown key {section}.{key}{did_you_mean(key, SCHEMA[section])}; "
+                    f"keys of [{section}]: {', '.join(SCHEMA[section])}"
+                )
             check_value(section, key, value, source)
     config = with_defaults(config)
     missing = [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys if k not in config.get(s, {})]
@@ -289,7 +349,9 @@ def apply_overrides(config: dict, overrides: list[str]) -> dict:
     return config
 
 
-def load_config(preset_name: str | None = DEFAULT_PRESET, path: str | Path | None = None, overrides: list[str] = ()) -> dict:
+def load_config(
+    preset_name: str | None = DEFAULT_PRESET, path: str | Path | None = None, overrides: list[str] = ()
+) -> dict:
     """Preset, then a user file on top (its keys replace the preset's), then overrides; validated."""
     config = preset(preset_name) if preset_name else {}
     source = f"preset {preset_name}" if preset_name else "configuration"
@@ -306,7 +368,9 @@ def load_config(preset_name: str | None = DEFAULT_PRESET, path: str | Path | Non
         user = _read_toml(text, str(path))
         for section, table in user.items():
             if section not in SCHEMA:
-                raise ConfigError(f"{path}: unknown section [{section}]{did_you_mean(section, SCHEMA)}; sections: {', '.join(SCHEMA)}")
+                raise ConfigError(
+                    f"{path}: unknown section [{section}]{did_you_mean(section, SCHEMA)}; sections: {', '.join(SCHEMA)}"
+                )
             if not isinstance(table, dict):
                 raise ConfigError(f"{path}: [{section}] must be a table of keys")
             config.setdefault(section, {}).update(table)

@@ -55,12 +55,26 @@ def _opt(text: str) -> str | None:
 def collect_config(config: dict, batch_size: int) -> CollectConfig:
     d, m = config["data"], config["model"]
     relations = PAPER_RELATIONS if d["relations"] == "paper" else tuple(d["relations"])
-    return CollectConfig(model=m["name"], dtype=_opt(m["dtype"]), device=_opt(m["device"]), data_dir=_opt(d["dir"]),
-                         max_memory=_opt(m["max_memory"]), offload_folder=_opt(m["offload_folder"]),
-                         relations=tuple(relations), templates=d["templates"] if isinstance(d["templates"], str) else tuple(d["templates"]),
-                         suffix=d["suffix"], bos=d["bos"], mean_bos=config["neurons"]["mean_bos"], rule=d["rule"], n_eval=d["n_eval"], seed=d["seed"],
-                         max_prompts_per_relation=d["max_prompts_per_relation"] or None, neuron_set=config["neurons"]["set"],
-                         batch_size=batch_size, chunk_prompts=config["run"].get("chunk_prompts") or None)
+    return CollectConfig(
+        model=m["name"],
+        dtype=_opt(m["dtype"]),
+        device=_opt(m["device"]),
+        data_dir=_opt(d["dir"]),
+        max_memory=_opt(m["max_memory"]),
+        offload_folder=_opt(m["offload_folder"]),
+        relations=tuple(relations),
+        templates=d["templates"] if isinstance(d["templates"], str) else tuple(d["templates"]),
+        suffix=d["suffix"],
+        bos=d["bos"],
+        mean_bos=config["neurons"]["mean_bos"],
+        rule=d["rule"],
+        n_eval=d["n_eval"],
+        seed=d["seed"],
+        max_prompts_per_relation=d["max_prompts_per_relation"] or None,
+        neuron_set=config["neurons"]["set"],
+        batch_size=batch_size,
+        chunk_prompts=config["run"].get("chunk_prompts") or None,
+    )
 
 
 def file_stamp(value: str) -> list | None:
@@ -70,7 +84,9 @@ def file_stamp(value: str) -> list | None:
     if not path.exists():
         return None
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return [[str(p.relative_to(path)) if path.is_dir() else p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    return [
+        [str(p.relative_to(path)) if path.is_dir() else p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files
+    ]
 
 
 def experiment_options(config: dict, name: str) -> dict:
@@ -82,6 +98,7 @@ def experiment_options(config: dict, name: str) -> dict:
 
 def _toml(config: dict) -> str:
     """A small TOML writer for our flat two-level configuration (strings, numbers, lists)."""
+
     def value(v):
         if isinstance(v, str):
             return json.dumps(v, ensure_ascii=False)
@@ -89,14 +106,20 @@ def _toml(config: dict) -> str:
             return "[" + ", ".join(value(x) for x in v) + "]"
         return repr(v).lower() if isinstance(v, bool) else repr(v)
 
-    return "\n".join(f"[{section}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in table.items()) for section, table in config.items())
+    return "\n".join(
+        f"[{section}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in table.items()) for section, table in config.items()
+    )
 
 
 def _machine() -> dict:
     import torch
 
-    info = {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads()}
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
     if torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
@@ -111,7 +134,9 @@ def source() -> dict | None:
 
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10, check=False)
+            done = subprocess.run(
+                ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10, check=False
+            )
         except (OSError, subprocess.SubprocessError):
             return None
         return done.stdout.strip() if done.returncode == 0 else None
@@ -154,7 +179,9 @@ class Run:
         path = self.folder / "stages" / f"{stage}.json"
         return io.read_json(path) if path.is_file() else None
 
-    def stage(self, number: int, total: int, stage: str, key: str, work, clear: list[Path] = (), everyone: bool = True) -> None:
+    def stage(
+        self, number: int, total: int, stage: str, key: str, work, clear: list[Path] = (), everyone: bool = True
+    ) -> None:
         """Run `work()` unless the stage's marker holds `key`; clear `clear` first when an old, other key is there.
 
         Under torchrun, `work()` runs in every process (it shares its work out) or,
@@ -182,8 +209,10 @@ class Run:
         parallel.barrier(f"{stage}: finished")
         seconds = round(time.time() - start, 1)
         if parallel.is_main():
-            io.write_json(self.folder / "stages" / f"{stage}.json", {"key": key, "seconds": seconds,
-                                                                      "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            io.write_json(
+                self.folder / "stages" / f"{stage}.json",
+                {"key": key, "seconds": seconds, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+            )
             pending.unlink()
         parallel.barrier(f"{stage}: marked")
         self.timings[stage] = {"status": "ran", "seconds": seconds, "key": key}
@@ -194,15 +223,28 @@ class Run:
             return
         store_manifest = self.folder / "store" / "manifest.json"
         identity = io.read_json(store_manifest)["identity"] if store_manifest.is_file() else {}
-        io.write_json(self.folder / "manifest.json", {
-            "config": self.config, "versions": versions(), "source": source(), "machine": _machine(),
-            "model": {"name": self.config["model"]["name"], "fingerprint": identity.get("model_fingerprint"),
-                      "dtype": identity.get("model_dtype")},
-            "data_sha256": identity.get("data_sha256"),
-            "seeds": {"data": self.config["data"]["seed"], "random_neurons": self.config["experiments"]["random_seeds"]},
-            "started": self.started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds") if finished else None,
-            "stages": self.timings,
-        })
+        io.write_json(
+            self.folder / "manifest.json",
+            {
+                "config": self.config,
+                "versions": versions(),
+                "source": source(),
+                "machine": _machine(),
+                "model": {
+                    "name": self.config["model"]["name"],
+                    "fingerprint": identity.get("model_fingerprint"),
+                    "dtype": identity.get("model_dtype"),
+                },
+                "data_sha256": identity.get("data_sha256"),
+                "seeds": {
+                    "data": self.config["data"]["seed"],
+                    "random_neurons": self.config["experiments"]["random_seeds"],
+                },
+                "started": self.started,
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds") if finished else None,
+                "stages": self.timings,
+            },
+        )
 
 
 #: Below this share of validated P_det prompts, a run in which no relation survives blames the prompt style
@@ -216,24 +258,46 @@ def check_survivors(config: dict, collect_cfg: CollectConfig, store: ActivationS
     from ..expertise.identify import example_sets
 
     min_positives = config["neurons"]["min_positives"]
-    examples, _ = example_sets(store.prompts, config["neurons"]["negative_ratio"], min_positives, config["data"]["seed"])
+    examples, _ = example_sets(
+        store.prompts, config["neurons"]["negative_ratio"], min_positives, config["data"]["seed"]
+    )
     if len(examples):
         return
     from .calibrate import Style, no_survivors_error
 
     prompts = store.prompts
     validated = int(prompts["correct"].sum())
-    if validated >= _STYLE_PROBLEM_RATE * len(prompts):  # the style works; the relations are just too small for min_positives
+    if validated >= _STYLE_PROBLEM_RATE * len(
+        prompts
+    ):  # the style works; the relations are just too small for min_positives
         most = int(prompts.groupby("relation")["correct"].sum().max())
-        raise DataError(f"no relation in {store.folder} has enough validated prompts (min_positives = {min_positives}; the most "
-                        f"any relation has is {most}): lower neurons.min_positives, or collect more prompts per relation "
-                        "(data.max_prompts_per_relation = 0 takes all)")
-    templates = collect_cfg.templates if isinstance(collect_cfg.templates, str) else json.dumps(list(collect_cfg.templates))
+        raise DataError(
+            f"no relation in {store.folder} has enough validated prompts (min_positives = {min_positives}; the most "
+            f"any relation has is {most}): lower neurons.min_positives, or collect more prompts per relation "
+            "(data.max_prompts_per_relation = 0 takes all)"
+        )
+    templates = (
+        collect_cfg.templates if isinstance(collect_cfg.templates, str) else json.dumps(list(collect_cfg.templates))
+    )
     used = Style(collect_cfg.suffix, templates, collect_cfg.bos)
-    raise DataError(no_survivors_error(collect_cfg.model, used, validated, len(prompts), min_positives, n_eval=collect_cfg.n_eval,
-                                       data_dir=collect_cfg.data_dir, relations=collect_cfg.relations, seed=collect_cfg.seed,
-                                       calibrate_now=parallel.world() == 1, rule=collect_cfg.rule, dtype=collect_cfg.dtype,
-                                       device=collect_cfg.device, batch_size=collect_cfg.batch_size))
+    raise DataError(
+        no_survivors_error(
+            collect_cfg.model,
+            used,
+            validated,
+            len(prompts),
+            min_positives,
+            n_eval=collect_cfg.n_eval,
+            data_dir=collect_cfg.data_dir,
+            relations=collect_cfg.relations,
+            seed=collect_cfg.seed,
+            calibrate_now=parallel.world() == 1,
+            rule=collect_cfg.rule,
+            dtype=collect_cfg.dtype,
+            device=collect_cfg.device,
+            batch_size=collect_cfg.batch_size,
+        )
+    )
 
 
 def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = False) -> Path:
@@ -251,51 +315,106 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     names = [name for name in EXPERIMENTS if name in e["run"]]
     total = 3 + len(names)
 
-    k_collect = _key("collect", {k: v for k, v in collect_cfg.__dict__.items()
-                                 if k not in ("device", "data_dir", "max_memory", "offload_folder")})
-    run.stage(1, total, "collect", k_collect, lambda: collect(collect_cfg, folder / "store", progress=not quiet),
-              clear=[folder / "store"])
+    k_collect = _key(
+        "collect",
+        {
+            k: v
+            for k, v in collect_cfg.__dict__.items()
+            if k not in ("device", "data_dir", "max_memory", "offload_folder")
+        },
+    )
+    run.stage(
+        1,
+        total,
+        "collect",
+        k_collect,
+        lambda: collect(collect_cfg, folder / "store", progress=not quiet),
+        clear=[folder / "store"],
+    )
     store = ActivationStore(folder / "store")
     run.write_manifest(False)
     check_survivors(config, collect_cfg, store)
 
-    ident = IdentifyConfig(k=n["k"], negative_ratio=n["negative_ratio"], min_positives=n["min_positives"], seed=config["data"]["seed"],
-                           memory_gb=n["memory_gb"] or None)
+    ident = IdentifyConfig(
+        k=n["k"],
+        negative_ratio=n["negative_ratio"],
+        min_positives=n["min_positives"],
+        seed=config["data"]["seed"],
+        memory_gb=n["memory_gb"] or None,
+    )
     k_ap = _key("ap", k_collect, n["negative_ratio"], n["min_positives"], config["data"]["seed"])
     # clearing on an AP-key change only: a new k reuses the AP blocks
     if (run.marker("identify") or {}).get("ap_key") not in (None, k_ap) and parallel.is_main():
         shutil.rmtree(folder / "identify", ignore_errors=True)
-    run.stage(2, total, "identify", _key("identify", k_ap, n["k"]),
-              lambda: identify(store.folder, folder / "identify", ident, progress=not quiet), everyone=False)
+    run.stage(
+        2,
+        total,
+        "identify",
+        _key("identify", k_ap, n["k"]),
+        lambda: identify(store.folder, folder / "identify", ident, progress=not quiet),
+        everyone=False,
+    )
     marker = run.marker("identify")
     if parallel.is_main():
         io.write_json(folder / "stages" / "identify.json", {**marker, "ap_key": k_ap})
 
-    study_cfg = StudyConfig(k=n["k"], seeds=e["random_seeds"], n_boot=config["bootstrap"]["n_boot"], max_det=e["max_det"],
-                            force=e["force"], batch_size=batch, seed=config["data"]["seed"])
+    study_cfg = StudyConfig(
+        k=n["k"],
+        seeds=e["random_seeds"],
+        n_boot=config["bootstrap"]["n_boot"],
+        max_det=e["max_det"],
+        force=e["force"],
+        batch_size=batch,
+        seed=config["data"]["seed"],
+    )
     k_results = _key("results", k_ap, e["force"], config["data"]["seed"])
     if parallel.is_main():
         if (run.marker("results") or {}).get("key") not in (None, k_results):
             shutil.rmtree(folder / "results", ignore_errors=True)
         io.write_json(folder / "stages" / "results.json", {"key": k_results, "seconds": 0})
     parallel.barrier("results folder ready")
-    study = Study(store, folder / "identify", folder / "results", study_cfg, data_dir=collect_cfg.data_dir,
-                  device=collect_cfg.device, progress=not quiet,
-                  max_memory=collect_cfg.max_memory, offload_folder=collect_cfg.offload_folder)
+    study = Study(
+        store,
+        folder / "identify",
+        folder / "results",
+        study_cfg,
+        data_dir=collect_cfg.data_dir,
+        device=collect_cfg.device,
+        progress=not quiet,
+        max_memory=collect_cfg.max_memory,
+        offload_folder=collect_cfg.offload_folder,
+    )
     for i, name in enumerate(names, start=3):
         options = experiment_options(config, name)
-        settings = {"k": n["k"], "seeds": e["random_seeds"], "n_boot": config["bootstrap"]["n_boot"], "max_det": e["max_det"],
-                    "options": options}
+        settings = {
+            "k": n["k"],
+            "seeds": e["random_seeds"],
+            "n_boot": config["bootstrap"]["n_boot"],
+            "max_det": e["max_det"],
+            "options": options,
+        }
         files = {key: stamp for key, v in options.items() if isinstance(v, str) and (stamp := file_stamp(v))}
         if files:  # only then: keys of runs without file options stay as they were
             settings["files"] = files
         summary = BY_NAME[name].summary_type()
         if summary is not None:  # a new summary layout reruns the stage (generations come from the cache)
             settings["summary"] = [BY_NAME[name].summary, getattr(summary, "version", None)]
-        run.stage(i, total, name, _key(name, k_results, settings), lambda name=name, options=options: EXPERIMENTS[name](study, **options))
+        run.stage(
+            i,
+            total,
+            name,
+            _key(name, k_results, settings),
+            lambda name=name, options=options: EXPERIMENTS[name](study, **options),
+        )
         run.write_manifest(False)
 
-    run.stage(total, total, "report", _key("report", [t["key"] for t in run.timings.values()]), lambda: build_report(folder),
-              everyone=False)
+    run.stage(
+        total,
+        total,
+        "report",
+        _key("report", [t["key"] for t in run.timings.values()]),
+        lambda: build_report(folder),
+        everyone=False,
+    )
     run.write_manifest(True)
     return folder

@@ -7,7 +7,16 @@ the analyses beyond the paper. Names are imported on first use (relneurons._lazy
 
 from relneurons._lazy import lazy_package
 
-__all__ = lazy_package(__name__, {
-    "figures": ("INTRA_CONDITIONS", "plot_cumulativity", "plot_heatmap", "plot_intra", "plot_k_sweep",
-                "plot_layer_distribution"),
-})
+__all__ = lazy_package(
+    __name__,
+    {
+        "figures": (
+            "INTRA_CONDITIONS",
+            "plot_cumulativity",
+            "plot_heatmap",
+            "plot_intra",
+            "plot_k_sweep",
+            "plot_layer_distribution",
+        ),
+    },
+)

@@ -27,8 +27,9 @@ def _label(level: str) -> str:
     return "0" if level == "zero" else level.replace("x", "\u00d7", 1) if "x" in level else level
 
 
-def plot_amplify(table: pd.DataFrame, relation: str, stem: str | os.PathLike[str] | None = None,
-                 title: str | None = None) -> Figure:
+def plot_amplify(
+    table: pd.DataFrame, relation: str, stem: str | os.PathLike[str] | None = None, title: str | None = None
+) -> Figure:
     """Accuracy (with interval) of `relation` (own) and of the other relations at each forcing level.
 
     `table`: columns relation, level, evaluated ("own"/"other"), accuracy, ci_low, ci_high; levels in the
@@ -54,11 +55,26 @@ def plot_amplify(table: pd.DataFrame, relation: str, stem: str | os.PathLike[str
         acc = rows["accuracy"].to_numpy(dtype=float)
         low = np.clip(acc - rows["ci_low"].to_numpy(dtype=float), 0, None)
         high = np.clip(rows["ci_high"].to_numpy(dtype=float) - acc, 0, None)
-        ax.errorbar(x + offset, acc, yerr=[low, high], color=_COLORS[evaluated], marker="o", markersize=4, linewidth=1.5,
-                    capsize=3, label=_LABELS[evaluated])
+        ax.errorbar(
+            x + offset,
+            acc,
+            yerr=[low, high],
+            color=_COLORS[evaluated],
+            marker="o",
+            markersize=4,
+            linewidth=1.5,
+            capsize=3,
+            label=_LABELS[evaluated],
+        )
         if (evaluated, "original") in cells.index:
-            ax.axhline(float(cells.loc[(evaluated, "original"), "accuracy"]), color=_COLORS[evaluated], linestyle="--",
-                       linewidth=1, alpha=0.7, label=f"{_LABELS[evaluated]}, original model")
+            ax.axhline(
+                float(cells.loc[(evaluated, "original"), "accuracy"]),
+                color=_COLORS[evaluated],
+                linestyle="--",
+                linewidth=1,
+                alpha=0.7,
+                label=f"{_LABELS[evaluated]}, original model",
+            )
     ax.set_xticks(x, [_label(lv) for lv in levels])
     ax.set_xlabel("top-k forced to (per neuron, from its outputs on the relation's validated prompts)", fontsize=8)
     ax.set_ylabel("accuracy")

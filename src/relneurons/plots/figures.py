@@ -54,6 +54,7 @@ _UNDEFINED_COLOR = "#d9d9d9"
 
 # ----------------------------------------------------------------- helpers
 
+
 def _need(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
@@ -109,8 +110,10 @@ def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
 
 # ----------------------------------------------------------------- Fig. 1
 
-def plot_layer_distribution(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
-                            title: str | None = "Top-k neurons per layer") -> Figure:
+
+def plot_layer_distribution(
+    df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str | None = "Top-k neurons per layer"
+) -> Figure:
     """Fig. 1: one line per relation, number of its top-k neurons in each layer.
 
     Columns: relation, layer (int), count (the output of
@@ -133,11 +136,21 @@ def plot_layer_distribution(df: pd.DataFrame, stem: str | os.PathLike[str] | Non
 
 # ----------------------------------------------------------------- Figs. 2 and 4
 
-def plot_heatmap(matrix_df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str = "",
-                 value_format: str = "{:.2f}", cmap: str | matplotlib.colors.Colormap = "viridis", undefined_label: str = "n/a",
-                 *, vmin: float | None = None, vmax: float | None = None,
-                 xlabel: str | None = None, ylabel: str | None = None,
-                 colorbar_label: str | None = None) -> Figure:
+
+def plot_heatmap(
+    matrix_df: pd.DataFrame,
+    stem: str | os.PathLike[str] | None = None,
+    title: str = "",
+    value_format: str = "{:.2f}",
+    cmap: str | matplotlib.colors.Colormap = "viridis",
+    undefined_label: str = "n/a",
+    *,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    colorbar_label: str | None = None,
+) -> Figure:
     """Figs. 2 and 4: an annotated matrix.
 
     `matrix_df`: rows and columns labelled by the DataFrame's index and
@@ -185,8 +198,13 @@ def plot_heatmap(matrix_df: pd.DataFrame, stem: str | os.PathLike[str] | None = 
 
 # ----------------------------------------------------------------- Fig. 3
 
-def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
-               title: str | None = "Intra-relation accuracy", labels: dict[str, str] | None = None) -> Figure:
+
+def plot_intra(
+    df: pd.DataFrame,
+    stem: str | os.PathLike[str] | None = None,
+    title: str | None = "Intra-relation accuracy",
+    labels: dict[str, str] | None = None,
+) -> Figure:
     """Fig. 3: grouped bars per relation, one panel per prompt split.
 
     Columns: relation, split (e.g. "P_eva", "P_det"; panels in first-appearance
@@ -208,8 +226,9 @@ def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
     relations = list(dict.fromkeys(df["relation"]))
     splits = list(dict.fromkeys(df["split"]))
     width = 0.8 / len(INTRA_CONDITIONS)
-    fig, axes = _subplots(1, len(splits), figsize=(max(5.0, 0.55 * len(relations) + 2) * len(splits), 4.5),
-                             squeeze=False, sharey=True)
+    fig, axes = _subplots(
+        1, len(splits), figsize=(max(5.0, 0.55 * len(relations) + 2) * len(splits), 4.5), squeeze=False, sharey=True
+    )
     x = np.arange(len(relations))
     for ax, split in zip(axes[0], splits):
         part = df[df["split"] == split].set_index(["relation", "condition"])
@@ -223,16 +242,29 @@ def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
             hi = sub["ci_high"].to_numpy(dtype=float)
             ok = ~(np.isnan(lo) | np.isnan(hi) | np.isnan(acc))
             if ok.any():
-                ax.errorbar(pos[ok], acc[ok], yerr=[np.clip(acc[ok] - lo[ok], 0, None), np.clip(hi[ok] - acc[ok], 0, None)],
-                            fmt="none", ecolor="black", elinewidth=1, capsize=2)
+                ax.errorbar(
+                    pos[ok],
+                    acc[ok],
+                    yerr=[np.clip(acc[ok] - lo[ok], 0, None), np.clip(hi[ok] - acc[ok], 0, None)],
+                    fmt="none",
+                    ecolor="black",
+                    elinewidth=1,
+                    capsize=2,
+                )
             if cond == "random" and has_seed:
                 slo = sub["seed_low"].to_numpy(dtype=float)
                 shi = sub["seed_high"].to_numpy(dtype=float)
                 ok = ~(np.isnan(slo) | np.isnan(shi) | np.isnan(acc))
                 if ok.any():
-                    ax.errorbar(pos[ok] + width * 0.25, acc[ok],
-                                yerr=[np.clip(acc[ok] - slo[ok], 0, None), np.clip(shi[ok] - acc[ok], 0, None)],
-                                fmt="none", ecolor="#dd8452", elinewidth=2, capsize=0)
+                    ax.errorbar(
+                        pos[ok] + width * 0.25,
+                        acc[ok],
+                        yerr=[np.clip(acc[ok] - slo[ok], 0, None), np.clip(shi[ok] - acc[ok], 0, None)],
+                        fmt="none",
+                        ecolor="#dd8452",
+                        elinewidth=2,
+                        capsize=0,
+                    )
         ax.set_xticks(x, [str(r) for r in relations], rotation=60, ha="right", fontsize=8)
         ax.set_title(str(split))
         ax.set_ylim(0, 1.05)
@@ -250,8 +282,12 @@ def plot_intra(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
 
 # ----------------------------------------------------------------- Figs. 5 and 22
 
-def plot_k_sweep(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
-                 title: str | None = "Accuracy vs number of deactivated neurons") -> Figure:
+
+def plot_k_sweep(
+    df: pd.DataFrame,
+    stem: str | os.PathLike[str] | None = None,
+    title: str | None = "Accuracy vs number of deactivated neurons",
+) -> Figure:
     """Fig. 5: per deactivated relation, accuracy vs k (log x axis).
 
     Columns: deactivated (relation whose top-k neurons are off; one panel each,
@@ -266,8 +302,7 @@ def plot_k_sweep(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
         raise InputError("k-sweep plot: k must be >= 0")
     panels = list(dict.fromkeys(df["deactivated"]))
     n_rows, n_cols = _grid(len(panels))
-    fig, axes = _subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False,
-                             sharex=True, sharey=True)
+    fig, axes = _subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False, sharex=True, sharey=True)
     for idx, relation in enumerate(panels):
         ax = axes[idx // n_cols][idx % n_cols]
         part = df[df["deactivated"] == relation]
@@ -296,10 +331,12 @@ def plot_k_sweep(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
         ax.set_xlabel("k (deactivated neurons)")
     for row in axes:
         row[0].set_ylabel("accuracy")
-    handles = [Line2D([], [], color="#c44e52", marker="o", markersize=3, label="relation itself"),
-               Line2D([], [], color="#4c72b0", marker="s", markersize=3, label="other relations (mean)"),
-               Line2D([], [], color="#7f7f7f", alpha=0.4, label="each other relation"),
-               Line2D([], [], color="#c44e52", linestyle="--", label="original (k = 0)")]
+    handles = [
+        Line2D([], [], color="#c44e52", marker="o", markersize=3, label="relation itself"),
+        Line2D([], [], color="#4c72b0", marker="s", markersize=3, label="other relations (mean)"),
+        Line2D([], [], color="#7f7f7f", alpha=0.4, label="each other relation"),
+        Line2D([], [], color="#c44e52", linestyle="--", label="original (k = 0)"),
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False, bbox_to_anchor=(0.5, -0.02))
     if title:
         fig.suptitle(title)
@@ -309,8 +346,12 @@ def plot_k_sweep(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
 
 # ----------------------------------------------------------------- Fig. 6
 
-def plot_cumulativity(summary_df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
-                      title: str | None = "Neuron cumulativity per deactivation range") -> Figure:
+
+def plot_cumulativity(
+    summary_df: pd.DataFrame,
+    stem: str | os.PathLike[str] | None = None,
+    title: str | None = "Neuron cumulativity per deactivation range",
+) -> Figure:
     """Fig. 6: macro and micro averaged cumulativity per range (a, b].
 
     Columns: a, b, macro, micro (the output of
@@ -337,8 +378,14 @@ def plot_cumulativity(summary_df: pd.DataFrame, stem: str | os.PathLike[str] | N
 
 # ----------------------------------------------------------------- compare
 
-def plot_compare(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, label_a: str = "a", label_b: str = "b",
-                 columns: Sequence[str] = ("acc_original", "acc_relation", "own_drop")) -> Figure:
+
+def plot_compare(
+    df: pd.DataFrame,
+    stem: str | os.PathLike[str] | None = None,
+    label_a: str = "a",
+    label_b: str = "b",
+    columns: Sequence[str] = ("acc_original", "acc_relation", "own_drop"),
+) -> Figure:
     """Two runs side by side: one panel per measure, bars per relation (columns `<measure>_a`, `<measure>_b`)."""
     _need(df, ["relation"] + [f"{c}_{s}" for c in columns for s in ("a", "b")], "compare")
     fig, axes = _subplots(1, len(columns), figsize=(4.5 * len(columns), 0.35 * len(df) + 2), squeeze=False)
@@ -356,8 +403,13 @@ def plot_compare(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, l
 
 # ----------------------------------------------------------------- Fig. 7
 
-def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str | None = None,
-                      random: pd.DataFrame | None = None) -> Figure:
+
+def plot_multilingual(
+    df: pd.DataFrame,
+    stem: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+    random: pd.DataFrame | None = None,
+) -> Figure:
     """Fig. 7: one panel per relation; a bar per language for the original accuracy (with its interval)
     and a horizontal line on it for the accuracy with the relation's top-k off.
 
@@ -375,8 +427,9 @@ def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str] | None = No
         raise InputError("multilingual plot: more than one row per (language, relation, condition)")
     languages, relations = list(dict.fromkeys(df["language"])), list(dict.fromkeys(df["relation"]))
     rows, cols = _grid(len(relations), 3)
-    fig, axes = _subplots(rows, cols, figsize=(max(3.2, 0.5 * len(languages) + 1.2) * cols, 2.6 * rows + 0.6),
-                             squeeze=False, sharey=True)
+    fig, axes = _subplots(
+        rows, cols, figsize=(max(3.2, 0.5 * len(languages) + 1.2) * cols, 2.6 * rows + 0.6), squeeze=False, sharey=True
+    )
     table = df.set_index(["relation", "condition", "language"])
     if random is not None:
         _need(random, ["language", "relation", "accuracy"], "multilingual plot (random)")
@@ -388,20 +441,36 @@ def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str] | None = No
         acc = orig["accuracy"].to_numpy(dtype=float)
         ax.bar(x, np.nan_to_num(acc), 0.7, color="#4c72b0")
         ok = ~np.isnan(acc)
-        ax.errorbar(x[ok], acc[ok], yerr=[np.clip(acc[ok] - orig["ci_low"].to_numpy(dtype=float)[ok], 0, None),
-                                         np.clip(orig["ci_high"].to_numpy(dtype=float)[ok] - acc[ok], 0, None)],
-                    fmt="none", ecolor="#333333", elinewidth=0.8, capsize=2)
+        ax.errorbar(
+            x[ok],
+            acc[ok],
+            yerr=[
+                np.clip(acc[ok] - orig["ci_low"].to_numpy(dtype=float)[ok], 0, None),
+                np.clip(orig["ci_high"].to_numpy(dtype=float)[ok] - acc[ok], 0, None),
+            ],
+            fmt="none",
+            ecolor="#333333",
+            elinewidth=0.8,
+            capsize=2,
+        )
         ax.hlines(deact, x - 0.35, x + 0.35, colors="#c44e52", linewidth=2.5)
         if random is not None:
-            ax.hlines(rand.reindex([(relation, lang) for lang in languages]).to_numpy(dtype=float), x - 0.35, x + 0.35,
-                      colors="#555555", linewidth=1.5, linestyles="dashed", label="random")
+            ax.hlines(
+                rand.reindex([(relation, lang) for lang in languages]).to_numpy(dtype=float),
+                x - 0.35,
+                x + 0.35,
+                colors="#555555",
+                linewidth=1.5,
+                linestyles="dashed",
+                label="random",
+            )
         for i in np.flatnonzero(~ok):
             ax.text(x[i], 0.02, "n/a", ha="center", fontsize=7, color="#555555")
         ax.set_xticks(x, languages)
         ax.set_ylim(0, 1.05)
         ax.set_title(relation, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    for ax in axes.flat[len(relations):]:
+    for ax in axes.flat[len(relations) :]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy")
@@ -419,6 +488,7 @@ def plot_multilingual(df: pd.DataFrame, stem: str | os.PathLike[str] | None = No
 
 # ----------------------------------------------------------------- Fig. 23
 
+
 def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str | None = None) -> Figure:
     """Fig. 23: per relation, the relative difference of the mean fact counts of resilient vs sensitive facts (left)
     and the two means themselves on a symlog axis (right).
@@ -427,8 +497,11 @@ def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
     n_resilient, n_sensitive. Relations whose difference is undefined (an empty
     group, or no sensitive count) are listed with "n/a" and the group sizes.
     """
-    _need(df, ["relation", "mean_resilient", "mean_sensitive", "relative_difference", "n_resilient", "n_sensitive"],
-          "frequency plot")
+    _need(
+        df,
+        ["relation", "mean_resilient", "mean_sensitive", "relative_difference", "n_resilient", "n_sensitive"],
+        "frequency plot",
+    )
     y = np.arange(len(df))
     diff = df["relative_difference"].to_numpy(dtype=float) * 100
     fig, (left, right) = _subplots(1, 2, figsize=(11, 0.45 * len(df) + 2), sharey=True)
@@ -441,8 +514,15 @@ def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
             why = f"no {'resilient' if not row.n_resilient else 'sensitive'} facts"
         else:
             why = "both means 0" if row.mean_resilient == 0 else "sensitive mean 0, resilient > 0"
-        left.text(0.02, i, f"n/a: {why} ({row.n_resilient} vs {row.n_sensitive})", va="center", fontsize=7, color="#555555",
-                  transform=left.get_yaxis_transform())
+        left.text(
+            0.02,
+            i,
+            f"n/a: {why} ({row.n_resilient} vs {row.n_sensitive})",
+            va="center",
+            fontsize=7,
+            color="#555555",
+            transform=left.get_yaxis_transform(),
+        )
     left.axvline(0, color="black", linewidth=0.8)
     left.set_yticks(y, df["relation"])
     left.invert_yaxis()
@@ -462,8 +542,12 @@ def plot_frequency(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
 
 # ----------------------------------------------------------------- Fig. 8
 
-def plot_templates(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
-                   title: str | None = "Intra-relation accuracy on P_eva and P_eva-2") -> Figure:
+
+def plot_templates(
+    df: pd.DataFrame,
+    stem: str | os.PathLike[str] | None = None,
+    title: str | None = "Intra-relation accuracy on P_eva and P_eva-2",
+) -> Figure:
     """Fig. 8: per relation, original / random-k / relation-k bars for each prompt split side by side.
 
     Columns as `plot_intra` (relation, split, condition, accuracy, ci_low, ci_high); exactly two splits
@@ -488,13 +572,28 @@ def plot_templates(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
         sub = part.reindex([(r, split, cond) for r in relations])
         pos = x + (b - (len(bars) - 1) / 2) * width
         acc = sub["accuracy"].to_numpy(dtype=float)
-        ax.bar(pos, acc, width, color=_INTRA_COLORS[cond], hatch="//" if split == splits[1] else None,
-               edgecolor="white", linewidth=0.5, label=f"{_INTRA_LABELS[cond]}, {split}")
+        ax.bar(
+            pos,
+            acc,
+            width,
+            color=_INTRA_COLORS[cond],
+            hatch="//" if split == splits[1] else None,
+            edgecolor="white",
+            linewidth=0.5,
+            label=f"{_INTRA_LABELS[cond]}, {split}",
+        )
         lo, hi = sub["ci_low"].to_numpy(dtype=float), sub["ci_high"].to_numpy(dtype=float)
         ok = ~(np.isnan(lo) | np.isnan(hi) | np.isnan(acc))
         if ok.any():
-            ax.errorbar(pos[ok], acc[ok], yerr=[np.clip(acc[ok] - lo[ok], 0, None), np.clip(hi[ok] - acc[ok], 0, None)],
-                        fmt="none", ecolor="black", elinewidth=1, capsize=2)
+            ax.errorbar(
+                pos[ok],
+                acc[ok],
+                yerr=[np.clip(acc[ok] - lo[ok], 0, None), np.clip(hi[ok] - acc[ok], 0, None)],
+                fmt="none",
+                ecolor="black",
+                elinewidth=1,
+                capsize=2,
+            )
     ax.set_xticks(x, [str(r) for r in relations], rotation=60, ha="right", fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy")
@@ -509,8 +608,10 @@ def plot_templates(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
 
 # ----------------------------------------------------------------- Fig. 24
 
-def plot_type_composition(df: pd.DataFrame, stem: str | os.PathLike[str] | None = None,
-                          title: str | None = "Neuron types in the top-k") -> Figure:
+
+def plot_type_composition(
+    df: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str | None = "Neuron types in the top-k"
+) -> Figure:
     """Fig. 24: stacked bars, one per relation, of how many top-k neurons each module type holds.
 
     Columns: relation, type (e.g. "gate_proj", "q_proj"), count. Types are stacked in first-appearance order.
@@ -520,7 +621,9 @@ def plot_type_composition(df: pd.DataFrame, stem: str | os.PathLike[str] | None 
         raise InputError("type composition plot: more than one row per (relation, type)")
     relations = list(dict.fromkeys(df["relation"]))
     types = list(dict.fromkeys(df["type"]))
-    counts = df.pivot(index="relation", columns="type", values="count").reindex(index=relations, columns=types).fillna(0)
+    counts = (
+        df.pivot(index="relation", columns="type", values="count").reindex(index=relations, columns=types).fillna(0)
+    )
     fig, ax = _subplots(figsize=(max(5.0, 0.6 * len(relations) + 3), 4.5))
     colors = matplotlib.colormaps["tab10"]
     bottom = np.zeros(len(relations))

@@ -15,8 +15,12 @@ from matplotlib.figure import Figure
 from ..errors import InputError
 from .figures import save_figure
 
-_KINDS = {"original": ("original", "#4c72b0"), "core": ("stable core off", "#55a868"),
-          "topk": ("top-k off", "#c44e52"), "random": ("k random off", "#8c8c8c")}
+_KINDS = {
+    "original": ("original", "#4c72b0"),
+    "core": ("stable core off", "#55a868"),
+    "topk": ("top-k off", "#c44e52"),
+    "random": ("k random off", "#8c8c8c"),
+}
 
 
 def _finish(fig: Figure, ax, stem: str | os.PathLike[str] | None, title: str) -> Figure:
@@ -30,7 +34,9 @@ def _finish(fig: Figure, ax, stem: str | os.PathLike[str] | None, title: str) ->
     return fig
 
 
-def plot_stability(intra: pd.DataFrame, table: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str = "") -> Figure:
+def plot_stability(
+    intra: pd.DataFrame, table: pd.DataFrame, stem: str | os.PathLike[str] | None = None, title: str = ""
+) -> Figure:
     """Grouped bars per relation: accuracy with nothing, the stable core, the top-k, k random neurons off (95% CI).
 
     `intra`: relation, kind (original/core/topk/random), accuracy, ci_low, ci_high; `table`: relation, core_size,
@@ -52,10 +58,22 @@ def plot_stability(intra: pd.DataFrame, table: pd.DataFrame, stem: str | os.Path
         ax.bar(pos, acc, width, color=color, label=label)
         ok = ~np.isnan(acc) & ~np.isnan(sub["ci_low"].to_numpy(float))
         if ok.any():
-            ax.errorbar(pos[ok], acc[ok], yerr=[np.clip(acc[ok] - sub["ci_low"].to_numpy(float)[ok], 0, None),
-                                                np.clip(sub["ci_high"].to_numpy(float)[ok] - acc[ok], 0, None)],
-                        fmt="none", ecolor="black", elinewidth=1, capsize=2)
-    labels = [f"{r}\ncore {int(info.loc[r, 'core_size'])}, J {info.loc[r, 'mean_jaccard']:.2f}" if r in info.index else r for r in relations]
+            ax.errorbar(
+                pos[ok],
+                acc[ok],
+                yerr=[
+                    np.clip(acc[ok] - sub["ci_low"].to_numpy(float)[ok], 0, None),
+                    np.clip(sub["ci_high"].to_numpy(float)[ok] - acc[ok], 0, None),
+                ],
+                fmt="none",
+                ecolor="black",
+                elinewidth=1,
+                capsize=2,
+            )
+    labels = [
+        f"{r}\ncore {int(info.loc[r, 'core_size'])}, J {info.loc[r, 'mean_jaccard']:.2f}" if r in info.index else r
+        for r in relations
+    ]
     ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy on P_eva")
@@ -80,9 +98,18 @@ def plot_specificity(table: pd.DataFrame, stem: str | os.PathLike[str] | None = 
         pos = np.arange(len(relations)) - 0.4 + step * (i + 0.5)
         low, high = sub["spec_low"].to_numpy(float), sub["spec_high"].to_numpy(float)
         ok = ~np.isnan(value)
-        ax.errorbar(pos[ok], value[ok], yerr=[np.clip(value[ok] - np.nan_to_num(low[ok], nan=value[ok]), 0, None),
-                                              np.clip(np.nan_to_num(high[ok], nan=value[ok]) - value[ok], 0, None)],
-                    fmt="o", capsize=2, markersize=4, label=method)
+        ax.errorbar(
+            pos[ok],
+            value[ok],
+            yerr=[
+                np.clip(value[ok] - np.nan_to_num(low[ok], nan=value[ok]), 0, None),
+                np.clip(np.nan_to_num(high[ok], nan=value[ok]) - value[ok], 0, None),
+            ],
+            fmt="o",
+            capsize=2,
+            markersize=4,
+            label=method,
+        )
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(np.arange(len(relations)), relations, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("specificity (own drop - mean other drop)")

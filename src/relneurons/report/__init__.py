@@ -3,6 +3,9 @@
 
 from relneurons._lazy import lazy_package
 
-__all__ = lazy_package(__name__, {
-    "html": ("build_report", "render_report"),
-})
+__all__ = lazy_package(
+    __name__,
+    {
+        "html": ("build_report", "render_report"),
+    },
+)

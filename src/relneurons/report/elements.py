@@ -40,7 +40,9 @@ def generic_table(df: pd.DataFrame, max_rows: int = GENERIC_MAX_ROWS) -> Table:
     """Any DataFrame, each column formatted by what it looks like (`format.column_formatter`), cut at `max_rows`."""
     numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
     formats = [fmt.column_formatter(str(c), df[c]) for c in df.columns]
-    rows = [[shorten(f(v)) for f, v in zip(formats, row)] for row in df.head(max_rows).itertuples(index=False, name=None)]
+    rows = [
+        [shorten(f(v)) for f, v in zip(formats, row)] for row in df.head(max_rows).itertuples(index=False, name=None)
+    ]
     caption = f"first {max_rows} of {len(df):,} rows" if len(df) > max_rows else ""
     return Table([str(c) for c in df.columns], rows, numeric, caption=caption)
 
@@ -76,9 +78,21 @@ def _hex(rgba: Sequence[float]) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def heatmap(name: str, rows: list[str], cols: list[str], values: np.ndarray, labels: list[list[str]],
-            tips: list[list[str]], *, cmap: str, vmin: float, vmax: float, row_title: str, col_title: str,
-            legend: str) -> Heatmap:
+def heatmap(
+    name: str,
+    rows: list[str],
+    cols: list[str],
+    values: np.ndarray,
+    labels: list[list[str]],
+    tips: list[list[str]],
+    *,
+    cmap: str,
+    vmin: float,
+    vmax: float,
+    row_title: str,
+    col_title: str,
+    legend: str,
+) -> Heatmap:
     """Colour each cell of `values` with the matplotlib colour map `cmap` on [vmin, vmax]; NaN cells are n/a."""
     import matplotlib
 

@@ -40,28 +40,42 @@ class ExplorerData:
     examples: int
 
 
-def explorer_data(store: ActivationStore, identify_dir: str | Path, stability_dir: str | Path | None = None,
-                  top: int = 20, examples: int = 3) -> ExplorerData:
+def explorer_data(
+    store: ActivationStore,
+    identify_dir: str | Path,
+    stability_dir: str | Path | None = None,
+    top: int = 20,
+    examples: int = 3,
+) -> ExplorerData:
     """Gather the explorer's rows from a store, its identification folder and (optionally) the stability results."""
     if top < 1 or examples < 0:
         raise ValueError(f"top must be >= 1 and examples >= 0, got top={top}, examples={examples}")
     identify_dir = Path(identify_dir)
     relations = list(io.read_json(identify_dir / "summary.json")["relations"])
-    ap = {r: pd.read_parquet(identify_dir / "ap" / f"{r}.parquet", columns=["global_index", "layer", "module", "unit", "ap", "rank"])
-          .set_index("global_index") for r in relations}
+    ap = {
+        r: pd.read_parquet(
+            identify_dir / "ap" / f"{r}.parquet", columns=["global_index", "layer", "module", "unit", "ap", "rank"]
+        ).set_index("global_index")
+        for r in relations
+    }
     parts = []
     for relation in relations:
         best = ap[relation].sort_values(["rank", "global_index"]).head(top).reset_index()
         parts.append(best.assign(relation=relation)[["relation", "rank", "global_index", "layer", "module", "unit"]])
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["relation", "rank", "global_index", "layer", "module", "unit"])
+    table = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["relation", "rank", "global_index", "layer", "module", "unit"])
+    )
     for relation in relations:
         table[f"ap_{relation}"] = ap[relation]["ap"].reindex(table["global_index"]).to_numpy(dtype=float)
 
     frequency_file = Path(stability_dir) / "frequency.parquet" if stability_dir else None
     has_frequency = bool(frequency_file and frequency_file.is_file())
     if has_frequency:
-        freq = pd.read_parquet(frequency_file, columns=["relation", "global_index", "frequency"]).set_index(["relation", "global_index"])
+        freq = pd.read_parquet(frequency_file, columns=["relation", "global_index", "frequency"]).set_index(
+            ["relation", "global_index"]
+        )
         # a neuron no resample selected is absent from the table: it was selected 0 times
         keys = pd.MultiIndex.from_arrays([table["relation"], table["global_index"]])
         table["frequency"] = freq["frequency"].reindex(keys).fillna(0.0).to_numpy(dtype=float)
@@ -77,6 +91,7 @@ def explorer_data(store: ActivationStore, identify_dir: str | Path, stability_di
         column = int(nset.columns([gid])[0])
         values = store.columns(column, column + 1)[rows, 0].astype(float)
         order = np.argsort(values, kind="stable")  # ties: the earlier stored prompt first
+
         def pick(idx, values=values):
             return [(texts[i], owners[i], float(values[i])) for i in idx]
 
@@ -104,8 +119,14 @@ def _number(v: float, fmt: str) -> tuple[str, str]:
 def _prompts(items: list[tuple[str, str, float]]) -> str:
     if not items:
         return "\u2014"
-    return "<ol>" + "".join(f'<li><span class="v">{v:+.3g}</span> {_e(text)} <span class="r">{_e(rel)}</span></li>'
-                            for text, rel, v in items) + "</ol>"
+    return (
+        "<ol>"
+        + "".join(
+            f'<li><span class="v">{v:+.3g}</span> {_e(text)} <span class="r">{_e(rel)}</span></li>'
+            for text, rel, v in items
+        )
+        + "</ol>"
+    )
 
 
 def _th(key: str, title: str, kind: str) -> str:
@@ -119,51 +140,74 @@ def _th(key: str, title: str, kind: str) -> str:
 def render_fragment(data: ExplorerData) -> str:
     """The explorer as an HTML fragment (controls, table, style and script), for a page of its own or the report."""
     rels = data.relations
-    head = [("relation", "relation", "text"), ("rank", "rank", "num"), ("neuron", "neuron", "text"), ("layer", "layer", "num"),
-            ("module", "module", "text"), ("unit", "unit", "num")]
+    head = [
+        ("relation", "relation", "text"),
+        ("rank", "rank", "num"),
+        ("neuron", "neuron", "text"),
+        ("layer", "layer", "num"),
+        ("module", "module", "text"),
+        ("unit", "unit", "num"),
+    ]
     head += [(f"ap_{r}", r, "num") for r in rels]
-    head += [("frequency", "selection freq.", "num"), ("most", "most active on", "none"), ("least", "least active on", "none")]
+    head += [
+        ("frequency", "selection freq.", "num"),
+        ("most", "most active on", "none"),
+        ("least", "least active on", "none"),
+    ]
     ths = "".join(_th(*h) for h in head)
     body = []
     for r in data.table.to_dict("records"):
         name = f"L{r['layer']} {r['module']}[{r['unit']}]"
-        cells = [f'<td data-k="relation" data-v="{_e(r["relation"])}">{_e(r["relation"])}</td>',
-                 f'<td data-k="rank" data-v="{int(r["rank"])}">{int(r["rank"])}</td>',
-                 f'<td data-k="neuron" data-v="{_e(name)}" title="global index {int(r["global_index"])}">{_e(name)}</td>',
-                 f'<td data-k="layer" data-v="{int(r["layer"])}">{int(r["layer"])}</td>',
-                 f'<td data-k="module" data-v="{_e(str(r["module"]))}">{_e(str(r["module"]))}</td>',
-                 f'<td data-k="unit" data-v="{int(r["unit"])}">{int(r["unit"])}</td>']
+        cells = [
+            f'<td data-k="relation" data-v="{_e(r["relation"])}">{_e(r["relation"])}</td>',
+            f'<td data-k="rank" data-v="{int(r["rank"])}">{int(r["rank"])}</td>',
+            f'<td data-k="neuron" data-v="{_e(name)}" title="global index {int(r["global_index"])}">{_e(name)}</td>',
+            f'<td data-k="layer" data-v="{int(r["layer"])}">{int(r["layer"])}</td>',
+            f'<td data-k="module" data-v="{_e(str(r["module"]))}">{_e(str(r["module"]))}</td>',
+            f'<td data-k="unit" data-v="{int(r["unit"])}">{int(r["unit"])}</td>',
+        ]
         for relation in rels:
             v = float(r[f"ap_{relation}"])
             dv, shown = _number(v, ".2f")
-            cells.append(f'<td data-k="ap_{_e(relation)}" data-v="{dv}" class="ap" style="{_heat(v)}" '
-                         f'title="AP for {_e(relation)}: {shown}">{shown}</td>')
+            cells.append(
+                f'<td data-k="ap_{_e(relation)}" data-v="{dv}" class="ap" style="{_heat(v)}" '
+                f'title="AP for {_e(relation)}: {shown}">{shown}</td>'
+            )
         dv, shown = _number(float(r["frequency"]), ".0%")
         cells.append(f'<td data-k="frequency" data-v="{dv}">{shown}</td>')
         cells.append(f'<td data-k="most" class="p">{_prompts(r["most"])}</td>')
         cells.append(f'<td data-k="least" class="p">{_prompts(r["least"])}</td>')
-        body.append(f'<tr data-relation="{_e(r["relation"])}" data-gid="{int(r["global_index"])}">{"".join(cells)}</tr>')
+        body.append(
+            f'<tr data-relation="{_e(r["relation"])}" data-gid="{int(r["global_index"])}">{"".join(cells)}</tr>'
+        )
     options = "".join(f'<option value="{_e(r)}">{_e(r)}</option>' for r in rels)
-    note = ("selection frequency: share of the stability experiment's resamples whose top-k held the neuron"
-            if data.has_frequency else "selection frequency: \u2014 (the stability experiment did not run)")
-    return (f'<section id="neuron-explorer"><style>{_CSS}</style>'
-            f'<p class="nx-note">Top {data.top} neurons of each relation by AP rank; AP cells: white 0 \u2192 blue 1. '
-            f'Prompts: the {data.examples} stored P_det prompts with the highest / lowest mean output (value, prompt, its relation). '
-            f'{_e(note)}. Click a column head to sort.</p>'
-            f'<div class="nx-controls"><label>relation <select id="nx-relation"><option value="">all</option>{options}</select></label> '
-            f'<label>search <input id="nx-search" type="search" placeholder="layer, module, prompt text"></label> '
-            f'<span id="nx-count">{len(body)} of {len(body)} neurons</span></div>'
-            f'<div class="nx-wrap"><table id="nx-table"><thead><tr>{ths}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-            f"<script>{_JS}</script></section>")
+    note = (
+        "selection frequency: share of the stability experiment's resamples whose top-k held the neuron"
+        if data.has_frequency
+        else "selection frequency: \u2014 (the stability experiment did not run)"
+    )
+    return (
+        f'<section id="neuron-explorer"><style>{_CSS}</style>'
+        f'<p class="nx-note">Top {data.top} neurons of each relation by AP rank; AP cells: white 0 \u2192 blue 1. '
+        f"Prompts: the {data.examples} stored P_det prompts with the highest / lowest mean output (value, prompt, its relation). "
+        f"{_e(note)}. Click a column head to sort.</p>"
+        f'<div class="nx-controls"><label>relation <select id="nx-relation"><option value="">all</option>{options}</select></label> '
+        f'<label>search <input id="nx-search" type="search" placeholder="layer, module, prompt text"></label> '
+        f'<span id="nx-count">{len(body)} of {len(body)} neurons</span></div>'
+        f'<div class="nx-wrap"><table id="nx-table"><thead><tr>{ths}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+        f"<script>{_JS}</script></section>"
+    )
 
 
 def render_explorer(data: ExplorerData, title: str = "Neuron explorer") -> str:
     """A complete page around `render_fragment`."""
-    return ("<!DOCTYPE html>\n"
-            f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title></head>\n<body><h1>{_e(title)}</h1>"
-            '<p><a href="report.html">\u2190 the run report</a></p>\n'
-            f"{render_fragment(data)}\n<script>document.body.dataset.ready = \"1\";</script></body></html>\n")
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title></head>\n<body><h1>{_e(title)}</h1>"
+        '<p><a href="report.html">\u2190 the run report</a></p>\n'
+        f'{render_fragment(data)}\n<script>document.body.dataset.ready = "1";</script></body></html>\n'
+    )
 
 
 def write_explorer(run_dir: str | Path, top: int = 20, examples: int = 3) -> Path | None:
@@ -176,7 +220,9 @@ def write_explorer(run_dir: str | Path, top: int = 20, examples: int = 3) -> Pat
     data = explorer_data(store, root / "identify", root / "results" / "stability", top, examples)
     target = root / "explorer.html"
     model = store.identity.get("model", "")
-    io.write_bytes(target, render_explorer(data, f"Neuron explorer: {model}" if model else "Neuron explorer").encode("utf-8"))
+    io.write_bytes(
+        target, render_explorer(data, f"Neuron explorer: {model}" if model else "Neuron explorer").encode("utf-8")
+    )
     return target
 
 

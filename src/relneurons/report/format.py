@@ -134,8 +134,11 @@ def column_formatter(column: str, series: pd.Series) -> Callable[[Any], str]:
         if pd.api.types.is_integer_dtype(series) or (len(values) and (values == values.round()).all()):
             return number
         small = len(values) and values.abs().max() < 0.01
-        return lambda v: NA if missing(v) else (f"{float(v):.2g}" if small else
-                                                 number(v) if abs(float(v)) >= 1000 else f"{float(v):.2f}")
+        return lambda v: (
+            NA
+            if missing(v)
+            else (f"{float(v):.2g}" if small else number(v) if abs(float(v)) >= 1000 else f"{float(v):.2f}")
+        )
 
     def fmt(v: Any) -> str:
         if isinstance(v, np.ndarray):

@@ -52,11 +52,26 @@ def _lines(value: Any) -> Markup:
 @functools.cache
 def environment() -> jinja2.Environment:
     """The templates of report/templates with autoescaping, and the number formats of `report.format` as filters."""
-    env = jinja2.Environment(loader=jinja2.PackageLoader("relneurons.report", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=False)
-    env.filters.update(f2=fmt.f2, fp=fmt.fp, pct=fmt.pct, count=fmt.count, ci=fmt.ci, with_ci=fmt.with_ci,
-                       seconds=fmt.seconds, number=fmt.number, jsonish=fmt.jsonish, lines=_lines)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("relneurons.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(
+        f2=fmt.f2,
+        fp=fmt.fp,
+        pct=fmt.pct,
+        count=fmt.count,
+        ci=fmt.ci,
+        with_ci=fmt.with_ci,
+        seconds=fmt.seconds,
+        number=fmt.number,
+        jsonish=fmt.jsonish,
+        lines=_lines,
+    )
     env.globals.update(plural=fmt.plural, NA=fmt.NA, Markup=Markup)
     return env
 
@@ -79,15 +94,22 @@ def _section(run: RunFolder, name: str, number: int) -> str:
             body = env.get_template(f"sections/{name}.html.j2").render(s=s, **context)
         except Exception as exc:  # noqa: BLE001 - one odd table must not lose the whole report
             log.debug("report section %s failed", name, exc_info=True)
-            s.notes.add(f"This section could not be drawn from its tables ({type(exc).__name__}: {exc}); "
-                        "showing the raw files.")
+            s.notes.add(
+                f"This section could not be drawn from its tables ({type(exc).__name__}: {exc}); showing the raw files."
+            )
             s.used_png, s.used_tables = set(), {"summary"}
     if body is None:
         body = env.get_template("sections/generic.html.j2").render(s=s, **generic.context(s))
     title, ref = (spec.title, spec.ref) if spec else (name.replace("_", " ").capitalize(), "")
     return env.get_template("section.html.j2").render(
-        s=s, number=number, title=title, ref=ref, body=Markup(body),
-        other_figures=s.other_figures(), other_tables=s.other_tables())
+        s=s,
+        number=number,
+        title=title,
+        ref=ref,
+        body=Markup(body),
+        other_figures=s.other_figures(),
+        other_tables=s.other_tables(),
+    )
 
 
 def render_report(run_dir: str | Path) -> str:
@@ -97,12 +119,23 @@ def render_report(run_dir: str | Path) -> str:
     names = run.experiments()
     sections = [Markup(_section(run, name, i + 3)) for i, name in enumerate(names)]
     versions = run.manifest.get("versions") if isinstance(run.manifest.get("versions"), dict) else {}
-    return environment().get_template("page.html.j2").render(
-        run=run, css=_static("report.css"), js=_static("report.js"), sections=sections,
-        toc=[(name, BY_NAME[name].short if name in BY_NAME else name) for name in names],
-        explorer=(root / "explorer.html").is_file(),
-        generator=f"relneurons {versions['relneurons']}" if versions.get("relneurons") else "relneurons",
-        settings=overview.settings(run), prompts=overview.prompts(run), tests=overview.tests(run)) + "\n"
+    return (
+        environment()
+        .get_template("page.html.j2")
+        .render(
+            run=run,
+            css=_static("report.css"),
+            js=_static("report.js"),
+            sections=sections,
+            toc=[(name, BY_NAME[name].short if name in BY_NAME else name) for name in names],
+            explorer=(root / "explorer.html").is_file(),
+            generator=f"relneurons {versions['relneurons']}" if versions.get("relneurons") else "relneurons",
+            settings=overview.settings(run),
+            prompts=overview.prompts(run),
+            tests=overview.tests(run),
+        )
+        + "\n"
+    )
 
 
 #: What a run folder holds; a folder with none of them gets no report (nothing is written into it).
@@ -115,8 +148,10 @@ def build_report(run_dir: str | Path) -> Path:
     if not root.is_dir():
         raise DataError(f"run folder {root} does not exist")
     if not any((root / name).exists() for name in RUN_FOLDER_MARKS):
-        raise DataError(f"{root} is not a run folder (it has none of {', '.join(RUN_FOLDER_MARKS)}); give the folder "
-                        "that relneurons run wrote")
+        raise DataError(
+            f"{root} is not a run folder (it has none of {', '.join(RUN_FOLDER_MARKS)}); give the folder "
+            "that relneurons run wrote"
+        )
     from .explorer import write_explorer
 
     try:  # a page beside the report; a store or AP table it cannot read must not cost the report itself

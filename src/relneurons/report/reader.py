@@ -94,16 +94,30 @@ class Figure:
         size = None
         if len(data) >= 24 and data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
             size = struct.unpack(">II", data[16:24])
-        return cls(f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}", size[0] if size else None,
-                   size[1] if size else None, alt, relative(path, root))
+        return cls(
+            f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}",
+            size[0] if size else None,
+            size[1] if size else None,
+            alt,
+            relative(path, root),
+        )
 
 
 #: Where the report finds a setting in the run's config (manifest.json "config" = config.toml's sections).
-_CONFIG_PLACES = {"model": ("model", "name"), "dtype": ("model", "dtype"), "relations": ("data", "relations"),
-                  "templates": ("data", "templates"), "suffix": ("data", "suffix"), "rule": ("data", "rule"),
-                  "seed": ("data", "seed"), "n_eval": ("data", "n_eval"), "k": ("neurons", "k"),
-                  "neuron_set": ("neurons", "set"), "random_seeds": ("experiments", "random_seeds"),
-                  "n_boot": ("bootstrap", "n_boot")}
+_CONFIG_PLACES = {
+    "model": ("model", "name"),
+    "dtype": ("model", "dtype"),
+    "relations": ("data", "relations"),
+    "templates": ("data", "templates"),
+    "suffix": ("data", "suffix"),
+    "rule": ("data", "rule"),
+    "seed": ("data", "seed"),
+    "n_eval": ("data", "n_eval"),
+    "k": ("neurons", "k"),
+    "neuron_set": ("neurons", "set"),
+    "random_seeds": ("experiments", "random_seeds"),
+    "n_boot": ("bootstrap", "n_boot"),
+}
 
 
 def _dict(value: Any) -> dict:
@@ -142,8 +156,11 @@ class RunFolder:
 
     @property
     def relations(self) -> list[str]:
-        for source in (self.identity.get("relations"), self.settings.get("relations"),
-                       list(_dict(self.identify.get("relations")).keys())):
+        for source in (
+            self.identity.get("relations"),
+            self.settings.get("relations"),
+            list(_dict(self.identify.get("relations")).keys()),
+        ):
             if isinstance(source, list) and source:
                 return [str(r) for r in source]
         return []
@@ -230,8 +247,10 @@ class Section:
         if isinstance(self.summary, kind):
             return self.summary
         if not (self.folder / "summary.json").is_file():
-            self.notes.add(f"results/{self.name}/summary.json not found: the headline numbers are missing; rerun the "
-                           f"{self.name} experiment.")
+            self.notes.add(
+                f"results/{self.name}/summary.json not found: the headline numbers are missing; rerun the "
+                f"{self.name} experiment."
+            )
         return None
 
     def table(self, name: str, required: Sequence[str] = (), optional: bool = False) -> pd.DataFrame | None:
@@ -266,8 +285,13 @@ class Section:
 
     def table_names(self) -> list[str]:
         """Stems of every table in the folder (Parquet or CSV)."""
-        return sorted({p.stem for p in self.folder.iterdir() if p.is_file() and not p.name.startswith(".")
-                       and p.suffix in (".parquet", ".csv")})
+        return sorted(
+            {
+                p.stem
+                for p in self.folder.iterdir()
+                if p.is_file() and not p.name.startswith(".") and p.suffix in (".parquet", ".csv")
+            }
+        )
 
     def other_tables(self) -> list[str]:
         return [t for t in self.table_names() if t not in self.used_tables]

@@ -9,6 +9,7 @@ from .base import SUMMARY_VERSION, TESTS_VERSION
 
 # ---------------------------------------------------------------- multilingual
 
+
 @dataclass(frozen=True)
 class LanguageResult:
     """One language on the compared triples: mean over its relations, and how many relations drop."""
@@ -53,6 +54,7 @@ class MultilingualSummary:
 
 # ---------------------------------------------------------------- templates
 
+
 @dataclass(frozen=True)
 class SplitResult:
     """One split (P_eva, P_eva-2, P_eva-3): means over relations of the intra-relation tests."""
@@ -81,7 +83,9 @@ class TemplatesSummary:
     relations: int
     templates_per_relation: dict[str, int]  # P_eva-2 templates
     per_split: dict[str, SplitResult]
-    relative_drop: dict[str, dict[str, float]]  # relation -> split -> relative drop with its top-k off (NaN: original 0)
+    relative_drop: dict[
+        str, dict[str, float]
+    ]  # relation -> split -> relative drop with its top-k off (NaN: original 0)
     relations_dropping_on_both: int  # relative drop > 0 on P_eva and on P_eva-2
     relations_with_both_drops_defined: int
     experiment: str = "templates"
@@ -89,6 +93,7 @@ class TemplatesSummary:
 
 
 # ---------------------------------------------------------------- concepts
+
 
 @dataclass(frozen=True)
 class ConceptInfo:
@@ -153,6 +158,7 @@ class ConceptsSummary:
 
 # ---------------------------------------------------------------- neuron_types
 
+
 @dataclass(frozen=True)
 class SetResult:
     """One neuron set: its k, the type composition of its top-k (summed over relations) and its inter matrix in brief."""
@@ -187,6 +193,7 @@ class TypesSummary:
 
 
 # ---------------------------------------------------------------- frequency
+
 
 @dataclass(frozen=True)
 class WilcoxonResult:

@@ -22,7 +22,6 @@ SUMMARY_VERSION = 1
 TESTS_VERSION = 2
 
 
-
 Summary = TypeVar("Summary")
 
 
@@ -82,6 +81,8 @@ def read_summary(folder: Path, cls: type[Summary]) -> Summary:
         raise DataError(f"{path} is not valid JSON ({err}); rerun the {experiment} experiment") from None
     if not isinstance(data, dict) or data.get("experiment") != experiment or data.get("version") != cls.version:
         found = (data.get("experiment"), data.get("version")) if isinstance(data, dict) else type(data).__name__
-        raise DataError(f"{path} is not a version-{cls.version} {experiment} summary (found {found}); "
-                        f"rerun the {experiment} experiment with this version of relneurons")
+        raise DataError(
+            f"{path} is not a version-{cls.version} {experiment} summary (found {found}); "
+            f"rerun the {experiment} experiment with this version of relneurons"
+        )
     return _build(cls, data, str(path))

@@ -234,33 +234,56 @@ def relation_tests_table(tests: list[RelationTest]) -> pd.DataFrame:
 def intra_summary(tests: pd.DataFrame, k: int, k_text: str, rule: str, random_seeds: list[int]) -> IntraSummary:
     """From an intra tests table (`relation_tests_table`)."""
     names = [f.name for f in fields(RelationTest)]
-    tests = [RelationTest(**{n: (v.item() if hasattr(v, "item") else v) for n, v in zip(names, row)})
-             for row in tests[names].itertuples(index=False, name=None)]
+    tests = [
+        RelationTest(**{n: (v.item() if hasattr(v, "item") else v) for n, v in zip(names, row)})
+        for row in tests[names].itertuples(index=False, name=None)
+    ]
     eva = [t for t in tests if t.split == "P_eva"]
     below = [t for t in eva if t.acc_relation < t.acc_random]
-    return IntraSummary(k=k, k_text=k_text, rule=rule, random_seeds=list(random_seeds), n_relations=len(eva),
-                        relation_below_random=len(below),
-                        relation_below_random_p05=sum(t.p_relation_vs_random_holm < 0.05 for t in below), tests=tests)
+    return IntraSummary(
+        k=k,
+        k_text=k_text,
+        rule=rule,
+        random_seeds=list(random_seeds),
+        n_relations=len(eva),
+        relation_below_random=len(below),
+        relation_below_random_p05=sum(t.p_relation_vs_random_holm < 0.05 for t in below),
+        tests=tests,
+    )
 
 
-def inter_summary(table: pd.DataFrame, relations: list[str], k: int, k_text: str,
-                  specificity: list[Specificity] | None = None) -> InterSummary:
+def inter_summary(
+    table: pd.DataFrame, relations: list[str], k: int, k_text: str, specificity: list[Specificity] | None = None
+) -> InterSummary:
     """From an inter table (evaluated, deactivated, drop, drop_low, drop_high) and its specificity tests."""
     rows = []
     for r in relations:
         own = table[(table.evaluated == r) & (table.deactivated == r)]
         other = table[(table.evaluated == r) & (table.deactivated != r)]["drop"].dropna()
         first = own.iloc[0] if len(own) else None
-        rows.append(OwnVsOther(relation=r, own_drop=float(first["drop"]) if first is not None else math.nan,
-                               own_low=float(first["drop_low"]) if first is not None else math.nan,
-                               own_high=float(first["drop_high"]) if first is not None else math.nan,
-                               other_drop=float(other.mean()) if len(other) else math.nan, n_other=int(len(other))))
+        rows.append(
+            OwnVsOther(
+                relation=r,
+                own_drop=float(first["drop"]) if first is not None else math.nan,
+                own_low=float(first["drop_low"]) if first is not None else math.nan,
+                own_high=float(first["drop_high"]) if first is not None else math.nan,
+                other_drop=float(other.mean()) if len(other) else math.nan,
+                n_other=int(len(other)),
+            )
+        )
     both = [o for o in rows if not (math.isnan(o.own_drop) or math.isnan(o.other_drop))]
-    return InterSummary(k=k, k_text=k_text, n_relations=len(relations), undefined_cells=int(table["drop"].isna().sum()),
-                        compared=len(both), own_drop_exceeds_mean_other=sum(o.own_drop > o.other_drop for o in both),
-                        mean_own_drop=float(np.mean([o.own_drop for o in both])) if both else math.nan,
-                        mean_other_drop=float(np.mean([o.other_drop for o in both])) if both else math.nan,
-                        relations=rows, specificity=list(specificity or []))
+    return InterSummary(
+        k=k,
+        k_text=k_text,
+        n_relations=len(relations),
+        undefined_cells=int(table["drop"].isna().sum()),
+        compared=len(both),
+        own_drop_exceeds_mean_other=sum(o.own_drop > o.other_drop for o in both),
+        mean_own_drop=float(np.mean([o.own_drop for o in both])) if both else math.nan,
+        mean_other_drop=float(np.mean([o.other_drop for o in both])) if both else math.nan,
+        relations=rows,
+        specificity=list(specificity or []),
+    )
 
 
 def overlap_summary(matrix: pd.DataFrame, k: int, k_text: str) -> OverlapSummary:
@@ -268,16 +291,23 @@ def overlap_summary(matrix: pd.DataFrame, k: int, k_text: str) -> OverlapSummary
     values = matrix.to_numpy()
     n = len(values)
     if values.shape != (n, n) or list(matrix.index) != list(matrix.columns) or not np.array_equal(values, values.T):
-        raise InputError("overlap matrix must be square and symmetric with the same relations as rows and columns "
-                         "(build it with experiments.tables.overlap_matrix)")
+        raise InputError(
+            "overlap matrix must be square and symmetric with the same relations as rows and columns "
+            "(build it with experiments.tables.overlap_matrix)"
+        )
     rows, cols = np.triu_indices(n, 1)  # row-major, so argmax is the first largest pair in the relations' order
     upper = values[rows, cols]
     best = int(upper.argmax()) if upper.size else None
-    return OverlapSummary(k=k, k_text=k_text, n_relations=n, pairs=int(upper.size),
-                          max_overlap=int(upper[best]) if best is not None else 0,
-                          max_pair=[str(matrix.index[rows[best]]), str(matrix.index[cols[best]])] if best is not None else [],
-                          mean_overlap=float(upper.mean()) if upper.size else math.nan,
-                          pairs_sharing_none=int((upper == 0).sum()))
+    return OverlapSummary(
+        k=k,
+        k_text=k_text,
+        n_relations=n,
+        pairs=int(upper.size),
+        max_overlap=int(upper[best]) if best is not None else 0,
+        max_pair=[str(matrix.index[rows[best]]), str(matrix.index[cols[best]])] if best is not None else [],
+        mean_overlap=float(upper.mean()) if upper.size else math.nan,
+        pairs_sharing_none=int((upper == 0).sum()),
+    )
 
 
 def layers_summary(table: pd.DataFrame, n_layers: int, k: int, k_text: str) -> LayersSummary:
@@ -289,19 +319,43 @@ def layers_summary(table: pd.DataFrame, n_layers: int, k: int, k_text: str) -> L
         counts = part.groupby("layer")["count"].sum().reindex(range(n_layers), fill_value=0).to_numpy()
         total = int(counts.sum())
         peak = int(counts.argmax()) if total else -1  # argmax: the first (lowest) layer on ties
-        peaks.append(LayerPeak(relation=str(relation), total=total, peak_layer=peak, peak_count=int(counts[peak]) if total else 0,
-                               first_half=float(counts[:half].sum() / total) if total else math.nan))
+        peaks.append(
+            LayerPeak(
+                relation=str(relation),
+                total=total,
+                peak_layer=peak,
+                peak_count=int(counts[peak]) if total else 0,
+                first_half=float(counts[:half].sum() / total) if total else math.nan,
+            )
+        )
     shares = [p.first_half for p in peaks if p.total]
-    return LayersSummary(k=k, k_text=k_text, n_layers=int(n_layers), first_half_layers=half,
-                         mean_first_half=float(np.mean(shares)) if shares else math.nan, relations=peaks)
+    return LayersSummary(
+        k=k,
+        k_text=k_text,
+        n_layers=int(n_layers),
+        first_half_layers=half,
+        mean_first_half=float(np.mean(shares)) if shares else math.nan,
+        relations=peaks,
+    )
 
 
 def cumulativity_summary(summary_table: pd.DataFrame, ks: list[int]) -> CumulativitySummary:
     """From `cumulativity.summarise_cumulativity`'s table (one row per range (a, b])."""
     names = [f.name for f in fields(CumulativityRange)]
-    ranges = [CumulativityRange(a=int(a), b=int(b), macro=float(macro), n_relations=int(n), micro=float(micro),
-                                total=int(total), affected=int(affected))
-              for a, b, macro, n, micro, total, affected in summary_table.sort_values(["a", "b"])[names].itertuples(index=False, name=None)]
+    ranges = [
+        CumulativityRange(
+            a=int(a),
+            b=int(b),
+            macro=float(macro),
+            n_relations=int(n),
+            micro=float(micro),
+            total=int(total),
+            affected=int(affected),
+        )
+        for a, b, macro, n, micro, total, affected in summary_table.sort_values(["a", "b"])[names].itertuples(
+            index=False, name=None
+        )
+    ]
     return CumulativitySummary(ks=[int(k) for k in ks], ranges=ranges)
 
 
@@ -310,9 +364,16 @@ def errors_summary(table: pd.DataFrame, k: int, k_text: str, new_tokens: int) ->
     broken = int(table.drop_duplicates("relation")["total"].sum()) if len(table) else 0
     pooled = table.groupby("category", sort=False)["count"].sum()
     categories = list(ERROR_CATEGORIES) + [str(c) for c in pooled.index if c not in ERROR_CATEGORIES]
-    return ErrorsSummary(k=k, k_text=k_text, new_tokens=int(new_tokens), broken_prompts=broken,
-                         categories=[ErrorShare(c, int(pooled.get(c, 0)), int(pooled.get(c, 0)) / broken if broken else math.nan)
-                                     for c in categories])
+    return ErrorsSummary(
+        k=k,
+        k_text=k_text,
+        new_tokens=int(new_tokens),
+        broken_prompts=broken,
+        categories=[
+            ErrorShare(c, int(pooled.get(c, 0)), int(pooled.get(c, 0)) / broken if broken else math.nan)
+            for c in categories
+        ],
+    )
 
 
 def sweep_summary(table: pd.DataFrame, relations: list[str], n_neurons: int) -> SweepSummary:
@@ -328,10 +389,16 @@ def sweep_summary(table: pd.DataFrame, relations: list[str], n_neurons: int) -> 
             own = at[at["evaluated"] == r]
             other = at.loc[at["evaluated"] != r, "accuracy"].dropna()
             first = own.iloc[0] if len(own) else None
-            points.append(SweepPoint(k=int(k), own=float(own["accuracy"].mean()) if len(own) else math.nan,
-                                     own_low=float(first["ci_low"]) if first is not None and "ci_low" in own else math.nan,
-                                     own_high=float(first["ci_high"]) if first is not None and "ci_high" in own else math.nan,
-                                     other=float(other.mean()) if len(other) else math.nan, n_other=int(len(other))))
+            points.append(
+                SweepPoint(
+                    k=int(k),
+                    own=float(own["accuracy"].mean()) if len(own) else math.nan,
+                    own_low=float(first["ci_low"]) if first is not None and "ci_low" in own else math.nan,
+                    own_high=float(first["ci_high"]) if first is not None and "ci_high" in own else math.nan,
+                    other=float(other.mean()) if len(other) else math.nan,
+                    n_other=int(len(other)),
+                )
+            )
         rows.append(SweepRelation(relation=str(r), points=points))
 
     def pairs(attr: str) -> list[tuple[float, float]]:
@@ -344,8 +411,16 @@ def sweep_summary(table: pd.DataFrame, relations: list[str], n_neurons: int) -> 
         return out
 
     own, other = pairs("own"), pairs("other")
-    return SweepSummary(ks=ks, n_neurons=int(n_neurons), k_max=top, n_relations=len(relations),
-                        own_compared=len(own), own_original=float(np.mean([a for a, _ in own])) if own else math.nan,
-                        own_at_max=float(np.mean([b for _, b in own])) if own else math.nan,
-                        other_compared=len(other), other_original=float(np.mean([a for a, _ in other])) if other else math.nan,
-                        other_at_max=float(np.mean([b for _, b in other])) if other else math.nan, relations=rows)
+    return SweepSummary(
+        ks=ks,
+        n_neurons=int(n_neurons),
+        k_max=top,
+        n_relations=len(relations),
+        own_compared=len(own),
+        own_original=float(np.mean([a for a, _ in own])) if own else math.nan,
+        own_at_max=float(np.mean([b for _, b in own])) if own else math.nan,
+        other_compared=len(other),
+        other_original=float(np.mean([a for a, _ in other])) if other else math.nan,
+        other_at_max=float(np.mean([b for _, b in other])) if other else math.nan,
+        relations=rows,
+    )

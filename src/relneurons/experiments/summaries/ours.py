@@ -9,6 +9,7 @@ from .base import TESTS_VERSION
 
 # ---------------------------------------------------------------- amplify
 
+
 @dataclass(frozen=True)
 class AmplifySummary:
     """summary.json of the amplify experiment (summaries.write_summary: NaN, e.g. no other relation, is written as null
@@ -25,12 +26,15 @@ class AmplifySummary:
     own_not_below_original: dict[str, list[str]]  # level -> relations whose own accuracy stayed >= the original's
     random_own: dict[str, dict[str, float]] = field(default_factory=dict)  # the control: k random neurons forced, own
     random_other: dict[str, dict[str, float]] = field(default_factory=dict)  # ... the other relations' mean accuracy
-    force_bos: bool = False  # the prompt's BOS position was forced too (false: left unedited; level zero: every position)
+    force_bos: bool = (
+        False  # the prompt's BOS position was forced too (false: left unedited; level zero: every position)
+    )
     experiment: str = "amplify"
     version: int = TESTS_VERSION
 
 
 # ---------------------------------------------------------------- stability
+
 
 @dataclass(frozen=True)
 class RelationStability:
@@ -80,6 +84,7 @@ class StabilitySummary:
 
 
 # ---------------------------------------------------------------- methods
+
 
 @dataclass(frozen=True)
 class MethodScore:

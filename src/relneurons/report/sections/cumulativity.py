@@ -15,13 +15,29 @@ def build(s: Section) -> dict[str, Any]:
     summary_table's rows, so that table is shown through the summary; without a readable summary it is only listed."""
     summary = s.summary if isinstance(s.summary, CumulativitySummary) else None
     per = s.table("cumulativity", ["relation", "a", "b"], optional=True)
-    out: dict[str, Any] = {"figure": s.figure("cumulativity"), "ranges": [], "table": None,
-                           "per": generic_table(per, max_rows=500) if per is not None else None}
+    out: dict[str, Any] = {
+        "figure": s.figure("cumulativity"),
+        "ranges": [],
+        "table": None,
+        "per": generic_table(per, max_rows=500) if per is not None else None,
+    }
     if summary is not None:
         s.used_tables.add("summary_table")
         out["ranges"] = sorted(summary.ranges, key=lambda r: (r.a, r.b))
-        out["table"] = Table(["range (a, b]", "macro", "micro", "#total", "#affected", "relations"],
-                             [[f"({r.a:,}, {r.b:,}]", fmt.f2(r.macro), fmt.f2(r.micro), fmt.count(r.total),
-                               fmt.count(r.affected), fmt.count(r.n_relations)] for r in out["ranges"]],
-                             [False, True, True, True, True, True], cls="compact")
+        out["table"] = Table(
+            ["range (a, b]", "macro", "micro", "#total", "#affected", "relations"],
+            [
+                [
+                    f"({r.a:,}, {r.b:,}]",
+                    fmt.f2(r.macro),
+                    fmt.f2(r.micro),
+                    fmt.count(r.total),
+                    fmt.count(r.affected),
+                    fmt.count(r.n_relations),
+                ]
+                for r in out["ranges"]
+            ],
+            [False, True, True, True, True, True],
+            cls="compact",
+        )
     return out

@@ -12,8 +12,12 @@ from ..elements import Table, generic_table, shorten
 from ..reader import Section
 
 #: How the page names the categories of experiments/error_analysis.py (others show as they are).
-LABELS = {"repeats_prompt": "repeats the prompt", "starts_with_the": "starts with “The”",
-          "starts_with_a": "starts with “A”", "other": "other"}
+LABELS = {
+    "repeats_prompt": "repeats the prompt",
+    "starts_with_the": "starts with “The”",
+    "starts_with_a": "starts with “A”",
+    "other": "other",
+}
 
 
 def label(category: Any) -> str:
@@ -32,14 +36,23 @@ def build(s: Section) -> dict[str, Any]:
     wide = s.table("errors_wide", ["relation"])
     long = s.table("errors", ["relation", "category", "count"])
     broken = s.table("broken_prompts", optional=True)
-    out: dict[str, Any] = {"k_text": s.k_text, "new_tokens": summary.new_tokens if summary else None,
-                           "summary": summary, "shares": [], "wide": None, "examples": None, "broken": None}
+    out: dict[str, Any] = {
+        "k_text": s.k_text,
+        "new_tokens": summary.new_tokens if summary else None,
+        "summary": summary,
+        "shares": [],
+        "wide": None,
+        "examples": None,
+        "broken": None,
+    }
     if summary is not None:
         out["shares"] = [{"label": label(c.category), "share": c.share} for c in summary.categories]
     if wide is not None:
         cols = [c for c in wide.columns if c != "relation"]
-        rows = [[row["relation"], *(fmt.count(row[c]) if c == "total" else fmt.pct(row[c] / 100, 0) for c in cols)]
-                for _, row in wide.iterrows()]
+        rows = [
+            [row["relation"], *(fmt.count(row[c]) if c == "total" else fmt.pct(row[c] / 100, 0) for c in cols)]
+            for _, row in wide.iterrows()
+        ]
         out["wide"] = Table(["relation", *(label(c) for c in cols)], rows, [False] + [True] * len(cols), cls="compact")
     if long is not None:
         ex_cols = [c for c in long.columns if str(c).startswith("example_")]

@@ -10,8 +10,17 @@ from .. import format as fmt
 from ..elements import Table
 from ..reader import Section, order
 
-COLUMNS = ["relation", "n_correct", "n_resilient", "n_sensitive", "mean_resilient", "mean_sensitive", "median_resilient",
-           "median_sensitive", "relative_difference"]
+COLUMNS = [
+    "relation",
+    "n_correct",
+    "n_resilient",
+    "n_sensitive",
+    "mean_resilient",
+    "mean_sensitive",
+    "median_resilient",
+    "median_sensitive",
+    "relative_difference",
+]
 
 
 def build(s: Section) -> dict[str, Any]:
@@ -28,10 +37,33 @@ def build(s: Section) -> dict[str, Any]:
     rows = []
     for r in order(df.index, s.run.relations):
         x = df.loc[r]
-        rows.append([r, fmt.count(x["n_correct"]), fmt.count(x["n_resilient"]), fmt.count(x["n_sensitive"]),
-                     fmt.number(x["mean_resilient"]), fmt.number(x["mean_sensitive"]), fmt.number(x["median_resilient"]),
-                     fmt.number(x["median_sensitive"]),
-                     fmt.NA if fmt.missing(x["relative_difference"]) else f"{float(x['relative_difference']):+.2f}"])
-    out["table"] = Table(["relation", "answered", "resilient", "sensitive", "mean resilient", "mean sensitive", "median resilient",
-                          "median sensitive", "relative difference"], rows, [False] + [True] * 8, cls="compact")
+        rows.append(
+            [
+                r,
+                fmt.count(x["n_correct"]),
+                fmt.count(x["n_resilient"]),
+                fmt.count(x["n_sensitive"]),
+                fmt.number(x["mean_resilient"]),
+                fmt.number(x["mean_sensitive"]),
+                fmt.number(x["median_resilient"]),
+                fmt.number(x["median_sensitive"]),
+                fmt.NA if fmt.missing(x["relative_difference"]) else f"{float(x['relative_difference']):+.2f}",
+            ]
+        )
+    out["table"] = Table(
+        [
+            "relation",
+            "answered",
+            "resilient",
+            "sensitive",
+            "mean resilient",
+            "mean sensitive",
+            "median resilient",
+            "median sensitive",
+            "relative difference",
+        ],
+        rows,
+        [False] + [True] * 8,
+        cls="compact",
+    )
     return out

@@ -26,4 +26,9 @@ def context(s: Section) -> dict[str, Any]:
         df = read_table(s.folder, stem, s.notes, s.run.root)
         if df is not None:
             tables.append((stem, generic_table(df), len(df)))
-    return {"summary_pairs": summary_pairs, "summary_text": summary_text, "figures": s.other_figures(), "tables": tables}
+    return {
+        "summary_pairs": summary_pairs,
+        "summary_text": summary_text,
+        "figures": s.other_figures(),
+        "tables": tables,
+    }

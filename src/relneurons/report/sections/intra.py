@@ -16,9 +16,22 @@ from ..elements import Table
 from ..reader import Section, order
 
 CONDITIONS = ("original", "random", "relation")
-TABLE_HEADER = ["relation", "split", "n", "original [95% CI]", "random-k [95% CI]", "relation-k [95% CI]", "random sets",
-                "percentile", "rank p", "p vs random (Holm)", "random sets' range", "relation − random [95% CI]",
-                "p vs original", "Holm"]
+TABLE_HEADER = [
+    "relation",
+    "split",
+    "n",
+    "original [95% CI]",
+    "random-k [95% CI]",
+    "relation-k [95% CI]",
+    "random sets",
+    "percentile",
+    "rank p",
+    "p vs random (Holm)",
+    "random sets' range",
+    "relation − random [95% CI]",
+    "p vs original",
+    "Holm",
+]
 
 
 def percentile(value: Any) -> str:
@@ -31,8 +44,16 @@ def build(s: Section) -> dict[str, Any]:
     df = s.table("intra", ["relation", "split", "condition", "accuracy"])
     s.used_tables.add("tests")  # shown from the summary, which holds the same rows
     n_sets = len(summary.random_seeds) if summary else None
-    out: dict[str, Any] = {"figure": s.figure("intra"), "k_text": s.k_text, "n_sets": n_sets, "headline": None,
-                           "means": [], "n_relations": 0, "items": [], "table": None}
+    out: dict[str, Any] = {
+        "figure": s.figure("intra"),
+        "k_text": s.k_text,
+        "n_sets": n_sets,
+        "headline": None,
+        "means": [],
+        "n_relations": 0,
+        "items": [],
+        "table": None,
+    }
     if df is None:
         return out
     df = df.assign(relation=df["relation"].astype(str), split=df["split"].astype(str))
@@ -60,9 +81,16 @@ def build(s: Section) -> dict[str, Any]:
         out["means"].append({"split": sp, **{c: means.get(c) for c in CONDITIONS}})
     out["n_relations"] = len(relations)
     for r in relations:
-        bits = [{"split": sp, **{c: acc(r, sp, c) for c in CONDITIONS}, "test": tests.get((r, sp)),
-                 "percentile": percentile(tests[(r, sp)].percentile) if (r, sp) in tests else fmt.NA}
-                for sp in splits if (r, sp, "original") in idx.index or (r, sp, "relation") in idx.index]
+        bits = [
+            {
+                "split": sp,
+                **{c: acc(r, sp, c) for c in CONDITIONS},
+                "test": tests.get((r, sp)),
+                "percentile": percentile(tests[(r, sp)].percentile) if (r, sp) in tests else fmt.NA,
+            }
+            for sp in splits
+            if (r, sp, "original") in idx.index or (r, sp, "relation") in idx.index
+        ]
         out["items"].append({"relation": r, "bits": bits})
 
     rows = []
@@ -78,10 +106,20 @@ def build(s: Section) -> dict[str, Any]:
                     cell = Markup('%s <span class="dim">sets %s–%s</span>') % (cell, fmt.f2(low), fmt.f2(high))
                 row.append(cell)
             t = tests.get((r, sp))
-            row += ([fmt.count(t.n_random_sets), percentile(t.percentile), fmt.fp(t.p_rank),
-                     fmt.fp(t.p_relation_vs_random_holm), fmt.ci(t.random_low, t.random_high) or fmt.NA,
-                     fmt.with_ci(t.diff, t.diff_low, t.diff_high), fmt.fp(t.p_relation_vs_original),
-                     fmt.fp(t.p_relation_vs_original_holm)] if t else [fmt.NA] * 8)
+            row += (
+                [
+                    fmt.count(t.n_random_sets),
+                    percentile(t.percentile),
+                    fmt.fp(t.p_rank),
+                    fmt.fp(t.p_relation_vs_random_holm),
+                    fmt.ci(t.random_low, t.random_high) or fmt.NA,
+                    fmt.with_ci(t.diff, t.diff_low, t.diff_high),
+                    fmt.fp(t.p_relation_vs_original),
+                    fmt.fp(t.p_relation_vs_original_holm),
+                ]
+                if t
+                else [fmt.NA] * 8
+            )
             rows.append(row)
     out["table"] = Table(TABLE_HEADER, rows, [False, False] + [True] * 12)
     return out

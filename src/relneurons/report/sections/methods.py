@@ -12,9 +12,25 @@ from ..elements import Table
 from ..reader import Section, order
 from .stability import span
 
-COLUMNS = ["method", "relation", "n", "acc_original", "acc_own", "own_drop", "own_low", "own_high", "acc_other_mean",
-           "other_drop_mean", "specificity", "spec_low", "spec_high", "random_acc_mean", "random_acc_min", "random_acc_max",
-           "below_every_random_set"]
+COLUMNS = [
+    "method",
+    "relation",
+    "n",
+    "acc_original",
+    "acc_own",
+    "own_drop",
+    "own_low",
+    "own_high",
+    "acc_other_mean",
+    "other_drop_mean",
+    "specificity",
+    "spec_low",
+    "spec_high",
+    "random_acc_mean",
+    "random_acc_min",
+    "random_acc_max",
+    "below_every_random_set",
+]
 OVERLAP = ["relation", "method_a", "method_b", "overlap", "jaccard"]
 
 
@@ -24,10 +40,18 @@ def _methods(summary: MethodsSummary) -> list[dict[str, Any]]:
     out = []
     for name in summary.scorers:
         scores = [x for x in summary.specificity.get(name, {}).values() if not math.isnan(x.specificity)]
-        out.append({"name": name, "mean": summary.mean_specificity.get(name, math.nan), "defined": len(scores),
-                    "above": sum(x.low > 0 for x in scores), "below": sum(x.high < 0 for x in scores),
-                    "below_random": sum(x.below_every_random_set for x in summary.specificity.get(name, {}).values()),
-                    "wins": wins.count(name), "seconds": summary.seconds.get(name)})
+        out.append(
+            {
+                "name": name,
+                "mean": summary.mean_specificity.get(name, math.nan),
+                "defined": len(scores),
+                "above": sum(x.low > 0 for x in scores),
+                "below": sum(x.high < 0 for x in scores),
+                "below_random": sum(x.below_every_random_set for x in summary.specificity.get(name, {}).values()),
+                "wins": wins.count(name),
+                "seconds": summary.seconds.get(name),
+            }
+        )
     return out
 
 
@@ -40,8 +64,12 @@ def _per_relation(summary: MethodsSummary, relations: list[str]) -> Table:
             x = summary.specificity.get(name, {}).get(r)
             cells.append(fmt.with_ci(x.specificity, x.low, x.high) if x else fmt.NA)
         rows.append([r, *cells, summary.most_specific.get(r) or "none"])
-    return Table(["relation", *summary.scorers, "most specific"], rows, [False] + [True] * len(summary.scorers) + [False],
-                 cls="compact")
+    return Table(
+        ["relation", *summary.scorers, "most specific"],
+        rows,
+        [False] + [True] * len(summary.scorers) + [False],
+        cls="compact",
+    )
 
 
 def _details(s: Section, relations: list[str], methods: list[str]) -> Table | None:
@@ -52,14 +80,35 @@ def _details(s: Section, relations: list[str], methods: list[str]) -> Table | No
     rank = {m: i for i, m in enumerate(order(df["method"], methods))}
     place = {r: i for i, r in enumerate(order(df["relation"], relations))}
     df = df.assign(_m=df["method"].map(rank), _r=df["relation"].map(place)).sort_values(["_m", "_r"])
-    rows = [[x.method, x.relation, fmt.count(x.n), fmt.f2(x.acc_original), fmt.f2(x.acc_own),
-             fmt.with_ci(x.own_drop, x.own_low, x.own_high), fmt.f2(x.acc_other_mean), fmt.f2(x.other_drop_mean),
-             fmt.with_ci(x.specificity, x.spec_low, x.spec_high),
-             f"{fmt.f2(x.random_acc_mean)} ({fmt.f2(x.random_acc_min)}–{fmt.f2(x.random_acc_max)})",
-             "yes" if bool(x.below_every_random_set) else "no"] for x in df.itertuples(index=False)]
-    header = ["method", "relation", "P_eva prompts", "original", "own off", "own drop [95% CI]",
-              "other relations (mean acc)", "mean other drop", "specificity [95% CI]", "k random off (min–max)",
-              "below every random set"]
+    rows = [
+        [
+            x.method,
+            x.relation,
+            fmt.count(x.n),
+            fmt.f2(x.acc_original),
+            fmt.f2(x.acc_own),
+            fmt.with_ci(x.own_drop, x.own_low, x.own_high),
+            fmt.f2(x.acc_other_mean),
+            fmt.f2(x.other_drop_mean),
+            fmt.with_ci(x.specificity, x.spec_low, x.spec_high),
+            f"{fmt.f2(x.random_acc_mean)} ({fmt.f2(x.random_acc_min)}–{fmt.f2(x.random_acc_max)})",
+            "yes" if bool(x.below_every_random_set) else "no",
+        ]
+        for x in df.itertuples(index=False)
+    ]
+    header = [
+        "method",
+        "relation",
+        "P_eva prompts",
+        "original",
+        "own off",
+        "own drop [95% CI]",
+        "other relations (mean acc)",
+        "mean other drop",
+        "specificity [95% CI]",
+        "k random off (min–max)",
+        "below every random set",
+    ]
     return Table(header, rows, [False, False] + [True] * 8 + [False], cls="compact")
 
 
@@ -72,9 +121,16 @@ def _overlap(s: Section, methods: list[str]) -> tuple[Table | None, list[dict[st
     pairs = []
     for (a, b), g in df.groupby(["method_a", "method_b"], sort=False):
         pairs.append({"a": a, "b": b, "shared": span(g["overlap"].tolist()), "jaccard": span(g["jaccard"].tolist())})
-    rows = [[str(x.relation), x.method_a, x.method_b, fmt.count(x.overlap), fmt.f2(x.jaccard)] for x in df.itertuples(index=False)]
-    table = Table(["relation", "method a", "method b", "shared neurons", "Jaccard"], rows, [False, False, False, True, True],
-                  cls="compact")
+    rows = [
+        [str(x.relation), x.method_a, x.method_b, fmt.count(x.overlap), fmt.f2(x.jaccard)]
+        for x in df.itertuples(index=False)
+    ]
+    table = Table(
+        ["relation", "method a", "method b", "shared neurons", "Jaccard"],
+        rows,
+        [False, False, False, True, True],
+        cls="compact",
+    )
     return table, pairs
 
 
@@ -83,9 +139,18 @@ def build(s: Section) -> dict[str, Any]:
     relations = order(summary.relations, s.run.relations) if summary else list(s.run.relations)
     methods = list(summary.scorers) if summary else []
     overlap, pairs = _overlap(s, methods)
-    out: dict[str, Any] = {"summary": summary, "methods": [], "best": None, "per_relation": None,
-                           "figure_ci": s.figure("specificity_ci"), "figure_map": s.figure("specificity"),
-                           "details": _details(s, relations, methods), "overlap": overlap, "pairs": pairs, "winners": []}
+    out: dict[str, Any] = {
+        "summary": summary,
+        "methods": [],
+        "best": None,
+        "per_relation": None,
+        "figure_ci": s.figure("specificity_ci"),
+        "figure_map": s.figure("specificity"),
+        "details": _details(s, relations, methods),
+        "overlap": overlap,
+        "pairs": pairs,
+        "winners": [],
+    }
     if summary:
         out["methods"] = _methods(summary)
         best = summary.most_specific_overall

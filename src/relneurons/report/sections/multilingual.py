@@ -16,10 +16,17 @@ from .templates import drop_text
 
 def build(s: Section) -> dict[str, Any]:
     summary = s.summary
-    out: dict[str, Any] = {"figure": s.figure("multilingual"), "k_text": s.k_text, "summary": summary, "languages": [],
-                           "table": None}
+    out: dict[str, Any] = {
+        "figure": s.figure("multilingual"),
+        "k_text": s.k_text,
+        "summary": summary,
+        "languages": [],
+        "table": None,
+    }
     if summary is not None:
-        out["languages"] = [(code, summary.per_language[code]) for code in summary.languages if code in summary.per_language]
+        out["languages"] = [
+            (code, summary.per_language[code]) for code in summary.languages if code in summary.per_language
+        ]
     s.used_tables.add("accuracy")  # the figure's bars; the same accuracies as the drops' rows
     drops = s.table("drops", ["language", "relation", "acc_original", "acc_deactivated", "drop", "p_mcnemar"])
     tests = s.table("tests", ["language", "relation", "acc_random", "p_relation_vs_random"])
@@ -31,10 +38,22 @@ def build(s: Section) -> dict[str, Any]:
     cells = {}
     for r in drops.itertuples(index=False):
         t = random.get((r.language, r.relation))
-        cells[(r.relation, r.language)] = Markup('%s → %s <span class="dim">(random %s)</span><br><span class="dim">%s, p %s vs original, %s vs random</span>') % (
-            fmt.f2(r.acc_original), fmt.f2(r.acc_deactivated), fmt.f2(t.acc_random if t else None), drop_text(r.drop),
-            fmt.fp(r.p_mcnemar), fmt.fp(t.p_relation_vs_random if t else None))
-    rows = [[rel, *(cells.get((rel, lang), fmt.NA) for lang in languages)] for rel in order(drops["relation"], s.run.relations)]
+        cells[(r.relation, r.language)] = Markup(
+            '%s → %s <span class="dim">(random %s)</span><br><span class="dim">%s, p %s vs original, %s vs random</span>'
+        ) % (
+            fmt.f2(r.acc_original),
+            fmt.f2(r.acc_deactivated),
+            fmt.f2(t.acc_random if t else None),
+            drop_text(r.drop),
+            fmt.fp(r.p_mcnemar),
+            fmt.fp(t.p_relation_vs_random if t else None),
+        )
+    rows = [
+        [rel, *(cells.get((rel, lang), fmt.NA) for lang in languages)]
+        for rel in order(drops["relation"], s.run.relations)
+    ]
     names = {code: f"{lang.name.split(' (')[0]} ({code})" for code, lang in out["languages"]}
-    out["table"] = Table(["relation", *(names.get(lang, lang) for lang in languages)], rows, [False] + [True] * len(languages))
+    out["table"] = Table(
+        ["relation", *(names.get(lang, lang) for lang in languages)], rows, [False] + [True] * len(languages)
+    )
     return out

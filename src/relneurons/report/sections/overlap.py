@@ -35,6 +35,18 @@ def build(s: Section) -> dict[str, Any]:
     labels = [[fmt.number(v) for v in row] for row in m]
     tips = [[_tip(a, b, m[i, j], diag[i]) for j, b in enumerate(relations)] for i, a in enumerate(relations)]
     vmax = float(np.nanmax(m)) if np.isfinite(m).any() else 1.0
-    out["grid"] = heatmap("overlap", relations, relations, m, labels, tips, cmap="Blues", vmin=0.0, vmax=vmax or 1.0,
-                          row_title="relation", col_title="relation", legend="shared neurons")
+    out["grid"] = heatmap(
+        "overlap",
+        relations,
+        relations,
+        m,
+        labels,
+        tips,
+        cmap="Blues",
+        vmin=0.0,
+        vmax=vmax or 1.0,
+        row_title="relation",
+        col_title="relation",
+        legend="shared neurons",
+    )
     return out

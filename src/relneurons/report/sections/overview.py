@@ -39,7 +39,9 @@ def settings(run: RunFolder) -> dict[str, Any]:
     nset = run.identify.get("neuron_set") or idn.get("neuron_set") or run.settings.get("neuron_set")
     n_neurons = run.identify.get("n_neurons") or idn.get("n_neurons")
     if nset is not None:
-        pairs.append(("neuron set", f"{nset} ({int(n_neurons):,} neurons)" if isinstance(n_neurons, (int, float)) else nset))
+        pairs.append(
+            ("neuron set", f"{nset} ({int(n_neurons):,} neurons)" if isinstance(n_neurons, (int, float)) else nset)
+        )
     if run.k_text:
         pairs.append(("k", run.k_text))
     if run.get("rule") is not None:
@@ -50,9 +52,16 @@ def settings(run: RunFolder) -> dict[str, Any]:
         pairs.append(("templates", Markup('%s <span class="dim">(texts per relation in section 2)</span>') % text))
     if run.get("suffix") is not None:
         pairs.append(("prompt suffix", Markup("<code>%s</code>") % repr(run.get("suffix"))))
-    if idn.get("add_bos") is not None:  # the rest of the prompt style (relneurons calibrate), and what the token means average
-        pairs.append(("BOS token", f"{'added' if idn['add_bos'] else 'none'} (bos = {idn.get('bos', 'auto')}); "
-                                   f"{'in' if idn.get('mean_bos', True) else 'left out of'} the token means"))
+    if (
+        idn.get("add_bos") is not None
+    ):  # the rest of the prompt style (relneurons calibrate), and what the token means average
+        pairs.append(
+            (
+                "BOS token",
+                f"{'added' if idn['add_bos'] else 'none'} (bos = {idn.get('bos', 'auto')}); "
+                f"{'in' if idn.get('mean_bos', True) else 'left out of'} the token means",
+            )
+        )
     if idn.get("max_new_tokens") is not None:
         pairs.append(("new tokens judged", idn["max_new_tokens"]))
     if idn.get("n_eval") is not None:
@@ -60,7 +69,9 @@ def settings(run: RunFolder) -> dict[str, Any]:
     seeds = []
     random_seeds = run.random_seeds
     if random_seeds:
-        listed = ", ".join(map(str, random_seeds)) if len(random_seeds) <= 5 else f"{random_seeds[0]}–{random_seeds[-1]}"
+        listed = (
+            ", ".join(map(str, random_seeds)) if len(random_seeds) <= 5 else f"{random_seeds[0]}–{random_seeds[-1]}"
+        )
         seeds.append(f"{fmt.plural(len(random_seeds), 'random-k set')} (seeds {listed})")
     if run.get("seed") is not None:
         seeds.append(f"sampling seed {run.get('seed')}")
@@ -73,11 +84,18 @@ def settings(run: RunFolder) -> dict[str, Any]:
         pairs.append(("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))))
     source = m.get("source")
     if isinstance(source, dict) and source.get("commit"):
-        pairs.append(("source", f"commit {str(source['commit'])[:12]}" + (" with uncommitted changes" if source.get("dirty") else "")))
+        pairs.append(
+            (
+                "source",
+                f"commit {str(source['commit'])[:12]}" + (" with uncommitted changes" if source.get("dirty") else ""),
+            )
+        )
     machine = m.get("machine") or run.store.get("machine")
     if machine:
         if isinstance(machine, dict):  # run manifests record the machine as fields
-            machine = ", ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in machine.items())
+            machine = ", ".join(
+                f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in machine.items()
+            )
         pairs.append(("machine", machine))
     if m.get("started") is not None:
         pairs.append(("started", m["started"]))
@@ -118,15 +136,18 @@ def prompts(run: RunFolder) -> dict[str, Any]:
     if has(intra, ["relation", "split", "condition", "n"]):
         sel = intra[(intra["split"] == "P_eva") & (intra["condition"] == "original")]
         eva = dict(zip(sel["relation"].astype(str), sel["n"]))
-    relations = order(list(run.relations) + (list(counts.index) if counts is not None else [])
-                      + list(positives) + list(skipped))
+    relations = order(
+        list(run.relations) + (list(counts.index) if counts is not None else []) + list(positives) + list(skipped)
+    )
     if not relations:
         notes.append("No relations found (store and identify summaries missing).")
         return {"notes": notes, "table": None, "skipped": {}}
     templates = {}
     if has(prompts_df, ["relation", "template"]):
-        templates = {str(r): list(dict.fromkeys(g["template"].astype(str)))
-                     for r, g in prompts_df.groupby("relation", sort=False)}
+        templates = {
+            str(r): list(dict.fromkeys(g["template"].astype(str)))
+            for r, g in prompts_df.groupby("relation", sort=False)
+        }
     rows = []
     for r in relations:
         if counts is not None and r in counts.index:
@@ -135,12 +156,31 @@ def prompts(run: RunFolder) -> dict[str, Any]:
         else:
             det = [fmt.NA] * 3
         pos = positives.get(r) if isinstance(positives.get(r), dict) else {}
-        status = "skipped (see below)" if r in skipped else ("used" if pos else "")  # the reason is listed under the table
-        rows.append([r, *det, fmt.count(pos.get("positives")), fmt.count(pos.get("negatives")),
-                     fmt.count(eva[r]) if r in eva else fmt.NA, status,
-                     Markup("<br>").join(Markup("<code>%s</code>") % t for t in templates.get(r, []))])
-    header = ["relation", "P_det prompts", "validated (correct)", "%", "positives", "negatives", "P_eva prompts",
-              "status", "templates"]
+        status = (
+            "skipped (see below)" if r in skipped else ("used" if pos else "")
+        )  # the reason is listed under the table
+        rows.append(
+            [
+                r,
+                *det,
+                fmt.count(pos.get("positives")),
+                fmt.count(pos.get("negatives")),
+                fmt.count(eva[r]) if r in eva else fmt.NA,
+                status,
+                Markup("<br>").join(Markup("<code>%s</code>") % t for t in templates.get(r, [])),
+            ]
+        )
+    header = [
+        "relation",
+        "P_det prompts",
+        "validated (correct)",
+        "%",
+        "positives",
+        "negatives",
+        "P_eva prompts",
+        "status",
+        "templates",
+    ]
     table = Table(header, rows, [False, True, True, True, True, True, True, False, False])
     return {"notes": notes, "table": table, "skipped": skipped}
 
@@ -163,9 +203,19 @@ def tests(run: RunFolder) -> dict[str, Any]:
     if table.empty:
         return {"table": None}
     tested = table.dropna(subset=["p"])
-    rows = [[r.experiment, r.family, r.test.replace("_", " "), r.label, fmt.fp(r.p), fmt.fp(r.p_holm), fmt.fp(r.p_bh)]
-            for r in table.itertuples(index=False)]
-    return {"table": Table(["experiment", "split", "test", "of", "p", "Holm (family)", "BH (run)"], rows,
-                           [False, False, False, False, True, True, True]),
-            "n": len(tested), "untested": len(table) - len(tested), "bh05": int((tested["p_bh"] < 0.05).sum()),
-            "holm05": int((tested["p_holm"] < 0.05).sum()), "raw05": int((tested["p"] < 0.05).sum())}
+    rows = [
+        [r.experiment, r.family, r.test.replace("_", " "), r.label, fmt.fp(r.p), fmt.fp(r.p_holm), fmt.fp(r.p_bh)]
+        for r in table.itertuples(index=False)
+    ]
+    return {
+        "table": Table(
+            ["experiment", "split", "test", "of", "p", "Holm (family)", "BH (run)"],
+            rows,
+            [False, False, False, False, True, True, True],
+        ),
+        "n": len(tested),
+        "untested": len(table) - len(tested),
+        "bh05": int((tested["p_bh"] < 0.05).sum()),
+        "holm05": int((tested["p_holm"] < 0.05).sum()),
+        "raw05": int((tested["p"] < 0.05).sum()),
+    }

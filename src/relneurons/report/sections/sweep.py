@@ -25,9 +25,14 @@ def build(s: Section) -> dict[str, Any]:
             continue
         at = {p.k: p for p in rel.points}
         start, end = at.get(0), at.get(top)
-        out["items"].append({"relation": rel.relation, "start": start, "end": end,
-                             "other": any(p.n_other for p in rel.points)})
+        out["items"].append(
+            {"relation": rel.relation, "start": start, "end": end, "other": any(p.n_other for p in rel.points)}
+        )
         rows.append([rel.relation, *(fmt.f2(at[k].own if k in at else None) for k in all_k)])
-    out["own_table"] = Table(["relation", *("k = 0 (original)" if k == 0 else f"{k:,}" for k in all_k)], rows,
-                             [False] + [True] * len(all_k), cls="compact")
+    out["own_table"] = Table(
+        ["relation", *("k = 0 (original)" if k == 0 else f"{k:,}" for k in all_k)],
+        rows,
+        [False] + [True] * len(all_k),
+        cls="compact",
+    )
     return out

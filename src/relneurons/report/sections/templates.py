@@ -25,14 +25,33 @@ def drop_text(value: Any) -> str:
 
 def build(s: Section) -> dict[str, Any]:
     summary = s.summary
-    out: dict[str, Any] = {"figure": s.figure("templates"), "extra_figure": s.figure("templates_extra"), "k_text": s.k_text,
-                           "summary": summary, "splits": [], "table": None,
-                           "drop_text": drop_text}
+    out: dict[str, Any] = {
+        "figure": s.figure("templates"),
+        "extra_figure": s.figure("templates_extra"),
+        "k_text": s.k_text,
+        "summary": summary,
+        "splits": [],
+        "table": None,
+        "drop_text": drop_text,
+    }
     if summary is not None:
-        out["splits"] = [(name, SPLIT_NAMES.get(name, name), summary.per_split[name]) for name in summary.splits
-                         if name in summary.per_split]
-    tests = s.table("tests", ["relation", "split", "acc_original", "acc_random", "acc_relation", "p_relation_vs_random",
-                              "p_relation_vs_original"])
+        out["splits"] = [
+            (name, SPLIT_NAMES.get(name, name), summary.per_split[name])
+            for name in summary.splits
+            if name in summary.per_split
+        ]
+    tests = s.table(
+        "tests",
+        [
+            "relation",
+            "split",
+            "acc_original",
+            "acc_random",
+            "acc_relation",
+            "p_relation_vs_random",
+            "p_relation_vs_original",
+        ],
+    )
     s.used_tables.add("templates")  # the figure's bars; the same accuracies as the tests' rows
     if tests is None:
         return out
@@ -48,9 +67,11 @@ def build(s: Section) -> dict[str, Any]:
             if t is None:
                 row += [fmt.NA] * 3
                 continue
-            row += [Markup("%s / %s / %s") % (fmt.f2(t.acc_original), fmt.f2(t.acc_random), fmt.f2(t.acc_relation)),
-                    drop_text(drops.get(rel, {}).get(sp)),
-                    f"{fmt.fp(t.p_relation_vs_random)} / {fmt.fp(t.p_relation_vs_original)}"]
+            row += [
+                Markup("%s / %s / %s") % (fmt.f2(t.acc_original), fmt.f2(t.acc_random), fmt.f2(t.acc_relation)),
+                drop_text(drops.get(rel, {}).get(sp)),
+                f"{fmt.fp(t.p_relation_vs_random)} / {fmt.fp(t.p_relation_vs_original)}",
+            ]
         rows.append(row)
     header = ["relation"] + [h for sp in splits for h in (f"{sp} accuracy", f"{sp} change", f"{sp} p")]
     out["table"] = Table(header, rows, [False] + [True] * (3 * len(splits)), cls="compact")
