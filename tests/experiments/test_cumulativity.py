@@ -213,9 +213,10 @@ def test_ranges_for_flipped_prompts_only_give_the_same_tables(answering, tmp_pat
     assert _tables(full.out / "cumulativity") == _tables(short.out / "cumulativity")
     # the shortcut has work to skip: some prompts flip, not all of them
     assert 0 < counts["total"].sum() < counts["n_prompts"].sum()  # n_prompts: per relation and range
-    ranges = lambda study: sum(
-        c.startswith("rel:") and not c.split(":")[2].startswith("0-") for c, _, _ in study.cache.table
-    )  # noqa: E731
+
+    def ranges(study):
+        return sum(c.startswith("rel:") and not c.split(":")[2].startswith("0-") for c, _, _ in study.cache.table)  # noqa: E731
+
     assert ranges(short) == counts["total"].sum() < ranges(full) == counts["n_prompts"].sum()
 
 
