@@ -3,7 +3,9 @@ the readable neuron names, the loaded-model path of collect, and cache reuse by 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import io
 import sys
 
 import numpy as np
@@ -15,6 +17,7 @@ from matplotlib.figure import Figure
 import relneurons
 from relneurons.activations import ActivationStore, CollectConfig, collect
 from relneurons.errors import ConfigError, DataError
+from relneurons.plots.figures import save_figure
 
 OPTIONS = {"templates": (0,), "n_eval": N_EVAL, "batch_size": 4, "chunk_prompts": 8}
 STUDY = {"seeds": 2, "n_boot": 50, "max_det": 6, "batch_size": 4}
@@ -70,16 +73,25 @@ def test_each_step_returns_the_documented_objects(tiny, tmp_path):
     for result, name in ((layers, "layers"), (intra, "intra")):
         assert isinstance(result, relneurons.ExperimentResult) and result.name == name
         assert isinstance(result.table, pd.DataFrame) and len(result.table)
-        assert isinstance(result.summary, dict) and result.summary
+        assert dataclasses.is_dataclass(result.summary) and result.summary.experiment == name  # the typed summary
         assert result.folder == tmp_path / "study" / "results" / name
         assert name in result.figures and all(isinstance(f, Figure) for f in result.figures.values())
+        # the Figure the PNG was written from: drawn again, the same bytes
+        again = io.BytesIO()
+        result.figures[name].savefig(again, format="png", dpi=100, bbox_inches="tight")
+        assert again.getvalue() == (result.folder / f"{name}.png").read_bytes()
+    # a real figure: restyled and saved again, the change is in the file
+    figure = intra.figures["intra"]
+    figure.axes[0].set_ylabel("share answered correctly (restyled)")
+    save_figure(figure, tmp_path / "restyled")
+    assert "restyled" in (tmp_path / "restyled.svg").read_text()
     # the table returned is the one written
     pd.testing.assert_frame_equal(
         intra.table.reset_index(drop=True), pd.read_parquet(intra.folder / "intra.parquet"), check_dtype=False
     )
     assert set(intra.table["condition"]) == {"original", "random", "relation"}
-    sweep = session.run("sweep", session.study(**STUDY), ks=[4, 8])  # the experiment's own options pass through
-    assert sweep.summary["ks"] == [4, 8] and "sweep" in sweep.figures
+    sweep = session.run("sweep", session.study(**STUDY), k_sweep=[4, 8])  # the experiment's own options pass through
+    assert sweep.summary.ks == [4, 8] and "sweep" in sweep.figures
 
     with pytest.raises(ConfigError, match="unknown experiment 'nope'.*intra"):
         session.run("nope")
@@ -163,3 +175,21 @@ def test_a_store_of_another_model_is_refused(tiny, tmp_path):
     )
     with pytest.raises(DataError, match="collected with the model"):
         other.run("layers")
+
+
+@pytest.mark.parametrize(
+    "options, opt",
+    [({"resamples": 1}, "resamples=1"), ({"resample": 7}, "resample=7"), ({"core": 0.1}, "core=0.1")],
+)
+def test_session_run_checks_options_as_the_command_line_does(tmp_path, capsys, options, opt):
+    """One check for every entry point: Session.run's ConfigError is the CLI's error line, word for word (a bad
+    value, an unknown key, a rule between options), raised before any model or store is touched."""
+    from relneurons.cli import main
+
+    with pytest.raises(ConfigError) as raised:
+        relneurons.Session("no-such-model", tmp_path / "s").run("stability", **options)
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(SystemExit) as exited:
+        main(["experiment", "stability", "--opt", opt, "--store", ".", "--identify", ".", "--out", str(tmp_path / "x")])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip() == f"relneurons: error: {raised.value}"

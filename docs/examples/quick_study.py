@@ -98,6 +98,6 @@ show(inter)
 # ## 4. How many neurons does it take?
 
 # %%
-sweep = session.run("sweep", study, ks=SWEEP_KS)
+sweep = session.run("sweep", study, k_sweep=SWEEP_KS)
 show(sweep)
 sweep.table  # noqa: B018 (the notebook cell's displayed value)

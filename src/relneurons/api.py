@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -29,48 +30,34 @@ from matplotlib.figure import Figure
 from . import io
 from .activations.collect import CollectConfig, collect
 from .activations.store import ActivationStore
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, did_you_mean
 from .experiments.study import Study, StudyConfig
 from .expertise.identify import IdentifyConfig, identify, load_topk
 from .model.loading import DEFAULT_MODEL, load_model
 
+if TYPE_CHECKING:
+    from .experiments.spec import ExperimentSpec
+
 __all__ = ["ExperimentResult", "Session"]
 
 
-def _registry() -> Mapping:
-    """The experiments by name: the one place this module reads the registry."""
-    from .experiments.registry import EXPERIMENTS
+def _registry() -> Mapping[str, ExperimentSpec]:
+    """The experiments' specs by name (plugins included): the one place this module reads the registry."""
+    from .experiments import registry
 
-    return EXPERIMENTS
-
-
-def _png_figure(path: Path) -> Figure:
-    """A Figure showing a saved PNG at its own size (a notebook displays it; no pyplot)."""
-    from matplotlib.image import imread
-
-    image = imread(path)
-    dpi = 100
-    fig = Figure(figsize=(image.shape[1] / dpi, image.shape[0] / dpi), dpi=dpi)
-    axes = fig.add_axes((0, 0, 1, 1))
-    axes.imshow(image)
-    axes.set_axis_off()
-    return fig
+    return registry.BY_NAME
 
 
 @dataclass
 class ExperimentResult:
-    """What one experiment produced; `table` is what it returned, the rest is what it wrote into `folder`."""
+    """What one experiment produced: the table it returned, its typed summary (the dataclass its spec declares; a
+    dict for an experiment without one), and the matplotlib Figures its PNG and SVG files were written from."""
 
     name: str
     table: pd.DataFrame
-    summary: dict
+    summary: Any
     folder: Path
-    figure_paths: dict[str, Path] = field(default_factory=dict)  # figure stem -> its PNG
-
-    @cached_property
-    def figures(self) -> dict[str, Figure]:
-        """Every figure the experiment saved, by file stem (e.g. "intra"), each a matplotlib Figure of its PNG."""
-        return {stem: _png_figure(path) for stem, path in self.figure_paths.items()}
+    figures: dict[str, Figure] = field(default_factory=dict)  # file stem (e.g. "intra") -> Figure
 
 
 class Session:
@@ -105,7 +92,7 @@ class Session:
 
     @staticmethod
     def experiments() -> list[str]:
-        """Every experiment `run` accepts, in the order `relneurons run` runs them."""
+        """Every experiment `run` accepts (plugins included), in the order `relneurons run` runs them."""
         return list(_registry())
 
     # ------------------------------------------------------------------ model and stages
@@ -214,26 +201,33 @@ class Session:
         """Run experiment `name` (see `Session.experiments()`) and return its table, summary and figures.
 
         `study`: the shared settings, from `session.study(seeds=..., ...)` (None: `session.study()`); `options`:
-        the experiment's own (the keys of its [name] configuration section, e.g. ks=(100, 1000) for sweep).
+        the experiment's own (the keys of its [name] configuration section, e.g. k_sweep=(100, 1000) for sweep).
         Generations are cached in FOLDER/results: a rerun, or another experiment on the same conditions, generates nothing.
         """
-        experiments = _registry()
-        if name not in experiments:
-            raise ConfigError(f"unknown experiment {name!r}; choose one of: {', '.join(experiments)}")
+        specs = _registry()
+        if name not in specs:
+            raise ConfigError(
+                f"unknown experiment {name!r}{did_you_mean(name, specs)}; experiments: {', '.join(specs)}"
+            )
+        spec = specs[name]
+        options = spec.validate(options)  # the check of the configuration file and --opt, before any work
         if study is None:
             study = self.study()
         elif not any(study is mine for mine in self._studies.values()):
             raise ConfigError("run(name, study): pass a study made by this session's study() since its last identify()")
-        table = experiments[name](study, **options)
+        from .plots.figures import collect_figures
+
+        with collect_figures() as figures:
+            table = spec.function()(study, **options)
         folder = study.out / name
         summary_path = folder / "summary.json"
-        return ExperimentResult(
-            name,
-            table,
-            io.read_json(summary_path) if summary_path.is_file() else {},
-            folder,
-            {p.stem: p for p in sorted(folder.rglob("*.png"))},
-        )
+        if spec.summary and summary_path.is_file():
+            from .experiments.summaries import read_summary
+
+            summary = read_summary(folder, spec.summary_type())
+        else:
+            summary = io.read_json(summary_path) if summary_path.is_file() else {}
+        return ExperimentResult(name, table, summary, folder, dict(sorted(figures.items())))
 
     def close(self) -> None:
         """Delete the temporary folder (a session opened with folder=None); a given folder is kept."""

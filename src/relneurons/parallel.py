@@ -25,6 +25,10 @@ from .errors import ConfigError, ParallelError
 
 TIMEOUT_ENV = "RELNEURONS_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 1800  # how long a process waits for the others at a barrier before giving up
+LONG_TIMEOUT_ENV = "RELNEURONS_DIST_LONG_TIMEOUT"
+DEFAULT_LONG_TIMEOUT_S = 24 * 3600  # the same, at a barrier where the others wait for long CPU work of process 0
+
+_long_group = None  # gloo group of every process, for the long waits (see `barrier`)
 
 T = TypeVar("T")
 
@@ -34,40 +38,50 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def timeout() -> timedelta:
-    text = os.environ.get(TIMEOUT_ENV, str(DEFAULT_TIMEOUT_S))
+def timeout(long: bool = False) -> timedelta:
+    """How long a barrier waits: $RELNEURONS_DIST_TIMEOUT, or $RELNEURONS_DIST_LONG_TIMEOUT for a `long` one."""
+    env, default = (LONG_TIMEOUT_ENV, DEFAULT_LONG_TIMEOUT_S) if long else (TIMEOUT_ENV, DEFAULT_TIMEOUT_S)
+    text = os.environ.get(env, str(default))
     try:
         seconds = float(text)
     except ValueError:
         seconds = -1.0
     if not seconds > 0:
-        raise ConfigError(f"${TIMEOUT_ENV} = {text!r} must be a positive number of seconds")
+        raise ConfigError(f"${env} = {text!r} must be a positive number of seconds")
     return timedelta(seconds=seconds)
 
 
 def init() -> None:
-    """Join the process group when launched by torchrun (gloo on CPU, nccl on GPU); idempotent; a no-op otherwise."""
+    """Join the process group when launched by torchrun (gloo on CPU, nccl on GPU); idempotent; a no-op otherwise.
+
+    Every process also joins a gloo group with the long timeout, for barriers at which the others wait while
+    process 0 computes on the CPU (see `barrier`)."""
     import torch
     import torch.distributed as dist
 
-    if not launched() or dist.is_initialized():
+    global _long_group
+    if not launched() or (dist.is_initialized() and _long_group is not None):
         return
-    cuda = torch.cuda.is_available()
-    if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     try:
-        dist.init_process_group("nccl" if cuda else "gloo", timeout=timeout())
+        if not dist.is_initialized():
+            cuda = torch.cuda.is_available()
+            if cuda:
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            dist.init_process_group("nccl" if cuda else "gloo", timeout=timeout())
+            atexit.register(_leave)
+        _long_group = dist.new_group(backend="gloo", timeout=timeout(long=True))
     except (RuntimeError, ValueError) as exc:
         raise ParallelError(
             f"could not join the torchrun process group (rank {os.environ.get('RANK')} of "
             f"{os.environ.get('WORLD_SIZE')}): {exc}"
         ) from exc
-    atexit.register(_leave)
 
 
 def _leave() -> None:
     import torch.distributed as dist
 
+    global _long_group
+    _long_group = None
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -99,30 +113,66 @@ def share(items: Sequence[T]) -> list[T]:
     return list(items[rank() :: world()])
 
 
-def barrier(what: str) -> None:
-    """Wait until every process reaches this point; a clear error instead of hanging when another one died."""
+def barrier(what: str, *, long: bool = False) -> None:
+    """Wait until every process reaches this point; a clear error instead of hanging when another one died.
+
+    `long`: the others may wait here for long CPU work of one process (identify, a model conversion): the wait
+    goes through the gloo group with $RELNEURONS_DIST_LONG_TIMEOUT, because NCCL's watchdog aborts a process
+    whose barrier is not done within the group's timeout, however long the work it waits for is meant to take.
+    """
     if world() == 1:
         return
     import torch.distributed as dist
 
+    group = _long_group if long else None
     try:
-        dist.barrier()
+        dist.barrier(group=group)
     except Exception as exc:  # gloo raises RuntimeError, nccl DistBackendError; both mean "the group is broken"
+        env = LONG_TIMEOUT_ENV if group is not None else TIMEOUT_ENV
         raise ParallelError(
             f"process {rank()} of {world()} gave up waiting for the others at '{what}' ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}); another process probably failed (see its error above) "
-            f"or took longer than ${TIMEOUT_ENV} = {timeout().total_seconds():.0f} s"
+            f"or took longer than ${env} = {timeout(group is not None).total_seconds():.0f} s"
         ) from exc
 
 
 @contextmanager
 def main_first(what: str) -> Iterator[None]:
-    """Rank 0 runs the block first (e.g. a one-time model conversion into a shared cache), then the others."""
+    """Rank 0 runs the block first (e.g. a one-time model conversion into a shared cache), then the others.
+    The others may wait for long (a conversion of a large model): a `long` barrier."""
     if not is_main():
-        barrier(what)
+        barrier(what, long=True)
     yield
     if is_main():
-        barrier(what)
+        barrier(what, long=True)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask; the machine's count where there is none)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def all_cores() -> Iterator[None]:
+    """Torch threads on every available CPU for work that process 0 does while the others wait (identify).
+
+    torchrun sets OMP_NUM_THREADS=1 in every process, which would leave that work on one core while the others
+    idle; a no-op without torchrun (the process's own setting stands).
+    """
+    if world() == 1:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(previous, available_cpus()))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def check_same(value: int, what: str) -> None:

@@ -208,8 +208,8 @@ def test_ranges_for_flipped_prompts_only_give_the_same_tables(answering, tmp_pat
     from relneurons.experiments.core import cumulativity
 
     full, short = _study(answering, tmp_path / "full", "3"), _study(answering, tmp_path / "short", "3")
-    counts = cumulativity(full, ks=KS, only_flipped=False)
-    cumulativity(short, ks=KS)
+    counts = cumulativity(full, k_sweep=KS, only_flipped=False)
+    cumulativity(short, k_sweep=KS)
     assert _tables(full.out / "cumulativity") == _tables(short.out / "cumulativity")
     # the shortcut has work to skip: some prompts flip, not all of them
     assert 0 < counts["total"].sum() < counts["n_prompts"].sum()  # n_prompts: per relation and range
@@ -246,7 +246,7 @@ def test_the_sweep_at_the_study_k_reuses_the_generations_of_intra_and_inter(answ
 
     monkeypatch.setattr(evaluate, "conditions", spying)
     ks = (study.k // 2, study.k, study.k * 2)
-    table = core.sweep(study, ks=ks)
+    table = core.sweep(study, k_sweep=ks)
     assert len(table) == len(study.relations) ** 2 * (len(ks) + 1)
     assert all(set(names) - study_k for names in batches)  # no batch of cached generations only
     computed = [name for names in batches for name in names]

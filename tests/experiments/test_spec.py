@@ -49,14 +49,15 @@ def test_config_cli_report_and_run_order_are_the_specs():
     own_sections = [s.name for s in SPECS if s.options and s.config_section == s.name]
     assert [s for s in cfg.SCHEMA if s in NAMES] == own_sections  # the experiments' sections, in registry order
     assert list(cfg.EXPERIMENT_OPTIONS) == own_sections
-    assert cfg.EXPERIMENT_NAMES == NAMES
     shared = [k for s in SPECS if s.config_section == "experiments" for k in s.keys()]
     assert set(shared) == {"k_sweep", "error_tokens"} and set(shared) <= set(cfg.SCHEMA["experiments"])
 
     names_param = next(p for p in cli.commands["experiment"].params if p.name == "names")
     assert isinstance(names_param.type, click.Choice)
     assert tuple(names_param.type.choices) == (*NAMES, "all")
-    epilog = cli.commands["experiment"].epilog
+    from relneurons.cli import _experiments_epilog
+
+    epilog = _experiments_epilog()
     positions = [epilog.index(f"  {name} ") for name in NAMES]
     assert positions == sorted(positions)  # the help lists every experiment, in order
 
@@ -119,13 +120,13 @@ def test_the_decorated_run_fills_the_spec_defaults(tmp_path, monkeypatch):
 
 def test_run_options_come_from_the_section_the_spec_names():
     config = cfg.load_config(
-        "quick", overrides=["experiments.k_sweep=[5, 7]", "experiments.error_tokens=4", "stability.core=0.5"]
+        "quick", overrides=["experiments.k_sweep=[5, 7]", "experiments.error_tokens=4", "stability.core=0.8"]
     )
-    assert run_options(config, "sweep") == run_options(config, "cumulativity") == {"ks": [5, 7]}
-    assert run_options(config, "errors") == {"new_tokens": 4}
+    assert run_options(config, "sweep") == run_options(config, "cumulativity") == {"k_sweep": [5, 7]}
+    assert run_options(config, "errors") == {"error_tokens": 4}
     assert run_options(config, "intra") == {"det_random_sets": 0}
     assert run_options(config, "layers") == {}
-    assert run_options(config, "stability")["core"] == 0.5
+    assert run_options(config, "stability")["core"] == 0.8
     assert run_options(config, "multilingual") == {
         "languages": ["de", "es", "fr", "zh", "ja"],
         "packs": "",
@@ -136,9 +137,9 @@ def test_run_options_come_from_the_section_the_spec_names():
 def test_defaults_fill_what_a_preset_or_file_leaves_out(tmp_path):
     """Presets only override: a section left out entirely takes every option's default."""
     path = tmp_path / "study.toml"
-    path.write_text("[stability]\nresamples = 3\n")
+    path.write_text("[stability]\nresamples = 6\n")
     config = cfg.load_config("quick", path)
-    assert config["stability"]["resamples"] == 3
+    assert config["stability"]["resamples"] == 6
     assert config["stability"]["core"] == BY_NAME["stability"].defaults()["core"]
     for spec in SPECS:
         for key, value in spec.defaults().items():
@@ -154,7 +155,7 @@ def load_twice_equal() -> bool:
 @pytest.mark.parametrize(
     "name, item, needles",
     [
-        ("sweep", "k_sweep=[0]", ["--opt: experiments.k_sweep = [0]", "positive counts"]),
+        ("sweep", "k_sweep=[0]", ["experiments.k_sweep = [0]", "positive counts"]),
         ("errors", "error_tokenz=3", ["experiment errors has no option 'error_tokenz'", "did you mean 'error_tokens'"]),
         ("layers", "k=3", ["experiment layers has no option 'k'", "its options: none"]),
         ("types", 'sets=["mlp"]', ["types.sets", "ffn"]),
@@ -175,12 +176,21 @@ def test_a_new_experiment_is_one_spec():
     @dataclasses.dataclass(frozen=True)
     class Opts:
         n: int = option(3, check=lambda v: None if v > 0 else "must be > 0", help="how many")
-        words: list[str] = option(("a", "b"), key="the_words")
+        words: list[str] = option(("a", "b"))
 
     spec = ExperimentSpec("demo", "A demo", "Demo", "", "relneurons.experiments.core:layers", Opts)
-    assert list(spec.keys()) == ["n", "the_words"] and spec.keys()["n"].types == (int,)
-    assert spec.defaults() == {"n": 3, "the_words": ["a", "b"]}
-    assert spec.kwargs({"the_words": ["c"]}) == {"n": 3, "words": ["c"]}
+    assert list(spec.keys()) == ["n", "words"] and spec.keys()["n"].types == (int,)
+    assert spec.defaults() == {"n": 3, "words": ["a", "b"]}
+    assert spec.validate({"words": ["c"]}) == {"n": 3, "words": ["c"]}
+    assert spec.validate({"words": ("c",)}) == {"n": 3, "words": ("c",)}  # Python callers may pass a tuple
+    with pytest.raises(ConfigError, match=r"demo.n = 0 must be > 0"):
+        spec.validate({"n": 0})
+    with pytest.raises(ConfigError, match=r"demo.words = 3 must be of type list"):
+        spec.validate({"words": 3})
+    with pytest.raises(
+        ConfigError, match=r"experiment demo has no option 'word' \(did you mean 'words'\?\); its options: n, words"
+    ):
+        spec.validate({"word": ["c"]})
     first, second = Opts(), Opts()
     first.words.append("z")
     assert second.words == ["a", "b"]

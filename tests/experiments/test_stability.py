@@ -132,7 +132,7 @@ def test_the_core_has_size_matched_controls(study):
 
 def test_a_core_resting_on_fewer_than_4_resamples_is_refused():
     with pytest.raises(ConfigError, match=r"core x resamples = 0.75 x 4 = 3 < 4.*at least 6"):
-        EXPERIMENTS["stability"].__wrapped__(None, None, resamples=4, core=0.75, max_eval=0)
+        EXPERIMENTS["stability"](None, resamples=4, core=0.75)  # checked before the study is touched
 
 
 def test_options_are_checked_and_both_presets_set_every_one():
@@ -151,7 +151,7 @@ def test_options_are_checked_and_both_presets_set_every_one():
             preset
         )  # presets only override defaults
     with pytest.raises(ConfigError, match="resamples"):
-        EXPERIMENTS["stability"].__wrapped__(None, None, resamples=1, core=0.9, max_eval=0)
+        EXPERIMENTS["stability"](None, resamples=1)
 
 
 def test_summary_is_typed_and_round_trips(study, tmp_path):

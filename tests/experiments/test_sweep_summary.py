@@ -128,7 +128,7 @@ def test_the_sweep_experiment_writes_the_summary_of_its_table(answering, tmp_pat
     from relneurons.experiments import core
 
     study = _study(answering, tmp_path / "run")
-    table = core.sweep(study, ks=(2, 4))
+    table = core.sweep(study, k_sweep=(2, 4))
     s = read_summary(study.out / "sweep", SweepSummary)
     assert (
         s.ks == [2, 4] and s.n_neurons == study.nset.size and [r.relation for r in s.relations] == list(study.relations)

@@ -37,7 +37,7 @@ def test_every_experiment_writes_tables_and_figures(study):
     for name, run in EXPERIMENTS.items():
         if name not in CORE:
             continue  # the complementary experiments have their own tests
-        table = run(study, ks=(10, 100)) if name in ("sweep", "cumulativity") else run(study)
+        table = run(study, k_sweep=(10, 100)) if name in ("sweep", "cumulativity") else run(study)
         folder = study.out / name
         assert (folder / "summary.json").is_file()
         assert list(folder.glob("*.parquet")) and list(folder.glob("*.csv"))

@@ -154,3 +154,51 @@ def test_a_failing_process_does_not_hang_the_others(tmp_path, mode):
         assert "rank 1 crashed on purpose" in result.stderr
     else:
         assert "ParallelError: process 0 of 2 gave up waiting for the others at 'the test barrier'" in result.stderr
+
+
+ALONE = """
+import json, os, sys, time
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from relneurons import parallel
+from relneurons.expertise.identify import IdentifyConfig, identify
+from relneurons.pipeline.run import Run
+
+average_precision = sys.modules["relneurons.expertise.average_precision"]  # the package exports a function of that name
+
+out = Path(sys.argv[1])
+parallel.init()
+with parallel.main_first("synthetic store"):
+    if parallel.is_main():
+        from synthetic_store import synthetic_store
+        synthetic_store(out / "store")
+workers = []
+real = average_precision.ThreadPoolExecutor
+
+def spy(count, *args, **kwargs):
+    workers.append(count)
+    return real(count, *args, **kwargs)
+
+average_precision.ThreadPoolExecutor = spy
+
+def work():
+    identify(out / "store", out / "identify", IdentifyConfig(k=5, min_positives=5, block=64), progress=False)
+    time.sleep(10)  # process 0 works longer than $RELNEURONS_DIST_TIMEOUT while the others wait
+    (out / "workers.json").write_text(json.dumps(workers))
+
+Run(out / "run", {{}}, quiet=True).stage(1, 1, "identify", "key", work, everyone=False)
+print(f"rank {{parallel.rank()}} done", file=sys.stderr)
+"""
+
+
+@pytest.mark.skipif(parallel.available_cpus() < 2, reason="needs 2 CPUs")
+def test_work_of_process_0_alone_uses_every_core_and_outlasts_the_barrier_timeout(tmp_path):
+    """torchrun gives each process one thread (OMP_NUM_THREADS=1): identify, done by process 0 alone, must still
+    spread its AP over the CPUs, and the others must wait for it past $RELNEURONS_DIST_TIMEOUT."""
+    script = tmp_path / "alone.py"
+    script.write_text(ALONE.format(tests=str(Path(__file__).parents[1])))
+    result = _torchrun(script, tmp_path, env=_env(**{parallel.TIMEOUT_ENV: "5"}), timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rank 0 done" in result.stderr and "rank 1 done" in result.stderr
+    workers = json.loads((tmp_path / "workers.json").read_text())
+    assert workers and min(workers) == parallel.available_cpus()

@@ -337,9 +337,9 @@ def inter_table(study: Study, judged: pd.DataFrame, deactivations: dict[str, str
 
 
 @_experiment("sweep")
-def sweep(study: Study, folder: Path, *, ks: tuple[int, ...]) -> pd.DataFrame:
+def sweep(study: Study, folder: Path, *, k_sweep: tuple[int, ...]) -> pd.DataFrame:
     """Fig. 5/22: accuracy of every relation on P_eva with r's top-k off, for each k."""
-    ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
+    ks = tuple(sorted({k for k in k_sweep if k <= study.nset.size}))
     relations, prompts = study.relations, study.eval_prompts
     conds = ["original"] + [study.rel(r, 0, k) for r in relations for k in ks]
     judged = study.judge(
@@ -375,13 +375,13 @@ def sweep(study: Study, folder: Path, *, ks: tuple[int, ...]) -> pd.DataFrame:
 
 
 @_experiment("cumulativity")
-def cumulativity(study: Study, folder: Path, *, ks: tuple[int, ...], only_flipped: bool = True) -> pd.DataFrame:
+def cumulativity(study: Study, folder: Path, *, k_sweep: tuple[int, ...], only_flipped: bool = True) -> pd.DataFrame:
     """Fig. 6 / Table 2: is the extra damage between k = a and b caused by ranks a+1..b alone?
 
     The range (a, b] enters the counts only for prompts that flip (right with top-a off, wrong with top-b off),
     so by default it is generated for those prompts alone; `only_flipped=False` generates it for every prompt
     (the full computation, same tables: tested)."""
-    ks = tuple(sorted({k for k in ks if k <= study.nset.size}))
+    ks = tuple(sorted({k for k in k_sweep if k <= study.nset.size}))
     groups = [
         (relation, group.reset_index(drop=True))
         for relation, group in study.eval_prompts.groupby("relation", sort=False)
@@ -424,7 +424,7 @@ def cumulativity(study: Study, folder: Path, *, ks: tuple[int, ...], only_flippe
 
 
 @_experiment("errors")
-def errors(study: Study, folder: Path, *, new_tokens: int) -> pd.DataFrame:
+def errors(study: Study, folder: Path, *, error_tokens: int) -> pd.DataFrame:
     """App. J / Table 3: what the model says instead, for P_eva prompts broken by the relation's top-k."""
     k = study.k
     prompts = study.eval_prompts
@@ -446,7 +446,7 @@ def errors(study: Study, folder: Path, *, new_tokens: int) -> pd.DataFrame:
     long = (
         study.judge(
             broken.assign(condition=[study.rel(r, 0, k) for r in broken["relation"]]),
-            max_new_tokens=new_tokens,
+            max_new_tokens=error_tokens,
             desc="errors (20 tokens)",
         )
         if len(broken)
@@ -456,7 +456,7 @@ def errors(study: Study, folder: Path, *, new_tokens: int) -> pd.DataFrame:
     _write(folder, "errors", table)
     _write(folder, "errors_wide", error_table_wide(table))
     _write(folder, "broken_prompts", long)
-    write_summary(folder, errors_summary(table, k, study.k_text(), new_tokens))
+    write_summary(folder, errors_summary(table, k, study.k_text(), error_tokens))
     return table
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import io, parallel
-from .registry import BY_NAME
+from . import registry
 
 
 def write_table(folder: Path, name: str, table: pd.DataFrame) -> None:
@@ -22,8 +22,8 @@ def write_table(folder: Path, name: str, table: pd.DataFrame) -> None:
 def experiment(name: str):
     """Decorate `fn(study, folder, **options)` into `run(study, **options)`.
 
-    Options not given take their defaults from the experiment's spec (experiments/registry.py), the one place
-    they are declared; `fn` itself declares none.
+    The options are checked by the experiment's spec (`ExperimentSpec.validate`, as for a configuration file or
+    `--opt`), and those not given take their defaults from it, the one place they are declared; `fn` declares none.
 
     The experiment writes into OUT/.<name>.partial, which is moved to OUT/<name>
     only when complete: an interrupted experiment never leaves a half folder.
@@ -33,11 +33,10 @@ def experiment(name: str):
     """
 
     def wrap(fn):
-        spec = BY_NAME.get(name)
-
         @functools.wraps(fn)
         def run(study, **options):
-            options = {**(spec.kwargs({}) if spec else {}), **options}  # fresh default lists on every call
+            spec = registry.BY_NAME.get(name)  # at call time: a plugin's module may be imported by the registry itself
+            options = spec.validate(options) if spec else options  # checked, with fresh default lists on every call
             if not parallel.is_main():
                 with tempfile.TemporaryDirectory(prefix=f"relneurons-{name}-rank{parallel.rank()}-") as scratch:
                     result = fn(study, Path(scratch), **options)

@@ -9,9 +9,12 @@ dataclass here if it has options, and add one `ExperimentSpec` line to `SPECS`. 
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 
 from ..model import names as _model_names
+from ..plugins import EXPERIMENT_GROUP, PluginError, forget, plugins
 from .spec import (
     ExperimentSpec,
     LazyExperiments,
@@ -21,6 +24,8 @@ from .spec import (
     positive,
     resolve,
 )
+
+log = logging.getLogger(__name__)
 
 #: The names of the neuron sets (model/names.py, without torch), for the checks of options and configuration keys.
 NEURON_SETS = tuple(_model_names.NEURON_SETS)
@@ -61,9 +66,8 @@ _EVERY_PROMPT = "0 = every P_eva prompt"
 class KSweep:
     """sweep and cumulativity: the k values, kept in [experiments] as k_sweep."""
 
-    ks: list[int] = option(
+    k_sweep: list[int] = option(
         (10, 50, 200, 500, 1000, 3000, 10000, 20000, 50000),
-        key="k_sweep",
         check=_k_sweep,
         help="k values deactivated in turn (the paper's Fig. 5)",
     )
@@ -84,9 +88,7 @@ class Intra:
 
 @dataclass(frozen=True)
 class Errors:
-    new_tokens: int = option(
-        20, key="error_tokens", check=positive, help="greedy tokens generated for each broken prompt"
-    )
+    error_tokens: int = option(20, check=positive, help="greedy tokens generated for each broken prompt")
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,10 @@ class Amplify:
     )
 
 
+#: The fewest resamples a stable-core neuron must be selected in (core x resamples >= this).
+MIN_CORE_RESAMPLES = 4
+
+
 @dataclass(frozen=True)
 class Stability:
     resamples: int = option(
@@ -210,6 +216,16 @@ class Stability:
     max_eval: int = option(
         0, check=at_least(0, _EVERY_PROMPT), help="P_eva prompts per relation in the core vs top-k comparison (seeded)"
     )
+
+    def __post_init__(self) -> None:
+        if self.core * self.resamples < MIN_CORE_RESAMPLES:
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"stability: core x resamples = {self.core:g} x {self.resamples} = {self.core * self.resamples:g} < "
+                f"{MIN_CORE_RESAMPLES}, so the stable core would rest on fewer than {MIN_CORE_RESAMPLES} resamples; "
+                f"raise resamples to at least {math.ceil(MIN_CORE_RESAMPLES / self.core - 1e-9)} or the core share"
+            )
 
 
 @dataclass(frozen=True)
@@ -228,7 +244,7 @@ class Methods:
 
 _X = "relneurons.experiments."
 _R = "relneurons.report.sections."
-SPECS: tuple[ExperimentSpec, ...] = (
+BUILTIN_SPECS: tuple[ExperimentSpec, ...] = (
     ExperimentSpec(
         "layers",
         "Layer distribution of relation-specific neurons",
@@ -381,8 +397,60 @@ SPECS: tuple[ExperimentSpec, ...] = (
     ),
 )
 
-BY_NAME: dict[str, ExperimentSpec] = {s.name: s for s in SPECS}
-NAMES: tuple[str, ...] = tuple(BY_NAME)
 
-#: name -> run(study, **options), imported on first lookup (tests and notebooks: EXPERIMENTS["intra"](study)).
-EXPERIMENTS = LazyExperiments(SPECS)
+def plugin_specs() -> tuple[tuple[ExperimentSpec, ...], tuple[str, ...]]:
+    """The experiments other packages register (entry point group relneurons.experiments), and one line per plugin
+    that could not be used: it is left out, and the built-ins work as before."""
+    specs, problems = [], []
+    taken = {s.name for s in BUILTIN_SPECS}
+    for plugin in plugins(EXPERIMENT_GROUP):
+        try:
+            spec = plugin.load("experiment")
+            problem = spec_problem(spec, plugin.name, taken)
+            if problem:
+                raise PluginError(f"{plugin.describe('experiment')} {problem}")
+        except PluginError as exc:
+            log.warning("%s; it is left out", exc)
+            problems.append(str(exc))
+            continue
+        specs.append(spec)
+        taken.add(spec.name)
+    return tuple(specs), tuple(problems)
+
+
+def spec_problem(spec: object, name: str, taken: set[str]) -> str | None:
+    """Why `spec` cannot join the registry under `name`, or None."""
+    if not isinstance(spec, ExperimentSpec):
+        return f"is a {type(spec).__name__}, not an ExperimentSpec"
+    if spec.name != name:
+        return f"declares the experiment {spec.name!r}; the entry point and the spec must use one name"
+    if not spec.name.isidentifier():
+        return "needs a name that is a Python identifier (it names a folder, a section and a stage)"
+    if spec.name in taken:
+        return "has the name of an experiment that exists already"
+    return spec.summary_problem()
+
+
+def __getattr__(attribute: str):
+    """SPECS, BY_NAME, NAMES, EXPERIMENTS and PLUGIN_PROBLEMS: the built-ins and the plugins, read on first use (the
+    entry points' metadata and the plugins' spec modules), so that importing the command line stays fast."""
+    if attribute not in ("SPECS", "BY_NAME", "NAMES", "EXPERIMENTS", "PLUGIN_PROBLEMS"):
+        raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+    extra, problems = plugin_specs()
+    specs = (*BUILTIN_SPECS, *extra)
+    by_name = {s.name: s for s in specs}
+    globals().update(
+        SPECS=specs,  # every experiment, in run, configuration and report order (plugins after the built-ins)
+        BY_NAME=by_name,
+        NAMES=tuple(by_name),
+        EXPERIMENTS=LazyExperiments(specs),  # name -> run(study, **options), imported on first lookup
+        PLUGIN_PROBLEMS=problems,
+    )
+    return globals()[attribute]
+
+
+def forget_plugins() -> None:
+    """Read the plugins again on next use (a test that installs one; a notebook after `pip install`)."""
+    forget()
+    for attribute in ("SPECS", "BY_NAME", "NAMES", "EXPERIMENTS", "PLUGIN_PROBLEMS"):
+        globals().pop(attribute, None)

@@ -30,21 +30,36 @@ class Key:
     types: tuple[type, ...]
     check: Callable[[Any], str | None] | None = None
 
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with `value` for this key ("must be of type int", "must be >= 1"), or None."""
+        if not _type_ok(value, self.types):
+            return f"must be of type {' or '.join(t.__name__ for t in self.types)}"
+        return self.check(value) if self.check else None
+
+
+def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in types
+    if float in types and isinstance(value, int):
+        return True
+    if list in types and isinstance(value, tuple):  # Python callers pass tuples where TOML gives lists
+        return True
+    return isinstance(value, types)
+
 
 def option(
     default: Any,
     *,
     check: Callable[[Any], str | None] | None = None,
     types: tuple[type, ...] | None = None,
-    key: str | None = None,
     help: str = "",
 ) -> Any:  # noqa: A002 - the word users read
     """A field of an options dataclass: `default` (a list default is copied for every instance), the accepted TOML
-    types (inferred from the default unless given), `check` (value -> error text or None), the configuration
-    `key` when it differs from the field name, and a one-line `help`."""
+    types (inferred from the default unless given), `check` (value -> error text or None) and a one-line `help`.
+    The field's name is the configuration key and the Python keyword alike."""
     if types is None:
         types = {bool: (bool,), int: (int,), float: (float,), str: (str,), list: (list,), tuple: (list,)}[type(default)]
-    meta = {"key": key, "types": types, "check": check, "help": help}
+    meta = {"types": types, "check": check, "help": help}
     if isinstance(default, (list, tuple)):
         frozen = tuple(default)
         return dataclasses.field(default_factory=lambda: list(frozen), metadata=meta)
@@ -105,21 +120,39 @@ class ExperimentSpec:
         return dataclasses.fields(self.options) if self.options else ()
 
     def keys(self) -> dict[str, Key]:
-        """Configuration key -> Key of every option, in declaration order."""
-        return {_key(f): Key(f.metadata["types"], f.metadata["check"]) for f in self.fields()}
+        """Option (configuration key and keyword) -> Key, in declaration order."""
+        return {f.name: Key(f.metadata["types"], f.metadata["check"]) for f in self.fields()}
 
     def defaults(self) -> dict[str, Any]:
-        """Configuration key -> default value (lists as lists: what TOML gives)."""
-        values = dataclasses.asdict(self.options()) if self.options else {}
-        return {_key(f): values[f.name] for f in self.fields()}
+        """Option -> default value (lists as lists: what TOML gives)."""
+        return dataclasses.asdict(self.options()) if self.options else {}
 
     def help(self) -> dict[str, str]:
-        return {_key(f): f.metadata["help"] for f in self.fields()}
+        return {f.name: f.metadata["help"] for f in self.fields()}
 
-    def kwargs(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Keyword options of the run function from configuration-keyed `values`; defaults for keys not given."""
-        given = {**self.defaults(), **values}
-        return {f.name: given[_key(f)] for f in self.fields()}
+    def validate(self, options: Mapping[str, Any], source: str = "") -> dict[str, Any]:
+        """The options checked, with the defaults of those not given: the keyword options of the run function.
+
+        The one check of an experiment's options, whatever gives them (a configuration section, `--opt`,
+        `Session.run`): an unknown key is named with a "did you mean" and the known ones; a bad value with its
+        option and what it must be. `source` says where they came from ("--opt", a file) for the message."""
+        from ..errors import ConfigError, did_you_mean
+
+        keys = self.keys()
+        where = f"{source}: " if source else ""
+        for key, value in options.items():
+            if key not in keys:
+                known = ", ".join(keys) or "none"
+                raise ConfigError(
+                    f"{where}experiment {self.name} has no option {key!r}{did_you_mean(key, keys)}; its options: {known}"
+                )
+            problem = keys[key].problem(value)
+            if problem:
+                raise ConfigError(f"{where}{self.config_section}.{key} = {value!r} {problem}")
+        values = {**self.defaults(), **options}
+        if self.options:
+            self.options(**values)  # the rules between options, in the dataclass's __post_init__
+        return values
 
     def function(self) -> Callable:
         return resolve(self.run)
@@ -127,9 +160,22 @@ class ExperimentSpec:
     def summary_type(self) -> type | None:
         return resolve(self.summary) if self.summary else None
 
-
-def _key(f: dataclasses.Field) -> str:
-    return f.metadata["key"] or f.name
+    def summary_problem(self) -> str | None:
+        """Why the declared summary type cannot be this experiment's, or None: it must be a dataclass whose
+        `experiment` field defaults to this spec's name (read_summary refuses another experiment's summary)."""
+        if not self.summary:
+            return None
+        try:
+            cls = self.summary_type()
+        except (ImportError, AttributeError) as exc:
+            return f"declares the summary {self.summary!r}, which cannot be imported: {exc}"
+        declared = {f.name: f.default for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
+        if declared.get("experiment") != self.name:
+            return (
+                f"declares the summary {self.summary!r}, whose `experiment` field is "
+                f"{declared.get('experiment', 'missing')!r}, not {self.name!r}"
+            )
+        return None
 
 
 FORCE_CHOICES = ("zero", "median")

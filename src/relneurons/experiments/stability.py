@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
 from ..expertise.stability import (
     half_samples,
     jaccard,
@@ -52,7 +51,6 @@ REPRODUCES_SHARE = 0.8
 
 
 #: A stable core must rest on at least this many resamples (core x resamples), else it is refused.
-MIN_CORE_RESAMPLES = 4
 
 
 def core_count(core: float, resamples: int) -> int:
@@ -60,28 +58,10 @@ def core_count(core: float, resamples: int) -> int:
     return math.ceil(core * resamples - 1e-9)
 
 
-def _check(resamples, core, max_eval) -> tuple[int, float]:
-    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 2:
-        raise ConfigError(f"stability option resamples must be an integer >= 2, got {resamples!r}")
-    if isinstance(core, bool) or not isinstance(core, (int, float)) or not 0 < core <= 1:
-        raise ConfigError(f"stability option core must be a share in (0, 1], got {core!r}")
-    if core * resamples < MIN_CORE_RESAMPLES:
-        raise ConfigError(
-            f"stability: core x resamples = {core:g} x {resamples} = {core * resamples:g} < {MIN_CORE_RESAMPLES}, "
-            f"so the stable core would rest on fewer than {MIN_CORE_RESAMPLES} resamples; raise resamples to at "
-            f"least {math.ceil(MIN_CORE_RESAMPLES / core - 1e-9)} or the core share"
-        )
-    if isinstance(max_eval, bool) or not isinstance(max_eval, int) or max_eval < 0:
-        raise ConfigError(
-            f"stability option max_eval must be an integer >= 0 (0 = every P_eva prompt), got {max_eval!r}"
-        )
-    return resamples, float(core)
-
-
 @_experiment("stability")
 def stability(study: Study, folder: Path, *, resamples: int, core: float, max_eval: int) -> pd.DataFrame:
     """Resampled identification (half of every relation's triples, `resamples` times), stable core, intra comparison."""
-    resamples, core = _check(resamples, core, max_eval)
+    core = float(core)  # options checked by the spec (registry.Stability), the core share may come as an int
     k, relations, store = study.k, study.relations, study.store
     config = study.summary["config"]
     ratio, seed, block = int(config["negative_ratio"]), int(config["seed"]), int(config.get("block", 16384))

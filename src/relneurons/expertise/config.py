@@ -3,10 +3,14 @@ their defaults here (the one place they are written)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError, did_you_mean
+from ..plugins import SCORER_GROUP, Plugin, plugins
+
+log = logging.getLogger(__name__)
 
 #: The names of expertise.scorers.SCORERS (scores from the store) and MODEL_SCORERS (scores that need the model),
 #: written here so that a configuration is checked without importing torch; a test checks they match.
@@ -37,9 +41,24 @@ class IdentifyConfig:
                 raise ConfigError(f"option {name} must be >= 1, got {getattr(self, name)!r}")
 
 
+def plugin_scorers() -> tuple[Plugin, ...]:
+    """The scorers other packages register (entry point group relneurons.scorers), read from their metadata (no
+    import); a plugin named like a built-in is ignored, with a warning."""
+    mine = plugins(SCORER_GROUP)
+    clash = [p for p in mine if p.name in (*SCORER_NAMES, *MODEL_SCORER_NAMES)]
+    for p in clash:
+        log.warning("%s is ignored: a built-in scorer has that name", p.describe("scorer"))
+    return tuple(p for p in mine if p not in clash)
+
+
+def scorer_names() -> list[str]:
+    """Every scorer a configuration may name: the built-in activation scorers, the plugins', then the model scorers."""
+    return [*SCORER_NAMES, *(p.name for p in plugin_scorers()), *MODEL_SCORER_NAMES]
+
+
 def check_scorers(names: Sequence[str], option: str = "scorers") -> list[str]:
-    """The names, validated against the scorers (ConfigError with a did-you-mean)."""
-    known = [*SCORER_NAMES, *MODEL_SCORER_NAMES]
+    """The names, validated against the scorers, plugins included (ConfigError with a did-you-mean)."""
+    known = scorer_names()
     if isinstance(names, str) or not names:
         raise ConfigError(f"option {option} must be a non-empty list of scorer names from {', '.join(known)}")
     for name in names:

@@ -7,7 +7,8 @@ An activation-based scorer is a function
 of the neurons' token-mean outputs on the relation's prompts (E+_r) and on the
 other relations' prompts (E-_r); higher means more specific to the positives.
 `SCORERS` maps each name to its function: adding a method is one function and
-one line there. Scorers that need the model itself (gradients) are listed in
+one line in `BUILTIN_SCORERS`, or, from another package, one entry point of the
+group `relneurons.scorers` (plugins.py, docs/extending.md). Scorers that need the model itself (gradients) are listed in
 `MODEL_SCORERS` with their own signature (see `attribution.py`).
 
     ap               average precision of the outputs (the paper, §2.2; the exact engine of identify)
@@ -30,17 +31,27 @@ resampled identification reads the store once and runs no forward pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, InputError, did_you_mean
+from ..plugins import PluginError
 from .average_precision import average_precision, average_precision_subsets
-from .config import check_scorers  # noqa: F401 - validated by name, without torch
+from .config import check_scorers, plugin_scorers  # noqa: F401 - names without torch
 
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-__all__ = ["MODEL_SCORERS", "SCORERS", "activation_rate", "ap", "check_scorers", "mean_diff", "top_columns"]
+__all__ = [
+    "BUILTIN_SCORERS",
+    "MODEL_SCORERS",
+    "SCORERS",
+    "activation_rate",
+    "ap",
+    "check_scorers",
+    "mean_diff",
+    "top_columns",
+]
 
 
 def _groups(positives, negatives) -> tuple[np.ndarray, np.ndarray]:
@@ -100,12 +111,56 @@ def activation_rate(positives, negatives) -> np.ndarray:
     return (pos > threshold).mean(axis=0) - (neg > threshold).mean(axis=0)
 
 
-#: Activation-based scorers by name (higher = more specific to the positives).
-SCORERS: dict[str, Scorer] = {
+#: The built-in activation-based scorers (keys: config.SCORER_NAMES).
+BUILTIN_SCORERS: dict[str, Scorer] = {
     "ap": ap,
     "mean_diff": mean_diff,
     "activation_rate": activation_rate,
-}  # keys: SCORER_NAMES
+}
+
+
+class _Scorers(Mapping):
+    """Activation-based scorers by name (higher = more specific to the positives): the built-ins, then the plugins
+    of the `relneurons.scorers` entry point group. A plugin is imported when its scorer is first looked up; its
+    output is checked (one finite-or-infinite float per neuron), so a wrong plugin fails with its name."""
+
+    def _names(self) -> list[str]:
+        return [*BUILTIN_SCORERS, *(p.name for p in plugin_scorers())]
+
+    def __getitem__(self, name: str) -> Scorer:
+        if name in BUILTIN_SCORERS:
+            return BUILTIN_SCORERS[name]
+        plugin = next((p for p in plugin_scorers() if p.name == name), None)
+        if plugin is None:
+            raise KeyError(name)
+        return _checked(plugin, plugin.load("scorer"))
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+def _checked(plugin, fn) -> Scorer:
+    if not callable(fn):
+        raise PluginError(f"{plugin.describe('scorer')} is not a function but {type(fn).__name__}")
+
+    def score(positives, negatives) -> np.ndarray:
+        out = np.asarray(fn(positives, negatives), dtype=np.float64)
+        n = np.shape(positives)[1]
+        if out.shape != (n,) or np.isnan(out).any():
+            raise PluginError(
+                f"{plugin.describe('scorer')} returned shape {out.shape}"
+                f"{' with NaN' if out.shape == (n,) else ''}: a scorer returns one number per neuron ({n}), no NaN"
+            )
+        return out
+
+    score.__name__ = score.__qualname__ = plugin.name
+    return score
+
+
+SCORERS: Mapping[str, Scorer] = _Scorers()
 
 #: Scorers that need the model (backward passes); their signature is in their module.
 MODEL_SCORERS: dict[str, str] = {
@@ -139,6 +194,7 @@ def top_columns(
         raise ConfigError(
             f"unknown activation scorer {scorer!r}{did_you_mean(scorer, SCORERS)}; scorers: {', '.join(SCORERS)}"
         )
+    score = SCORERS[scorer]  # a plugin is imported here, once
     best = [(np.zeros(0), np.zeros(0, np.int64)) for _ in subsets]
     for start in range(0, n_neurons, block):
         stop = min(start + block, n_neurons)
@@ -149,7 +205,7 @@ def top_columns(
             scores = (
                 np.stack(
                     [
-                        SCORERS[scorer](values[m[p]], values[m[~p]])
+                        score(values[m[p]], values[m[~p]])
                         for m, p in ((np.asarray(m), np.asarray(p, bool)) for m, p in subsets)
                     ]
                 )

@@ -186,7 +186,9 @@ class Run:
 
         Under torchrun, `work()` runs in every process (it shares its work out) or,
         with `everyone=False`, in process 0 while the others wait; process 0 alone
-        clears folders and writes markers.
+        clears folders and writes markers. Work done by process 0 alone runs on every
+        available core (torchrun gives each process one thread), and the others wait
+        for it at a `long` barrier (the gloo group, not NCCL's watchdog).
         """
         done = self.marker(stage)
         parallel.barrier(f"{stage}: marker read")  # before process 0 may change it
@@ -204,9 +206,12 @@ class Run:
         parallel.barrier(f"{stage}: start")
         self.say(f"[{number}/{total}] {stage}: running")
         start = time.time()
-        if everyone or parallel.is_main():
+        if everyone:
             work()
-        parallel.barrier(f"{stage}: finished")
+        elif parallel.is_main():
+            with parallel.all_cores():
+                work()
+        parallel.barrier(f"{stage}: finished", long=not everyone)
         seconds = round(time.time() - start, 1)
         if parallel.is_main():
             io.write_json(

@@ -14,9 +14,11 @@ Extra columns are ignored; a missing column raises `InputError`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -41,6 +43,7 @@ __all__ = [
     "plot_multilingual",
     "plot_templates",
     "plot_type_composition",
+    "collect_figures",
     "save_figure",
 ]
 
@@ -63,9 +66,27 @@ def _need(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
         raise InputError(f"{what}: table is empty")
 
 
+#: The figures saved inside `collect_figures()`, by file stem (None outside).
+_COLLECTED: contextvars.ContextVar[dict[str, Figure] | None] = contextvars.ContextVar("figures", default=None)
+
+
+@contextlib.contextmanager
+def collect_figures() -> Iterator[dict[str, Figure]]:
+    """Within the block, every figure `save_figure` writes is also kept, by file stem: a notebook gets the Figure
+    objects the PNG and SVG were written from (to restyle, resize or export), not pictures of them."""
+    token = _COLLECTED.set({})
+    try:
+        yield _COLLECTED.get()
+    finally:
+        _COLLECTED.reset(token)
+
+
 def save_figure(fig: Figure, stem: str | os.PathLike[str], dpi: int = _DPI) -> tuple[Path, Path]:
     """Write `fig` as <stem>.png and <stem>.svg, each atomically; return both paths."""
     stem = str(stem)
+    collected = _COLLECTED.get()
+    if collected is not None:
+        collected[Path(stem).name] = fig
     paths = (Path(stem + ".png"), Path(stem + ".svg"))
     for path, fmt in zip(paths, ("png", "svg")):
         with atomic_path(path) as tmp:
