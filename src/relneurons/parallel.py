@@ -15,6 +15,7 @@ Without torchrun (or with one process) every helper is a no-op: rank 0 of 1.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,9 @@ LONG_TIMEOUT_ENV = "RELNEURONS_DIST_LONG_TIMEOUT"
 DEFAULT_LONG_TIMEOUT_S = 24 * 3600  # the same, at a barrier where the others wait for long CPU work of process 0
 
 _long_group = None  # gloo group of every process, for the long waits (see `barrier`)
+_remapped: set[str] = set()  # explicit devices already reported as remapped to this process's GPU
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -51,6 +55,20 @@ def timeout(long: bool = False) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def local_gpu() -> int:
+    """This process's GPU under torchrun: LOCAL_RANK, with a one-line error when that GPU is not visible."""
+    import torch
+
+    local, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+    if local >= count:
+        raise ParallelError(
+            f"process LOCAL_RANK={local} has no GPU of its own: {count} GPU(s) are visible "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); start at most {count} "
+            f"process(es) per node (torchrun --nproc-per-node {count}) or make more GPUs visible"
+        )
+    return local
+
+
 def init() -> None:
     """Join the process group when launched by torchrun (gloo on CPU, nccl on GPU); idempotent; a no-op otherwise.
 
@@ -66,7 +84,7 @@ def init() -> None:
         if not dist.is_initialized():
             cuda = torch.cuda.is_available()
             if cuda:
-                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(local_gpu())
             dist.init_process_group("nccl" if cuda else "gloo", timeout=timeout())
             atexit.register(_leave)
         _long_group = dist.new_group(backend="gloo", timeout=timeout(long=True))
@@ -201,16 +219,21 @@ def check_same(value: int, what: str) -> None:
 
 
 def local_device(device: str | None) -> str | None:
-    """The device of this process: under torchrun with GPUs, "cuda" or the default becomes cuda:LOCAL_RANK."""
+    """The device of this process: under torchrun with GPUs, the default, "cuda" or any "cuda:N" becomes
+    cuda:LOCAL_RANK (one GPU per process; an index from a one-GPU configuration would put every process on it)."""
     if not launched():
         return device
     import torch
 
-    if device in (None, "", "cuda") and torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     if device == "auto":
         raise ConfigError(
             "device = auto (one model spread over all GPUs) cannot be combined with torchrun data "
             "parallelism, where each process holds its own copy; use one or the other"
         )
+    if torch.cuda.is_available() and (device in (None, "") or device.split(":")[0] == "cuda"):
+        mine = f"cuda:{local_gpu()}"
+        if device not in (None, "", "cuda", mine) and device not in _remapped:
+            _remapped.add(device)
+            log.warning("device %s under torchrun: process LOCAL_RANK=%s uses %s", device, mine[5:], mine)
+        return mine
     return device

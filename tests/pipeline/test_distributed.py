@@ -18,7 +18,7 @@ import pytest
 from tiny_models import save_tiny_folder
 
 from relneurons import parallel
-from relneurons.errors import ConfigError
+from relneurons.errors import ConfigError, ParallelError
 
 WORKER = Path(__file__).with_name("torchrun_worker.py")
 
@@ -88,6 +88,36 @@ def test_device_auto_with_torchrun_is_refused(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match="device = auto"):
         parallel.local_device("auto")
+
+
+def _gpus(monkeypatch, count: int, local_rank: int) -> None:
+    """As if torchrun had started this process with LOCAL_RANK on a machine with `count` visible GPUs."""
+    import torch
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", str(local_rank))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
+
+def test_under_torchrun_every_cuda_device_is_the_local_ranks(monkeypatch):
+    _gpus(monkeypatch, count=4, local_rank=2)
+    assert [parallel.local_device(d) for d in (None, "", "cuda", "cuda:0", "cuda:2", "cuda:3")] == ["cuda:2"] * 6
+    assert parallel.local_device("cpu") == "cpu"
+    _gpus(monkeypatch, count=0, local_rank=2)  # no GPU: the setting stands (and fails where it is used)
+    assert parallel.local_device("cuda:0") == "cuda:0" and parallel.local_device(None) is None
+
+
+def test_a_local_rank_without_a_gpu_is_a_clear_error(monkeypatch):
+    import torch
+
+    _gpus(monkeypatch, count=2, local_rank=2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: pytest.fail(f"set_device({i}) reached"))
+    for call in (lambda: parallel.local_device("cuda:0"), parallel.init):
+        with pytest.raises(
+            ParallelError, match=r"LOCAL_RANK=2 has no GPU of its own: 2 GPU\(s\) are visible .*--nproc-per-node 2"
+        ):
+            call()
 
 
 def test_two_processes_give_the_same_files_as_one(tiny_folder, lre_dir, tmp_path):

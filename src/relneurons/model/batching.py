@@ -42,13 +42,16 @@ def resolve_batch_size(value: int | str) -> int:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """True for an accelerator or host allocation failure (CUDA, MPS, XPU, CPU allocator)."""
+    """True for an accelerator or host allocation failure (CUDA, MPS, XPU, CPU allocator; a CUDA library such as
+    cuBLAS failing to allocate its workspace: "CUBLAS_STATUS_ALLOC_FAILED")."""
     import torch
 
     if isinstance(exc, torch.OutOfMemoryError):
         return True
     text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+    return isinstance(exc, RuntimeError) and any(
+        sign in text for sign in ("out of memory", "can't allocate memory", "_status_alloc_failed")
+    )
 
 
 def _release_memory() -> None:
