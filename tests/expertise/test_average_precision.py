@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 
 import numpy as np
 import pytest
@@ -345,7 +346,7 @@ def test_torch_sort_path_matches_numpy_sort_path(monkeypatch):
         average_precision(wide, labels),
         average_precision_subsets(ties, subsets, chunk_size=4),
     ]
-    monkeypatch.setattr(ap_module, "_numpy_sorts", lambda tensor: False)
+    monkeypatch.setattr(ap_module, "_cpu_engine", lambda device: False)
     got = [
         average_precision(ties, labels),
         average_precision(wide, labels),
@@ -359,6 +360,98 @@ def test_torch_sort_path_matches_numpy_sort_path(monkeypatch):
     wide[7, 4] = np.nan
     with pytest.raises(InputError, match="scores column 4 contains NaN"):
         average_precision(wide, labels)
+
+
+def _cuda_like_sort(keys, dim=1):
+    """torch.sort as CUDA may order it: NaNs with the sign bit set first, other NaNs last (bits kept)."""
+    assert dim == 1
+    keys = keys.numpy()
+    nan = np.isnan(keys)
+    place = np.where(nan, np.where(np.signbit(keys), 0, 2), 1)  # negative NaN, number, positive NaN
+    order = np.lexsort((np.where(nan, 0.0, keys), place), axis=1)
+    values = np.take_along_axis(keys, order, axis=1)
+    return torch.return_types.sort((torch.from_numpy(values), torch.from_numpy(order)))
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_nan_is_found_when_the_device_sort_puts_it_first(monkeypatch, sign):
+    rng = np.random.default_rng(25)
+    scores = rng.integers(-2, 3, (60, 5)).astype(np.float32)
+    scores[:7, 0] = np.inf  # +inf: a negative NaN once the row bits are set, so first in this order
+    scores[7:9, 1] = -np.inf
+    labels = random_labels(rng, 60, 0.3)
+    monkeypatch.setattr(ap_module, "_cpu_engine", lambda device: False)
+    monkeypatch.setattr(torch, "sort", _cuda_like_sort)
+    got = average_precision(scores, labels)
+    np.testing.assert_allclose(got, sklearn_ap(dense_ranks(scores.astype(np.float64)), labels), rtol=0, atol=TOL)
+    scores[11, 3] = np.copysign(np.nan, sign)
+    assert np.signbit(scores[11, 3]) == (sign < 0)
+    with pytest.raises(InputError, match="scores column 3 contains NaN"):
+        average_precision(scores, labels)
+    with pytest.raises(InputError, match="scores column 3 contains NaN"):
+        average_precision_subsets(scores, overlapping_subsets(rng, 60, 3), chunk_size=2)
+
+
+def test_device_branch_chunks_within_its_budget_and_matches_sklearn(monkeypatch):
+    """The accelerator branch run on CPU tensors: chunks sized by the byte budget (several here), one worker."""
+    rng = np.random.default_rng(26)
+    scores = rng.standard_normal((700, 90)).astype(np.float16).astype(np.float32)  # ties
+    scores[:, 5] = rng.standard_normal(700)  # float32 values without ties
+    subsets = overlapping_subsets(rng, 700, 7)
+    cpu = average_precision_subsets(scores, subsets)
+    monkeypatch.setattr(ap_module, "_cpu_engine", lambda device: False)
+    monkeypatch.setattr(ap_module, "DEFAULT_CHUNK_BYTES", 4 * 2**20)
+    widths, threads, real_chunk_ap = [], set(), ap_module._chunk_ap
+
+    def spy(chunk, *args):
+        widths.append(chunk.shape[0])
+        threads.add(threading.get_ident())
+        return real_chunk_ap(chunk, *args)
+
+    monkeypatch.setattr(ap_module, "_chunk_ap", spy)
+    got = average_precision_subsets(torch.from_numpy(scores), subsets)
+    np.testing.assert_array_equal(got, cpu)
+    for r, (members, positive) in enumerate(subsets):
+        np.testing.assert_allclose(got[r], sklearn_ap(scores[members], positive), rtol=0, atol=TOL)
+    assert len(widths) > 1 and sum(widths) == 90 and threads == {threading.get_ident()}
+    per_neuron_floor = 700 * 16  # torch.sort's values and indices alone
+    assert max(widths) * per_neuron_floor <= 4 * 2**20
+    assert max(widths) == ap_module._chunk_neurons(
+        None, 700, ap_module._make_plan(ap_module._as_subsets(subsets, 700), 700, torch.device("cpu")), "cuda"
+    )
+
+
+def _peak_tensor_bytes(fn) -> int:
+    """Peak of the bytes torch allocates on the CPU while `fn` runs, from torch.profiler's memory events."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    current = peak = 0
+    for event in sorted((e for e in prof.events() if e.self_cpu_memory_usage), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak
+
+
+@pytest.mark.parametrize("engine", ["cpu", "device"])
+@pytest.mark.parametrize("ties", [False, True])
+def test_working_set_estimate_bounds_the_measured_peak(monkeypatch, engine, ties):
+    """`working_set_bytes` (what identify's memory budget counts) against torch's own allocation record."""
+    rng = np.random.default_rng(27)
+    scores = rng.standard_normal((2000, 240)).astype(np.float32)
+    if ties:
+        scores = np.round(scores * 2)
+    subsets = overlapping_subsets(rng, 2000, 8)  # rows positive in several subsets: the largest entry layout
+    monkeypatch.setattr(ap_module, "DEFAULT_CHUNK_BYTES", 6 * 2**20)
+    if engine == "device":
+        monkeypatch.setattr(ap_module, "_cpu_engine", lambda device: False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # one worker, in this thread: the profiler sees every allocation
+    try:
+        estimate = ap_module.working_set_bytes(subsets, 2000, device="cpu")
+        peak = _peak_tensor_bytes(lambda: average_precision_subsets(torch.from_numpy(scores), subsets))
+    finally:
+        torch.set_num_threads(before)
+    assert peak <= estimate <= 1.6 * peak, (peak, estimate)
 
 
 def test_thread_count_does_not_change_results_and_is_restored():
@@ -386,6 +479,26 @@ def test_cuda_matches_cpu():
     np.testing.assert_allclose(gpu, cpu, rtol=0, atol=TOL)
     on_gpu = average_precision_subsets(scores, subsets, device="cuda")
     np.testing.assert_allclose(on_gpu, cpu, rtol=0, atol=TOL)
+    nan = scores.clone()
+    nan[3, 7] = -float("nan")
+    with pytest.raises(InputError, match="scores column 7 contains NaN"):
+        average_precision_subsets(nan.cuda(), subsets)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_working_set_estimate_bounds_the_peak():
+    """The CUDA sort's scratch buffers are an allowance in the estimate: measured here."""
+    rng = np.random.default_rng(28)
+    scores = torch.from_numpy(rng.standard_normal((6000, 3000)).astype(np.float32)).cuda()
+    subsets = overlapping_subsets(rng, 6000, 12)
+    estimate = ap_module.working_set_bytes(subsets, 6000, device="cuda")
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    average_precision_subsets(scores, subsets)
+    peak = torch.cuda.max_memory_allocated() - base
+    print(f"CUDA AP working set: peak {peak / 2**20:.0f} MiB, estimate {estimate / 2**20:.0f} MiB")
+    assert peak <= estimate, (peak, estimate)
 
 
 # --------------------------------------------------------------------------- errors

@@ -45,7 +45,10 @@ Sorting a neuron's column: ``numpy.sort`` of the float64 keys ~30-36 us,
 ``torch.searchsorted`` ~335 us; everything else of a chunk costs ~170 us per
 neuron, so with torch.sort the sort would dominate. On CPU tensors the single
 sort call therefore goes through numpy (in place, on the same memory); on other
-devices it is ``torch.sort``; everything else is one torch code path. float64 keys are used
+devices it is ``torch.sort``; everything else is one torch code path. Every choice
+that depends on the device (the sort, the chunk size, worker threads) asks one
+predicate, `_cpu_engine`, so tests run the accelerator branch on CPU tensors by
+patching it. float64 keys are used
 for float32 data (a float32 has no spare bits for the row number; 16-bit data
 would fit float32 keys, but the pipeline's activations are float32 means).
 On CPU, chunks are spread over ``torch.get_num_threads()`` worker threads that
@@ -83,9 +86,16 @@ DEFAULT_CHUNK_BYTES = 256 * 2**20
 _WORD_BITS = 63
 
 #: Bytes of working tensors per (neuron, pool row) besides the counter words,
-#: and per (neuron, positive entry).
+#: and per (neuron, positive entry): five int64/float64 buffers, one of them the
+#: entries' group ends when a row is positive in two subsets.
 _BYTES_PER_CELL = 64
-_BYTES_PER_ENTRY = 32
+_BYTES_PER_ENTRY = 40
+
+#: Extra bytes per cell off the CPU branch: torch.sort returns new values and
+#: indices (16 B, measured with the branch forced on CPU tensors) and the CUDA
+#: sort keeps scratch buffers of about that size again (an allowance; the CUDA
+#: test in tests/expertise/test_average_precision.py measures the peak).
+_SORT_BYTES_PER_CELL = 32
 
 #: CPU chunks hold about this many (neuron, pool row) cells: larger chunks were
 #: measured slower (cache), smaller ones pay more per-operation overhead
@@ -179,11 +189,10 @@ def working_set_bytes(subsets: Sequence[tuple], n_pool: int, *, device: str | to
     if not checked:
         return 0
     plan = _make_plan(checked, n_pool, torch.device("cpu"))
-    n_words, n_entries = plan.table.shape[0], plan.shift_m.numel()
-    per_neuron = n_pool * (_BYTES_PER_CELL + 8 * n_words) + n_entries * _BYTES_PER_ENTRY
-    workers = torch.get_num_threads() if device.type == "cpu" else 1
+    n_entries = plan.shift_m.numel()
+    workers = torch.get_num_threads() if _cpu_engine(device) else 1
     plan_bytes = 8 * (plan.table.numel() + plan.internal.numel() + 4 * n_entries)
-    return plan_bytes + workers * _chunk_neurons(None, n_pool, plan, device) * per_neuron
+    return plan_bytes + workers * _chunk_neurons(None, n_pool, plan, device) * _neuron_bytes(n_pool, plan, device)
 
 
 # ------------------------------------------------------------------ validation
@@ -412,9 +421,8 @@ def _subsets_ap(
         return result
     plan = _make_plan(subsets, n_pool, device)
     step = _chunk_neurons(chunk_size, n_pool, plan, device)
-    if (
-        chunk_size is None and device.type == "cpu"
-    ):  # a narrow input (one block of a memory-capped run): one chunk per worker
+    if chunk_size is None and _cpu_engine(device):
+        # a narrow input (one block of a memory-capped run): one chunk per worker
         step = min(step, -(-n_neurons // torch.get_num_threads()))
     starts = range(0, n_neurons, step)
     scores = scores.detach()
@@ -433,10 +441,11 @@ def _subsets_ap(
         ap = _chunk_ap(block.t(), exact, plan, local.workspace, start)
         result[:, start:stop] = ap.T.cpu().numpy()
 
-    workers = min(torch.get_num_threads(), len(starts)) if device.type == "cpu" else 1
+    cpu = _cpu_engine(device)
+    workers = min(torch.get_num_threads(), len(starts)) if cpu else 1
     if workers <= 1:
         # single-threaded torch on CPU too: its intra-op threads stall on a shared machine (see below)
-        with _torch_threads(1) if device.type == "cpu" else contextlib.nullcontext():
+        with _torch_threads(1) if cpu else contextlib.nullcontext():
             for start in starts:
                 run(start)
         return result
@@ -468,12 +477,16 @@ def _chunk_neurons(chunk_size: int | None, n_pool: int, plan: _Plan, device) -> 
         if int(chunk_size) < 1:
             raise InputError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         return int(chunk_size)
-    n_words = plan.table.shape[0]
-    per_neuron = n_pool * (_BYTES_PER_CELL + 8 * n_words) + plan.shift_m.numel() * _BYTES_PER_ENTRY
-    step = DEFAULT_CHUNK_BYTES // per_neuron
-    if torch.device(device).type == "cpu":
+    step = DEFAULT_CHUNK_BYTES // _neuron_bytes(n_pool, plan, device)
+    if _cpu_engine(device):
         step = min(step, _CPU_CHUNK_CELLS // n_pool)
     return max(1, step)
+
+
+def _neuron_bytes(n_pool: int, plan: _Plan, device) -> int:
+    """Working-tensor bytes one neuron of a chunk costs (the estimate chunks are sized by)."""
+    cell = _BYTES_PER_CELL + 8 * plan.table.shape[0] + (0 if _cpu_engine(device) else _SORT_BYTES_PER_CELL)
+    return n_pool * cell + plan.shift_m.numel() * _BYTES_PER_ENTRY
 
 
 def _chunk_ap(chunk: torch.Tensor, exact: bool, plan: _Plan, workspace: _Workspace, first_column: int) -> torch.Tensor:
@@ -564,8 +577,12 @@ def _float32_exact(columns: torch.Tensor) -> bool:
 
 
 def _has_nan_end(keys: torch.Tensor) -> bool:
-    """Whether a row of ascending-sorted `keys` holds NaN (NaN sorts last)."""
-    return bool(torch.isnan(keys[:, -1]).any())
+    """Whether a row of ascending-sorted `keys` holds NaN, read at both ends of the rows.
+
+    numpy puts every NaN last; ``torch.sort`` on CUDA can put NaNs with the sign
+    bit set first (and +inf data becomes such a NaN once the row bits are set).
+    """
+    return bool(torch.isnan(keys[:, 0]).any() or torch.isnan(keys[:, -1]).any())
 
 
 def _raise_on_nan(values: torch.Tensor, first_column: int) -> None:
@@ -576,14 +593,16 @@ def _raise_on_nan(values: torch.Tensor, first_column: int) -> None:
         raise InputError(f"scores column {column} contains NaN: AP is undefined")
 
 
-def _numpy_sorts(tensor: torch.Tensor) -> bool:
-    """Sort with numpy (CPU tensors: measured ~8x faster than torch.sort there)."""
-    return tensor.device.type == "cpu"
+def _cpu_engine(device: torch.device) -> bool:
+    """The CPU branch: numpy sorts (measured ~8x faster than torch.sort there), chunks of
+    `_CPU_CHUNK_CELLS` spread over worker threads. Elsewhere: torch.sort, one chunk at a
+    time within `DEFAULT_CHUNK_BYTES`. (Tests patch this to run the other branch on CPU.)"""
+    return torch.device(device).type == "cpu"
 
 
 def _sort_rows(keys: torch.Tensor) -> torch.Tensor:
-    """Rows of float64 `keys` sorted ascending (NaN last): numpy in place, or torch.sort."""
-    if _numpy_sorts(keys):
+    """Rows of float64 `keys` sorted ascending: numpy in place (NaN last), or torch.sort (see `_has_nan_end`)."""
+    if _cpu_engine(keys.device):
         keys.numpy().sort(axis=1)
         return keys
     return torch.sort(keys, dim=1).values
@@ -591,7 +610,7 @@ def _sort_rows(keys: torch.Tensor) -> torch.Tensor:
 
 def _argsort_rows_descending(values: torch.Tensor) -> torch.Tensor:
     """Row-wise argsort, descending (float64 fallback; numpy on CPU as in `_sort_rows`)."""
-    if _numpy_sorts(values):
+    if _cpu_engine(values.device):
         return torch.from_numpy(np.argsort(np.negative(values.numpy()), axis=1))
     return torch.argsort(values, dim=1, descending=True)
 
