@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .. import parallel
 from ..data import build_prompts, is_correct, load_relations, resolve_data_dir, split
 from ..data.splits import relation_rng
-from ..model.batching import Shrinking
+from ..model.batching import Shrinking, release_memory
 from ..model.loading import load_model, model_fingerprint
 from ..model.sites import neuron_set
 from ..model.tokenization import check_context, make_policy, token_ids
@@ -84,6 +84,7 @@ def collect(
     parallel.init()
     data_dir = resolve_data_dir(config.data_dir)
     table, data_hashes = detection_prompts(replace(config, data_dir=str(data_dir)))
+    own_model = model is None
     if model is not None:
         model, tokenizer = model
     else:
@@ -165,6 +166,9 @@ def collect(
     parallel.barrier("every chunk of the store captured")
     if parallel.is_main():
         writer.finish(
+    if own_model:  # let go of it now: a split model's hooks hold it in reference cycles until some later collection
+        del model, run_part
+        release_memory()
             {
                 "data_dir": str(data_dir),
                 "versions": versions(),

@@ -54,7 +54,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
     )
 
 
-def _release_memory() -> None:
+def release_memory() -> None:
+    """Free what is unreachable now, reference cycles included (accelerate's hooks of a split model form them),
+    and return the accelerator's cached blocks to the driver."""
     import torch
 
     gc.collect()
@@ -88,7 +90,7 @@ class Shrinking:
                 start += len(part)
                 continue
             # outside the except block: the exception and its frames (holding the batch's tensors) are gone
-            _release_memory()
+            release_memory()
             if failed == 1:
                 raise ModelError(
                     f"{self.what}: out of memory with a single prompt; use a smaller dtype (bfloat16), "
