@@ -15,7 +15,8 @@ from ..activations.config import CollectConfig
 from ..data.correctness import RULES
 from ..data.names import DEFAULT_DOCUMENT, DEFAULT_TEXT_FIELD, DOCUMENT_MODES, TEMPLATE_CHOICES
 from ..errors import RelneuronsError
-from ..experiments.registry import BY_NAME, NAMES, NEURON_SETS, SPECS
+from ..experiments import registry
+from ..experiments.registry import NEURON_SETS
 from ..experiments.spec import StudyConfig
 from ..expertise.config import IdentifyConfig
 from ..pipeline.config import DEFAULT_PRESET, PRESETS
@@ -543,7 +544,7 @@ def _experiments_epilog() -> str:
         return json.dumps(v, ensure_ascii=False)
 
     lines = ["\b", "Experiments (in run and report order) and their --opt KEY=DEFAULT:"]
-    for spec in SPECS:
+    for spec in registry.SPECS:
         lines.append(f"  {spec.name:13s} {spec.title} ({spec.ref or 'beyond the paper'})")
         for key, default in spec.defaults().items():
             where = " (also [experiments] of the run configuration)" if spec.config_section != spec.name else ""
@@ -553,6 +554,10 @@ def _experiments_epilog() -> str:
                 initial_indent=" " * 16,
                 subsequent_indent=" " * 20,
             )
+    from ..expertise.config import scorer_names
+
+    lines += textwrap.wrap(f"Scorers of methods' scorers option: {', '.join(scorer_names())}", 100)
+    lines += [f"Left out: {problem}" for problem in registry.PLUGIN_PROBLEMS]
     return (
         "\n".join(lines)
         + """
@@ -565,8 +570,32 @@ Generations are cached in OUT/generations.parquet: experiments share them and an
     )
 
 
-@cli.command(epilog=_experiments_epilog())
-@click.argument("names", nargs=-1, required=True, type=click.Choice([*NAMES, "all"]))
+class _ExperimentChoice(click.Choice):
+    """The experiments' names and "all", read from the registry (plugins included) when a command line is parsed,
+    not when the command line is imported."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return (*registry.NAMES, "all")
+
+    @choices.setter
+    def choices(self, value) -> None:  # click.Choice.__init__ assigns it
+        pass
+
+
+class _ExperimentCommand(click.Command):
+    """Its epilog (every experiment and option) is written when --help asks for it."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        self.epilog = _experiments_epilog()
+        super().format_epilog(ctx, formatter)
+
+
+@cli.command(cls=_ExperimentCommand)
+@click.argument("names", nargs=-1, required=True, type=_ExperimentChoice())
 @_study_options
 @click.option(
     "--ks", default=None, help="k values of sweep and cumulativity, e.g. 10,50,200 (= --opt k_sweep=[10,50,200])."
@@ -607,13 +636,15 @@ def experiment(
 
     if opts and ("all" in names or len(set(names)) != 1):
         raise click.UsageError("--opt applies to one experiment; name exactly one")
-    chosen = list(NAMES) if "all" in names else list(dict.fromkeys(names))
+    chosen = list(registry.NAMES) if "all" in names else list(dict.fromkeys(names))
     shortcuts = [
         *([f"k_sweep=[{','.join(map(str, _parse_ks(ks)))}]"] if ks is not None else []),
         *([f"error_tokens={tokens}"] if tokens is not None else []),
     ]
     given = {
-        name: experiment_options(name, [*(s for s in shortcuts if s.split("=")[0] in BY_NAME[name].keys()), *opts])
+        name: experiment_options(
+            name, [*(s for s in shortcuts if s.split("=")[0] in registry.BY_NAME[name].keys()), *opts]
+        )
         for name in chosen
     }  # configuration keys; the specs' defaults fill the rest
     k_value = parse_k(k)
@@ -626,8 +657,8 @@ def experiment(
         ActivationStore(store), identify_dir, out, config, data_dir=data_dir, device=device, progress=not quiet
     )
     for name in chosen:
-        spec = BY_NAME[name]
-        result = spec.function()(study, **spec.kwargs(given[name]))
+        spec = registry.BY_NAME[name]
+        result = spec.function()(study, **given[name])  # checked again by the spec, defaults filled
         click.echo(f"{name:13s} -> {Path(out) / name}  ({len(result)} rows; {study.k_text()})")
 
 

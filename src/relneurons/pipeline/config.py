@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from ..activations.config import CollectConfig
 from ..data.correctness import RULES
 from ..data.names import TEMPLATE_CHOICES
 from ..errors import ConfigError, did_you_mean
-from ..experiments.registry import BY_NAME, NAMES, NEURON_SETS, SPECS
+from ..experiments import registry
+from ..experiments.registry import NEURON_SETS
 from ..experiments.spec import Key, StudyConfig
 from ..experiments.spec import choice as _choice
 from ..experiments.spec import k_value as _k
@@ -43,7 +45,6 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-EXPERIMENT_NAMES = NAMES  # in run, configuration and report order
 PRESETS = ("quick", "paper")
 DEFAULT_PRESET = "quick"
 
@@ -67,10 +68,12 @@ def _relations(v):
 
 
 def _experiments(v):
+    if isinstance(v, str):
+        return None if v == "all" else 'must be "all" or a list of experiment names'
     if not all(isinstance(e, str) for e in v):
         return "must be a list of experiment names (strings)"
-    bad = [e for e in v if e not in EXPERIMENT_NAMES]
-    return f"has unknown experiment {bad[0]!r}{did_you_mean(bad[0], EXPERIMENT_NAMES)}" if bad else None
+    bad = [e for e in v if e not in registry.NAMES]
+    return f"has unknown experiment {bad[0]!r}{did_you_mean(bad[0], registry.NAMES)}" if bad else None
 
 
 def _force(v):
@@ -104,7 +107,8 @@ def _batch(v):
     )
 
 
-SCHEMA: dict[str, dict[str, Key]] = {
+#: The keys of the sections that are not an experiment's options; `schema()` adds those, from the specs.
+_CORE_SCHEMA: dict[str, dict[str, Key]] = {
     "model": {
         "name": Key((str,), lambda v: None if v else "must not be empty"),
         "dtype": Key((str,), _choice("", "auto", "float32", "bfloat16", "float16")),
@@ -132,7 +136,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "mean_bos": Key((bool,)),
     },
     "experiments": {
-        "run": Key((list,), _experiments),
+        "run": Key((list, str), _experiments),
         "random_seeds": Key((int,), _positive),
         "max_det": Key((int,), _positive),
         "force": Key((str,), _force),
@@ -203,38 +207,55 @@ CORE_DEFAULTS: dict[str, dict] = {
 }
 
 
-def _derive_options() -> tuple[dict[str, dict[str, Key]], dict[str, dict]]:
-    """Keys and defaults of every experiment's options, by configuration section, from the specs.
+def _derived() -> tuple[dict[str, dict[str, Key]], dict[str, dict[str, Key]], dict[str, dict]]:
+    return _derive(registry.SPECS)
+
+
+@functools.cache
+def _derive(specs: tuple) -> tuple[dict[str, dict[str, Key]], dict[str, dict[str, Key]], dict[str, dict]]:
+    """(SCHEMA, EXPERIMENT_OPTIONS, OPTION_DEFAULTS) from the experiment specs, plugins included: computed on first
+    use, so that importing the command line reads no plugin.
 
     Options kept in [experiments] (k_sweep, error_tokens) join that section; two experiments may share a key
     (sweep and cumulativity read k_sweep) when they declare it the same way.
     """
     keys: dict[str, dict[str, Key]] = {}
-    defaults: dict[str, dict] = {}
-    for spec in SPECS:
+    defaults: dict[str, dict] = {"experiments": {}}
+    for spec in specs:
         section = spec.config_section
         for key, value in spec.keys().items():
             if keys.get(section, {}).get(key, value) != value:
                 raise AssertionError(f"experiments declare {section}.{key} in two different ways")  # a registry bug
             keys.setdefault(section, {})[key] = value
             defaults.setdefault(section, {})[key] = spec.defaults()[key]
-    return keys, defaults
+    schema = {section: dict(table) for section, table in _CORE_SCHEMA.items()}
+    schema["experiments"].update(keys.pop("experiments", {}))
+    for section in keys:
+        if section in schema:
+            raise AssertionError(f"an experiment's section [{section}] has the name of a core section")
+    schema.update(keys)
+    return schema, keys, defaults
 
 
-_OPTION_KEYS, OPTION_DEFAULTS = _derive_options()
-SCHEMA["experiments"].update(_OPTION_KEYS.pop("experiments", {}))
-OPTION_DEFAULTS["experiments"] = OPTION_DEFAULTS.get("experiments", {})
+def schema() -> dict[str, dict[str, Key]]:
+    """Section -> key -> Key of every configuration key: the core's and every experiment's options."""
+    return _derived()[0]
 
-#: Options of each experiment with a section of its own: section [NAME] of the configuration, keyword options of
-#: the experiment function, `--opt KEY=VALUE` of `relneurons experiment NAME`. Derived from the specs.
-EXPERIMENT_OPTIONS: dict[str, dict[str, Key]] = _OPTION_KEYS
-SCHEMA.update(EXPERIMENT_OPTIONS)
+
+def __getattr__(attribute: str):
+    """SCHEMA (every section's keys), EXPERIMENT_OPTIONS (the options of each experiment with a section of its
+    own: section [NAME], the keywords of its function, `--opt KEY=VALUE`), OPTION_DEFAULTS: derived from the
+    specs on first use."""
+    names = ("SCHEMA", "EXPERIMENT_OPTIONS", "OPTION_DEFAULTS")
+    if attribute not in names:  # the import system asks for others (__path__, ...): no plugin is read for them
+        raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+    return _derived()[names.index(attribute)]
 
 
 def with_defaults(config: dict) -> dict:
     """A copy of `config` in which every key not given that has a default holds it (CORE_DEFAULTS, OPTION_DEFAULTS)."""
     config = copy.deepcopy(config)
-    for defaults_by_section in (CORE_DEFAULTS, OPTION_DEFAULTS):
+    for defaults_by_section in (CORE_DEFAULTS, _derived()[2]):
         for section, defaults in defaults_by_section.items():
             table = config.get(section, {})
             if isinstance(table, dict):
@@ -244,36 +265,26 @@ def with_defaults(config: dict) -> dict:
 
 def check_value(section: str, key: str, value, source: str) -> None:
     """Raise ConfigError naming section.key when `value` has the wrong type or range."""
-    spec = SCHEMA[section][key]
-    if not _type_ok(value, spec.types):
-        wanted = " or ".join(t.__name__ for t in spec.types)
-        raise ConfigError(f"{source}: {section}.{key} = {value!r} must be of type {wanted}")
-    problem = spec.check(value) if spec.check else None
+    problem = schema()[section][key].problem(value)
     if problem:
         raise ConfigError(f"{source}: {section}.{key} = {value!r} {problem}")
 
 
 def experiment_options(name: str, items: list[str]) -> dict:
-    """`key=value` items (TOML values) checked against the options of experiment `name` (its spec), keyed as in
-    the configuration (sweep's k values: k_sweep, as in [experiments])."""
-    spec = BY_NAME.get(name)
+    """`key=value` items (TOML values) of `--opt`, checked by experiment `name`'s spec as `Session.run` checks its
+    keywords (the same message); only the options given (the spec fills the defaults when the experiment runs)."""
+    spec = registry.BY_NAME.get(name)
     if spec is None:
-        raise ConfigError(f"unknown experiment {name!r}{did_you_mean(name, NAMES)}; experiments: {', '.join(NAMES)}")
-    keys = spec.keys()
+        raise ConfigError(
+            f"unknown experiment {name!r}{did_you_mean(name, registry.NAMES)}; experiments: {', '.join(registry.NAMES)}"
+        )
     options = {}
     for item in items:
         key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ConfigError(f"option {item!r} must look like key=value")
-        if key not in keys:
-            known = ", ".join(keys) or "none"
-            raise ConfigError(
-                f"--opt {item!r}: experiment {name} has no option {key!r}{did_you_mean(key, keys)}; "
-                f"its options: {known}"
-            )
-        options[key] = _parse_value(value.strip())
-        check_value(spec.config_section, key, options[key], "--opt")
+        options[key.strip()] = _parse_value(value.strip())
+    spec.validate(options)
     return options
 
 
@@ -292,36 +303,35 @@ def preset(name: str) -> dict:
     return with_defaults(_read_toml(text, f"preset {name}"))
 
 
-def _type_ok(value, types) -> bool:
-    if isinstance(value, bool):
-        return bool in types
-    if float in types and isinstance(value, int):
-        return True
-    return isinstance(value, types)
-
-
 def validate(config: dict, source: str) -> dict:
     """Check every section/key of `config` against SCHEMA; raise ConfigError naming the first bad key.
     Returns a copy with the defaults of the experiment options not given."""
+    sections = schema()
     for section, table in config.items():
-        if section not in SCHEMA:
+        if section not in sections:
             raise ConfigError(
-                f"{source}: unknown section [{section}]{did_you_mean(section, SCHEMA)}; sections: {', '.join(SCHEMA)}"
+                f"{source}: unknown section [{section}]{did_you_mean(section, sections)}; "
+                f"sections: {', '.join(sections)}"
             )
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{section}] must be a table of keys")
         for key, value in table.items():
-            spec = SCHEMA[section].get(key)
-            if spec is None:
+            if key not in sections[section]:
                 raise ConfigError(
-                    f"{source}: unknown key {section}.{key}{did_you_mean(key, SCHEMA[section])}; "
-                    f"keys of [{section}]: {', '.join(SCHEMA[section])}"
+                    f"{source}: unknown key {section}.{key}{did_you_mean(key, sections[section])}; "
+                    f"keys of [{section}]: {', '.join(sections[section])}"
                 )
             check_value(section, key, value, source)
     config = with_defaults(config)
-    missing = [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys if k not in config.get(s, {})]
+    missing = [f"{s}.{k}" for s, keys in sections.items() for k in keys if k not in config.get(s, {})]
     if missing:
         raise ConfigError(f"{source}: missing keys {', '.join(missing)} (start from a preset: --preset quick)")
+    for spec in registry.SPECS:  # the rules between an experiment's options (its dataclass), as for --opt
+        if spec.options:
+            table = config[spec.config_section]
+            spec.validate({key: table[key] for key in spec.keys()}, source)
+    if config["experiments"]["run"] == "all":
+        config["experiments"]["run"] = list(registry.NAMES)  # written out: the run folder records what ran
     return config
 
 
@@ -341,10 +351,11 @@ def apply_overrides(config: dict, overrides: list[str]) -> dict:
             raise ConfigError(f"override {item!r} must look like section.key=value, e.g. neurons.k=300")
         dotted, value = item.split("=", 1)
         section, key = dotted.strip().split(".", 1)
-        if section not in SCHEMA:
-            raise ConfigError(f"override {item!r}: unknown section {section!r}{did_you_mean(section, SCHEMA)}")
-        if key not in SCHEMA[section]:
-            raise ConfigError(f"override {item!r}: unknown key {section}.{key}{did_you_mean(key, SCHEMA[section])}")
+        sections = schema()
+        if section not in sections:
+            raise ConfigError(f"override {item!r}: unknown section {section!r}{did_you_mean(section, sections)}")
+        if key not in sections[section]:
+            raise ConfigError(f"override {item!r}: unknown key {section}.{key}{did_you_mean(key, sections[section])}")
         config.setdefault(section, {})[key] = _parse_value(value.strip())
     return config
 
@@ -367,9 +378,10 @@ def load_config(
             raise ConfigError(f"configuration file {path} cannot be read: {exc.strerror}") from None
         user = _read_toml(text, str(path))
         for section, table in user.items():
-            if section not in SCHEMA:
+            if section not in schema():
                 raise ConfigError(
-                    f"{path}: unknown section [{section}]{did_you_mean(section, SCHEMA)}; sections: {', '.join(SCHEMA)}"
+                    f"{path}: unknown section [{section}]{did_you_mean(section, schema())}; "
+                    f"sections: {', '.join(schema())}"
                 )
             if not isinstance(table, dict):
                 raise ConfigError(f"{path}: [{section}] must be a table of keys")

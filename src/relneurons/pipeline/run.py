@@ -91,9 +91,10 @@ def file_stamp(value: str) -> list | None:
 
 def experiment_options(config: dict, name: str) -> dict:
     """Keyword options of experiment `name` from the configuration section its spec names (its own, or
-    [experiments] for the core's k_sweep and error_tokens); defaults for keys the section lacks."""
+    [experiments] for the core's k_sweep and error_tokens), checked by the spec; defaults for keys the section lacks."""
     spec = BY_NAME[name]
-    return spec.kwargs(config.get(spec.config_section, {}))
+    section = config.get(spec.config_section, {})
+    return spec.validate({key: section[key] for key in spec.keys() if key in section})
 
 
 def _toml(config: dict) -> str:
