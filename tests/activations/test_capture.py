@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 from tiny_models import CONFIGS, random_prompts, tiny_model
@@ -119,3 +121,28 @@ def test_mean_without_bos_of_a_bos_only_prompt_is_refused():
     policy = TokenizerPolicy(add_bos=True, bos_token_id=1, pad_token_id=0, mean_bos=False)
     with pytest.raises(DataError, match="mean_bos"):
         capture_means(model, neuron_set(model, "ffn"), [[1], [1, 5, 6]], policy)
+
+
+@pytest.mark.parametrize("name", ["ffn", "all"])
+def test_one_copy_to_the_cpu_per_batch_not_one_per_site(name, monkeypatch):
+    """On a GPU every copy to the CPU waits for the device: relneurons copies the means once per batch (and the
+    tokens once), however many sites the set has. (On this CPU-only machine the spy counts `.cpu()` calls made by
+    relneurons code, the copies that would be transfers on a GPU.)"""
+    model = tiny_model("llama")
+    nset = neuron_set(model, name)
+    copies = []
+    real_cpu = torch.Tensor.cpu
+
+    def cpu(self, *args, **kwargs):
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("relneurons."):
+            copies.append(tuple(self.shape))
+        return real_cpu(self, *args, **kwargs)
+
+    prompts = random_prompts(3, seed=6)
+    with capturing(model, nset) as cap:
+        monkeypatch.setattr(torch.Tensor, "cpu", cpu)
+        captured = capture_batch(model, cap, prompts, POLICY, max_new_tokens=2)
+        monkeypatch.undo()
+    assert len(nset.sites) >= 6
+    assert sorted(copies) == sorted([(3, 2), (3, nset.size)])  # the new tokens, then every mean at once
+    torch.testing.assert_close(captured.means[1], _reference_means(model, nset, prompts[1]), rtol=1e-4, atol=1e-5)
