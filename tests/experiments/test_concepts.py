@@ -194,7 +194,7 @@ def test_end_to_end_on_a_tiny_model(tiny_study, tmp_path, lre_dir):
 @pytest.mark.parametrize(
     "options, message",
     [
-        (dict(max_subjects=0), "max_subjects must be an integer >= 1"),
+        (dict(max_subjects=0), "concepts.max_subjects = 0 must be >= 1"),
         (dict(concepts=["fruits"]), "did you mean 'fruit'"),
         (dict(min_subjects=50), "no concept can be identified"),
     ],

@@ -16,7 +16,7 @@ from relneurons.experiments.registry import EXPERIMENTS
 from relneurons.expertise import SCORERS
 from relneurons.expertise.attribution import attribution_scores
 from relneurons.expertise.identify import rank_descending
-from relneurons.pipeline.config import EXPERIMENT_OPTIONS, experiment_options, tomllib
+from relneurons.pipeline.config import EXPERIMENT_OPTIONS, experiment_options, load_config, tomllib
 
 # ------------------------------------------------------------------ the statistic
 
@@ -84,9 +84,8 @@ def test_options_are_checked_and_both_presets_set_every_one():
         assert set(doc.get("methods", {})) <= set(EXPERIMENT_OPTIONS["methods"]), (
             preset
         )  # presets only override defaults
-        assert "methods" in doc["experiments"]["run"] and "stability" in doc["experiments"]["run"], preset
-    from relneurons.pipeline.config import load_config
-
+        run = load_config(preset)["experiments"]["run"]
+        assert "methods" in run and "stability" in run, preset
     assert load_config("paper")["methods"]["scorers"] == ["ap", "mean_diff", "activation_rate", "attribution"]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .conditions import ConditionName
+
 __all__ = ["condition_kind", "prompt_pairs"]
 
 
@@ -17,5 +19,5 @@ def prompt_pairs(prompts: pd.DataFrame, conditions: list[str], split_name: str) 
 
 
 def condition_kind(condition: str) -> str:
-    """original / relation / random / ..., from a condition name (see Study): its prefix, "rel" read as relation."""
-    return {"rel": "relation"}.get(condition.split(":")[0], condition.split(":")[0])
+    """original / relation / random / ids / forced, from a condition name (experiments/conditions.py)."""
+    return ConditionName.parse(condition).kind_name

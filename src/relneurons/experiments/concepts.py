@@ -42,11 +42,12 @@ from ..data.concepts import (
     sample_subjects,
     select_concepts,
 )
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 from ..expertise.average_precision import average_precision_subsets
 from ..expertise.identify import rank_descending
 from ..model.tokenization import token_ids
 from ..plots import figures
+from .conditions import ConditionName
 from .core import intra_tables
 from .output import experiment as _experiment
 from .output import write_table as _write
@@ -156,7 +157,7 @@ def _ablation(
     ]
     judged = study.judge(pd.concat(pairs, ignore_index=True), desc="concept ablation")
     judged["kind"] = judged["condition"].map(
-        lambda name: {"original": "original", "ids": "concept"}.get(name.split(":")[0], "random")
+        lambda name: {"original": "original", "ids": "concept"}.get(ConditionName.parse(name).kind, "random")
     )
     as_intra = judged.rename(columns={"relation": "lre_relation", "concept": "relation"}).assign(split=SPLIT)
     table, tests, _ = intra_tables(study, as_intra.replace({"kind": {"concept": "relation"}}), own, seeds=len(seeds))
@@ -167,12 +168,6 @@ def _ablation(
     )
     tests = tests.drop(columns="split").rename(columns=lambda c: c.replace("relation", "concept"))
     return judged, table, tests
-
-
-def _check(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"concepts option {name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 @_experiment("concepts")
@@ -188,8 +183,6 @@ def concepts(
     random_sets: int,
 ) -> pd.DataFrame:
     """Fig. 9/30/31: concept neurons, their overlap with relation neurons, and concept ablation. Returns the overlap."""
-    max_subjects, min_subjects = _check("max_subjects", max_subjects, 1), _check("min_subjects", min_subjects, 1)
-    n_ablation = _check("n_ablation", n_ablation, 0)
     seed, k, nset, s = study.settings["seed"], study.k, study.nset, study.settings
     ratio = int(study.summary["config"]["negative_ratio"])
     spec = load_concept_spec(file)

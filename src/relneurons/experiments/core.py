@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..plots import figures
 from .common import condition_kind, prompt_pairs
+from .conditions import ConditionName
 from .cumulativity import cumulativity_from_long, summarise_cumulativity
 from .error_analysis import error_table, error_table_wide
 from .multiplicity import adjust_within
@@ -407,8 +408,8 @@ def cumulativity(study: Study, folder: Path, *, k_sweep: tuple[int, ...], only_f
     judged = (
         pd.concat([top, study.judge(ranges, desc="cumulativity (ranges)")], ignore_index=True) if len(ranges) else top
     )
-    bounds = judged["condition"].str.split(":").str[2].str.split("-")
-    long = judged.assign(lo=bounds.str[0].astype(int), hi=bounds.str[1].astype(int))[
+    ranks = [ConditionName.parse(c).ranks for c in judged["condition"]]
+    long = judged.assign(lo=[lo for lo, _ in ranks], hi=[hi for _, hi in ranks])[
         ["relation", "lo", "hi", "prompt_id", "correct"]
     ]
     counts = cumulativity_from_long(long)

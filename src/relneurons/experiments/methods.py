@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, InputError
+from ..errors import InputError
 from ..expertise.identify import rank_descending
-from ..expertise.scorers import SCORERS, check_scorers, top_columns
+from ..expertise.scorers import SCORERS, top_columns
 from ..expertise.stability import jaccard
 from ..plots import figures
 from ..plots import methods as figures_methods
@@ -237,13 +237,6 @@ def eval_sample(group: pd.DataFrame, max_eval: int, seed: int) -> pd.DataFrame:
     return group.sample(max_eval, random_state=seed).sort_index() if max_eval and len(group) > max_eval else group
 
 
-def _check(scorers, max_eval) -> tuple[list[str], int]:
-    names = check_scorers(list(scorers) if not isinstance(scorers, str) else scorers, "methods option scorers")
-    if isinstance(max_eval, bool) or not isinstance(max_eval, int) or max_eval < 0:
-        raise ConfigError(f"methods option max_eval must be an integer >= 0 (0 = every P_eva prompt), got {max_eval!r}")
-    return names, max_eval
-
-
 def _attribution_topk(study: Study, examples: pd.DataFrame) -> dict[str, np.ndarray]:
     """Top-k by mean attribution over each relation's positives (E+_r of identify): forward + backward passes."""
     from ..expertise.attribution import attribution_scores
@@ -271,7 +264,7 @@ def _attribution_topk(study: Study, examples: pd.DataFrame) -> dict[str, np.ndar
 @_experiment("methods")
 def methods(study: Study, folder: Path, *, scorers: list[str], max_eval: int) -> pd.DataFrame:
     """Every scorer's top-k, switched off on every relation's P_eva: own vs other drops, specificity, random sets."""
-    names, max_eval = _check(scorers, max_eval)
+    names = list(scorers)  # options checked by the spec (registry.Methods), scorer names by check_scorers
     k, relations, store, cfg = study.k, study.relations, study.store, study.config
     examples = pd.read_parquet(study.identify_dir / "examples.parquet")
     groups = {r: g for r, g in examples.groupby("relation", sort=False)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import shutil
 import tempfile
@@ -33,10 +34,15 @@ def experiment(name: str):
     """
 
     def wrap(fn):
+        # keyword parameters with a default are the function's own knobs (tests), not options of the spec
+        knobs = {p.name for p in inspect.signature(fn).parameters.values() if p.default is not inspect.Parameter.empty}
+
         @functools.wraps(fn)
         def run(study, **options):
             spec = registry.BY_NAME.get(name)  # at call time: a plugin's module may be imported by the registry itself
-            options = spec.validate(options) if spec else options  # checked, with fresh default lists on every call
+            if spec:  # checked, with fresh default lists on every call
+                own = {key: value for key, value in options.items() if key in knobs}
+                options = {**spec.validate({k: v for k, v in options.items() if k not in knobs}), **own}
             if not parallel.is_main():
                 with tempfile.TemporaryDirectory(prefix=f"relneurons-{name}-rank{parallel.rank()}-") as scratch:
                     result = fn(study, Path(scratch), **options)

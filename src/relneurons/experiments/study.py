@@ -34,6 +34,7 @@ from ..intervention.evaluate import GenerationCache, generate_pairs, random_neur
 from ..intervention.hooks import Condition
 from ..model.loading import default_device, load_model, model_fingerprint
 from ..model.tokenization import make_policy
+from .conditions import ConditionName
 from .spec import FORCE_CHOICES, StudyConfig  # noqa: F401 - declared where the CLI reads its defaults without torch
 from .stats import accuracy_ci, triple_clusters
 
@@ -179,11 +180,11 @@ class Study:
     # -------------------------------------------------------------- conditions
     @staticmethod
     def rel(relation: str, lo: int, hi: int) -> str:
-        return f"rel:{relation}:{lo}-{hi}"
+        return str(ConditionName.relation(relation, lo, hi))
 
     @staticmethod
     def rnd(seed: int, k: int) -> str:
-        return f"random:{seed}:{k}"
+        return str(ConditionName.random(seed, k))
 
     def ids_condition(self, label: str, ids) -> str:
         """Register a condition that switches off explicit global ids (any neuron set); return its name.
@@ -194,7 +195,7 @@ class Study:
         if ":" in label:
             raise ValueError(f"condition label {label!r} must not contain ':'")
         ids = np.unique(np.asarray(ids, dtype=np.int64))
-        name = f"ids:{label}:{hashlib.sha256(ids.tobytes()).hexdigest()[:12]}"
+        name = str(ConditionName("ids", label, hashlib.sha256(ids.tobytes()).hexdigest()[:12]))
         self._explicit[name] = ids
         return name
 
@@ -214,14 +215,15 @@ class Study:
         order = np.argsort(ids)
         ids, values = ids[order], np.ascontiguousarray(values[order])
         digest = hashlib.sha256(ids.tobytes() + values.tobytes() + (b"keep_bos" if keep_bos else b""))
-        name = f"forced:{label}:{digest.hexdigest()[:12]}"
+        name = str(ConditionName("forced", label, digest.hexdigest()[:12]))
         self._forced[name] = (ids, values, keep_bos)
         return name
 
     def condition(self, name: str) -> Condition:
         if name == "original":
             return Condition(name, np.zeros(0, np.int64))
-        kind, a, b = name.split(":")
+        parsed = ConditionName.parse(name)
+        kind = parsed.kind
         if kind == "forced":
             if name not in self._forced:
                 raise KeyError(f"condition {name!r} was not registered with Study.forced_condition")
@@ -233,15 +235,15 @@ class Study:
             ids = self._explicit[name]
             if self.config.force == "median" and not np.isin(ids, self.nset.global_ids).all():
                 raise ConfigError(
-                    f"force = median needs activations of every neuron switched off; {a!r} has neurons outside "
+                    f"force = median needs activations of every neuron switched off; {parsed.label!r} has neurons outside "
                     f"the store's {self.nset.name} set (use force = zero or a number)"
                 )
             return Condition(name, ids, self._force_values(ids, None))
         if kind == "rel":
-            lo, hi = (int(x) for x in b.split("-"))
-            ids, source = self.ranked(a, lo, hi), a
+            ids, source = self.ranked(parsed.label, *parsed.ranks), parsed.label
         else:
-            ids, source = random_neurons(self.nset.global_ids, int(b), self.config.seed * 1000 + int(a)), None
+            seed, k = parsed.seed_and_size
+            ids, source = random_neurons(self.nset.global_ids, k, self.config.seed * 1000 + seed), None
         return Condition(name, ids, self._force_values(ids, source))
 
     def _force_values(self, ids: np.ndarray, relation: str | None):
