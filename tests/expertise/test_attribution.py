@@ -5,7 +5,8 @@ import pytest
 import torch
 from tiny_models import random_prompts, save_tiny_folder, tiny_model
 
-from relneurons.errors import InputError
+import relneurons.expertise.attribution as attribution_module
+from relneurons.errors import InputError, ModelError
 from relneurons.expertise.attribution import attribution_scores, object_token, prompt_attributions
 from relneurons.model import load_model, neuron_set
 from relneurons.model.tokenization import make_policy, token_ids
@@ -119,3 +120,70 @@ def test_scores_are_the_mean_over_prompts_and_work_inside_inference_mode(tmp_pat
         attribution_scores(model, tokenizer, policy, nset, texts, objects[:2])
     with pytest.raises(InputError, match="at least one"):
         attribution_scores(model, tokenizer, policy, nset, [], [])
+
+
+def _shrunk_gradients(arch: str, dtype: torch.dtype):
+    """A tiny model whose final norm is scaled by 1e-7: every gradient shrinks by that factor, below float16's
+    smallest subnormal (~6e-8) for most neurons, as a large vocabulary's softmax spreads them thin in a real model."""
+    model = tiny_model(arch)
+    final = model.transformer.ln_f if arch == "gpt2" else model.model.norm
+    with torch.no_grad():
+        for p in final.parameters():
+            p.mul_(1e-7)
+    return model.to(dtype)
+
+
+def _top(scores: np.ndarray, k: int) -> set[int]:
+    return set(np.lexsort((np.arange(scores.size), -scores))[:k].tolist())  # identify's order: ties by column
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_float16_scores_keep_their_zeros_and_top_k_of_float32(arch, monkeypatch):
+    prompts = random_prompts(8, seed=3, min_len=4, max_len=9)
+    targets = [7, 11, 3, 50, 20, 9, 40, 33]
+    nset = neuron_set(tiny_model(arch), "ffn")
+    k = 25
+
+    def scores(dtype):
+        return prompt_attributions(_shrunk_gradients(arch, dtype), nset, prompts, targets, 0).mean(axis=0)
+
+    full, half = scores(torch.float32), scores(torch.float16)
+    assert (full == 0).mean() == 0
+    assert (half == 0).mean() <= 0.01
+    assert len(_top(full, k) & _top(half, k)) >= 0.9 * k
+    np.testing.assert_allclose(half, full, rtol=0.05, atol=0.05 * np.abs(full).max())
+    monkeypatch.setattr(attribution_module, "_FLOAT16_MAX_SCALE", 1.0)  # no scaling: how it was
+    unscaled = scores(torch.float16)
+    assert (unscaled == 0).mean() > 0.5 and len(_top(full, k) & _top(unscaled, k)) < 0.7 * k
+
+
+def test_float16_scale_is_halved_until_every_gradient_is_finite(monkeypatch):
+    prompts = random_prompts(4, seed=5, min_len=3, max_len=8)
+    targets = [4, 8, 15, 16]
+    nset = neuron_set(tiny_model("llama"), "ffn")
+    full = prompt_attributions(_shrunk_gradients("llama", torch.float32), nset, prompts, targets, 0)
+    monkeypatch.setattr(attribution_module, "_FLOAT16_TARGET", 2.0**24)  # the first scaled pass overflows
+    monkeypatch.setattr(attribution_module, "_FLOAT16_MAX_SCALE", 2.0**60)
+    calls = []
+    real_grad = torch.autograd.grad
+
+    def counting(outputs, *args, **kwargs):
+        calls.append(float(outputs.detach()))
+        return real_grad(outputs, *args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", counting)
+    half = prompt_attributions(_shrunk_gradients("llama", torch.float16), nset, prompts, targets, 0)
+    assert len(calls) > 3  # the unscaled pass, overflowing passes, the finite one
+    np.testing.assert_allclose(half, full, rtol=0.05, atol=0.05 * np.abs(full).max())
+
+
+def test_offloaded_layers_are_refused(tmp_path):
+    folder = str(save_tiny_folder(tmp_path / "m"))
+    plain, _ = load_model(folder, device="cpu")
+    size = sum(p.numel() * p.element_size() for p in plain.parameters())
+    split, _ = load_model(
+        folder, device="auto", max_memory={"cpu": int(0.7 * size)}, offload_folder=str(tmp_path / "off")
+    )
+    assert "disk" in split.hf_device_map.values()
+    with pytest.raises(ModelError, match=r"attribution scorer cannot run on a model with offloaded layers \(model\."):
+        prompt_attributions(split, neuron_set(split, "ffn"), [[1, 5, 6]], [7], pad_token_id=0)

@@ -16,7 +16,7 @@ from relneurons.activations.capture import capture_means
 from relneurons.errors import ModelError
 from relneurons.intervention.hooks import Condition, conditions, deactivate
 from relneurons.model import load_model, neuron_set
-from relneurons.model.generation import greedy_generate, input_device
+from relneurons.model.generation import greedy_generate, input_device, offloaded_modules
 from relneurons.model.loading import parse_max_memory
 from relneurons.model.tokenization import make_policy, token_ids
 
@@ -54,6 +54,9 @@ def test_the_model_is_really_split(models):
     ]
     assert offloaded, f"no FFN site is offloaded: {layers}"
     assert input_device(split) == torch.device("cpu")
+    on_disk = [name for name, place in split.hf_device_map.items() if place == "disk"]
+    assert offloaded_modules(split) == on_disk  # the cpu layers compute where they are: not offloaded on a CPU
+    assert offloaded_modules(models[0]) == []
 
 
 def test_generations_and_captured_means_equal_the_plain_load(models):

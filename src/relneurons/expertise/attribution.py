@@ -22,19 +22,37 @@ so this module turns gradients on explicitly.
 The object's first token is the first token of " " + object (the answer
 follows "? Answer:" after a space), the token the controlled generation must
 produce first.
+
+float16 models: a float16 gradient below ~6e-8 is an exact zero, and for a
+model with a large vocabulary many neurons' gradients are that small, so their
+scores would tie at 0 (and rank by column index). The backward pass is
+therefore run on log p times a power of two, and the products are divided by
+it in float64 (the loss scaling of mixed-precision training). The factor comes
+from an unscaled pass: the largest gradient at a real token lands near 2**12,
+below float16's overflow at 65504, and the factor is at most 2**15, so the
+gradient at the logits (at most 1 unscaled) cannot overflow either; it is
+halved while any gradient at a real token is not finite. Gradients down to
+about 2**-39 (2e-12) survive. bfloat16 has float32's exponent range and needs
+no scaling.
+
+Offloaded models are refused: accelerate brings an offloaded layer's weights
+to the execution device for its forward pass only, but the backward pass needs
+them, and autograd keeps every layer's copy alive until it runs, so the whole
+model would sit on the device at once, which is what `max_memory` prevented.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 
-from ..errors import InputError
-from ..model.generation import input_device
+from ..errors import InputError, ModelError
+from ..model.generation import input_device, offloaded_modules
 from ..model.sites import NeuronSet, forward_hooks
 from ..model.tokenization import TokenizerPolicy, pad_left, token_ids
 
@@ -82,6 +100,7 @@ def prompt_attributions(
     """
     if len(sequences) != len(targets):
         raise InputError(f"{len(sequences)} prompts but {len(targets)} target tokens")
+    _refuse_offloaded(model)
     out = np.empty((len(sequences), nset.size), dtype=np.float64)
     with torch.inference_mode(False), torch.enable_grad(), _probing(model, nset) as probe:
         batch = pad_left(
@@ -103,15 +122,54 @@ def prompt_attributions(
             .sum()
         )  # prompts are independent: one backward
         paths = [site.path for site in nset.sites]
-        grads = torch.autograd.grad(logp, [probe.deltas[p] for p in paths])
+        deltas = [probe.deltas[p] for p in paths]
+        masks = [mask.to(probe.outputs[p].device) for p in paths]
+        grads, scale = _gradients(logp, deltas, masks)
         column = 0
-        for path, grad in zip(paths, grads):
+        for path, grad, real in zip(paths, grads, masks):
             act = probe.outputs[path]
             # where(), not multiply: padded positions may hold NaN/inf in some attention kernels
-            per_prompt = torch.where(mask.to(act.device), act.double() * grad.double(), 0).sum(dim=1)  # (B, W)
+            per_prompt = torch.where(real, act.double() * grad.double(), 0).sum(dim=1) / scale  # (B, W)
             out[:, column : column + act.shape[-1]] = per_prompt.cpu().numpy()
             column += act.shape[-1]
     return out
+
+
+#: float16 gradients are scaled so that the largest lands near `_FLOAT16_TARGET` (overflow: 65504),
+#: by at most `_FLOAT16_MAX_SCALE` (the unscaled gradient at the logits is at most 1).
+_FLOAT16_TARGET = 2.0**12
+_FLOAT16_MAX_SCALE = 2.0**15
+
+
+def _gradients(logp: torch.Tensor, deltas: list[torch.Tensor], masks: list[torch.Tensor]):
+    """Gradients of `logp` for each delta and the factor they carry (1, or a power of two for float16; see above)."""
+    if not any(d.dtype == torch.float16 for d in deltas):
+        return torch.autograd.grad(logp, deltas), 1.0
+    grads = torch.autograd.grad(logp, deltas, retain_graph=True)
+    largest = max(float(torch.where(m, g.abs(), 0).max()) for g, m in zip(grads, masks))
+    if not math.isfinite(largest):
+        return grads, 1.0  # not finite unscaled: scaling cannot help (as in float32, the products carry it)
+    scale = _FLOAT16_MAX_SCALE
+    if largest > 0:
+        scale = min(scale, 2.0 ** math.floor(math.log2(_FLOAT16_TARGET / largest)))
+    while scale > 1:
+        scaled = torch.autograd.grad(logp * scale, deltas, retain_graph=True)
+        if all(bool(torch.isfinite(torch.where(m, g, 0)).all()) for g, m in zip(scaled, masks)):
+            return scaled, scale
+        scale /= 2
+    return grads, 1.0
+
+
+def _refuse_offloaded(model) -> None:
+    """ModelError when accelerate offloads any layer (see the module docstring)."""
+    offloaded = offloaded_modules(model)
+    if offloaded:
+        shown = ", ".join(offloaded[:3]) + (f" and {len(offloaded) - 3} more" if len(offloaded) > 3 else "")
+        raise ModelError(
+            f"the attribution scorer cannot run on a model with offloaded layers ({shown}): its backward pass would "
+            "hold every layer's weights on the device at once; give model.max_memory room for the whole model on "
+            "the GPUs, or leave attribution out of methods.scorers"
+        )
 
 
 def attribution_scores(

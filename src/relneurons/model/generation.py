@@ -28,6 +28,21 @@ def execution_device(module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
+def offloaded_modules(model) -> list[str]:
+    """The modules accelerate offloads (weights on "meta" between passes, or an offloading hook), named as in
+    the model's `hf_device_map` where it has one."""
+    found = []
+    for name, module in model.named_modules():
+        hook = getattr(module, "_hf_hook", None)
+        hooks = getattr(hook, "hooks", (hook,))  # accelerate's SequentialHook holds several
+        on_meta = any(p.device.type == "meta" for p in module.parameters(recurse=False))
+        if on_meta or any(getattr(h, "offload", False) for h in hooks):
+            found.append(name)
+    placed = getattr(model, "hf_device_map", None) or {}
+    grouped = [group for group in placed if any(n == group or n.startswith(f"{group}.") for n in found)]
+    return grouped if grouped else found
+
+
 def input_device(model) -> torch.device:
     """Where input ids go: the execution device of the embedding layer (device_map="auto" included)."""
     return execution_device(model.get_input_embeddings())
