@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
-from ..expertise.config import IdentifyConfig
+from ..expertise.config import IdentifyConfig, k_value  # noqa: F401 - k_value: checks of options and keys
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,14 @@ def at_least(minimum: int, meaning: str = "") -> Callable[[Any], str | None]:
     return lambda v: None if v >= minimum else f"must be >= {minimum}{extra}"
 
 
-def k_value(v) -> str | None:
-    """A top-k size: a positive count, or a fraction of the neuron set in (0, 1)."""
-    if isinstance(v, bool) or not v > 0:
-        return "must be a positive count or a fraction in (0, 1)"
-    if v >= 1 and v != int(v):
-        return "must be a whole number when >= 1"
+def force_value(v) -> str | None:
+    """What is wrong with a deactivation value, or None: "zero", "median" (of the positives) or a number as text."""
+    if v in FORCE_CHOICES:
+        return None
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return 'must be "zero", "median" or a number written as a string'
     return None
 
 
@@ -196,11 +198,9 @@ class StudyConfig:
     def __post_init__(self) -> None:
         from ..errors import ConfigError
 
-        if self.force not in FORCE_CHOICES:
-            try:
-                float(self.force)
-            except ValueError:
-                raise ConfigError(f"option force must be zero, median or a number, got {self.force!r}") from None
+        problem = force_value(self.force)
+        if problem:
+            raise ConfigError(f"option force {problem}, got {self.force!r}")
         for name in ("seeds", "n_boot", "max_det", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"option {name} must be >= 1, got {getattr(self, name)!r}")

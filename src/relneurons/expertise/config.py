@@ -18,6 +18,15 @@ SCORER_NAMES = ("ap", "mean_diff", "activation_rate")
 MODEL_SCORER_NAMES = ("attribution",)
 
 
+def k_value(v) -> str | None:
+    """What is wrong with a top-k size, or None: a positive count, or a fraction of the neuron set in (0, 1)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+        return "must be a positive count or a fraction in (0, 1)"
+    if v >= 1 and v != int(v):
+        return "must be a whole number when >= 1"
+    return None
+
+
 @dataclass(frozen=True)
 class IdentifyConfig:
     """What decides the AP blocks and the top-k lists of `identify` (`block` and `memory_gb` change only the cost)."""
@@ -32,10 +41,9 @@ class IdentifyConfig:
     def __post_init__(self) -> None:
         if self.memory_gb is not None and (isinstance(self.memory_gb, bool) or not self.memory_gb > 0):
             raise ConfigError(f"option memory_gb must be a positive number of GB (or unset), got {self.memory_gb!r}")
-        if not self.k > 0:
-            raise ConfigError(f"option k must be a positive count or a fraction in (0, 1), got {self.k!r}")
-        if self.k >= 1 and self.k != int(self.k):
-            raise ConfigError(f"option k must be a whole number when >= 1, got {self.k!r}")
+        problem = k_value(self.k)
+        if problem:
+            raise ConfigError(f"option k {problem}, got {self.k!r}")
         for name in ("negative_ratio", "min_positives", "block"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"option {name} must be >= 1, got {getattr(self, name)!r}")

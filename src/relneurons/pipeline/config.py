@@ -33,7 +33,7 @@ from ..data.names import TEMPLATE_CHOICES
 from ..errors import ConfigError, did_you_mean
 from ..experiments import registry
 from ..experiments.registry import NEURON_SETS
-from ..experiments.spec import Key, StudyConfig
+from ..experiments.spec import Key, StudyConfig, force_value
 from ..experiments.spec import choice as _choice
 from ..experiments.spec import k_value as _k
 from ..experiments.spec import positive as _positive
@@ -74,16 +74,6 @@ def _experiments(v):
         return "must be a list of experiment names (strings)"
     bad = [e for e in v if e not in registry.NAMES]
     return f"has unknown experiment {bad[0]!r}{did_you_mean(bad[0], registry.NAMES)}" if bad else None
-
-
-def _force(v):
-    if v in ("zero", "median"):
-        return None
-    try:
-        float(v)
-    except ValueError:
-        return 'must be "zero", "median" or a number written as a string'
-    return None
 
 
 def _max_memory(v):
@@ -139,7 +129,7 @@ _CORE_SCHEMA: dict[str, dict[str, Key]] = {
         "run": Key((list, str), _experiments),
         "random_seeds": Key((int,), _positive),
         "max_det": Key((int,), _positive),
-        "force": Key((str,), _force),
+        "force": Key((str,), force_value),
     },
     "bootstrap": {"n_boot": Key((int,), _positive)},
     "run": {
