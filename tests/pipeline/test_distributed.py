@@ -216,7 +216,10 @@ def work():
     time.sleep(10)  # process 0 works longer than $RELNEURONS_DIST_TIMEOUT while the others wait
     (out / "workers.json").write_text(json.dumps(workers))
 
-Run(out / "run", {{}}, quiet=True).stage(1, 1, "identify", "key", work, everyone=False)
+run = Run(out / "run", {{}}, quiet=True)
+run.stage(1, 1, "identify", "key", work, everyone=False)
+if parallel.is_main():
+    (out / "timings.json").write_text(json.dumps(run.timings))
 print(f"rank {{parallel.rank()}} done", file=sys.stderr)
 """
 
@@ -232,3 +235,8 @@ def test_work_of_process_0_alone_uses_every_core_and_outlasts_the_barrier_timeou
     assert "rank 0 done" in result.stderr and "rank 1 done" in result.stderr
     workers = json.loads((tmp_path / "workers.json").read_text())
     assert workers and min(workers) == parallel.available_cpus()
+    # the manifest's memory numbers of every process, handed to process 0 through files it then removes
+    stage = json.loads((tmp_path / "timings.json").read_text())["identify"]
+    assert [len(stage[f"{name}_by_rank"]) for name in ("peak_rss_bytes", "max_rss_bytes")] == [2, 2]
+    assert stage["peak_rss_bytes_by_rank"][0] == stage["peak_rss_bytes"]
+    assert sorted(p.name for p in (tmp_path / "run" / "stages").iterdir()) == ["identify.json"]

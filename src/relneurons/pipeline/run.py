@@ -1,7 +1,8 @@
 """`relneurons run`: the whole study in one run folder, stage by stage, cached by each stage's inputs.
 
     RUN/config.toml           the configuration as resolved (TOML)
-    RUN/manifest.json         config, versions, model and data hashes, seeds, times, per-stage timings, machine
+    RUN/manifest.json         config, versions, model and data hashes, seeds, times, machine, and per stage its
+                              time, peak RSS (`pipeline.resources`) and the folder's disk use after it
     RUN/logs/run.log          what the run printed about its stages
     RUN/stages/<stage>.json   marker: the stage's input key, written when the stage is complete
     RUN/store/                collect (the activation store)
@@ -40,6 +41,7 @@ from ..experiments.registry import BY_NAME, EXPERIMENTS
 from ..experiments.study import Study, StudyConfig
 from ..expertise.identify import IdentifyConfig, identify
 from ..model.batching import resolve_batch_size
+from . import resources
 
 log = logging.getLogger("relneurons.run")
 
@@ -207,22 +209,45 @@ class Run:
         parallel.barrier(f"{stage}: start")
         self.say(f"[{number}/{total}] {stage}: running")
         start = time.time()
-        if everyone:
-            work()
-        elif parallel.is_main():
-            with parallel.all_cores():
+        with resources.RssSampler() as rss:
+            if everyone:
                 work()
+            elif parallel.is_main():
+                with parallel.all_cores():
+                    work()
+        mine = {"peak_rss_bytes": rss.peak, "max_rss_bytes": resources.max_rss_bytes()}
+        if not parallel.is_main():  # process 0 writes the manifest: the others hand it their numbers as files
+            io.write_json(self._rank_file(stage, parallel.rank()), mine)
         parallel.barrier(f"{stage}: finished", long=not everyone)
         seconds = round(time.time() - start, 1)
+        usage = {}
         if parallel.is_main():
             io.write_json(
                 self.folder / "stages" / f"{stage}.json",
                 {"key": key, "seconds": seconds, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")},
             )
             pending.unlink()
+            usage = self._usage(stage, mine)
         parallel.barrier(f"{stage}: marked")
-        self.timings[stage] = {"status": "ran", "seconds": seconds, "key": key}
+        self.timings[stage] = {"status": "ran", "seconds": seconds, "key": key, **usage}
         self.say(f"[{number}/{total}] {stage}: done in {seconds:.0f} s")
+
+    def _rank_file(self, stage: str, rank: int) -> Path:
+        return self.folder / "stages" / f"{stage}.rank-{rank:05d}.json"
+
+    def _usage(self, stage: str, mine: dict) -> dict:
+        """What the manifest records of a stage that ran besides its time: process 0's peak RSS during the stage
+        (sampled, `pipeline.resources`) and its kernel-recorded peak since it started; under torchrun the same
+        for every process, by rank; the run folder's disk use after the stage."""
+        ranks = [mine]
+        for rank in range(1, parallel.world()):
+            path = self._rank_file(stage, rank)
+            ranks.append(io.read_json(path))
+            path.unlink()
+        usage = dict(mine)
+        if len(ranks) > 1:
+            usage.update({f"{name}_by_rank": [r[name] for r in ranks] for name in mine})
+        return {**usage, "disk_bytes": resources.disk_bytes(self.folder)}
 
     def write_manifest(self, finished: bool) -> None:
         if not parallel.is_main():
