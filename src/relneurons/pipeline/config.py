@@ -180,6 +180,28 @@ FIELD_OF: dict[str, dict[str, tuple[type, str, object]]] = {
 }
 
 
+#: Keys that also set a field of the same name in the later stages' dataclasses (FIELD_OF names where each default
+#: lives): one seed for the split, the negatives and the random sets; identification's k is the study's.
+SHARED_KEYS = (("data", "seed"), ("neurons", "k"))
+
+
+def to_dataclass(config: dict, cls: type, **decided):
+    """`cls` (CollectConfig, IdentifyConfig, StudyConfig) from a validated configuration: the one mapping of keys to
+    fields (FIELD_OF, plus SHARED_KEYS), the TOML stand-in for None read as None, lists as tuples; `decided` are the
+    fields the run works out itself (batch sizes, the relation list). The dataclass checks its own rules."""
+    fields = {f.name: f.default for f in dataclasses.fields(cls)}
+    values = {}
+    for section, keys in FIELD_OF.items():
+        for key, (owner, name, none) in keys.items():
+            if name not in fields or not (owner is cls or (section, key) in SHARED_KEYS):
+                continue
+            value = config[section][key]
+            if fields[name] is None and none is not None and value == none:
+                value = None
+            values[name] = tuple(value) if isinstance(value, list) else value
+    return cls(**{**values, **decided})
+
+
 def _field_default(cls: type, name: str, none: object):
     value = {f.name: f.default for f in dataclasses.fields(cls)}[name]
     if value is None:

@@ -42,6 +42,7 @@ from ..experiments.study import Study, StudyConfig
 from ..expertise.identify import IdentifyConfig, identify
 from ..model.batching import resolve_batch_size
 from . import resources
+from .config import to_dataclass
 
 log = logging.getLogger("relneurons.run")
 
@@ -50,32 +51,15 @@ def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _opt(text: str) -> str | None:
-    return text or None
-
-
 def collect_config(config: dict, batch_size: int) -> CollectConfig:
-    d, m = config["data"], config["model"]
-    relations = PAPER_RELATIONS if d["relations"] == "paper" else tuple(d["relations"])
-    return CollectConfig(
-        model=m["name"],
-        dtype=_opt(m["dtype"]),
-        device=_opt(m["device"]),
-        data_dir=_opt(d["dir"]),
-        max_memory=_opt(m["max_memory"]),
-        offload_folder=_opt(m["offload_folder"]),
-        relations=tuple(relations),
-        templates=d["templates"] if isinstance(d["templates"], str) else tuple(d["templates"]),
-        suffix=d["suffix"],
-        bos=d["bos"],
-        mean_bos=config["neurons"]["mean_bos"],
-        rule=d["rule"],
-        n_eval=d["n_eval"],
-        seed=d["seed"],
-        max_prompts_per_relation=d["max_prompts_per_relation"] or None,
-        neuron_set=config["neurons"]["set"],
+    """The collect stage's settings: the configuration's keys (pipeline.config.to_dataclass), the paper's relations
+    named in full (the store records the list), and the batch size the run chose."""
+    relations = config["data"]["relations"]
+    return to_dataclass(
+        config,
+        CollectConfig,
+        relations=PAPER_RELATIONS if relations == "paper" else tuple(relations),
         batch_size=batch_size,
-        chunk_prompts=config["run"].get("chunk_prompts") or None,
     )
 
 
@@ -366,13 +350,7 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     run.write_manifest(False)
     check_survivors(config, collect_cfg, store)
 
-    ident = IdentifyConfig(
-        k=n["k"],
-        negative_ratio=n["negative_ratio"],
-        min_positives=n["min_positives"],
-        seed=config["data"]["seed"],
-        memory_gb=n["memory_gb"] or None,
-    )
+    ident = to_dataclass(config, IdentifyConfig)
     k_ap = _key("ap", k_collect, n["negative_ratio"], n["min_positives"], config["data"]["seed"])
     # clearing on an AP-key change only: a new k reuses the AP blocks
     if (run.marker("identify") or {}).get("ap_key") not in (None, k_ap) and parallel.is_main():
@@ -389,15 +367,7 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     if parallel.is_main():
         io.write_json(folder / "stages" / "identify.json", {**marker, "ap_key": k_ap})
 
-    study_cfg = StudyConfig(
-        k=n["k"],
-        seeds=e["random_seeds"],
-        n_boot=config["bootstrap"]["n_boot"],
-        max_det=e["max_det"],
-        force=e["force"],
-        batch_size=batch,
-        seed=config["data"]["seed"],
-    )
+    study_cfg = to_dataclass(config, StudyConfig, batch_size=batch)
     k_results = _key("results", k_ap, e["force"], config["data"]["seed"])
     if parallel.is_main():
         if (run.marker("results") or {}).get("key") not in (None, k_results):
