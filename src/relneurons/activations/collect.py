@@ -157,6 +157,9 @@ def collect(
                 index, pd.DataFrame({"text_id": ids, "generation": [generation[i] for i in ids], "kept": kept}), matrix
             )
     bar.close()
+    if own_model:  # let go of it now: a split model's hooks hold it in reference cycles until some later collection
+        del model, run_part
+        release_memory()
 
     def with_correctness(prompts: pd.DataFrame) -> pd.DataFrame:
         # per prompt: a text shared by two objects may be right for one of them only
@@ -166,9 +169,6 @@ def collect(
     parallel.barrier("every chunk of the store captured")
     if parallel.is_main():
         writer.finish(
-    if own_model:  # let go of it now: a split model's hooks hold it in reference cycles until some later collection
-        del model, run_part
-        release_memory()
             {
                 "data_dir": str(data_dir),
                 "versions": versions(),
