@@ -102,8 +102,23 @@ def random_prompts(n: int, seed: int = 0, min_len: int = 2, max_len: int = 9) ->
     return out
 
 
-def save_tiny_folder(folder, arch: str = "llama", corpus: list[str] | None = None):
-    """A complete HF model folder (random tiny model + a small BPE tokenizer trained here), for CLI tests."""
+#: A hand-written chat template (system prompt, role markers as special tokens, the assistant turn opened on request)
+#: and its special tokens, for an instruct-like tiny tokenizer: save_tiny_folder(..., CHAT_TEMPLATE, CHAT_TOKENS).
+CHAT_TEMPLATE = (
+    "{{ bos_token }}<|system|>\nAnswer in one word.<|end|>\n"
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+CHAT_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+
+
+def save_tiny_folder(
+    folder, arch: str = "llama", corpus: list[str] | None = None, chat_template: str | None = None, special=()
+):
+    """A complete HF model folder (random tiny model + a small BPE tokenizer trained here), for CLI tests.
+
+    `chat_template`: a jinja chat template for the tokenizer (an instruct model's); `special`: extra special tokens
+    (its role markers), each one token id."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -113,13 +128,19 @@ def save_tiny_folder(folder, arch: str = "llama", corpus: list[str] | None = Non
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=VOCAB,
-        special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
+        special_tokens=["<pad>", "<s>", "</s>", "<unk>", *special],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(corpus, trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        additional_special_tokens=list(special),
     )
+    fast.chat_template = chat_template
     config = CONFIGS[arch]()
     config.vocab_size = len(fast)
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tiny_models import save_tiny_folder
+from tiny_models import CHAT_TEMPLATE, CHAT_TOKENS, save_tiny_folder
 
 from relneurons import io
 from relneurons.activations import ActivationStore, CollectConfig, collect
@@ -97,6 +97,21 @@ def test_resuming_with_other_settings_is_refused(tiny_folder, lre_dir, tmp_path)
     collect(_config(tiny_folder, lre_dir), tmp_path / "s", progress=False)
     with pytest.raises(DataError, match="seed"):
         collect(_config(tiny_folder, lre_dir, seed=1), tmp_path / "s", progress=False)
+
+
+def test_a_chat_store_records_its_template_and_is_not_a_plain_one(lre_dir, tmp_path):
+    folder = str(save_tiny_folder(tmp_path / "chat-model", chat_template=CHAT_TEMPLATE, special=CHAT_TOKENS))
+    store = collect(_config(folder, lre_dir, chat=True, suffix=""), tmp_path / "s", progress=False)
+    identity = store.identity
+    assert identity["chat"] is True and identity["chat_positions"] == "content" and identity["add_bos"] is False
+    assert identity["chat_template"] == {
+        "before": "<s><|system|>\nAnswer in one word.<|end|>\n<|user|>\n",
+        "after": "<|end|>\n<|assistant|>\n",
+    }
+    with pytest.raises(DataError, match=r"different: chat, chat_template\)"):
+        collect(_config(folder, lre_dir, suffix=""), tmp_path / "s", progress=False)
+    with pytest.raises(DataError, match="different: chat_positions"):
+        collect(_config(folder, lre_dir, chat=True, suffix="", chat_positions="all"), tmp_path / "s", progress=False)
 
 
 def test_only_validated_texts_get_rows_by_default(tiny_folder, lre_dir, tmp_path):

@@ -3,7 +3,7 @@ these tests check the sample, the table and the messages, tests/integration/test
 
 import pandas as pd
 import pytest
-from tiny_models import save_tiny_folder
+from tiny_models import CHAT_TEMPLATE, CHAT_TOKENS, save_tiny_folder
 
 from relneurons.errors import ConfigError
 from relneurons.pipeline.calibrate import (
@@ -39,13 +39,24 @@ def test_every_suffix_is_measured_on_the_same_seeded_triples(lre_dir):
 
 def test_styles_and_their_overrides():
     every = styles()
-    assert len(every) == 16 and every[0].suffix == "? Answer:" and len(set(every)) == 16
-    assert PAPER_STYLE == Style("? Answer:", "standard", "auto")
-    assert Style("", "zs", "never").overrides() == ['data.suffix=""', 'data.templates="zs"', 'data.bos="never"']
+    assert len(every) == 20 and every[0].suffix == "? Answer:" and len(set(every)) == 20
+    assert {s for s in every if s.chat} == {
+        Style(x, t, "auto", True) for x in ("", "? Answer:") for t in ("standard", "zs")
+    }
+    assert PAPER_STYLE == Style("? Answer:", "standard", "auto", False)
+    assert Style("", "zs", "never").overrides() == [
+        'data.suffix=""',
+        'data.templates="zs"',
+        'data.bos="never"',
+        "data.chat=false",
+    ]
     from relneurons.pipeline import load_config
 
     config = load_config("quick", None, Style(" ", "zs", "always").overrides())  # the overrides are valid configuration
     assert (config["data"]["suffix"], config["data"]["templates"], config["data"]["bos"]) == (" ", "zs", "always")
+    config = load_config("quick", None, Style("", "zs", "auto", True).overrides())
+    assert config["data"]["chat"] is True and config["data"]["suffix"] == ""
+    assert "chat template" in Style("", "zs", "auto", True).describe()
 
 
 def test_best_style_and_table():
@@ -86,10 +97,23 @@ def test_calibrate_loads_once_and_reports_every_style(tmp_path, lre_dir, monkeyp
     monkeypatch.setattr(loading, "load_model", lambda *a, **k: calls.append(a) or real(*a, **k))
     printed = []
     table = calibrate(folder, lre_dir, relations=RELATIONS, n=3, device="cpu", echo=printed.append)
-    assert len(calls) == 1 and len(printed) == 1
-    assert len(table) == 16 and (table["n_prompts"] == 6).all()
+    assert len(calls) == 1 and len(printed) == 2
+    assert printed[1] == "chat styles left out: this model's tokenizer has no chat template (a base model?)"
+    assert len(table) == 16 and (table["n_prompts"] == 6).all() and not table["chat"].any()
     assert table["rate"].is_monotonic_decreasing and ((table["rate"] >= 0) & (table["rate"] <= 1)).all()
     assert (table["rate"] == table["n_correct"] / table["n_prompts"]).all()
+
+
+def test_calibrate_tries_the_chat_template_of_an_instruct_tokenizer(tmp_path, lre_dir):
+    folder = str(save_tiny_folder(tmp_path / "model", chat_template=CHAT_TEMPLATE, special=CHAT_TOKENS))
+    printed = []
+    table = calibrate(folder, lre_dir, relations=RELATIONS, n=2, device="cpu", echo=printed.append)
+    chat = table[table["chat"]]
+    assert len(table) == 20 and len(printed) == 1 and "chat" in printed[0].splitlines()[1]
+    assert set(zip(chat["suffix"], chat["templates"], chat["bos"])) == {
+        (x, t, "auto") for x in ("", "? Answer:") for t in ("standard", "zs")
+    }
+    assert (table["n_prompts"] == 4).all()
 
 
 def test_no_survivors_message_without_calibration_names_the_command():

@@ -22,6 +22,17 @@ def test_overrides_parse_toml_values():
     assert config["model"]["name"] == "smollm2-135m" and config["data"]["templates"] == "all"
 
 
+def test_chat_keys_reach_the_collect_settings():
+    from relneurons.pipeline.run import collect_config
+
+    plain = collect_config(load_config("quick"), 4)
+    assert (plain.chat, plain.chat_positions) == (False, "content")
+    chat = collect_config(load_config("quick", overrides=["data.chat=true", 'data.chat_positions="all"']), 4)
+    assert (chat.chat, chat.chat_positions) == (True, "all")
+    with pytest.raises(ConfigError, match='data.bos = "never" with data.chat = true'):
+        collect_config(load_config("quick", overrides=["data.chat=true", 'data.bos="never"']), 4)
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -36,6 +47,8 @@ def test_overrides_parse_toml_values():
         ("run.batch_size=0", 'positive integer or "auto"'),
         ("experiments.force=loud", "zero"),
         ("nokey", "section.key=value"),
+        ('data.chat_positions="prompt"', "must be one of 'content', 'all'"),
+        ('data.chat="yes"', "data.chat = 'yes' must be of type bool"),
     ],
 )
 def test_bad_values_name_the_key(override, message):

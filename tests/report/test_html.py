@@ -205,6 +205,23 @@ def test_text_from_the_run_is_escaped(small_run):
     assert page.count("<script>") == 1  # only the report's own
 
 
+def test_a_chat_run_states_its_template_and_the_positions_averaged(small_run):
+    manifest = small_run / "store" / "manifest.json"
+    store = json.loads(manifest.read_text())
+    store["identity"].update(
+        chat=True,
+        chat_positions="content",
+        add_bos=False,
+        bos="auto",
+        chat_template={"before": "<|user|>\n", "after": "<|end|>\n<|assistant|>\n"},
+    )
+    manifest.write_text(json.dumps(store))
+    text = _text(_parse(build_report(small_run).read_text(encoding="utf-8")))
+    assert "chat template" in text and "BOS token" not in text
+    assert "'<|user|>\\n{prompt}<|end|>\\n<|assistant|>\\n'" in text  # the frame as Python writes it
+    assert "token means over the prompt's tokens only (the template's left out)" in text
+
+
 def test_rebuild_is_byte_identical_and_atomic(small_run):
     first = build_report(small_run).read_bytes()
     second = build_report(small_run).read_bytes()

@@ -97,7 +97,14 @@ def collect(
                 offload_folder=config.offload_folder,
             )
     nset = neuron_set(model, config.neuron_set)
-    policy = make_policy(tokenizer, getattr(model.config, "model_type", ""), config.bos, config.mean_bos)
+    policy = make_policy(
+        tokenizer,
+        getattr(model.config, "model_type", ""),
+        config.bos,
+        config.mean_bos,
+        config.chat,
+        config.chat_positions,
+    )
     settings = asdict(config)
     for local in ("device", "data_dir", "max_memory", "offload_folder"):  # do not change the result
         settings.pop(local)
@@ -110,6 +117,8 @@ def collect(
         "data_sha256": data_hashes,
         "add_bos": policy.add_bos,
     }
+    if policy.chat is not None:  # the template's text around each prompt: a changed template is another store
+        identity["chat_template"] = {"before": policy.chat.before, "after": policy.chat.after}
     chunk = config.chunk_prompts or max(
         config.batch_size, (_CHUNK_BYTES // (4 * nset.size)) // config.batch_size * config.batch_size
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..data.names import DEFAULT_SUFFIX, DEFAULT_TEMPLATES
 from ..errors import ConfigError
-from ..model.names import DEFAULT_MODEL
+from ..model.names import CHAT_POSITIONS, DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class CollectConfig:
     max_new_tokens: int = 2
     bos: str = "auto"
     mean_bos: bool = True  # the BOS position counts in the token means (as the paper's code); False: prompt tokens only
+    chat: bool = False  # prompts are user turns of the tokenizer's chat template (model/tokenization.py)
+    chat_positions: str = "content"  # with chat: token means over the user's content only, or "all" tokens
     keep_all: bool = False  # store every text's activations, not only validated ones
     chunk_prompts: int | None = None  # texts per stored chunk (None: ~256 MB of activations)
 
@@ -41,6 +43,14 @@ class CollectConfig:
         for name in ("n_eval", "batch_size", "max_new_tokens"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"option {name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.chat_positions not in CHAT_POSITIONS:
+            raise ConfigError(
+                f"option chat_positions must be one of {', '.join(CHAT_POSITIONS)}, got {self.chat_positions!r}"
+            )
+        if self.chat and self.bos != "auto":
+            raise ConfigError(
+                f'data.bos = "{self.bos}" with data.chat = true: the chat template writes the BOS; set data.bos = "auto"'
+            )
         if self.max_prompts_per_relation is not None and self.max_prompts_per_relation < 1:
             raise ConfigError(
                 f"option max_prompts_per_relation must be positive, got {self.max_prompts_per_relation!r}"

@@ -97,6 +97,8 @@ def _activations(study: Study, texts: list[str], desc: str = "concept activation
         "runtime": study.runtime,
         "bos": s["bos"],
         "mean_bos": s.get("mean_bos", True),
+        "chat": s.get("chat_template"),  # the chat template's text around each text (None: plain prompts)
+        "chat_positions": s.get("chat_positions", "content"),
         "set": nset.name,
         "n": nset.size,
         "texts": texts,

@@ -135,7 +135,15 @@ class Study:
             getattr(model.config, "model_type", ""),
             self.settings["bos"],
             self.settings.get("mean_bos", True),
+            self.settings.get("chat", False),
+            self.settings.get("chat_positions", "content"),
         )
+        recorded = self.settings.get("chat_template")
+        if policy.chat is not None and recorded != {"before": policy.chat.before, "after": policy.chat.after}:
+            raise DataError(
+                f"the chat template of {name!r} is not the one the store {self.store.folder} was collected with "
+                "(its text around the prompt differs); collect again"
+            )
         return model, tokenizer, policy
 
     @cached_property

@@ -1,5 +1,5 @@
 """The model options' names and defaults, importable without torch (the command line and the configuration check
-them before a model is loaded): the default model, the neuron sets and the BOS policies."""
+them before a model is loaded): the default model, the neuron sets, the BOS policies and the chat positions."""
 
 from __future__ import annotations
 
@@ -17,3 +17,7 @@ NEURON_SETS: dict[str, frozenset[str]] = {
 
 #: BOS token before every prompt: the tokenizer's default (always for Gemma), always, never.
 BOS_CHOICES = ("auto", "always", "never")
+
+#: With data.chat: which prompt positions a neuron's token mean averages: the user's content only (the template's
+#: system prompt, role markers and special tokens left out), or every token of the rendered chat.
+CHAT_POSITIONS = ("content", "all")

@@ -3,10 +3,13 @@
 The paper's style ("<template>? Answer:", the LRE `prompt_templates`, the
 tokenizer's BOS) suits the models of the paper; others answer it with a new
 line (SmolLM2-135M validates 0% of P_det with it, so every relation is
-skipped). A style is (suffix, template set, BOS); calibration validates a small
-seeded sample of P_det prompts per relation under every style, with the model
-loaded once, and reports each style's validation rate. A style is three
-configuration keys (`Style.overrides`), all part of the store identity.
+skipped). A style is (suffix, template set, BOS, chat); calibration validates a
+small seeded sample of P_det prompts per relation under every style, with the
+model loaded once, and reports each style's validation rate. An instruct model
+is also asked in its own format when its tokenizer has a chat template: the
+filled template (suffix "" or the paper's) is the user turn and the answer
+starts in the assistant turn (model/tokenization.py, docs/method.md). A style is
+four configuration keys (`Style.overrides`), all part of the store identity.
 """
 
 from __future__ import annotations
@@ -36,15 +39,18 @@ from ..errors import ConfigError
 SUFFIXES = (DEFAULT_SUFFIX, " ", "", ":")
 TEMPLATE_SETS = ("standard", "zs")  # the LRE prompt_templates (the paper's P_det) and prompt_templates_zs
 BOS_CHOICES = ("always", "never")
+CHAT_SUFFIXES = ("", DEFAULT_SUFFIX)  # the user turn: the relation prompt without, and with, the paper's answer cue
 
 
 @dataclass(frozen=True)
 class Style:
-    """How a prompt is written: suffix after the filled template, template set, BOS token."""
+    """How a prompt is written: suffix after the filled template, template set, BOS token, and whether the result is
+    the user turn of the model's chat template (the template then writes the BOS: bos "auto")."""
 
     suffix: str = DEFAULT_SUFFIX
     templates: str = "standard"
     bos: str = "auto"
+    chat: bool = False
 
     def overrides(self) -> list[str]:
         """The `relneurons run --set` overrides that select this style."""
@@ -52,9 +58,12 @@ class Style:
             f"data.suffix={json.dumps(self.suffix)}",
             f"data.templates={json.dumps(self.templates)}",
             f"data.bos={json.dumps(self.bos)}",
+            f"data.chat={json.dumps(self.chat)}",
         ]
 
     def describe(self) -> str:
+        if self.chat:
+            return f"chat template (user turn: templates {self.templates}, suffix {self.suffix!r})"
         return f"suffix {self.suffix!r}, templates {self.templates}, BOS {self.bos}"
 
 
@@ -64,8 +73,15 @@ PAPER_STYLE = Style()
 def styles(
     suffixes: Sequence[str] = SUFFIXES, template_sets: Sequence[str] = TEMPLATE_SETS, bos: Sequence[str] = BOS_CHOICES
 ) -> list[Style]:
-    """Every combination, the paper's suffix first."""
-    return [Style(s, t, b) for s, t, b in product(suffixes, template_sets, bos)]
+    """Every combination of plain prompts, the paper's suffix first, then the chat styles (`chat_styles`)."""
+    return [Style(s, t, b) for s, t, b in product(suffixes, template_sets, bos)] + chat_styles(
+        template_sets=template_sets
+    )
+
+
+def chat_styles(suffixes: Sequence[str] = CHAT_SUFFIXES, template_sets: Sequence[str] = TEMPLATE_SETS) -> list[Style]:
+    """The prompt as the user turn of the model's chat template, for every suffix and template set."""
+    return [Style(s, t, "auto", True) for s, t in product(suffixes, template_sets)]
 
 
 def calibration_prompts(
@@ -127,14 +143,16 @@ def calibrate(
 ) -> pd.DataFrame:
     """Validation rate of every prompt style on `n` seeded P_det prompts per relation; the model is loaded once.
 
-    Returns one row per style (suffix, templates, bos, n_prompts, n_correct, rate,
+    Returns one row per style (suffix, templates, bos, chat, n_prompts, n_correct, rate,
     relations_nonzero: relations with at least one validated prompt), best rate first,
-    and prints it as a table through `echo` (None: silent). `loaded` = (model, tokenizer)
-    reuses a model already in memory.
+    and prints it as a table through `echo` (None: silent), with one line on why the chat
+    styles were not tried when they were not. `loaded` = (model, tokenizer) reuses a
+    model already in memory.
     """
+    from ..errors import DataError
     from ..model.generation import greedy_generate
     from ..model.loading import load_model
-    from ..model.tokenization import make_policy
+    from ..model.tokenization import has_chat_template, make_policy
 
     candidates = list(candidates or styles())
     # every input is read and checked before the model loads (a bad relation file fails in a second, not after it)
@@ -153,13 +171,24 @@ def calibrate(
     model_type = getattr(lm.config, "model_type", "")
     if tokenizer.bos_token_id is None:  # no BOS to add: "always" cannot be tried
         candidates = [s for s in candidates if s.bos != "always"]
+    skipped = None  # why the chat styles were not tried
+    if any(s.chat for s in candidates) and not has_chat_template(tokenizer):
+        skipped = "this model's tokenizer has no chat template (a base model?)"
     rows = []
     for style in candidates:
+        if style.chat and skipped:
+            continue
         prompts = prompt_sets[style.templates, style.suffix]
-        policy = make_policy(tokenizer, model_type, style.bos)
-        generated = greedy_generate(
-            lm, tokenizer, prompts["text"].tolist(), max_new_tokens, batch_size=batch_size, policy=policy
-        )
+        try:
+            policy = make_policy(tokenizer, model_type, style.bos, chat=style.chat)
+            generated = greedy_generate(
+                lm, tokenizer, prompts["text"].tolist(), max_new_tokens, batch_size=batch_size, policy=policy
+            )
+        except (ConfigError, DataError) as exc:
+            if not style.chat:
+                raise
+            skipped = str(exc)  # the template cannot frame these prompts (tokenization.chat_frame, chat_texts)
+            continue
         correct = np.array([is_correct(g, o, rule) for g, o in zip(generated, prompts["object"])], dtype=bool)
         per_relation = pd.Series(correct).groupby(prompts["relation"].to_numpy()).sum()
         rows.append(
@@ -167,6 +196,7 @@ def calibrate(
                 "suffix": style.suffix,
                 "templates": style.templates,
                 "bos": style.bos,
+                "chat": style.chat,
                 "n_prompts": len(correct),
                 "n_correct": int(correct.sum()),
                 "rate": float(correct.mean()) if len(correct) else 0.0,
@@ -180,17 +210,20 @@ def calibrate(
     )
     if echo is not None:
         echo(format_table(table, model))
+        if skipped:
+            echo(f"chat styles left out: {skipped}")
     return table
 
 
 def format_table(table: pd.DataFrame, model: str) -> str:
     lines = [
         f"validation rate of each prompt style on {model} (best first):",
-        f"  {'suffix':12s} {'templates':9s} {'bos':6s} {'rate':>6s} {'correct':>9s} {'relations':>9s}",
+        f"  {'suffix':12s} {'templates':9s} {'bos':6s} {'chat':4s} {'rate':>6s} {'correct':>9s} {'relations':>9s}",
     ]
     for row in table.itertuples(index=False):
+        chat = "yes" if getattr(row, "chat", False) else "no"
         lines.append(
-            f"  {json.dumps(row.suffix):12s} {row.templates:9s} {row.bos:6s} {row.rate:6.1%} "
+            f"  {json.dumps(row.suffix):12s} {row.templates:9s} {row.bos:6s} {chat:4s} {row.rate:6.1%} "
             f"{row.n_correct:4d}/{row.n_prompts:<4d} {row.relations_nonzero:9d}"
         )
     return "\n".join(lines)
@@ -201,7 +234,7 @@ def best_style(table: pd.DataFrame) -> Style | None:
     if table.empty or table["rate"].iloc[0] <= 0:
         return None
     top = table.iloc[0]
-    return Style(top["suffix"], top["templates"], top["bos"])
+    return Style(top["suffix"], top["templates"], top["bos"], bool(top.get("chat", False)))
 
 
 def no_survivors_error(

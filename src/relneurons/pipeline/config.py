@@ -4,7 +4,8 @@ Every key is checked before any model is loaded: unknown keys are named with a
 "did you mean", values are checked for type and range. Sections and keys:
 
     [model]        name, dtype, device, max_memory, offload_folder
-    [data]         dir, relations, templates, suffix, bos, rule, n_eval, max_prompts_per_relation, seed
+    [data]         dir, relations, templates, suffix, bos, chat, chat_positions, rule, n_eval,
+                   max_prompts_per_relation, seed
     [neurons]      set, k, negative_ratio, min_positives, memory_gb, mean_bos
     [experiments]  run, random_seeds, max_det, force, and the core experiments' options k_sweep, error_tokens
     [bootstrap]    n_boot
@@ -38,7 +39,7 @@ from ..experiments.spec import choice as _choice
 from ..experiments.spec import k_value as _k
 from ..experiments.spec import positive as _positive
 from ..expertise.config import IdentifyConfig
-from ..model.names import BOS_CHOICES
+from ..model.names import BOS_CHOICES, CHAT_POSITIONS
 
 try:
     import tomllib
@@ -112,6 +113,8 @@ _CORE_SCHEMA: dict[str, dict[str, Key]] = {
         "templates": Key((str, list), _templates),
         "suffix": Key((str,)),
         "bos": Key((str,), _choice(*BOS_CHOICES)),
+        "chat": Key((bool,)),
+        "chat_positions": Key((str,), _choice(*CHAT_POSITIONS)),
         "rule": Key((str,), _choice(*RULES)),
         "n_eval": Key((int,), _positive),
         "max_prompts_per_relation": Key((int,), lambda v: None if v >= 0 else "must be >= 0 (0 = all)"),
@@ -157,6 +160,8 @@ FIELD_OF: dict[str, dict[str, tuple[type, str, object]]] = {
         "templates": (CollectConfig, "templates", None),
         "suffix": (CollectConfig, "suffix", None),
         "bos": (CollectConfig, "bos", None),
+        "chat": (CollectConfig, "chat", None),
+        "chat_positions": (CollectConfig, "chat_positions", None),
         "rule": (CollectConfig, "rule", None),
         "n_eval": (CollectConfig, "n_eval", None),
         "max_prompts_per_relation": (CollectConfig, "max_prompts_per_relation", 0),

@@ -294,7 +294,7 @@ def check_survivors(config: dict, collect_cfg: CollectConfig, store: ActivationS
     templates = (
         collect_cfg.templates if isinstance(collect_cfg.templates, str) else json.dumps(list(collect_cfg.templates))
     )
-    used = Style(collect_cfg.suffix, templates, collect_cfg.bos)
+    used = Style(collect_cfg.suffix, templates, collect_cfg.bos, collect_cfg.chat)
     raise DataError(
         no_survivors_error(
             collect_cfg.model,

@@ -52,7 +52,22 @@ def settings(run: RunFolder) -> dict[str, Any]:
         pairs.append(("templates", Markup('%s <span class="dim">(texts per relation in section 2)</span>') % text))
     if run.get("suffix") is not None:
         pairs.append(("prompt suffix", Markup("<code>%s</code>") % repr(run.get("suffix"))))
-    if (
+    chat = idn.get("chat_template") if idn.get("chat") else None
+    if isinstance(chat, dict):  # the prompt as the user turn of the model's chat template (docs/method.md)
+        averaged = (
+            "every token of the chat"
+            if idn.get("chat_positions") == "all"
+            else "the prompt's tokens only (the template's left out)"
+        )
+        frame = f"{chat.get('before', '')}{{prompt}}{chat.get('after', '')}"
+        pairs.append(
+            (
+                "chat template",
+                Markup("<code>%s</code><br>token means over %s; the BOS as the template writes it")
+                % (repr(frame), averaged),
+            )
+        )
+    elif (
         idn.get("add_bos") is not None
     ):  # the rest of the prompt style (relneurons calibrate), and what the token means average
         pairs.append(
