@@ -142,6 +142,11 @@ def _tiny_store(root, lre_dir, dtype):
     return ActivationStore(store.folder)
 
 
+def _logits(dtype: str) -> dict:
+    """The runtime's logits entry: only a model not in float32 has one (float32 caches keep their old identity)."""
+    return {} if dtype == "float32" else {"logits": "float32"}
+
+
 @pytest.fixture(scope="module", params=["float32", "bfloat16"])
 def dtype_store(request, tmp_path_factory, lre_dir):
     root = tmp_path_factory.mktemp(request.param)
@@ -152,6 +157,8 @@ def test_the_study_runs_the_model_in_the_store_dtype(dtype_store, lre_dir):
     """Collected in bfloat16 (or float32) with no dtype asked, evaluated on the CPU (where no dtype means float32) in the same dtype."""
     dtype, store, root = dtype_store
     assert store.identity["model_dtype"] == f"torch.{dtype}"
+    # a half-precision model's validation read float32 logits, and its generations will: both identities say so
+    assert store.identity.get("logits") == _logits(dtype).get("logits")
     s = Study(
         store,
         root / "id",
@@ -163,7 +170,7 @@ def test_the_study_runs_the_model_in_the_store_dtype(dtype_store, lre_dir):
     )
     model, _, _ = s.model
     assert str(model.dtype) == f"torch.{dtype}"
-    assert s.runtime == {"dtype": dtype, "device": "cpu"} and s.cache.identity["runtime"] == s.runtime
+    assert s.runtime == {"dtype": dtype, "device": "cpu", **_logits(dtype)} and s.cache.identity["runtime"] == s.runtime
     judged = s.judge(s.eval_prompts.head(3).assign(condition="original"))
     assert len(judged) == 3
 
@@ -186,8 +193,8 @@ def test_generations_of_another_device_type_are_not_reused(dtype_store):
     """One results folder, one runtime: a study on another device type (no model is loaded to see it) refuses the cache."""
     dtype, store, root = dtype_store
     cpu = Study(store, root / "id", root / "shared-out", StudyConfig(k=8), device="cpu", progress=False)
-    assert cpu.cache.identity["runtime"] == {"dtype": dtype, "device": "cpu"}
+    assert cpu.cache.identity["runtime"] == {"dtype": dtype, "device": "cpu", **_logits(dtype)}
     gpu = Study(store, root / "id", root / "shared-out", StudyConfig(k=8), device="cuda:0", progress=False)
-    assert gpu.runtime == {"dtype": dtype, "device": "cuda"}
+    assert gpu.runtime == {"dtype": dtype, "device": "cuda", **_logits(dtype)}
     with pytest.raises(DataError, match="another model/store"):
         _ = gpu.cache

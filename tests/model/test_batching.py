@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from relneurons.errors import ConfigError, ModelError
-from relneurons.model.batching import AUTO_BATCH_SIZE, Shrinking, is_out_of_memory, resolve_batch_size
+from relneurons.model.batching import (
+    AUTO_BATCH_SIZE,
+    Shrinking,
+    is_out_of_memory,
+    recording_shrinks,
+    resolve_batch_size,
+)
 
 
 class FakeOOM:
@@ -28,6 +34,17 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_smaller_size():
     assert sizer.size == 4
     # 16 fails, 8 fails, then parts of 4; the second call starts at 4 (no retry at 16)
     assert fake.calls == [16, 8] + [4] * 4 + [4] * 6
+
+
+def test_every_shrink_inside_a_recording_block_is_recorded_and_none_outside():
+    sizer = Shrinking(16, what="validate+capture")
+    sizer.run(list(range(4)), FakeOOM(limit=1))  # outside any block: 4 -> 2 -> 1, not recorded below
+    with recording_shrinks() as outer:
+        Shrinking(16, what="generate").run(list(range(16)), FakeOOM(limit=5))
+        with recording_shrinks() as inner:
+            Shrinking(4).run(list(range(4)), FakeOOM(limit=3))
+    assert inner == [{"what": "batch", "from": 4, "to": 2}]
+    assert outer == [{"what": "generate", "from": 16, "to": 8}, {"what": "generate", "from": 8, "to": 4}, *inner]
 
 
 def test_no_error_means_exactly_the_fixed_batches():

@@ -189,10 +189,15 @@ def test_a_failing_process_does_not_hang_the_others(tmp_path, mode):
 ALONE = """
 import json, os, sys, time
 sys.path.insert(0, {tests!r})
+import torch
 from pathlib import Path
 from relneurons import parallel
 from relneurons.expertise.identify import IdentifyConfig, identify
+from relneurons.model.batching import Shrinking
 from relneurons.pipeline.run import Run
+
+def fake_oom(part):
+    raise torch.OutOfMemoryError("fake: CUDA out of memory")
 
 average_precision = sys.modules["relneurons.expertise.average_precision"]  # the package exports a function of that name
 
@@ -213,6 +218,7 @@ average_precision.ThreadPoolExecutor = spy
 
 def work():
     identify(out / "store", out / "identify", IdentifyConfig(k=5, min_positives=5, block=64), progress=False)
+    Shrinking(4, what="fake").run([1, 2, 3, 4], lambda part: fake_oom(part) if len(part) > 2 else list(part))
     time.sleep(10)  # process 0 works longer than $RELNEURONS_DIST_TIMEOUT while the others wait
     (out / "workers.json").write_text(json.dumps(workers))
 
@@ -240,3 +246,4 @@ def test_work_of_process_0_alone_uses_every_core_and_outlasts_the_barrier_timeou
     assert [len(stage[f"{name}_by_rank"]) for name in ("peak_rss_bytes", "max_rss_bytes")] == [2, 2]
     assert stage["peak_rss_bytes_by_rank"][0] == stage["peak_rss_bytes"]
     assert sorted(p.name for p in (tmp_path / "run" / "stages").iterdir()) == ["identify.json"]
+    assert stage["batch_shrinks"] == [{"what": "fake", "from": 4, "to": 2, "rank": 0}]

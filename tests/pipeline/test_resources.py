@@ -7,9 +7,11 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from faults.tiny_study import answering_relations, save_model, tiny_overrides
 
 from relneurons.experiments.registry import EXPERIMENTS
+from relneurons.model.batching import Shrinking
 from relneurons.pipeline import resources
 from relneurons.pipeline.run import Run
 
@@ -46,6 +48,27 @@ def test_each_stage_records_its_own_sampled_peak_and_the_process_peak_so_far(tmp
     assert b["disk_bytes"] > 0 and s["disk_bytes"] >= b["disk_bytes"]  # the markers of each stage
 
 
+def test_each_batch_shrink_is_recorded_with_its_stage(tmp_path):
+    """A GPU's out-of-memory split changes batch shapes (and kernels): the manifest says where it happened."""
+
+    def fake(limit):
+        def run(part):
+            if len(part) > limit:
+                raise torch.OutOfMemoryError(f"CUDA out of memory (fake, {len(part)} rows)")
+            return list(part)
+
+        return run
+
+    run = Run(tmp_path / "run", {}, quiet=True)
+    run.stage(1, 2, "collect", "k1", lambda: Shrinking(8, what="validate+capture").run(range(20), fake(3)))
+    run.stage(2, 2, "intra", "k2", lambda: Shrinking(8, what="generate").run(range(20), fake(8)))
+    assert run.timings["collect"]["batch_shrinks"] == [
+        {"what": "validate+capture", "from": 8, "to": 4},
+        {"what": "validate+capture", "from": 4, "to": 2},
+    ]
+    assert run.timings["intra"]["batch_shrinks"] == []
+
+
 @pytest.fixture(scope="module")
 def tiny_run(lre_dir, tmp_path_factory):
     from relneurons.pipeline import load_config, run_study
@@ -61,7 +84,7 @@ def test_the_tiny_study_records_memory_and_disk_per_stage(tiny_run):
     order = ["collect", "identify", *[name for name in EXPERIMENTS if name in recorded], "report"]
     assert sorted(order) == sorted(recorded) and len(order) > 4
     stages = [recorded[name] for name in order]  # as they ran
-    assert {s["status"] for s in stages} == {"ran"}
+    assert {s["status"] for s in stages} == {"ran"} and all(s["batch_shrinks"] == [] for s in stages)
     for name, stage in zip(order, stages):
         assert 50 * MB < stage["peak_rss_bytes"] <= stage["max_rss_bytes"] * SLACK, name  # sampled <= kernel's peak
     peaks = [stage["max_rss_bytes"] for stage in stages]

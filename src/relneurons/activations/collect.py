@@ -17,6 +17,7 @@ from .. import parallel
 from ..data import build_prompts, is_correct, load_relations, resolve_data_dir, split
 from ..data.splits import relation_rng
 from ..model.batching import Shrinking, release_memory
+from ..model.generation import upcasts_logits
 from ..model.loading import load_model, model_fingerprint
 from ..model.sites import neuron_set
 from ..model.tokenization import check_context, make_policy, token_ids
@@ -119,6 +120,8 @@ def collect(
     }
     if policy.chat is not None:  # the template's text around each prompt: a changed template is another store
         identity["chat_template"] = {"before": policy.chat.before, "after": policy.chat.after}
+    if upcasts_logits(model):  # validation's argmax reads float32 logits (generation.float32_logits), not bfloat16 ones
+        identity["logits"] = "float32"
     chunk = config.chunk_prompts or max(
         config.batch_size, (_CHUNK_BYTES // (4 * nset.size)) // config.batch_size * config.batch_size
     )

@@ -97,10 +97,14 @@ class Study:
 
     @cached_property
     def runtime(self) -> dict:
-        """What decides a generation besides the store and the condition: the model's dtype and the device type.
-        Part of every cache identity, so that one results folder never mixes float16 and float32 generations."""
+        """What decides a generation besides the store and the condition: the model's dtype and the device type,
+        and for a model not in float32 that its argmax reads float32 logits (`generation.float32_logits`). Part of
+        every cache identity, so that one results folder never mixes float16 and float32 generations."""
         device = parallel.local_device(self.device) or default_device()
-        return {"dtype": self.model_dtype, "device": "auto" if device == "auto" else torch.device(device).type}
+        runtime = {"dtype": self.model_dtype, "device": "auto" if device == "auto" else torch.device(device).type}
+        if self.model_dtype not in (None, "float32"):  # float32 models: the identity of every earlier cache
+            runtime["logits"] = "float32"
+        return runtime
 
     @cached_property
     def model(self):

@@ -10,16 +10,19 @@ failed sub-batch, and the smaller size is kept for every later batch. So:
   configured size that fits, instead of failing;
 - `batch_size = "auto"` is the cap `AUTO_BATCH_SIZE`, from which it shrinks.
 
-Greedy generations do not depend on how rows are grouped (left padding and
-mask-derived position ids, tested); activations may differ from the
-fixed-batch run in the last float bits when a batch was split.
+On the CPU, greedy generations do not depend on how rows are grouped (left
+padding and mask-derived position ids, tested). On a GPU a split batch has
+other shapes, so other kernels and summation orders: activations may differ
+in the last bits and a near-tie between two tokens may flip. `relneurons run`
+records every shrink in its manifest (`recording_shrinks`).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 from ..errors import ConfigError, ModelError
@@ -30,6 +33,20 @@ AUTO_BATCH_SIZE = 64  # the upper cap of batch_size = "auto"
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+_recorders: list[list[dict]] = []  # open `recording_shrinks` blocks
+
+
+@contextmanager
+def recording_shrinks() -> Iterator[list[dict]]:
+    """Every batch shrink made inside the block, as {"what", "from", "to"} in order (the run manifest keeps them per
+    stage: a split batch runs other shapes and kernels on a GPU, so its numbers may differ in the last bits)."""
+    shrinks: list[dict] = []
+    _recorders.append(shrinks)
+    try:
+        yield shrinks
+    finally:
+        _recorders.remove(shrinks)
 
 
 def resolve_batch_size(value: int | str) -> int:
@@ -98,4 +115,6 @@ class Shrinking:
                 )
             self.size = max(1, failed // 2)
             log.warning("%s: out of memory with %d rows per batch; going on with %d", self.what, failed, self.size)
+            for shrinks in _recorders:
+                shrinks.append({"what": self.what, "from": failed, "to": self.size})
         return out

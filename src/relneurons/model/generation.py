@@ -8,8 +8,12 @@ between the prompt pass and the first generated token (activation capture).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from tqdm.auto import tqdm
@@ -57,6 +61,42 @@ def _forward_options(model) -> tuple[dict, str]:
     return extra, "cache" if "cache" in parameters else "past_key_values"
 
 
+def upcasts_logits(model) -> bool:
+    """Whether `float32_logits` changes anything for `model`: its LM head is a linear map not in float32."""
+    head = model.get_output_embeddings()
+    return isinstance(head, torch.nn.Linear) and head.weight.dtype != torch.float32
+
+
+def _float32_linear(head, hidden: torch.Tensor) -> torch.Tensor:
+    bias = None if head.bias is None else head.bias.float()
+    return torch.nn.functional.linear(hidden.float(), head.weight.float(), bias)
+
+
+@contextmanager
+def float32_logits(model) -> Iterator[bool]:
+    """Inside the block the LM head computes in float32: logits of a bfloat16/float16 model are not rounded to
+    its dtype (a bfloat16 logit has 8 significant bits, so near-ties become exact ties or flip with tiny changes
+    of the hidden state); the hidden state stays in the model's dtype. Yields whether anything changed: a float32
+    head is left alone, so float32 models compute exactly as without it.
+
+    Under accelerate (device = "auto") the head's `_old_forward` is replaced, which accelerate calls after moving
+    an offloaded head's weights to its execution device."""
+    if not upcasts_logits(model):
+        yield False
+        return
+    head = model.get_output_embeddings()
+    name = "_old_forward" if hasattr(head, "_hf_hook") and "_old_forward" in vars(head) else "forward"
+    before = vars(head).get(name)
+    setattr(head, name, functools.partial(_float32_linear, weakref.proxy(head)))  # a proxy: no reference cycle
+    try:
+        yield True
+    finally:
+        if before is None:
+            delattr(head, name)
+        else:
+            setattr(head, name, before)
+
+
 @torch.inference_mode()
 def generate_batch(
     model,
@@ -65,8 +105,17 @@ def generate_batch(
     *,
     use_cache: bool = True,
     after_prompt: Callable[[], None] | None = None,
+    logits_in_float32: bool = True,
 ) -> torch.Tensor:
-    """Greedy new token ids, shape (B, max_new_tokens). `after_prompt` runs after the prompt pass."""
+    """Greedy new token ids, shape (B, max_new_tokens). `after_prompt` runs after the prompt pass.
+
+    `logits_in_float32`: the argmax reads logits computed in float32 (`float32_logits`; a no-op for float32
+    models); False keeps a half-precision model's own logits, as `model.generate` would."""
+    with float32_logits(model) if logits_in_float32 else contextlib.nullcontext():
+        return _generate(model, batch, max_new_tokens, use_cache, after_prompt)
+
+
+def _generate(model, batch: Batch, max_new_tokens: int, use_cache: bool, after_prompt) -> torch.Tensor:
     extra, cache_key = _forward_options(model)
     ids, mask, positions = batch.input_ids, batch.attention_mask, batch.position_ids
     check_context(

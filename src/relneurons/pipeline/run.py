@@ -2,7 +2,8 @@
 
     RUN/config.toml           the configuration as resolved (TOML)
     RUN/manifest.json         config, versions, model and data hashes, seeds, times, machine, and per stage its
-                              time, peak RSS (`pipeline.resources`) and the folder's disk use after it
+                              time, peak RSS (`pipeline.resources`), batch shrinks after out-of-memory
+                              errors and the folder's disk use after it
     RUN/logs/run.log          what the run printed about its stages
     RUN/stages/<stage>.json   marker: the stage's input key, written when the stage is complete
     RUN/store/                collect (the activation store)
@@ -40,7 +41,7 @@ from ..errors import DataError
 from ..experiments.registry import BY_NAME, EXPERIMENTS
 from ..experiments.study import Study, StudyConfig
 from ..expertise.identify import IdentifyConfig, identify
-from ..model.batching import resolve_batch_size
+from ..model.batching import recording_shrinks, resolve_batch_size
 from . import resources
 from .config import to_dataclass
 
@@ -193,13 +194,13 @@ class Run:
         parallel.barrier(f"{stage}: start")
         self.say(f"[{number}/{total}] {stage}: running")
         start = time.time()
-        with resources.RssSampler() as rss:
+        with resources.RssSampler() as rss, recording_shrinks() as shrinks:
             if everyone:
                 work()
             elif parallel.is_main():
                 with parallel.all_cores():
                     work()
-        mine = {"peak_rss_bytes": rss.peak, "max_rss_bytes": resources.max_rss_bytes()}
+        mine = {"peak_rss_bytes": rss.peak, "max_rss_bytes": resources.max_rss_bytes(), "batch_shrinks": shrinks}
         if not parallel.is_main():  # process 0 writes the manifest: the others hand it their numbers as files
             io.write_json(self._rank_file(stage, parallel.rank()), mine)
         parallel.barrier(f"{stage}: finished", long=not everyone)
@@ -221,16 +222,20 @@ class Run:
 
     def _usage(self, stage: str, mine: dict) -> dict:
         """What the manifest records of a stage that ran besides its time: process 0's peak RSS during the stage
-        (sampled, `pipeline.resources`) and its kernel-recorded peak since it started; under torchrun the same
-        for every process, by rank; the run folder's disk use after the stage."""
+        (sampled, `pipeline.resources`) and its kernel-recorded peak since it started, under torchrun the same for
+        every process by rank; every batch shrink after an out-of-memory error (with its process under torchrun);
+        the run folder's disk use after the stage."""
         ranks = [mine]
         for rank in range(1, parallel.world()):
             path = self._rank_file(stage, rank)
             ranks.append(io.read_json(path))
             path.unlink()
-        usage = dict(mine)
+        usage = {name: mine[name] for name in ("peak_rss_bytes", "max_rss_bytes")}
         if len(ranks) > 1:
-            usage.update({f"{name}_by_rank": [r[name] for r in ranks] for name in mine})
+            usage.update({f"{name}_by_rank": [r[name] for r in ranks] for name in usage})
+            usage["batch_shrinks"] = [{**s, "rank": rank} for rank, r in enumerate(ranks) for s in r["batch_shrinks"]]
+        else:
+            usage["batch_shrinks"] = mine["batch_shrinks"]
         return {**usage, "disk_bytes": resources.disk_bytes(self.folder)}
 
     def write_manifest(self, finished: bool) -> None:
