@@ -21,6 +21,10 @@ machine (GFLOP/s of a 2048^3 torch.mm) so readers can scale.
 
     python benchmarks/bench_generation.py                 # 300 P_eva prompts, ~6 min on 2 busy cores
     python benchmarks/bench_generation.py --prompts 10    # 10 per relation: ~1-2 min
+    python benchmarks/bench_generation.py --device cuda --identify RUN/identify --no-profile   # on a GPU
+
+On a GPU every timed part ends with torch.cuda.synchronize(), the matmul peak is the GPU's, and the CPU-time
+columns only say how busy the host was. The last line is a one-line summary (benchmarks/gpu_check.sh prints it).
 """
 
 from __future__ import annotations
@@ -43,23 +47,32 @@ from relneurons.intervention import Condition, deactivate
 from relneurons.intervention import hooks as hooks_module
 from relneurons.intervention.evaluate import generate_pairs, random_neurons
 from relneurons.model import generate_batch, load_model, make_policy, neuron_set, pad_left, token_ids
+from relneurons.model.generation import input_device
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "lre"
 DEFAULT_IDENTIFY = ROOT.parent / "runs" / "quick-base" / "identify"
 
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-    """Best GFLOP/s of an n x n x n float32 torch.mm."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak(n: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
+    """Best GFLOP/s of an n x n x n float32 torch.mm on `device`."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     torch.mm(a, b)
     best = min(_time(lambda: torch.mm(a, b)) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
 
 
+def _sync() -> None:
+    """Wait for queued GPU work, so that a timer around it measures it."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def _time(fn) -> float:
+    _sync()
     start = time.perf_counter()
     fn()
+    _sync()
     return time.perf_counter() - start
 
 
@@ -82,11 +95,14 @@ def main() -> None:
         help="torch threads (0: torch's default); on a shared machine use 1 and read the CPU-time ratios",
     )
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (default: cpu)")
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto (default: float32)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    model, tokenizer = load_model(args.model, device="cpu")
+    model, tokenizer = load_model(args.model, args.dtype, device=args.device)
+    device = input_device(model)
     policy = make_policy(tokenizer, model.config.model_type)
     ffn = neuron_set(model, "ffn")
     identify = Path(args.identify)
@@ -127,7 +143,7 @@ def main() -> None:
     @torch.inference_mode()
     def bare_prefill() -> None:
         for rows in chunks:
-            batch = pad_left([encoded[i] for i in rows], policy.pad_token_id)
+            batch = pad_left([encoded[i] for i in rows], policy.pad_token_id, device)
             model(
                 input_ids=batch.input_ids,
                 attention_mask=batch.attention_mask,
@@ -140,7 +156,7 @@ def main() -> None:
     def bare_loop() -> list[str]:
         out = [""] * len(texts)
         for rows in chunks:
-            enc = tokenizer([texts[i] for i in rows], padding=True, padding_side="left", return_tensors="pt")
+            enc = tokenizer([texts[i] for i in rows], padding=True, padding_side="left", return_tensors="pt").to(device)
             mask = enc.attention_mask
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             first = model(
@@ -174,7 +190,7 @@ def main() -> None:
             with deactivate(model, cond.neurons, cond.value) if len(cond.neurons) else contextlib.nullcontext():
                 for s in range(0, len(rows), bs):
                     part = rows[s : s + bs]
-                    new = generate_batch(model, pad_left([enc[i] for i in part], policy.pad_token_id), 2)
+                    new = generate_batch(model, pad_left([enc[i] for i in part], policy.pad_token_id, device), 2)
                     for r, i in enumerate(part):
                         out[i] = tokenizer.decode(new[r].tolist(), skip_special_tokens=True)
         return out
@@ -205,8 +221,10 @@ def main() -> None:
     bare_prefill()  # warm-up
     for _ in range(args.rounds):
         for name, (_, fn) in work.items():
+            _sync()
             start, start_cpu = time.perf_counter(), time.process_time()
             result = fn()
+            _sync()
             best[name] = min(best[name], time.perf_counter() - start)
             cpu[name] = min(cpu[name], time.process_time() - start_cpu)
             if result is not None:
@@ -217,9 +235,10 @@ def main() -> None:
 
     print(
         f"model {args.model}; {len(texts)} P_eva prompts of {len(names)} relations ({source}, k = {k}); "
-        f"batch {bs}; torch threads {torch.get_num_threads()}; best of {args.rounds} interleaved rounds"
+        f"batch {bs}; torch threads {torch.get_num_threads()}; best of {args.rounds} interleaved rounds; "
+        f"device {device}, {model.dtype}"
     )
-    print(f"float32 matmul peak (2048^3 torch.mm): {matmul_peak():.1f} GFLOP/s")
+    print(f"float32 matmul peak (2048^3 torch.mm on {device}): {matmul_peak(device=str(device)):.1f} GFLOP/s")
     print(
         "rates in items/s (prompts, or generations for (e)/(e1)); ratio = rate / rate of (b); wall and process CPU time"
     )
@@ -250,6 +269,13 @@ def main() -> None:
     )
     if not args.no_profile:
         print_profile(model, tokenizer, policy, lambda: pairs(mix_conds, mix_texts), mix_texts, bs, len(mix_texts))
+    c, b = "(c) generate_pairs, original", "(b) bare 2-token loop"
+    print(
+        f"generation on {device}: controlled mix (e) {rate[e]:.1f} gen/s = {rate[e] / base:.2f} x the bare loop "
+        f"(b, {base:.1f} prompts/s), no condition (c) {rate[c] / base:.2f} x, bare prefill (a) "
+        f"{rate['(a) bare prefill'] / base:.2f} x; (b) and (c) agree on "
+        f"{sum(x == y for x, y in zip(outputs[b], outputs[c]))}/{len(texts)} generations"
+    )
 
 
 def print_profile(model, tokenizer, policy, run, texts, bs, n) -> None:

@@ -73,9 +73,9 @@ def test_generations_and_captured_means_equal_the_plain_load(models):
 
 def _logits(model, tokenizer):
     policy = make_policy(tokenizer, model.config.model_type)
-    ids = torch.tensor([token_ids(tokenizer, policy, PROMPTS[:1])[0]])
+    ids = torch.tensor([token_ids(tokenizer, policy, PROMPTS[:1])[0]], device=input_device(model))
     with torch.inference_mode():
-        return model(input_ids=ids).logits
+        return model(input_ids=ids).logits.cpu()
 
 
 def test_interventions_on_offloaded_layers_equal_the_plain_load(models):
@@ -143,3 +143,36 @@ def test_config_keys_reach_the_collect_config():
         ConfigError, match=r"model.max_memory = 'gpu0=1GiB' is not valid: max_memory: unknown device 'gpu0'"
     ):
         load_config("quick", overrides=["model.max_memory=gpu0=1GiB"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device: a GPU + CPU split by max_memory")
+def test_cuda_and_cpu_split_equals_the_plain_load(tmp_path):
+    """max_memory = {0: part of the model, cpu: the rest}: the CPU layers are offloaded (weights on "meta",
+    brought to cuda:0 for each pass), inputs and hooks go to cuda:0, and the logits equal a plain CPU load's."""
+    from relneurons.expertise.attribution import prompt_attributions
+
+    folder = str(save_tiny_folder(tmp_path / "model"))
+    plain, tokenizer = load_model(folder, device="cpu")
+    size = sum(p.numel() * p.element_size() for p in plain.parameters())
+    for fraction in (0.5, 0.4, 0.6, 0.3, 0.7):
+        split, _ = load_model(folder, device="auto", max_memory={0: int(fraction * size), "cpu": 10 * size})
+        if set(getattr(split, "hf_device_map", {}).values()) == {0, "cpu"}:
+            break
+    else:
+        pytest.fail(
+            f"no GPU budget split the tiny model between cuda:0 and cpu: {getattr(split, 'hf_device_map', None)}"
+        )
+    assert input_device(split) == torch.device("cuda", 0)
+    on_cpu = [name for name, place in split.hf_device_map.items() if place == "cpu"]
+    assert offloaded_modules(split) == on_cpu
+    base = _logits(plain, tokenizer)
+    torch.testing.assert_close(_logits(split, tokenizer), base, rtol=1e-4, atol=1e-4)
+    ids = neuron_set(plain, "ffn").global_ids[-20:]  # units of the last layer
+    with deactivate(plain, ids, 0.5):
+        expected = _logits(plain, tokenizer)
+    with deactivate(split, ids, 0.5):
+        got = _logits(split, tokenizer)
+    assert not torch.allclose(expected, base)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ModelError, match="offloaded layers"):
+        prompt_attributions(split, neuron_set(split, "ffn"), [[1, 5, 6]], [7], pad_token_id=0)
