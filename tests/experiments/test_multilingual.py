@@ -171,7 +171,7 @@ def test_accuracy_drops_and_left_out_counts(study):
 @pytest.mark.parametrize(
     "options, error, message",
     [
-        ({"languages": "de"}, ConfigError, "must be a list of language codes"),
+        ({"languages": "de"}, ConfigError, "multilingual.languages = 'de' must be of type list"),
         ({"languages": ["de", "en"]}, ConfigError, "'en' is always evaluated"),
         ({"languages": ["dee"]}, ConfigError, "did you mean 'de'"),
         ({"packs": "/no/such/folder"}, DataError, "does not exist or is not a folder"),
