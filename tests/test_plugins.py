@@ -21,6 +21,9 @@ from relneurons.cli import main
 from relneurons.errors import ConfigError
 from relneurons.experiments import registry
 from relneurons.expertise.config import check_scorers
+from relneurons.pipeline.config import load_config
+from relneurons.pipeline.run import run_study  # imported before the plugin is installed, as in a notebook
+from relneurons.report.html import render_report
 
 PLUGIN = '''
 """A third-party plugin, as a user would write it."""
@@ -123,10 +126,6 @@ def test_a_wrong_plugin_scorer_fails_with_its_name(plugin):
 
 
 def test_plugin_scorer_and_experiment_run_in_a_real_study_and_reach_the_report(plugin, tmp_path, lre_dir):
-    from relneurons.pipeline.config import load_config
-    from relneurons.pipeline.run import run_study
-    from relneurons.report.html import render_report
-
     model = save_model(tmp_path / "model")
     relations = answering_relations(model, lre_dir, tmp_path / "relations")
     out = tmp_path / "run"

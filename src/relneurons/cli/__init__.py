@@ -40,7 +40,16 @@ def cli() -> None:
 
 
 class _ConsoleHandler(logging.StreamHandler):
-    """Shows the library's log messages (skipped relations, a GGUF conversion, a halved batch) as `relneurons: ...`."""
+    """Shows the library's log messages (skipped relations, a GGUF conversion, a halved batch) as `relneurons: ...`,
+    on whatever sys.stderr is when a message comes (not the one of the first call: tests and notebooks swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # logging.StreamHandler.__init__ assigns it
+        pass
 
 
 def _show_library_logs() -> None:

@@ -38,7 +38,7 @@ from ..activations.collect import CollectConfig, collect, versions
 from ..activations.store import ActivationStore
 from ..data import PAPER_RELATIONS
 from ..errors import DataError
-from ..experiments.registry import BY_NAME, EXPERIMENTS
+from ..experiments import registry
 from ..experiments.study import Study, StudyConfig
 from ..expertise.identify import IdentifyConfig, identify
 from ..model.batching import recording_shrinks, resolve_batch_size
@@ -79,7 +79,7 @@ def file_stamp(value: str) -> list | None:
 def experiment_options(config: dict, name: str) -> dict:
     """Keyword options of experiment `name` from the configuration section its spec names (its own, or
     [experiments] for the core's k_sweep and error_tokens), checked by the spec; defaults for keys the section lacks."""
-    spec = BY_NAME[name]
+    spec = registry.BY_NAME[name]
     section = config.get(spec.config_section, {})
     return spec.validate({key: section[key] for key in spec.keys() if key in section})
 
@@ -332,7 +332,7 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     batch = resolve_batch_size(config["run"]["batch_size"])  # "auto": the cap, halved on out-of-memory errors
     collect_cfg = collect_config(config, batch)
     n, e = config["neurons"], config["experiments"]
-    names = [name for name in EXPERIMENTS if name in e["run"]]
+    names = [name for name in registry.EXPERIMENTS if name in e["run"]]
     total = 3 + len(names)
 
     k_collect = _key(
@@ -402,15 +402,15 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
         files = {key: stamp for key, v in options.items() if isinstance(v, str) and (stamp := file_stamp(v))}
         if files:  # only then: keys of runs without file options stay as they were
             settings["files"] = files
-        summary = BY_NAME[name].summary_type()
+        summary = registry.BY_NAME[name].summary_type()
         if summary is not None:  # a new summary layout reruns the stage (generations come from the cache)
-            settings["summary"] = [BY_NAME[name].summary, getattr(summary, "version", None)]
+            settings["summary"] = [registry.BY_NAME[name].summary, getattr(summary, "version", None)]
         run.stage(
             i,
             total,
             name,
             _key(name, k_results, settings),
-            lambda name=name, options=options: EXPERIMENTS[name](study, **options),
+            lambda name=name, options=options: registry.EXPERIMENTS[name](study, **options),
         )
         run.write_manifest(False)
 

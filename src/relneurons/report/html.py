@@ -30,18 +30,17 @@ from markupsafe import Markup, escape
 
 from .. import io
 from ..errors import DataError, RelneuronsError
-from ..experiments.registry import BY_NAME
+from ..experiments import registry
 from ..experiments.spec import resolve
 from . import format as fmt
 from .reader import RunFolder, Section
 from .sections import generic, overview
 
-__all__ = ["build_report", "render_report", "EXPERIMENT_ORDER"]
+__all__ = ["build_report", "render_report"]
 
 log = logging.getLogger(__name__)
 
 #: Experiment folders in the registry's order; folders of other names follow, shown generically.
-EXPERIMENT_ORDER = tuple(BY_NAME)
 
 
 def _lines(value: Any) -> Markup:
@@ -127,7 +126,7 @@ def render_report(run_dir: str | Path) -> str:
             css=_static("report.css"),
             js=_static("report.js"),
             sections=sections,
-            toc=[(name, BY_NAME[name].short if name in BY_NAME else name) for name in names],
+            toc=[(name, registry.BY_NAME[name].short if name in registry.BY_NAME else name) for name in names],
             explorer=(root / "explorer.html").is_file(),
             generator=f"relneurons {versions['relneurons']}" if versions.get("relneurons") else "relneurons",
             settings=overview.settings(run),

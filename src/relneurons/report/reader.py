@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import DataError
-from ..experiments.registry import BY_NAME
+from ..experiments import registry
 from ..experiments.spec import ExperimentSpec
 from ..experiments.summaries import IntraSummary, read_summary
 
@@ -202,7 +202,7 @@ class RunFolder:
         if not self.results.is_dir():
             return []
         present = sorted(p.name for p in self.results.iterdir() if p.is_dir() and not p.name.startswith("."))
-        known = [n for n in BY_NAME if n in present]
+        known = [n for n in registry.BY_NAME if n in present]
         return known + [n for n in present if n not in known]
 
 
@@ -215,7 +215,7 @@ class Section:
 
     def __init__(self, run: RunFolder, name: str) -> None:
         self.run, self.name = run, name
-        self.spec: ExperimentSpec | None = BY_NAME.get(name)
+        self.spec: ExperimentSpec | None = registry.BY_NAME.get(name)
         self.folder = run.results / name
         self.notes = Notes()
         self.used_png: set[str] = set()

@@ -9,14 +9,18 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ...experiments import registry
 from ...experiments.multiplicity import run_tests
-from ...experiments.registry import BY_NAME
 from .. import format as fmt
 from ..elements import Table
 from ..reader import RunFolder, has, order, read_table
 
 #: Stages in the order `relneurons run` runs them (the manifest may store them sorted by name); others follow.
-_STAGE_ORDER = {name: i for i, name in enumerate(("collect", "identify", *BY_NAME, "report"))}
+
+
+def _stage_order() -> dict[str, int]:
+    """Stages in run order: collect, identify, the experiments (plugins included), report."""
+    return {name: i for i, name in enumerate(("collect", "identify", *registry.NAMES, "report"))}
 
 
 def _duration(start: Any, end: Any) -> str | None:
@@ -121,7 +125,9 @@ def settings(run: RunFolder) -> dict[str, Any]:
     stages = None
     if isinstance(m.get("stages"), dict) and m["stages"]:
         rows, total = [], 0.0
-        for name, info in sorted(m["stages"].items(), key=lambda item: _STAGE_ORDER.get(item[0], len(_STAGE_ORDER))):
+        for name, info in sorted(
+            m["stages"].items(), key=lambda item: _stage_order().get(item[0], len(_stage_order()))
+        ):
             info = info if isinstance(info, dict) else {"status": info}
             sec = info.get("seconds")
             if isinstance(sec, (int, float)) and not math.isnan(sec):
