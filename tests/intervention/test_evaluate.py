@@ -65,6 +65,39 @@ def test_cache_reuses_and_checks_identity(tiny, tmp_path):
         GenerationCache(tmp_path / "gen.parquet", {"model": "other"})
 
 
+def test_an_interrupted_generation_keeps_what_it_computed(tiny, tmp_path, monkeypatch):
+    """The cache is saved every 60 s as well as every 32 batches (a 1.5B model on 2 cores: ~2 minutes a batch);
+    with the interval at 0 every finished batch is on disk when a later batch is interrupted."""
+    import relneurons.intervention.evaluate as evaluate
+
+    model, tokenizer, policy = tiny
+    catalogue = {"original": Condition("original", np.zeros(0, np.int64))}
+    real, calls = evaluate.generate_batch, []
+
+    def interrupted_third_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "generate_batch", interrupted_third_batch)
+    monkeypatch.setattr(evaluate, "_SAVE_SECONDS", 0.0)
+    cache = GenerationCache(tmp_path / "gen.parquet", {"model": "tiny"})
+    with pytest.raises(KeyboardInterrupt):
+        generate_pairs(
+            model,
+            tokenizer,
+            policy,
+            TEXTS,
+            ["original"] * len(TEXTS),
+            catalogue,
+            batch_size=2,
+            cache=cache,
+            progress=False,
+        )
+    assert len(GenerationCache(tmp_path / "gen.parquet", {"model": "tiny"}).table) == 4  # two batches of two
+
+
 def test_random_neurons_are_seeded_and_from_the_set():
     ids = np.arange(1000, 3000, 3)
     a, b, c = random_neurons(ids, 50, 0), random_neurons(ids, 50, 0), random_neurons(ids, 50, 1)

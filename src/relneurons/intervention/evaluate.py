@@ -17,6 +17,7 @@ process would have (the same batches run, whichever process runs them).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,8 @@ from ..model.generation import generate_batch, input_device
 from ..model.tokenization import TokenizerPolicy, pad_left, token_ids
 from .hooks import Condition, conditions
 
-_SAVE_EVERY = 32  # batches between cache saves
+_SAVE_EVERY = 32  # batches between cache saves,
+_SAVE_SECONDS = 60.0  # or seconds, whichever comes first: a large model on a CPU takes minutes per 32 batches
 
 
 @dataclass
@@ -205,11 +207,13 @@ def generate_pairs(
                 )
                 return [tokenizer.decode(new[r].tolist(), skip_special_tokens=True) for r in range(len(part))]
 
+            saved = time.monotonic()
             for b, rows in enumerate(mine):
                 for i, text in zip(rows, sizer.run(rows, run_part)):
                     results[unique[i]] = text
                 bar.update(len(rows))
-                if cache is not None and (b + 1) % _SAVE_EVERY == 0:
+                if cache is not None and ((b + 1) % _SAVE_EVERY == 0 or time.monotonic() - saved >= _SAVE_SECONDS):
+                    saved = time.monotonic()
                     if split:
                         cache.save_shard(results)
                     else:

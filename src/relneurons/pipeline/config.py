@@ -368,7 +368,8 @@ def apply_overrides(config: dict, overrides: list[str]) -> dict:
             raise ConfigError(f"override {item!r} must look like section.key=value, e.g. neurons.k=300")
         dotted, value = item.split("=", 1)
         section, key = dotted.strip().split(".", 1)
-        sections = schema()
+        # the core sections other than [experiments] get no keys from the experiments: checked without reading them
+        sections = _CORE_SCHEMA if section in _CORE_SCHEMA and section != "experiments" else schema()
         if section not in sections:
             raise ConfigError(f"override {item!r}: unknown section {section!r}{did_you_mean(section, sections)}")
         if key not in sections[section]:
@@ -381,6 +382,7 @@ def load_config(
     preset_name: str | None = DEFAULT_PRESET, path: str | Path | None = None, overrides: list[str] = ()
 ) -> dict:
     """Preset, then a user file on top (its keys replace the preset's), then overrides; validated."""
+    apply_overrides({}, list(overrides))  # a mistyped override is named first, before the experiments are read
     config = preset(preset_name) if preset_name else {}
     source = f"preset {preset_name}" if preset_name else "configuration"
     if path is not None:
