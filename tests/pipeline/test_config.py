@@ -156,3 +156,26 @@ def test_cli_rejects_bad_config_before_loading_a_model(tmp_path, capsys):
         main(["run", "--set", "model.name=no/such-model", "--set", "neurons.kk=1", "--out", str(tmp_path / "r")])
     assert info.value.code == 2 and "neurons.kk" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_collect_key_leaves_out_chat_settings_without_chat():
+    """A run folder collected before the chat settings existed resumes: its collect key is the hash of the
+    settings it had (everything but placement), recomputed here by hand."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from relneurons.pipeline.run import collect_config, collect_key
+
+    plain = collect_config(load_config("quick"), 4)
+    before_chat = {
+        f.name: getattr(plain, f.name)
+        for f in dataclasses.fields(plain)
+        if f.name not in ("device", "data_dir", "max_memory", "offload_folder", "chat", "chat_positions")
+    }
+    by_hand = hashlib.sha256(json.dumps(["collect", before_chat], sort_keys=True, default=str).encode()).hexdigest()
+    assert collect_key(plain) == by_hand[:16]
+    assert collect_key(dataclasses.replace(plain, chat_positions="all")) == collect_key(plain)  # unused without chat
+    chat = dataclasses.replace(plain, chat=True)
+    assert collect_key(chat) != collect_key(plain)
+    assert collect_key(dataclasses.replace(chat, chat_positions="all")) != collect_key(chat)

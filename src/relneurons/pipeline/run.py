@@ -52,6 +52,15 @@ def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def collect_key(collect_cfg: CollectConfig) -> str:
+    """The collect stage's key: every setting that changes the store, not where it is computed. Without chat
+    the chat settings are left out (chat_positions means nothing then), so run folders collected before chat
+    existed keep their key and resume instead of collecting again."""
+    placement = ("device", "data_dir", "max_memory", "offload_folder")
+    chat = () if collect_cfg.chat else ("chat", "chat_positions")
+    return _key("collect", {k: v for k, v in collect_cfg.__dict__.items() if k not in placement + chat})
+
+
 def collect_config(config: dict, batch_size: int) -> CollectConfig:
     """The collect stage's settings: the configuration's keys (pipeline.config.to_dataclass), the paper's relations
     named in full (the store records the list), and the batch size the run chose."""
@@ -335,14 +344,7 @@ def run_study(config: dict, out: str | Path | None = None, *, quiet: bool = Fals
     names = [name for name in registry.EXPERIMENTS if name in e["run"]]
     total = 3 + len(names)
 
-    k_collect = _key(
-        "collect",
-        {
-            k: v
-            for k, v in collect_cfg.__dict__.items()
-            if k not in ("device", "data_dir", "max_memory", "offload_folder")
-        },
-    )
+    k_collect = collect_key(collect_cfg)
     run.stage(
         1,
         total,
