@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..data.names import DEFAULT_SUFFIX, DEFAULT_TEMPLATES
 from ..errors import ConfigError
-from ..model.names import CHAT_POSITIONS, DEFAULT_MODEL
+from ..model.names import CHAT_POSITIONS, DEFAULT_MODEL, check_chat_bos
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,7 @@ class CollectConfig:
             raise ConfigError(
                 f"option chat_positions must be one of {', '.join(CHAT_POSITIONS)}, got {self.chat_positions!r}"
             )
-        if self.chat and self.bos != "auto":
-            raise ConfigError(
-                f'data.bos = "{self.bos}" with data.chat = true: the chat template writes the BOS; set data.bos = "auto"'
-            )
+        check_chat_bos(self.bos, self.chat)
         if self.max_prompts_per_relation is not None and self.max_prompts_per_relation < 1:
             raise ConfigError(
                 f"option max_prompts_per_relation must be positive, got {self.max_prompts_per_relation!r}"

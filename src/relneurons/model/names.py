@@ -3,6 +3,8 @@ them before a model is loaded): the default model, the neuron sets, the BOS poli
 
 from __future__ import annotations
 
+from ..errors import ConfigError
+
 DEFAULT_MODEL = "gemma3-270m"
 
 #: Neuron sets (paper §2.2, App. G) as the roles of the linear maps they contain (model/sites.py finds the roles).
@@ -21,3 +23,12 @@ BOS_CHOICES = ("auto", "always", "never")
 #: With data.chat: which prompt positions a neuron's token mean averages: the user's content only (the template's
 #: system prompt, role markers and special tokens left out), or every token of the rendered chat.
 CHAT_POSITIONS = ("content", "all")
+
+
+def check_chat_bos(bos: str, chat: bool) -> None:
+    """A chat template writes its own BOS, so with chat only bos = "auto" is meaningful (checked where settings
+    are read, CollectConfig, and where a policy is made)."""
+    if chat and bos != "auto":
+        raise ConfigError(
+            f'data.bos = "{bos}" with data.chat = true: the chat template writes the BOS; set data.bos = "auto"'
+        )

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError, DataError
-from .names import BOS_CHOICES, CHAT_POSITIONS
+from .names import BOS_CHOICES, CHAT_POSITIONS, check_chat_bos
 
 #: Stands for the user's message when the chat template is rendered once to find its fixed text.
 _CONTENT = "RELNEURONS-USER-CONTENT-7F3A"
@@ -81,11 +81,8 @@ def make_policy(
     pad = tokenizer.pad_token_id
     if pad is None:
         pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    check_chat_bos(bos, chat)
     if chat:
-        if bos != "auto":
-            raise ConfigError(
-                f'data.bos = "{bos}" with data.chat = true: the chat template writes the BOS; set data.bos = "auto"'
-            )
         frame = chat_frame(tokenizer, chat_positions)
         return TokenizerPolicy(False, bos_id, int(pad), bool(mean_bos), frame)
     if bos == "always" and bos_id is None:
