@@ -24,14 +24,17 @@ SETTINGS = [
 ]
 
 
-def _run(launcher, lre_dir, out):
+def run_cli(launcher, lre_dir, out, settings=SETTINGS, threads: str | None = "1"):
+    """`relneurons run` under `launcher` (python, or torchrun), outside any torchrun of the caller's.
+
+    `threads`: OMP_NUM_THREADS for both runs (torchrun's default is 1; CPU matrix products round differently
+    with other counts); None leaves it as it is (GPU runs)."""
     args = [*launcher, "-m", "relneurons", "run", "--quiet", "--data", str(lre_dir), "--out", str(out)]
-    for setting in SETTINGS:
+    for setting in settings:
         args += ["--set", setting]
-    # one thread per process in both runs (torchrun's default): CPU matrix products round differently with other counts
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")} | {
-        "OMP_NUM_THREADS": "1"
-    }
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = threads
     start = time.time()
     result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -47,8 +50,8 @@ def _tables(folder: Path) -> dict[str, bytes]:
 
 
 def test_two_processes_equal_one(lre_dir, tmp_path):
-    one, t1 = _run([sys.executable], lre_dir, tmp_path / "one")
-    two, t2 = _run(
+    one, t1 = run_cli([sys.executable], lre_dir, tmp_path / "one")
+    two, t2 = run_cli(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"], lre_dir, tmp_path / "two"
     )
     print(f"wall time: 1 process {t1:.0f} s, 2 processes {t2:.0f} s")

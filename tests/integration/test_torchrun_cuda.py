@@ -6,13 +6,13 @@ cuda:LOCAL_RANK, the agreement check on the GPU) runs too.
 """
 
 import importlib.util
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from .test_torchrun import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +33,7 @@ SETTINGS = [
 
 
 def _run(launcher, lre_dir, out):
-    args = [*launcher, "-m", "relneurons", "run", "--quiet", "--data", str(lre_dir), "--out", str(out)]
-    for setting in SETTINGS:
-        args += ["--set", setting]
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_cli(launcher, lre_dir, out, SETTINGS, threads=None)
 
 
 @pytest.mark.skipif(
