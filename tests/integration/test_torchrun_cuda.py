@@ -32,18 +32,18 @@ SETTINGS = [
 ]
 
 
-def _run(launcher, lre_dir, out):
-    run_cli(launcher, lre_dir, out, SETTINGS, threads=None)
-
-
 @pytest.mark.skipif(
     torch.cuda.device_count() < 2,
     reason="needs 2 CUDA devices: nccl runs one process per GPU (the CPU merge, gloo: tests/pipeline/test_distributed.py)",
 )
 def test_cuda_two_processes_equal_one(lre_dir, tmp_path):
-    _run([sys.executable], lre_dir, tmp_path / "one")
-    _run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"], lre_dir, tmp_path / "two"
+    run_cli([sys.executable], lre_dir, tmp_path / "one", SETTINGS, threads=None)
+    run_cli(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"],
+        lre_dir,
+        tmp_path / "two",
+        SETTINGS,
+        threads=None,
     )
     spec = importlib.util.spec_from_file_location("compare_tables", ROOT / "benchmarks" / "compare_tables.py")
     compare_tables = importlib.util.module_from_spec(spec)
